@@ -1,0 +1,428 @@
+/* casyncio: Python's asyncio, in C, on libuv.
+ *
+ * A program writes ordinary functions and runs thousands of them
+ * concurrently on one thread as tasks.  A call that waits (cio_sleep,
+ * cio_task_await, ...) suspends only the calling task; the loop runs the
+ * others meanwhile.  Semantics follow CPython's asyncio (3.12+): ordering,
+ * cancellation and error reporting match it, translated to error codes.
+ *
+ * Conventions used throughout this header
+ * - Every call that can suspend or fail returns int: 0 (or a count) on
+ *   success, a negative CIO_E* code on failure.  Results come back through
+ *   out-parameters.  cio_strerror() names any code.
+ * - "Suspends" means the call must be made from a task and may let other
+ *   tasks run.  Outside a task such a call returns CIO_EPERM.
+ * - Any suspending call may return CIO_ECANCELED: the calling task was
+ *   cancelled.  Clean up and return it (or handle it: see cio_task_uncancel).
+ * - Arguments are borrowed for the duration of the call unless the
+ *   documentation says the call takes ownership.
+ * - Objects belong to one loop and one thread.  Only functions documented
+ *   as thread-safe may be called from another thread.
+ */
+#ifndef CASYNCIO_H
+#define CASYNCIO_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(CIO_BUILDING) && defined(__GNUC__)
+#define CIO_API __attribute__((visibility("default")))
+#else
+#define CIO_API
+#endif
+
+#define CIO_VERSION_MAJOR 0
+#define CIO_VERSION_MINOR 1
+#define CIO_VERSION_PATCH 0
+
+/* ------------------------------------------------------------------------
+ * Errors
+ *
+ * Codes are negative errno values where errno has one (so they equal
+ * libuv's UV_E* codes on Unix), and a private range below -4000 for the
+ * rest.  The asyncio exception each one stands for is in the comment.
+ * ---------------------------------------------------------------------- */
+#define CIO_ERRNO_MAP(X)                                                       \
+  X(EPERM, -1, "operation not permitted")            /* RuntimeError */        \
+  X(ENOENT, -2, "no such file or directory")                                   \
+  X(EINTR, -4, "interrupted")                        /* loop stopped early */  \
+  X(EIO, -5, "i/o error")                                                      \
+  X(EBADF, -9, "bad file descriptor")                                          \
+  X(ECHILD, -10, "one or more child tasks failed")   /* ExceptionGroup */      \
+  X(EAGAIN, -11, "resource temporarily unavailable") /* QueueEmpty/Full */     \
+  X(ENOMEM, -12, "not enough memory")                                          \
+  X(EACCES, -13, "permission denied")                                          \
+  X(EFAULT, -14, "bad address")                                                \
+  X(EBUSY, -16, "resource busy")                     /* already running */     \
+  X(EEXIST, -17, "file already exists")                                        \
+  X(EINVAL, -22, "invalid argument")                 /* ValueError */          \
+  X(ENFILE, -23, "file table overflow")                                        \
+  X(EMFILE, -24, "too many open files")                                        \
+  X(ENOSPC, -28, "no space left on device")                                    \
+  X(EPIPE, -32, "broken pipe")                                                 \
+  X(ERANGE, -34, "result out of range")                                        \
+  X(EDEADLK, -35, "deadlock would occur")            /* await on itself */     \
+  X(ENOSYS, -38, "function not implemented")                                   \
+  X(ENODATA, -61, "incomplete read")                 /* IncompleteReadError */ \
+  X(ETIME, -62, "timer expired")                                               \
+  X(EOVERFLOW, -75, "value too large")               /* BoundedSemaphore */    \
+  X(EMSGSIZE, -90, "message too long")                                         \
+  X(EPROTO, -71, "protocol error")                                             \
+  X(ENOTSUP, -95, "operation not supported")                                   \
+  X(EADDRINUSE, -98, "address already in use")                                 \
+  X(EADDRNOTAVAIL, -99, "address not available")                               \
+  X(ENETUNREACH, -101, "network is unreachable")                               \
+  X(ECONNABORTED, -103, "connection aborted")                                  \
+  X(ECONNRESET, -104, "connection reset by peer")                              \
+  X(ENOBUFS, -105, "limit overrun")                  /* LimitOverrunError */   \
+  X(EISCONN, -106, "socket is already connected")                              \
+  X(ENOTCONN, -107, "socket is not connected")                                 \
+  X(ESHUTDOWN, -108, "shut down")                    /* closed loop/queue */   \
+  X(ETIMEDOUT, -110, "timed out")                    /* TimeoutError */        \
+  X(ECONNREFUSED, -111, "connection refused")                                  \
+  X(EHOSTUNREACH, -113, "host is unreachable")                                 \
+  X(EALREADY, -114, "already done")                  /* InvalidStateError */   \
+  X(EINPROGRESS, -115, "not done yet")               /* InvalidStateError */   \
+  X(ECANCELED, -125, "cancelled")                    /* CancelledError */      \
+  X(ENOTRECOVERABLE, -131, "broken barrier")         /* BrokenBarrierError */  \
+  X(EOF, -4095, "end of file")                                                 \
+  X(ECLOSED, -4094, "closed")                                                  \
+  X(EUNKNOWN, -4093, "unknown error")
+
+enum cio_errno {
+#define CIO__ERRNO_ENUM(name, value, text) CIO_##name = (value),
+  CIO_ERRNO_MAP(CIO__ERRNO_ENUM)
+#undef CIO__ERRNO_ENUM
+};
+
+/* A sentence describing `code` ("cancelled", "timed out", ...).  Unknown
+ * codes give "unknown error".  Never NULL; the string is static.
+ * Thread-safe. */
+CIO_API const char *cio_strerror(int code);
+
+/* The symbolic name of `code` ("ECANCELED"), or "EUNKNOWN".  Never NULL.
+ * Thread-safe. */
+CIO_API const char *cio_err_name(int code);
+
+/* ------------------------------------------------------------------------
+ * Types
+ * ---------------------------------------------------------------------- */
+typedef struct cio_loop cio_loop;
+typedef struct cio_task cio_task;
+typedef struct cio_future cio_future;
+typedef struct cio_handle cio_handle;
+
+/* A task's body.  It runs on its own stack.  Return 0 on success, with an
+ * optional pointer-sized result stored in `*result` (initially NULL), or a
+ * negative CIO_E* code.  Returning CIO_ECANCELED ends the task cancelled,
+ * as letting CancelledError escape does in asyncio. */
+typedef int (*cio_task_fn)(void *arg, void **result);
+
+/* A plain callback run by the loop (call_soon, call_later, call_at). */
+typedef void (*cio_callback_fn)(void *arg);
+
+/* A done-callback of a future or task.  `f` is the future (for a task,
+ * cio_task_future(task)); it stays valid during the call. */
+typedef void (*cio_done_fn)(cio_future *f, void *arg);
+
+/* ------------------------------------------------------------------------
+ * Running: the high-level entry point
+ * ---------------------------------------------------------------------- */
+
+/* Options for a loop.  Zero-initialise and set what you need. */
+typedef struct cio_loop_opts {
+  /* Default usable stack bytes per task (0: 64 KiB).  Rounded up to whole
+   * pages.  A task may ask for another size (cio_task_opts). */
+  size_t stack_size;
+  /* Time starts at 0 and jumps to the next timer whenever no task is
+   * ready (trio's MockClock with autojump), so a program that sleeps for
+   * minutes runs in milliseconds and its times are exact.  For tests. */
+  bool virtual_clock;
+  /* Run on this libuv loop (a uv_loop_t *) instead of a private one.  The
+   * application keeps running it with uv_run(); casyncio adds its handles
+   * to it and removes them in cio_loop_close().  NULL: a private loop. */
+  void *uv_loop;
+  /* 0: detect (guard pages where the kernel supports MADV_GUARD_INSTALL,
+   * else a canary checked at every switch); 1: force guard pages;
+   * 2: force the canary.  Mostly for tests. */
+  int stack_guard;
+} cio_loop_opts;
+
+/* Run `fn(arg)` as the main task of a new loop, as asyncio.run() does.
+ *
+ * When the main task finishes, every task still alive is cancelled and
+ * awaited, errors they end with are reported on stderr, the loop is closed
+ * and the main task's status is returned: 0, its negative error code,
+ * CIO_ECANCELED if it ended cancelled, or CIO_EBUSY if a loop is already
+ * running in this thread.  Must not be called from inside a task. */
+CIO_API int cio_run(cio_task_fn fn, void *arg);
+
+/* cio_run() with options and the main task's result.  `opts` and `result`
+ * may be NULL. */
+CIO_API int cio_run_ex(cio_task_fn fn, void *arg, const cio_loop_opts *opts,
+                       void **result);
+
+/* ------------------------------------------------------------------------
+ * The loop: explicit lifecycle
+ *
+ * One loop per thread at a time.  The loop is "current" on its thread from
+ * cio_loop_open() until cio_loop_close().
+ * ---------------------------------------------------------------------- */
+
+/* Create a loop and make it current on the calling thread.  `opts` may be
+ * NULL.  Returns 0, CIO_EBUSY if this thread already has a loop, CIO_EINVAL
+ * for bad options, or CIO_ENOMEM.  On failure `*out` is NULL. */
+CIO_API int cio_loop_open(cio_loop **out, const cio_loop_opts *opts);
+
+/* Close `loop` and free it.  Returns CIO_EBUSY (and closes nothing) while
+ * the loop is running or any task is alive; CIO_EPERM from another thread.
+ * Pending call_soon/call_later callbacks are dropped, as in asyncio.
+ * A task still alive is reported on stderr.  NULL is accepted. */
+CIO_API int cio_loop_close(cio_loop *loop);
+
+/* The loop current on this thread, or NULL.  Thread-safe. */
+CIO_API cio_loop *cio_get_running_loop(void);
+
+/* Run the loop until `task` is done and return the task's status (its
+ * result in `*result`, which may be NULL).  Returns CIO_EINTR if
+ * cio_loop_stop() was called first, CIO_EDEADLK if nothing can ever
+ * complete the task (no timer, no I/O, no thread can wake anything: the
+ * blocked tasks are listed on stderr), CIO_EBUSY if the loop is already
+ * running, CIO_EPERM from a task or another thread. */
+CIO_API int cio_loop_run_until_complete(cio_loop *loop, cio_task *task,
+                                        void **result);
+
+/* Run the loop until cio_loop_stop().  Waits for timers, I/O and other
+ * threads while there is nothing to do.  Returns 0 or CIO_EBUSY. */
+CIO_API int cio_loop_run_forever(cio_loop *loop);
+
+/* Make the running loop return after the current iteration.  Called
+ * before a run, the next run does one iteration.  Returns 0 or CIO_EINVAL. */
+CIO_API int cio_loop_stop(cio_loop *loop);
+
+CIO_API bool cio_loop_is_running(const cio_loop *loop);
+
+/* The loop's libuv loop (a uv_loop_t *), to add your own handles. */
+CIO_API void *cio_loop_uv(cio_loop *loop);
+
+/* Cancel every task still alive and run the loop until all are done,
+ * reporting errors they end with (asyncio.run's shutdown).  Returns 0. */
+CIO_API int cio_loop_shutdown_tasks(cio_loop *loop);
+
+/* ------------------------------------------------------------------------
+ * Time and callbacks
+ * ---------------------------------------------------------------------- */
+
+/* The loop's monotonic clock in seconds (virtual with virtual_clock).
+ * `loop` NULL means the current loop; 0.0 without one. */
+CIO_API double cio_loop_time(const cio_loop *loop);
+
+/* cio_loop_time(NULL). */
+CIO_API double cio_time(void);
+
+/* Schedule `cb(arg)` to run on the next loop iteration, after everything
+ * scheduled before it (FIFO).  `loop` NULL means the current loop.  If
+ * `handle` is not NULL it receives a reference that can cancel the call
+ * and must be given back with cio_handle_release().  Returns 0,
+ * CIO_EINVAL, CIO_ESHUTDOWN if the loop is closing, or CIO_ENOMEM. */
+CIO_API int cio_loop_call_soon(cio_loop *loop, cio_callback_fn cb, void *arg,
+                               cio_handle **handle);
+
+/* Schedule `cb(arg)` after `delay` seconds (a delay <= 0 means due at once,
+ * still after callbacks already queued).  Timers run in deadline order;
+ * equal deadlines run in the order they were scheduled.  Returns as
+ * cio_loop_call_soon(), and CIO_EINVAL for a NaN delay. */
+CIO_API int cio_loop_call_later(cio_loop *loop, double delay,
+                                cio_callback_fn cb, void *arg,
+                                cio_handle **handle);
+
+/* Schedule `cb(arg)` at loop time `when` (see cio_loop_time()). */
+CIO_API int cio_loop_call_at(cio_loop *loop, double when, cio_callback_fn cb,
+                             void *arg, cio_handle **handle);
+
+/* Stop a scheduled callback from running.  Idempotent; does nothing once
+ * it has run.  NULL is accepted. */
+CIO_API void cio_handle_cancel(cio_handle *h);
+
+CIO_API bool cio_handle_is_cancelled(const cio_handle *h);
+
+/* The deadline of a call_later/call_at handle in loop time, or -1.0 for a
+ * call_soon handle. */
+CIO_API double cio_handle_when(const cio_handle *h);
+
+/* Give back the reference from call_soon/call_later/call_at.  Does not
+ * cancel.  NULL is accepted. */
+CIO_API void cio_handle_release(cio_handle *h);
+
+/* ------------------------------------------------------------------------
+ * Tasks
+ *
+ * Ownership: cio_create_task() hands the caller one reference in `*out`
+ * (pass out = NULL for a fire-and-forget task).  The loop holds its own
+ * reference while the task runs, so a task runs to its end whether or not
+ * anyone keeps it.  Release yours with cio_task_release() when done with
+ * the task; the task and its result are freed when the last reference
+ * goes.  The task's stack is given back as soon as its body returns.
+ * ---------------------------------------------------------------------- */
+
+typedef struct cio_task_opts {
+  /* Copied.  NULL: "Task-<n>", n from a process-wide counter. */
+  const char *name;
+  /* Usable stack bytes; 0 means the loop's default. */
+  size_t stack_size;
+} cio_task_opts;
+
+/* Schedule `fn(arg)` to run as a new task on `loop` (NULL: the current
+ * loop).  The body starts on a later loop iteration, never inside this
+ * call.  `opts` may be NULL.  Returns 0, CIO_EINVAL (no loop, fn NULL),
+ * CIO_ESHUTDOWN (loop closing) or CIO_ENOMEM; on failure `*out` is NULL
+ * and `fn` never runs. */
+CIO_API int cio_create_task(cio_loop *loop, cio_task **out, cio_task_fn fn,
+                            void *arg, const cio_task_opts *opts);
+
+/* Wait until `task` is done and return its status: 0 with its result in
+ * `*result` (may be NULL), its error, or CIO_ECANCELED if it was cancelled.
+ * A task that is already done is not waited for: no suspension.
+ * Suspends.  Returns CIO_EDEADLK when a task awaits itself, CIO_EPERM
+ * outside a task.  If the caller is cancelled while waiting, the
+ * cancellation is passed on to `task` (as asyncio does) and the caller
+ * goes on waiting for it to finish.  Reading the status marks the error
+ * as retrieved. */
+CIO_API int cio_task_await(cio_task *task, void **result);
+
+/* cio_task_await() then cio_task_release(). */
+CIO_API int cio_task_join(cio_task *task, void **result);
+
+/* Ask `task` to cancel: its current or next suspension returns
+ * CIO_ECANCELED.  Returns 1 if the request was made (every call while the
+ * task is not done counts, see cio_task_cancelling), 0 if the task is
+ * already done, CIO_EINVAL for NULL.  Does not suspend. */
+CIO_API int cio_task_cancel(cio_task *task);
+
+/* Number of cancellation requests not yet withdrawn with uncancel. */
+CIO_API int cio_task_cancelling(const cio_task *task);
+
+/* Withdraw one cancellation request (never below 0) and return how many
+ * remain.  When none remain, a request not yet delivered is dropped. */
+CIO_API int cio_task_uncancel(cio_task *task);
+
+CIO_API bool cio_task_is_done(const cio_task *task);
+CIO_API bool cio_task_is_cancelled(const cio_task *task);
+
+/* The status of a done task without waiting: 0 with `*result` set, its
+ * error, or CIO_ECANCELED.  CIO_EINPROGRESS if not done.  Marks the error
+ * as retrieved. */
+CIO_API int cio_task_result(cio_task *task, void **result);
+
+/* The error of a done task (0 if it succeeded), CIO_ECANCELED if it was
+ * cancelled, CIO_EINPROGRESS if not done.  Marks the error as retrieved. */
+CIO_API int cio_task_error(cio_task *task);
+
+/* The task's name; valid until the name changes or the task is freed. */
+CIO_API const char *cio_task_get_name(cio_task *task);
+
+/* Rename the task (copied).  Returns 0, CIO_EINVAL or CIO_ENOMEM. */
+CIO_API int cio_task_set_name(cio_task *task, const char *name);
+
+/* The task currently running on this thread, or NULL in a plain callback
+ * or outside the loop.  No reference is added. */
+CIO_API cio_task *cio_current_task(void);
+
+/* Fill `out` with up to `cap` tasks of `loop` (NULL: current) that are not
+ * done, oldest first, and return how many there are in all (which may be
+ * more than `cap`).  No references are added. */
+CIO_API size_t cio_all_tasks(cio_loop *loop, cio_task **out, size_t cap);
+
+/* Call `cb(f, arg)` on a later iteration once the task is done (at once if
+ * it already is), in registration order.  Returns 0, CIO_EINVAL, ENOMEM. */
+CIO_API int cio_task_add_done_callback(cio_task *task, cio_done_fn cb,
+                                       void *arg);
+
+/* Remove every registration of (cb, arg); returns how many were removed. */
+CIO_API int cio_task_remove_done_callback(cio_task *task, cio_done_fn cb,
+                                          void *arg);
+
+CIO_API cio_task *cio_task_retain(cio_task *task);
+CIO_API void cio_task_release(cio_task *task);
+
+/* The task seen as a future, to pass to functions taking futures (gather,
+ * wait, shield...).  The task's result calls work on it; setting its
+ * result does not (CIO_EINVAL). */
+CIO_API cio_future *cio_task_future(cio_task *task);
+
+/* The task behind `f`, or NULL if `f` is a plain future. */
+CIO_API cio_task *cio_future_task(cio_future *f);
+
+/* ------------------------------------------------------------------------
+ * Sleeping and yielding
+ * ---------------------------------------------------------------------- */
+
+/* Suspend the calling task for `seconds`.  cio_sleep(0) (or any delay
+ * <= 0) yields exactly once: every task already ready runs before the
+ * caller resumes.  Suspends.  Returns 0, CIO_ECANCELED, CIO_EINVAL for NaN,
+ * CIO_EPERM outside a task. */
+CIO_API int cio_sleep(double seconds);
+
+/* ------------------------------------------------------------------------
+ * Futures
+ *
+ * A future is a slot for a result that some code will set later; tasks
+ * await it.  Reference counted: cio_future_new gives one reference.
+ * ---------------------------------------------------------------------- */
+
+/* Create a pending future on `loop` (NULL: current).  Returns 0,
+ * CIO_EINVAL (no loop) or CIO_ENOMEM. */
+CIO_API int cio_future_new(cio_loop *loop, cio_future **out);
+
+CIO_API cio_future *cio_future_retain(cio_future *f);
+
+/* Drop a reference.  A future freed holding an error nobody read is
+ * reported on stderr ("Future exception was never retrieved"). */
+CIO_API void cio_future_release(cio_future *f);
+
+/* Complete `f` with `result`.  Done-callbacks and waiters are scheduled on
+ * the next iteration, in registration order.  Returns 0, CIO_EALREADY if
+ * `f` is already done, CIO_EINVAL if `f` is a task. */
+CIO_API int cio_future_set_result(cio_future *f, void *result);
+
+/* Complete `f` with `error` (negative).  CIO_ECANCELED is refused with
+ * CIO_EINVAL: use cio_future_cancel.  Returns as set_result. */
+CIO_API int cio_future_set_error(cio_future *f, int error);
+
+/* Cancel `f`: it becomes done and cancelled at once.  Returns 1, or 0 if
+ * `f` was already done.  For a task this is cio_task_cancel(). */
+CIO_API int cio_future_cancel(cio_future *f);
+
+CIO_API bool cio_future_is_done(const cio_future *f);
+CIO_API bool cio_future_is_cancelled(const cio_future *f);
+
+/* The outcome without waiting: 0 with `*result` (may be NULL), the error,
+ * CIO_ECANCELED, or CIO_EINPROGRESS if pending.  Marks the error read. */
+CIO_API int cio_future_result(cio_future *f, void **result);
+
+/* The error (0 if it has a result), CIO_ECANCELED, or CIO_EINPROGRESS. */
+CIO_API int cio_future_error(cio_future *f);
+
+/* Wait until `f` is done, then return as cio_future_result().  A done
+ * future returns at once without suspending.  Suspends.  If the caller is
+ * cancelled while waiting, `f` is cancelled (for a task: asked to cancel)
+ * as in asyncio. */
+CIO_API int cio_await(cio_future *f, void **result);
+
+CIO_API int cio_future_add_done_callback(cio_future *f, cio_done_fn cb,
+                                         void *arg);
+CIO_API int cio_future_remove_done_callback(cio_future *f, cio_done_fn cb,
+                                            void *arg);
+
+/* The loop `f` belongs to. */
+CIO_API cio_loop *cio_future_loop(const cio_future *f);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,156 @@
+/* Fibers: an execution context plus the stack it runs on.
+ *
+ * This is the only interface between the portable core and the CPU/OS
+ * specific code in src/arch/.  The core never touches registers, mmap or
+ * sanitizer hooks itself; it creates fibers on pooled stacks and switches
+ * between them.
+ *
+ *   stack.c            slab-allocated, pooled stacks with guard pages
+ *                      (MADV_GUARD_INSTALL) or a canary where the kernel
+ *                      lacks guards; valgrind registration
+ *   switch_x86_64.S    System V register save/restore
+ *   switch_aarch64.S   AAPCS64 register save/restore
+ *   switch_ucontext.c  portable fallback (CIO_ARCH_UCONTEXT)
+ *   fiber.c            sanitizer annotations around the raw switch
+ *   overflow.c         SIGSEGV/SIGBUS handler on an alternate stack that
+ *                      names the task whose stack overflowed
+ */
+#ifndef CIO_ARCH_FIBER_H
+#define CIO_ARCH_FIBER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#if !defined(CIO_ARCH_UCONTEXT) && !defined(__x86_64__) && !defined(__aarch64__)
+#define CIO_ARCH_UCONTEXT 1
+#endif
+
+#if defined(CIO_ARCH_UCONTEXT)
+#include <ucontext.h>
+#endif
+
+/* Saved machine state of a suspended fiber.  With the assembly switches the
+ * callee-saved registers live on the fiber's own stack and only the stack
+ * pointer is kept here. */
+typedef struct cio__context {
+#if defined(CIO_ARCH_UCONTEXT)
+  ucontext_t uc;
+#else
+  void *sp;
+#endif
+} cio__context;
+
+/* How stack overflow is caught. */
+enum cio__guard_mode {
+  CIO__GUARD_AUTO = 0, /* MADV_GUARD_INSTALL if the kernel has it, else canary */
+  CIO__GUARD_PAGES,    /* kernel guard pages (MADV_GUARD_INSTALL) */
+  CIO__GUARD_CANARY,   /* canary word at the stack's low end, checked at switch */
+};
+
+struct cio__stack_slab;
+
+/* One stack.  `lo` is the lowest usable byte, `size` the usable bytes; the
+ * guard region lies just below `lo`. */
+typedef struct cio__stack {
+  void *lo;
+  size_t size;
+  struct cio__stack *next_free;  /* in the pool's free list, or NULL */
+  struct cio__stack_slab *slab;  /* the mapping this stack was carved from */
+  unsigned valgrind_id;          /* VALGRIND_STACK_REGISTER id, or 0 */
+} cio__stack;
+
+/* A pool of equally sized stacks, carved out of large mappings so that a
+ * million stacks cost a few thousand kernel mappings, not two million. */
+typedef struct cio__stack_pool {
+  size_t stack_size;      /* usable bytes per stack, page multiple */
+  size_t guard_size;      /* bytes below each stack that fault */
+  int guard_mode;         /* CIO__GUARD_PAGES or CIO__GUARD_CANARY, resolved */
+  cio__stack *free;       /* LIFO free list: warm stacks first */
+  size_t free_count;      /* stacks on `free` */
+  size_t live_count;      /* stacks handed out and not yet released */
+  size_t keep_warm;       /* free stacks beyond this are MADV_DONTNEED'd */
+  struct cio__stack_slab *slabs;
+} cio__stack_pool;
+
+/* Prepare `pool` for stacks of at least `stack_size` usable bytes (rounded
+ * up to whole pages).  `guard_mode` is a cio__guard_mode.  Allocates
+ * nothing yet.  Returns 0 or CIO_EINVAL. */
+int cio__stack_pool_init(cio__stack_pool *pool, size_t stack_size,
+                         int guard_mode);
+
+/* Unmap every slab.  All stacks must have been released. */
+void cio__stack_pool_destroy(cio__stack_pool *pool);
+
+/* Hand out a stack, mapping a new slab when the free list is empty.
+ * Returns 0 or CIO_ENOMEM (the mapping failed). */
+int cio__stack_acquire(cio__stack_pool *pool, cio__stack **out);
+
+/* Give a stack back to `pool`.  Its memory may be returned to the kernel. */
+void cio__stack_release(cio__stack_pool *pool, cio__stack *stack);
+
+/* False when the canary at the stack's low end was overwritten. */
+bool cio__stack_canary_ok(const cio__stack *stack);
+
+/* True when `addr` lies in the guard region below `stack` (or within a
+ * few pages of it: a big frame may skip over the first guard page). */
+bool cio__stack_guard_contains(const cio__stack *stack, const void *addr);
+
+/* Which guard mode the running kernel supports: CIO__GUARD_PAGES or
+ * CIO__GUARD_CANARY.  Probed once per process. */
+int cio__stack_guard_probe(void);
+
+/* A fiber: context plus stack.  The thread's own stack (where the loop
+ * runs) is a fiber with `stack == NULL`. */
+typedef struct cio__fiber {
+  cio__context ctx;
+  cio__stack *stack;       /* NULL for the thread's native stack */
+  void *asan_fake_stack;   /* ASan's per-fiber fake stack bookkeeping */
+  const void *asan_bottom; /* ASan: bounds of the stack being left */
+  size_t asan_size;
+} cio__fiber;
+
+typedef void (*cio__fiber_entry)(void *arg);
+
+/* Make `fiber` start in `entry(arg)` on `stack` at its first switch-in.
+ * `entry` must never return: a finished fiber switches away with
+ * cio__fiber_exit_to(). */
+void cio__fiber_init(cio__fiber *fiber, cio__stack *stack,
+                     cio__fiber_entry entry, void *arg);
+
+/* Initialise the fiber that stands for the calling thread's native stack. */
+void cio__fiber_init_native(cio__fiber *fiber);
+
+/* Suspend `from` (the running fiber) and resume `to`.  Returns when some
+ * fiber switches back to `from`. */
+void cio__fiber_switch(cio__fiber *from, cio__fiber *to);
+
+/* Leave `from` for good and resume `to`.  `from`'s stack may be released by
+ * `to` once this returns there.  Never returns. */
+_Noreturn void cio__fiber_exit_to(cio__fiber *from, cio__fiber *to);
+
+/* Install the process-wide SIGSEGV/SIGBUS handler and this thread's
+ * alternate signal stack (once per thread; idempotent).  The handler asks
+ * cio__overflow_describe() whether a fault hit a fiber's guard, and if so
+ * prints the report and aborts; other faults go to the previous handler.
+ * Returns 0 or a negative CIO_E code. */
+int cio__overflow_install_thread(void);
+
+/* Free the alternate signal stack installed for this thread, if any. */
+void cio__overflow_uninstall_thread(void);
+
+/* Implemented by the core (src/task/): if `fault_addr` hit the guard of the
+ * task running on this thread, write a one-line report naming the task and
+ * its stack size into `buf` (NUL-terminated, at most `cap` bytes) and return
+ * true.  Must be async-signal-safe: no malloc, no stdio. */
+bool cio__overflow_describe(const void *fault_addr, char *buf, size_t cap);
+
+/* Raw switch, implemented in assembly (or ucontext).  Saves callee-saved
+ * state of the running context into `from` and resumes `to`. */
+void cio__context_switch(cio__context *from, cio__context *to);
+
+/* Raw init: make `ctx` start `entry(arg)` on [stack_lo, stack_lo+size). */
+void cio__context_init(cio__context *ctx, void *stack_lo, size_t size,
+                       cio__fiber_entry entry, void *arg);
+
+#endif
