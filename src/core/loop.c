@@ -1,0 +1,367 @@
+/* The per-thread loop: creation, running, stopping, closing, cio_run.
+ *
+ *   OPEN -> RUNNING   run_until_complete / run_forever
+ *   RUNNING -> OPEN   the task is done, stop(), or deadlock
+ *   OPEN -> CLOSED    cio_loop_close() with no task alive
+ * (1) current_loop is the only global state: the loop open on this thread.
+ * (2) A loop is only touched by the thread that opened it.
+ */
+#include <string.h>
+
+#include "internal.h"
+
+static _Thread_local cio_loop *current_loop;
+
+cio_loop *cio__loop_current(void) {
+  return current_loop;
+}
+
+cio_loop *cio_get_running_loop(void) {
+  return current_loop;
+}
+
+int cio__sched_open(cio_loop *loop);
+void cio__task_cache_drain(cio_loop *loop);
+
+static void on_wakeup(uv_async_t *h) {
+  (void)h;
+}
+
+static int resolve_guard_mode(int requested) {
+  switch (requested) {
+  case 1:
+    return CIO__GUARD_PAGES;
+  case 2:
+    return CIO__GUARD_CANARY;
+  default:
+    return cio__stack_guard_probe();
+  }
+}
+
+int cio_loop_open(cio_loop **out, const cio_loop_opts *opts) {
+  if (out == NULL)
+    return CIO_EINVAL;
+  *out = NULL;
+  if (current_loop != NULL)
+    return CIO_EBUSY;
+  cio_loop_opts o = {0};
+  if (opts != NULL)
+    o = *opts;
+  if (o.stack_guard < 0 || o.stack_guard > 2)
+    return CIO_EINVAL;
+  if (o.stack_size != 0 && o.stack_size < 16 * 1024)
+    return CIO_EINVAL;
+  cio_loop *loop = calloc(1, sizeof *loop);
+  if (loop == NULL)
+    return CIO_ENOMEM;
+  loop->fail_alloc_after = -1;
+  loop->virtual_clock = o.virtual_clock;
+  loop->guard_mode = resolve_guard_mode(o.stack_guard);
+  int rc = cio__stack_pool_init(
+      &loop->stacks, o.stack_size ? o.stack_size : CIO__DEFAULT_STACK_SIZE,
+      loop->guard_mode);
+  if (rc < 0)
+    goto fail_free;
+  if (o.uv_loop != NULL) {
+    loop->uv = o.uv_loop;
+  } else {
+    if (uv_loop_init(&loop->uv_own) != 0) {
+      rc = CIO_ENOMEM;
+      goto fail_pool;
+    }
+    loop->uv = &loop->uv_own;
+    loop->owns_uv = true;
+  }
+  rc = cio__overflow_install_thread();
+  if (rc < 0)
+    goto fail_uv;
+  cio__heap_init(&loop->timers);
+  cio__list_init(&loop->tasks);
+  cio__fiber_init_native(&loop->native);
+  cio__sched_open(loop);
+  uv_async_init(loop->uv, &loop->wakeup, on_wakeup);
+  loop->wakeup.data = loop;
+  uv_unref((uv_handle_t *)&loop->wakeup);
+  loop->uv_handles_open++;
+  current_loop = loop;
+  *out = loop;
+  return 0;
+
+fail_uv:
+  if (loop->owns_uv)
+    uv_loop_close(loop->uv);
+fail_pool:
+  cio__stack_pool_destroy(&loop->stacks);
+fail_free:
+  free(loop);
+  return rc;
+}
+
+/* ---- closing --------------------------------------------------------- */
+
+static void on_handle_closed(uv_handle_t *h) {
+  cio_loop *loop = h->data;
+  loop->uv_handles_open--;
+}
+
+/* Drop every queued callback and timer without running it (asyncio's
+ * close() clears _ready and _scheduled the same way). */
+static void drop_scheduled(cio_loop *loop) {
+  struct cio__list *n;
+  while ((n = cio__list_pop_front(&loop->ready)) != NULL) {
+    struct cio__callback *cb = cio__container_of(n, struct cio__callback, node);
+    if (!cio__handle_try_drop(cb) && !cio__done_cb_try_drop(cb))
+      CIO_ASSERT(!"only callbacks can be queued when no task is alive");
+  }
+  struct cio__heap_node *min;
+  while ((min = cio__heap_min(&loop->timers)) != NULL) {
+    struct cio__timer *t = cio__container_of(min, struct cio__timer, hn);
+    cio__timer_stop(loop, t);
+    if (!cio__handle_try_drop(&t->cb))
+      CIO_ASSERT(!"only handles can hold timers when no task is alive");
+  }
+}
+
+static void close_uv_handles(cio_loop *loop) {
+  uv_handle_t *handles[] = {
+      (uv_handle_t *)&loop->check, (uv_handle_t *)&loop->idle,
+      (uv_handle_t *)&loop->timer, (uv_handle_t *)&loop->wakeup};
+  for (size_t i = 0; i < sizeof handles / sizeof handles[0]; i++) {
+    handles[i]->data = loop;
+    uv_close(handles[i], on_handle_closed);
+  }
+  while (loop->uv_handles_open > 0)
+    uv_run(loop->uv, UV_RUN_NOWAIT);
+}
+
+static void free_stacks(cio_loop *loop) {
+  cio__stack_pool_destroy(&loop->stacks);
+  while (loop->extra_pools != NULL) {
+    struct cio__extra_pool *p = loop->extra_pools;
+    loop->extra_pools = p->next;
+    cio__stack_pool_destroy(&p->pool);
+    cio__free(loop, p);
+  }
+}
+
+int cio_loop_close(cio_loop *loop) {
+  if (loop == NULL)
+    return 0;
+  if (loop != current_loop)
+    return CIO_EPERM;
+  if (loop->running)
+    return CIO_EBUSY;
+  if (loop->live_tasks > 0) {
+    cio__list_foreach(it, &loop->tasks) {
+      fprintf(stderr, "casyncio: cio_loop_close: task '%s' is still pending\n",
+              cio_task_get_name(cio__container_of(it, cio_task, alive)));
+    }
+    return CIO_EBUSY;
+  }
+  drop_scheduled(loop);
+  if (loop->objects > 0) {
+    fprintf(stderr,
+            "casyncio: cio_loop_close: %zu task/future/handle references "
+            "were never released\n",
+            loop->objects);
+    return CIO_EBUSY;
+  }
+  loop->closing = true;
+  close_uv_handles(loop);
+  if (loop->owns_uv)
+    uv_loop_close(loop->uv);
+  free_stacks(loop);
+  cio__task_cache_drain(loop);
+  cio__overflow_uninstall_thread();
+  current_loop = NULL;
+  if (loop->live_allocs != 0) {
+    fprintf(stderr, "casyncio: cio_loop_close: %zu allocations leaked\n",
+            loop->live_allocs);
+#if defined(CIO_DEBUG)
+    abort();
+#endif
+  }
+  free(loop);
+  return 0;
+}
+
+/* ---- running --------------------------------------------------------- */
+
+static int check_can_run(cio_loop *loop) {
+  if (loop == NULL)
+    return CIO_EINVAL;
+  if (loop != current_loop)
+    return CIO_EPERM;
+  if (loop->running)
+    return CIO_EBUSY;
+  if (loop->closing)
+    return CIO_ESHUTDOWN;
+  return 0;
+}
+
+static void report_deadlock(cio_loop *loop) {
+  cio__list_foreach(it, &loop->tasks) {
+    cio_task *t = cio__container_of(it, cio_task, alive);
+    fprintf(stderr,
+            "casyncio: deadlock: task '%s' waits and nothing can wake it\n",
+            cio_task_get_name(t));
+  }
+}
+
+static bool nothing_can_happen(cio_loop *loop) {
+  return cio__list_empty(&loop->ready) && cio__heap_min(&loop->timers) == NULL;
+}
+
+int cio_loop_run_until_complete(cio_loop *loop, cio_task *task,
+                                void **result) {
+  if (result != NULL)
+    *result = NULL;
+  int rc = check_can_run(loop);
+  if (rc < 0)
+    return rc;
+  if (task == NULL || task->fut.loop != loop)
+    return CIO_EINVAL;
+  loop->running = true;
+  loop->until = task;
+  cio__sched_update_handles(loop);
+  while (task->state != CIO__TASK_DONE) {
+    int alive = uv_run(loop->uv, UV_RUN_ONCE);
+    if (task->state == CIO__TASK_DONE)
+      break;
+    if (loop->stopping) {
+      rc = CIO_EINTR;
+      break;
+    }
+    if (!alive && nothing_can_happen(loop)) {
+      report_deadlock(loop);
+      rc = CIO_EDEADLK;
+      break;
+    }
+  }
+  loop->stopping = false;
+  loop->running = false;
+  loop->until = NULL;
+  if (rc == 0)
+    rc = cio_task_result(task, result);
+  return rc;
+}
+
+int cio_loop_run_forever(cio_loop *loop) {
+  int rc = check_can_run(loop);
+  if (rc < 0)
+    return rc;
+  loop->running = true;
+  /* Like asyncio, an idle run_forever waits (for another thread, a
+   * signal...) instead of returning: keep libuv alive. */
+  uv_ref((uv_handle_t *)&loop->wakeup);
+  cio__sched_update_handles(loop);
+  do {
+    uv_run(loop->uv, UV_RUN_ONCE);
+  } while (!loop->stopping);
+  uv_unref((uv_handle_t *)&loop->wakeup);
+  loop->stopping = false;
+  loop->running = false;
+  return 0;
+}
+
+int cio_loop_stop(cio_loop *loop) {
+  loop = cio__loop_or_current(loop);
+  if (loop == NULL)
+    return CIO_EINVAL;
+  loop->stopping = true;
+  return 0;
+}
+
+bool cio_loop_is_running(const cio_loop *loop) {
+  return loop != NULL && loop->running;
+}
+
+void *cio_loop_uv(cio_loop *loop) {
+  return loop ? loop->uv : NULL;
+}
+
+/* ---- shutdown and cio_run ------------------------------------------- */
+
+/* Run until no task is alive or nothing can make progress. */
+static void run_until_no_tasks(cio_loop *loop) {
+  loop->running = true;
+  cio__sched_update_handles(loop);
+  while (loop->live_tasks > 0) {
+    int alive = uv_run(loop->uv, UV_RUN_ONCE);
+    if (!alive && nothing_can_happen(loop))
+      break;
+  }
+  loop->stopping = false;
+  loop->running = false;
+}
+
+static void report_shutdown_errors(cio_task **tasks, size_t n) {
+  for (size_t i = 0; i < n; i++) {
+    cio_task *t = tasks[i];
+    if (t->fut.state == CIO__FUT_ERROR) {
+      t->fut.retrieved = true;
+      fprintf(stderr,
+              "casyncio: unhandled error during cio_run() shutdown: "
+              "task '%s': %s (%s)\n",
+              cio_task_get_name(t), cio_err_name(t->fut.error),
+              cio_strerror(t->fut.error));
+    }
+    cio_task_release(t);
+  }
+}
+
+int cio_loop_shutdown_tasks(cio_loop *loop) {
+  int rc = check_can_run(loop);
+  if (rc < 0)
+    return rc;
+  /* A task may catch the cancellation and go on; ask again a few times,
+   * as a gather over all_tasks() would see new tasks too. */
+  for (int attempt = 0; attempt < 8 && loop->live_tasks > 0; attempt++) {
+    size_t n = loop->live_tasks;
+    cio_task **tasks = cio__malloc(loop, n * sizeof *tasks);
+    size_t i = 0;
+    cio__list_foreach(it, &loop->tasks) {
+      cio_task *t = cio__container_of(it, cio_task, alive);
+      if (tasks != NULL)
+        tasks[i++] = cio_task_retain(t);
+      cio_task_cancel(t);
+    }
+    run_until_no_tasks(loop);
+    if (tasks != NULL) {
+      report_shutdown_errors(tasks, i);
+      cio__free(loop, tasks);
+    }
+  }
+  return 0;
+}
+
+int cio_run_ex(cio_task_fn fn, void *arg, const cio_loop_opts *opts,
+               void **result) {
+  if (result != NULL)
+    *result = NULL;
+  if (fn == NULL)
+    return CIO_EINVAL;
+  cio_loop *loop;
+  int rc = cio_loop_open(&loop, opts);
+  if (rc < 0)
+    return rc;
+  cio_task *main_task;
+  rc = cio_create_task(loop, &main_task, fn, arg,
+                       &(cio_task_opts){.name = "main"});
+  if (rc == 0) {
+    rc = cio_loop_run_until_complete(loop, main_task, result);
+    cio_loop_shutdown_tasks(loop);
+    if (rc == CIO_EDEADLK || rc == CIO_EINTR)
+      ; /* the main task was cancelled by the shutdown; keep the cause */
+    else if (main_task->state == CIO__TASK_DONE)
+      rc = cio_task_result(main_task, result);
+    cio_task_release(main_task);
+  }
+  if (cio_loop_close(loop) < 0)
+    fprintf(stderr, "casyncio: cio_run: the loop could not be closed\n");
+  return rc;
+}
+
+int cio_run(cio_task_fn fn, void *arg) {
+  return cio_run_ex(fn, arg, NULL, NULL);
+}

@@ -1,0 +1,214 @@
+/* The scheduler: runs the ready queue in asyncio's batches.
+ *
+ * After each libuv poll, the check handle starts a *round* on the loop's
+ * own stack (cio__sched_round).  A round runs batches back to back:
+ * a batch is everything queued when it started, closed by loop->marker.
+ * Between batches, due timers join the queue.  A round ends when the queue
+ * is empty, after CIO__BATCHES_PER_POLL batches, when the loop is asked to
+ * stop, or when run_until_complete's task is done; libuv then polls again
+ * (without blocking while anything is ready: the idle handle).
+ *
+ * Tasks do not return to the loop's stack between each other.  A task
+ * that suspends pops the next entry itself (cio__sched_switch_out): a task
+ * is switched to directly; a plain callback is handed to the loop's stack
+ * (loop->handoff), which runs it.  A finished task always exits to the
+ * loop's stack, which releases its stack (cio__sched_exit).
+ *
+ * Invariants
+ * (1) loop->marker is in the ready queue exactly while a batch is running.
+ * (2) Once round_over is set, nothing more is popped until the next round.
+ * (3) While the loop is idle, the idle handle is active iff work is ready
+ *     (or a virtual clock has a timer to jump to); the uv timer is armed
+ *     for the earliest real deadline.
+ */
+#include "internal.h"
+
+static void marker_run(struct cio__callback *self) {
+  (void)self;
+  CIO_ASSERT(!"the batch marker is never run");
+}
+
+static void on_idle(uv_idle_t *h) {
+  (void)h;
+}
+
+/* Queue `cb` at the tail.  Outside a round (libuv callbacks before poll)
+ * make sure poll will not block. */
+void cio__ready_push(cio_loop *loop, struct cio__callback *cb) {
+  cio__list_push_back(&loop->ready, &cb->node);
+  if (!loop->in_round && !uv_is_active((uv_handle_t *)&loop->idle))
+    uv_idle_start(&loop->idle, on_idle);
+}
+
+/* Start the next batch, if this round may run one more. */
+static bool next_batch(cio_loop *loop) {
+  if (++loop->batches >= CIO__BATCHES_PER_POLL || loop->stopping)
+    return false;
+  if (loop->until != NULL && loop->until->fut.state != CIO__FUT_PENDING)
+    return false;
+  cio__timers_collect(loop);
+  if (cio__list_empty(&loop->ready))
+    return false;
+  loop->marker.run = marker_run;
+  cio__list_push_back(&loop->ready, &loop->marker.node);
+  return true;
+}
+
+/* The next entry of this round, or NULL when the round is over. */
+static struct cio__callback *sched_pop(cio_loop *loop) {
+  if (loop->round_over)
+    return NULL;
+  for (;;) {
+    struct cio__list *n = cio__list_pop_front(&loop->ready);
+    if (n == &loop->marker.node) {
+      if (next_batch(loop))
+        continue;
+      n = NULL;
+    }
+    if (n == NULL) {
+      loop->round_over = true;
+      return NULL;
+    }
+    return cio__container_of(n, struct cio__callback, node);
+  }
+}
+
+/* Run `cb` on the loop's stack, then whatever callbacks tasks hand back. */
+static void dispatch(cio_loop *loop, struct cio__callback *cb) {
+  while (cb != NULL) {
+    if (cb->run != NULL) {
+      cb->run(cb);
+    } else {
+      cio__task_resume(loop, cio__container_of(cb, cio_task, ready));
+      if (loop->dead != NULL) {
+        cio_task *dead = loop->dead;
+        loop->dead = NULL;
+        cio__task_bury(loop, dead);
+      }
+    }
+    cb = loop->handoff;
+    loop->handoff = NULL;
+  }
+}
+
+void cio__sched_round(cio_loop *loop) {
+  loop->in_round = true;
+  loop->round_over = false;
+  loop->batches = 0;
+  if (loop->virtual_clock && cio__list_empty(&loop->ready)) {
+    /* Nothing can run before the next deadline: jump to it (autojump). */
+    struct cio__heap_node *min = cio__heap_min(&loop->timers);
+    if (min != NULL) {
+      struct cio__timer *t = cio__container_of(min, struct cio__timer, hn);
+      if (t->when_ns > loop->virtual_ns)
+        loop->virtual_ns = t->when_ns;
+    }
+  }
+  cio__timers_collect(loop);
+  if (!cio__list_empty(&loop->ready)) {
+    loop->marker.run = marker_run;
+    cio__list_push_back(&loop->ready, &loop->marker.node);
+    struct cio__callback *cb;
+    while ((cb = sched_pop(loop)) != NULL)
+      dispatch(loop, cb);
+  }
+  cio__list_remove(&loop->marker.node);
+  loop->round_over = true;
+  loop->in_round = false;
+  cio__sched_update_handles(loop);
+}
+
+/* The running task `self` gives up the CPU (it is parked, or queued again
+ * by a yield).  Returns when `self` is resumed. */
+void cio__sched_switch_out(cio_loop *loop, cio_task *self) {
+  struct cio__callback *cb = sched_pop(loop);
+  if (cb == &self->ready) {
+    /* Alone in the queue: no switch needed. */
+    self->state = CIO__TASK_RUNNING;
+    loop->current = self;
+    return;
+  }
+  if (cb != NULL && cb->run == NULL) {
+    cio_task *next = cio__container_of(cb, cio_task, ready);
+    if (!(next->state == CIO__TASK_NEW && next->must_cancel)) {
+      next->state = CIO__TASK_RUNNING;
+      loop->current = next;
+      cio__fiber_switch(&self->fiber, &next->fiber);
+      return;
+    }
+  }
+  loop->handoff = cb;
+  loop->current = NULL;
+  cio__fiber_switch(&self->fiber, &loop->native);
+}
+
+_Noreturn void cio__sched_exit(cio_loop *loop, cio_task *self) {
+  loop->dead = self;
+  loop->current = NULL;
+  cio__fiber_exit_to(&self->fiber, &loop->native);
+}
+
+static void on_timer(uv_timer_t *h) {
+  cio_loop *loop = h->data;
+  loop->armed_ns = UINT64_MAX;
+  /* Queue what is due now, so that this iteration's poll does not block;
+   * the check handle runs it after the poll. */
+  cio__timers_collect(loop);
+  cio__sched_update_handles(loop);
+}
+
+static void arm_timer(cio_loop *loop) {
+  struct cio__heap_node *min = cio__heap_min(&loop->timers);
+  if (min == NULL) {
+    if (loop->armed_ns != UINT64_MAX)
+      uv_timer_stop(&loop->timer);
+    loop->armed_ns = UINT64_MAX;
+    return;
+  }
+  uint64_t when = cio__container_of(min, struct cio__timer, hn)->when_ns;
+  if (when == loop->armed_ns)
+    return;
+  uint64_t now = uv_hrtime();
+  uint64_t ms = when > now ? (when - now + 999999) / 1000000 : 0;
+  /* libuv measures the timeout from its cached time, which may lag. */
+  uv_update_time(loop->uv);
+  uv_timer_start(&loop->timer, on_timer, ms, 0);
+  loop->armed_ns = when;
+}
+
+void cio__sched_update_handles(cio_loop *loop) {
+  if (loop->in_round || loop->uv_handles_open == 0)
+    return;
+  bool work = !cio__list_empty(&loop->ready) ||
+              (loop->virtual_clock && cio__heap_min(&loop->timers) != NULL);
+  bool idle_on = uv_is_active((uv_handle_t *)&loop->idle);
+  if (work && !idle_on)
+    uv_idle_start(&loop->idle, on_idle);
+  else if (!work && idle_on)
+    uv_idle_stop(&loop->idle);
+  if (!loop->virtual_clock)
+    arm_timer(loop);
+}
+
+static void on_check(uv_check_t *h) {
+  cio__sched_round(h->data);
+}
+
+int cio__sched_open(cio_loop *loop);
+int cio__sched_open(cio_loop *loop) {
+  cio__list_init(&loop->ready);
+  cio__list_init(&loop->marker.node);
+  loop->marker.run = marker_run;
+  loop->armed_ns = UINT64_MAX;
+  loop->round_over = true;
+  uv_check_init(loop->uv, &loop->check);
+  uv_idle_init(loop->uv, &loop->idle);
+  uv_timer_init(loop->uv, &loop->timer);
+  loop->check.data = loop->idle.data = loop->timer.data = loop;
+  uv_check_start(&loop->check, on_check);
+  /* The check handle runs every iteration but must not by itself keep
+   * the libuv loop alive: only ready work, timers and I/O do. */
+  uv_unref((uv_handle_t *)&loop->check);
+  loop->uv_handles_open = 3;
+  return 0;
+}

@@ -1,0 +1,258 @@
+/* Private types and cross-file functions of casyncio (prefix cio__).
+ *
+ * The scheduling model, in one paragraph: every runnable thing sits in the
+ * loop's ready queue as a `struct cio__callback`: a task to resume (run ==
+ * NULL, the node is task->ready) or a callback to call (call_soon handles,
+ * fired timers, future done-callbacks).  One *batch* runs exactly the
+ * entries queued when it began (a marker node closes it), so anything
+ * queued meanwhile waits for the next batch, as in asyncio's _run_once.  A
+ * task that suspends switches straight to the next task of the queue
+ * without passing through the loop's own stack; the loop's stack only runs
+ * plain callbacks, buries finished tasks, and returns to libuv to poll for
+ * I/O after a bounded number of batches (see sched.c).
+ */
+#ifndef CIO_INTERNAL_H
+#define CIO_INTERNAL_H
+
+#include "casyncio.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <uv.h>
+
+#include "arch/fiber.h"
+#include "heap.h"
+#include "list.h"
+
+#if defined(CIO_DEBUG)
+#define CIO_ASSERT(cond)                                                       \
+  do {                                                                         \
+    if (!(cond))                                                               \
+      cio__assert_fail(#cond, __FILE__, __LINE__);                             \
+  } while (0)
+#else
+#define CIO_ASSERT(cond)                                                       \
+  do {                                                                         \
+    (void)sizeof(cond);                                                        \
+  } while (0)
+#endif
+
+_Noreturn void cio__assert_fail(const char *expr, const char *file, int line);
+
+/* Batches run back to back before the loop returns to libuv to poll I/O.
+ * asyncio polls before every batch; polling costs a system call, which
+ * would dominate a task switch.  Bounding the streak keeps I/O latency to
+ * a few dozen batches of work. */
+#define CIO__BATCHES_PER_POLL 32
+
+#define CIO__DEFAULT_STACK_SIZE (64 * 1024)
+
+/* ------------------------------------------------------------------------
+ * Ready-queue entries
+ * ---------------------------------------------------------------------- */
+struct cio__callback {
+  struct cio__list node; /* in the ready queue, a future's list, or alone */
+  /* NULL: this is task->ready, resume the task.  Otherwise call it. */
+  void (*run)(struct cio__callback *self);
+};
+
+/* A task parked on a future: lives on the waiting task's stack, linked in
+ * the future's callback list among the done-callbacks, so wake-ups keep
+ * registration order.  run == cio__waiter_run marks it. */
+struct cio__waiter {
+  struct cio__callback cb;
+  cio_task *task;
+};
+void cio__waiter_run(struct cio__callback *self);
+
+/* A timer: sits in the loop's heap until due, then its callback node moves
+ * to the ready queue and `cb.run` is called in its turn. */
+struct cio__timer {
+  struct cio__callback cb;
+  struct cio__heap_node hn;
+  uint64_t when_ns; /* loop clock */
+  uint64_t seq;     /* ties in deadline run in scheduling order */
+  bool in_heap;
+};
+
+/* ------------------------------------------------------------------------
+ * Futures and tasks
+ * ---------------------------------------------------------------------- */
+enum cio__fut_state {
+  CIO__FUT_PENDING,
+  CIO__FUT_RESULT,
+  CIO__FUT_ERROR,
+  CIO__FUT_CANCELLED,
+};
+
+struct cio_future {
+  cio_loop *loop;
+  uint8_t state;   /* cio__fut_state */
+  bool is_task;    /* this is the first member of a cio_task */
+  bool retrieved;  /* the error was read (or there is none) */
+  int refs;
+  int error;       /* for CIO__FUT_ERROR */
+  void *result;    /* for CIO__FUT_RESULT */
+  struct cio__list callbacks; /* waiters and done-callbacks, in order */
+};
+
+/* Task life cycle (see task.c for the edges):
+ *   NEW -> READY -> RUNNING -> (WAITING -> READY -> RUNNING)* -> DONE */
+enum cio__task_state {
+  CIO__TASK_NEW,     /* queued for its first step, body not started */
+  CIO__TASK_READY,   /* in the ready queue */
+  CIO__TASK_RUNNING, /* loop->current */
+  CIO__TASK_WAITING, /* parked; woken by cio__task_wake() */
+  CIO__TASK_DONE,
+};
+
+/* Called by cio_task_cancel() on a WAITING task: interrupt what it waits
+ * for.  Return true if that will wake the task (with CIO_ECANCELED, or by
+ * completing what it awaits); false to have the cancellation delivered as
+ * CIO_ECANCELED when the task next resumes. */
+typedef bool (*cio__cancel_hook)(cio_task *t, void *ctx);
+
+struct cio_task {
+  struct cio_future fut;  /* must be first: a task is a future */
+  struct cio__callback ready; /* run == NULL; in the ready queue */
+  cio__fiber fiber;
+  uint8_t state;          /* cio__task_state */
+  bool must_cancel;       /* deliver CIO_ECANCELED at the next resume */
+  int num_cancels;        /* cancelling() */
+  int wake_rc;            /* set by cio__task_wake() */
+  cio__cancel_hook cancel_hook;
+  void *cancel_ctx;
+  cio_task_fn fn;
+  void *arg;
+  cio__stack_pool *pool;
+  struct cio__list alive; /* in loop->tasks until DONE */
+  uint64_t id;            /* for the default name Task-<id> */
+  char *name;             /* owned; NULL until set or first asked for */
+};
+
+/* ------------------------------------------------------------------------
+ * The loop
+ * ---------------------------------------------------------------------- */
+struct cio__extra_pool {
+  struct cio__extra_pool *next;
+  cio__stack_pool pool;
+};
+
+struct cio_loop {
+  uv_loop_t *uv;
+  uv_loop_t uv_own;       /* used when the application gave no loop */
+  bool owns_uv;
+  uv_check_t check;       /* runs the ready queue after each poll */
+  uv_idle_t idle;         /* active while work is ready: poll won't block */
+  uv_timer_t timer;       /* wakes poll at the earliest deadline */
+  uv_async_t wakeup;      /* other threads; ref'd only in run_forever */
+  int uv_handles_open;    /* closed asynchronously in cio_loop_close */
+
+  struct cio__list ready;      /* cio__callback nodes */
+  struct cio__callback marker; /* closes the running batch */
+  struct cio__callback *handoff; /* a callback a task left for the loop */
+  unsigned batches;            /* batches run since the last poll */
+  bool round_over;             /* stop taking entries until next poll */
+  bool stopping;               /* cio_loop_stop() */
+  bool running;
+  bool in_round;
+  bool closing;
+  cio_task *until;             /* run_until_complete's task */
+
+  struct cio__heap timers;
+  uint64_t timer_seq;
+  uint64_t armed_ns;           /* deadline the uv timer is set for */
+  bool virtual_clock;
+  uint64_t virtual_ns;
+
+  cio__fiber native;           /* the stack libuv runs on */
+  cio_task *current;
+  cio_task *dead;              /* finished task whose stack to release */
+
+  cio__stack_pool stacks;      /* default stack size */
+  struct cio__extra_pool *extra_pools;
+  int guard_mode;
+
+  struct cio__list tasks;      /* not-done tasks, oldest first */
+  size_t live_tasks;
+  size_t objects;              /* tasks, futures, handles not yet freed */
+
+  cio_task *task_cache;        /* freed task structs, linked via fn */
+  size_t task_cache_count;
+
+  size_t live_allocs;          /* cio__malloc'd and not freed */
+  long fail_alloc_after;       /* tests: fail the Nth allocation, or -1 */
+};
+
+/* The loop of this thread (src/core/loop.c); NULL when none. */
+cio_loop *cio__loop_current(void);
+
+/* Loop allocator: counts live blocks and can fail on demand in tests. */
+void *cio__malloc(cio_loop *loop, size_t size);
+void *cio__calloc(cio_loop *loop, size_t n, size_t size);
+void cio__free(cio_loop *loop, void *p);
+char *cio__strdup(cio_loop *loop, const char *s);
+
+/* Resolve a NULL loop argument to the thread's loop. */
+static inline cio_loop *cio__loop_or_current(cio_loop *loop) {
+  return loop ? loop : cio__loop_current();
+}
+
+/* clock.c */
+uint64_t cio__now_ns(const cio_loop *loop);
+uint64_t cio__seconds_to_ns(double seconds);
+uint64_t cio__deadline_after(const cio_loop *loop, double delay);
+
+/* sched.c */
+void cio__ready_push(cio_loop *loop, struct cio__callback *cb);
+void cio__sched_round(cio_loop *loop);
+void cio__sched_switch_out(cio_loop *loop, cio_task *self);
+_Noreturn void cio__sched_exit(cio_loop *loop, cio_task *self);
+void cio__sched_update_handles(cio_loop *loop);
+
+/* timer.c */
+void cio__timer_start(cio_loop *loop, struct cio__timer *t, uint64_t when_ns,
+                      void (*run)(struct cio__callback *));
+void cio__timer_stop(cio_loop *loop, struct cio__timer *t);
+void cio__timers_collect(cio_loop *loop);
+bool cio__timer_less(const struct cio__heap_node *a,
+                     const struct cio__heap_node *b);
+
+/* handle.c, future.c: used by cio_loop_close() to drop a queued callback
+ * without running it.  False when `cb` is not of their kind. */
+bool cio__handle_try_drop(struct cio__callback *cb);
+bool cio__done_cb_try_drop(struct cio__callback *cb);
+
+/* task.c */
+cio_task *cio__task_current(cio_loop *loop);
+void cio__task_resume(cio_loop *loop, cio_task *t);
+void cio__task_bury(cio_loop *loop, cio_task *t);
+void cio__task_report_pending(cio_task *t);
+
+/* Park the running task `t` until cio__task_wake().  `hook` (may be NULL)
+ * lets cio_task_cancel() interrupt the wait.  Returns the wake code, or
+ * CIO_ECANCELED if a cancellation is to be delivered. */
+int cio__task_park(cio_task *t, cio__cancel_hook hook, void *ctx);
+
+/* Make a WAITING task ready; it resumes in a later batch with `rc`. */
+void cio__task_wake(cio_task *t, int rc);
+
+/* Suspend for one batch (sleep(0)).  Returns 0 or CIO_ECANCELED. */
+int cio__task_yield(cio_task *t);
+
+/* The running task, or NULL with *rc set to CIO_EPERM: for suspending API
+ * calls. */
+cio_task *cio__task_for_suspend(int *rc);
+
+/* future.c */
+void cio__future_init(struct cio_future *f, cio_loop *loop, bool is_task);
+void cio__future_complete(struct cio_future *f, int state, void *result,
+                          int error);
+int cio__future_outcome(struct cio_future *f, void **result);
+void cio__future_free_callbacks(struct cio_future *f);
+void cio__future_report_unretrieved(struct cio_future *f, const char *what,
+                                    const char *name);
+int cio__future_add_waiter(struct cio_future *f, struct cio__waiter *w,
+                           cio_task *t);
+
+#endif

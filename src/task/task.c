@@ -1,0 +1,447 @@
+/* Tasks: a function running on its own stack, and a future for its
+ * outcome.
+ *
+ *   NEW     -> READY/RUNNING  first dispatch              cio__task_resume()
+ *   RUNNING -> WAITING        cio__task_park()
+ *   RUNNING -> READY          cio__task_yield()
+ *   WAITING -> READY          cio__task_wake()
+ *   READY   -> RUNNING        switched to                 sched.c
+ *   RUNNING -> DONE           body returned               task_entry()
+ *   NEW     -> DONE           cancelled before it started cio__task_resume()
+ *
+ * (1) At most one task per loop is RUNNING: loop->current.
+ * (2) A READY or NEW task's `ready` node is in the ready queue; otherwise
+ *     it is self-linked.
+ * (3) The loop holds one reference on every task that is not DONE; it is
+ *     dropped, and the stack released, on the loop's stack (task_bury), never
+ *     on the dead task's own stack.
+ * (4) must_cancel is only ever set on a task that is not DONE.
+ */
+#include <inttypes.h>
+#include <stdatomic.h>
+#include <string.h>
+
+#include "internal.h"
+
+/* Task-<n> numbering is process-wide, as in CPython. */
+static atomic_uint_fast64_t task_counter;
+
+static cio_task *task_of(cio_future *f) {
+  return (cio_task *)(void *)f;
+}
+
+/* ---- allocation ------------------------------------------------------ */
+
+static cio__stack_pool *pool_for(cio_loop *loop, size_t stack_size) {
+  if (stack_size == 0 || stack_size == loop->stacks.stack_size)
+    return &loop->stacks;
+  for (struct cio__extra_pool *p = loop->extra_pools; p; p = p->next)
+    if (p->pool.stack_size == stack_size)
+      return &p->pool;
+  struct cio__extra_pool *p = cio__calloc(loop, 1, sizeof *p);
+  if (p == NULL)
+    return NULL;
+  if (cio__stack_pool_init(&p->pool, stack_size, loop->guard_mode) < 0) {
+    cio__free(loop, p);
+    return NULL;
+  }
+  if (p->pool.stack_size == loop->stacks.stack_size) {
+    cio__stack_pool_destroy(&p->pool);
+    cio__free(loop, p);
+    return &loop->stacks;
+  }
+  p->next = loop->extra_pools;
+  loop->extra_pools = p;
+  return &p->pool;
+}
+
+static cio_task *task_alloc(cio_loop *loop) {
+  cio_task *t = loop->task_cache;
+  if (t != NULL) {
+    loop->task_cache = (cio_task *)t->arg;
+    loop->task_cache_count--;
+    return t;
+  }
+  return cio__malloc(loop, sizeof *t);
+}
+
+static void task_free(cio_loop *loop, cio_task *t) {
+  if (loop->task_cache_count < 4096) {
+    t->arg = loop->task_cache;
+    loop->task_cache = t;
+    loop->task_cache_count++;
+    return;
+  }
+  cio__free(loop, t);
+}
+
+void cio__task_cache_drain(cio_loop *loop);
+void cio__task_cache_drain(cio_loop *loop) {
+  while (loop->task_cache != NULL) {
+    cio_task *t = loop->task_cache;
+    loop->task_cache = (cio_task *)t->arg;
+    cio__free(loop, t);
+  }
+  loop->task_cache_count = 0;
+}
+
+/* ---- the body -------------------------------------------------------- */
+
+/* Record the outcome and wake whoever awaits it.  A task that returns
+ * while a cancellation is pending ends cancelled, its result discarded
+ * (CPython: must_cancel at StopIteration). */
+static void task_finish(cio_loop *loop, cio_task *t, int rc, void *result) {
+  int state = CIO__FUT_RESULT;
+  if (rc == CIO_ECANCELED || t->must_cancel)
+    state = CIO__FUT_CANCELLED;
+  else if (rc < 0)
+    state = CIO__FUT_ERROR;
+  t->must_cancel = false;
+  t->state = CIO__TASK_DONE;
+  cio__list_remove(&t->alive);
+  loop->live_tasks--;
+  cio__future_complete(&t->fut, state, result, rc);
+}
+
+static void task_entry(void *arg) {
+  cio_task *t = arg;
+  cio_loop *loop = t->fut.loop;
+  void *result = NULL;
+  int rc = t->fn(t->arg, &result);
+  task_finish(loop, t, rc, result);
+  cio__sched_exit(loop, t);
+}
+
+/* Called on the loop's stack when a task is dispatched. */
+void cio__task_resume(cio_loop *loop, cio_task *t) {
+  if (t->state == CIO__TASK_NEW && t->must_cancel) {
+    /* Cancelled before its first step: the body never runs. */
+    task_finish(loop, t, CIO_ECANCELED, NULL);
+    loop->dead = t;
+    return;
+  }
+  t->state = CIO__TASK_RUNNING;
+  loop->current = t;
+  cio__fiber_switch(&loop->native, &t->fiber);
+  loop->current = NULL;
+}
+
+/* Release a finished task's stack and the loop's reference. */
+void cio__task_bury(cio_loop *loop, cio_task *t) {
+  (void)loop;
+  if (t->fiber.stack != NULL) {
+    cio__stack_release(t->pool, t->fiber.stack);
+    t->fiber.stack = NULL;
+  }
+  cio_task_release(t);
+}
+
+int cio_create_task(cio_loop *loop, cio_task **out, cio_task_fn fn,
+                    void *arg, const cio_task_opts *opts) {
+  if (out != NULL)
+    *out = NULL;
+  loop = cio__loop_or_current(loop);
+  if (loop == NULL || fn == NULL)
+    return CIO_EINVAL;
+  if (loop->closing)
+    return CIO_ESHUTDOWN;
+  cio__stack_pool *pool = pool_for(loop, opts ? opts->stack_size : 0);
+  if (pool == NULL)
+    return CIO_ENOMEM;
+  cio_task *t = task_alloc(loop);
+  if (t == NULL)
+    return CIO_ENOMEM;
+  cio__stack *stack;
+  if (cio__stack_acquire(pool, &stack) < 0)
+    goto fail_free_task;
+  t->name = NULL;
+  if (opts != NULL && opts->name != NULL) {
+    t->name = cio__strdup(loop, opts->name);
+    if (t->name == NULL)
+      goto fail_release_stack;
+  }
+  cio__future_init(&t->fut, loop, true);
+  t->fut.refs = out != NULL ? 2 : 1; /* the loop's, and the caller's */
+  t->state = CIO__TASK_NEW;
+  t->must_cancel = false;
+  t->num_cancels = 0;
+  t->wake_rc = 0;
+  t->cancel_hook = NULL;
+  t->cancel_ctx = NULL;
+  t->fn = fn;
+  t->arg = arg;
+  t->pool = pool;
+  t->id = atomic_fetch_add_explicit(&task_counter, 1, memory_order_relaxed) + 1;
+  t->ready.run = NULL;
+  cio__fiber_init(&t->fiber, stack, task_entry, t);
+  cio__list_push_back(&loop->tasks, &t->alive);
+  loop->live_tasks++;
+  loop->objects++;
+  cio__ready_push(loop, &t->ready);
+  if (out != NULL)
+    *out = t;
+  return 0;
+
+fail_release_stack:
+  cio__stack_release(pool, stack);
+fail_free_task:
+  task_free(loop, t);
+  return CIO_ENOMEM;
+}
+
+/* ---- suspending ------------------------------------------------------ */
+
+cio_task *cio__task_for_suspend(int *rc) {
+  cio_loop *loop = cio__loop_current();
+  cio_task *t = loop ? loop->current : NULL;
+  *rc = t ? 0 : CIO_EPERM;
+  return t;
+}
+
+int cio__task_park(cio_task *t, cio__cancel_hook hook, void *ctx) {
+  cio_loop *loop = t->fut.loop;
+  CIO_ASSERT(t == loop->current);
+  t->state = CIO__TASK_WAITING;
+  t->wake_rc = 0;
+  t->cancel_hook = hook;
+  t->cancel_ctx = ctx;
+  /* A cancellation requested while running is aimed at the new wait at
+   * once, as CPython's __step does with _must_cancel. */
+  if (t->must_cancel && hook != NULL && hook(t, ctx))
+    t->must_cancel = false;
+  cio__sched_switch_out(loop, t);
+  t->cancel_hook = NULL;
+  if (t->must_cancel) {
+    t->must_cancel = false;
+    return CIO_ECANCELED;
+  }
+  return t->wake_rc;
+}
+
+void cio__task_wake(cio_task *t, int rc) {
+  CIO_ASSERT(t->state == CIO__TASK_WAITING);
+  t->wake_rc = rc;
+  t->state = CIO__TASK_READY;
+  t->cancel_hook = NULL;
+  cio__ready_push(t->fut.loop, &t->ready);
+}
+
+int cio__task_yield(cio_task *t) {
+  cio_loop *loop = t->fut.loop;
+  t->state = CIO__TASK_READY;
+  cio__ready_push(loop, &t->ready);
+  cio__sched_switch_out(loop, t);
+  if (t->must_cancel) {
+    t->must_cancel = false;
+    return CIO_ECANCELED;
+  }
+  return 0;
+}
+
+/* ---- cancellation ---------------------------------------------------- */
+
+int cio_task_cancel(cio_task *t) {
+  if (t == NULL)
+    return CIO_EINVAL;
+  if (t->state == CIO__TASK_DONE)
+    return 0;
+  t->num_cancels++;
+  if (t->state == CIO__TASK_WAITING && t->cancel_hook != NULL &&
+      t->cancel_hook(t, t->cancel_ctx))
+    return 1;
+  t->must_cancel = true;
+  return 1;
+}
+
+int cio_task_cancelling(const cio_task *t) {
+  return t ? t->num_cancels : 0;
+}
+
+int cio_task_uncancel(cio_task *t) {
+  if (t == NULL || t->state == CIO__TASK_DONE)
+    return t ? t->num_cancels : 0;
+  if (t->num_cancels > 0)
+    t->num_cancels--;
+  if (t->num_cancels == 0)
+    t->must_cancel = false;
+  return t->num_cancels;
+}
+
+/* ---- awaiting -------------------------------------------------------- */
+
+int cio_task_await(cio_task *t, void **result) {
+  if (result != NULL)
+    *result = NULL;
+  if (t == NULL)
+    return CIO_EINVAL;
+  return cio_await(&t->fut, result);
+}
+
+int cio_task_join(cio_task *t, void **result) {
+  int rc = cio_task_await(t, result);
+  cio_task_release(t);
+  return rc;
+}
+
+/* ---- queries --------------------------------------------------------- */
+
+bool cio_task_is_done(const cio_task *t) {
+  return t != NULL && t->state == CIO__TASK_DONE;
+}
+
+bool cio_task_is_cancelled(const cio_task *t) {
+  return t != NULL && t->fut.state == CIO__FUT_CANCELLED;
+}
+
+int cio_task_result(cio_task *t, void **result) {
+  if (result != NULL)
+    *result = NULL;
+  if (t == NULL)
+    return CIO_EINVAL;
+  return cio_future_result(&t->fut, result);
+}
+
+int cio_task_error(cio_task *t) {
+  if (t == NULL)
+    return CIO_EINVAL;
+  return cio_future_error(&t->fut);
+}
+
+const char *cio_task_get_name(cio_task *t) {
+  if (t == NULL)
+    return NULL;
+  if (t->name == NULL) {
+    char buf[32];
+    snprintf(buf, sizeof buf, "Task-%" PRIu64, t->id);
+    t->name = cio__strdup(t->fut.loop, buf);
+    if (t->name == NULL)
+      return "Task-?";
+  }
+  return t->name;
+}
+
+int cio_task_set_name(cio_task *t, const char *name) {
+  if (t == NULL || name == NULL)
+    return CIO_EINVAL;
+  char *copy = cio__strdup(t->fut.loop, name);
+  if (copy == NULL)
+    return CIO_ENOMEM;
+  cio__free(t->fut.loop, t->name);
+  t->name = copy;
+  return 0;
+}
+
+cio_task *cio__task_current(cio_loop *loop) {
+  return loop ? loop->current : NULL;
+}
+
+cio_task *cio_current_task(void) {
+  return cio__task_current(cio__loop_current());
+}
+
+size_t cio_all_tasks(cio_loop *loop, cio_task **out, size_t cap) {
+  loop = cio__loop_or_current(loop);
+  if (loop == NULL)
+    return 0;
+  size_t i = 0;
+  cio__list_foreach(it, &loop->tasks) {
+    if (out != NULL && i < cap)
+      out[i] = cio__container_of(it, cio_task, alive);
+    i++;
+  }
+  return i;
+}
+
+int cio_task_add_done_callback(cio_task *t, cio_done_fn cb, void *arg) {
+  if (t == NULL)
+    return CIO_EINVAL;
+  return cio_future_add_done_callback(&t->fut, cb, arg);
+}
+
+int cio_task_remove_done_callback(cio_task *t, cio_done_fn cb, void *arg) {
+  if (t == NULL)
+    return CIO_EINVAL;
+  return cio_future_remove_done_callback(&t->fut, cb, arg);
+}
+
+cio_future *cio_task_future(cio_task *t) {
+  return t ? &t->fut : NULL;
+}
+
+cio_task *cio_future_task(cio_future *f) {
+  return f != NULL && f->is_task ? task_of(f) : NULL;
+}
+
+cio_task *cio_task_retain(cio_task *t) {
+  if (t != NULL)
+    t->fut.refs++;
+  return t;
+}
+
+void cio_task_release(cio_task *t) {
+  if (t == NULL)
+    return;
+  CIO_ASSERT(t->fut.refs > 0);
+  if (--t->fut.refs > 0)
+    return;
+  cio_loop *loop = t->fut.loop;
+  CIO_ASSERT(t->state == CIO__TASK_DONE);
+  cio__future_report_unretrieved(&t->fut, "Task", cio_task_get_name(t));
+  cio__future_free_callbacks(&t->fut);
+  cio__free(loop, t->name);
+  loop->objects--;
+  task_free(loop, t);
+}
+
+void cio__task_report_pending(cio_task *t) {
+  fprintf(stderr, "casyncio: Task was destroyed but it is pending: '%s'\n",
+          cio_task_get_name(t));
+}
+
+/* ---- stack overflow reports ----------------------------------------- */
+
+static size_t append(char *buf, size_t at, size_t cap, const char *s) {
+  while (*s != '\0' && at + 1 < cap)
+    buf[at++] = *s++;
+  buf[at] = '\0';
+  return at;
+}
+
+static size_t append_u64(char *buf, size_t at, size_t cap, uint64_t v) {
+  char digits[24];
+  int n = 0;
+  do {
+    digits[n++] = (char)('0' + v % 10);
+    v /= 10;
+  } while (v != 0);
+  while (n > 0 && at + 1 < cap)
+    buf[at++] = digits[--n];
+  buf[at] = '\0';
+  return at;
+}
+
+/* Async-signal-safe: called from the SIGSEGV handler and the canary
+ * check.  The name was formatted (if ever) before the fault; a task
+ * that never asked for its name is reported as Task-<id>. */
+bool cio__overflow_describe(const void *fault_addr, char *buf, size_t cap) {
+  cio_loop *loop = cio__loop_current();
+  cio_task *t = loop ? loop->current : NULL;
+  if (t == NULL || t->fiber.stack == NULL || cap == 0)
+    return false;
+  const cio__stack *s = t->fiber.stack;
+  if (!cio__stack_guard_contains(s, fault_addr) && fault_addr != s->lo)
+    return false;
+  size_t at = append(buf, 0, cap, "casyncio: stack overflow in task '");
+  if (t->name != NULL) {
+    at = append(buf, at, cap, t->name);
+  } else {
+    at = append(buf, at, cap, "Task-");
+    at = append_u64(buf, at, cap, t->id);
+  }
+  at = append(buf, at, cap, "' (stack size ");
+  at = append_u64(buf, at, cap, s->size);
+  at = append(buf, at, cap,
+              " bytes); raise cio_task_opts.stack_size or "
+              "cio_loop_opts.stack_size\n");
+  return true;
+}

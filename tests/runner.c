@@ -1,0 +1,108 @@
+/* Test runner.  `test_x` runs every case of the file, each in a forked
+ * child with a time limit; `test_x NAME` runs one case in the foreground
+ * (that is how ctest calls it, and how to debug one). */
+#include <signal.h>
+#include <stdarg.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "test.h"
+
+#define MAX_TESTS 512
+
+static struct {
+  const char *name;
+  test_fn fn;
+} tests[MAX_TESTS];
+static int ntests;
+
+void test_register(const char *name, test_fn fn, const char *file) {
+  (void)file;
+  if (ntests < MAX_TESTS) {
+    tests[ntests].name = name;
+    tests[ntests].fn = fn;
+    ntests++;
+  }
+}
+
+void test_fail(const char *file, int line, const char *fmt, ...) {
+  va_list ap;
+  fprintf(stderr, "%s:%d: FAILED: ", file, line);
+  va_start(ap, fmt);
+  vfprintf(stderr, fmt, ap);
+  va_end(ap);
+  fprintf(stderr, "\n");
+  fflush(NULL);
+  _exit(1);
+}
+
+static char log_buf[16384];
+static size_t log_len;
+
+void test_log(const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  int n = vsnprintf(log_buf + log_len, sizeof log_buf - log_len, fmt, ap);
+  va_end(ap);
+  if (n > 0 && log_len + (size_t)n + 1 < sizeof log_buf) {
+    log_len += (size_t)n;
+    log_buf[log_len++] = ' ';
+    log_buf[log_len] = '\0';
+  }
+}
+
+const char *test_log_text(void) {
+  return log_buf;
+}
+
+void test_log_reset(void) {
+  log_len = 0;
+  log_buf[0] = '\0';
+}
+
+int test_run_capture(const char *cmd, char *out, size_t cap) {
+  FILE *p = popen(cmd, "r");
+  if (p == NULL)
+    return -1;
+  size_t n = fread(out, 1, cap - 1, p);
+  out[n] = '\0';
+  return pclose(p);
+}
+
+static int run_one(int i) {
+  tests[i].fn();
+  fflush(NULL);
+  return 0;
+}
+
+int main(int argc, char **argv) {
+  if (argc > 1) {
+    for (int i = 0; i < ntests; i++)
+      if (strcmp(tests[i].name, argv[1]) == 0)
+        return run_one(i);
+    fprintf(stderr, "no test named %s\n", argv[1]);
+    return 2;
+  }
+  int passed = 0, failed = 0;
+  for (int i = 0; i < ntests; i++) {
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid == 0) {
+      alarm(60);
+      _exit(run_one(i));
+    }
+    int status = 0;
+    waitpid(pid, &status, 0);
+    bool ok = WIFEXITED(status) && WEXITSTATUS(status) == 0;
+    if (ok) {
+      passed++;
+    } else {
+      failed++;
+      fprintf(stderr, "FAIL %s (%s %d)\n", tests[i].name,
+              WIFSIGNALED(status) ? "signal" : "exit",
+              WIFSIGNALED(status) ? WTERMSIG(status) : WEXITSTATUS(status));
+    }
+  }
+  printf("%d passed, %d failed\n", passed, failed);
+  return failed ? 1 : 0;
+}

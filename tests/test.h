@@ -1,0 +1,68 @@
+/* A tiny test framework: TEST(name) registers a case; the runner
+ * (runner.c) runs each case in its own forked process with a timeout, so a
+ * crash or hang fails that case only.  `test_<area> NAME` runs one case in
+ * the foreground (for gdb/valgrind). */
+#ifndef CIO_TEST_H
+#define CIO_TEST_H
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <stdbool.h>
+#include <string.h>
+#include <unistd.h>
+
+typedef void (*test_fn)(void);
+void test_register(const char *name, test_fn fn, const char *file);
+
+#define TEST(name)                                                             \
+  static void test_##name(void);                                               \
+  __attribute__((constructor)) static void test_register_##name(void) {        \
+    test_register(#name, test_##name, __FILE__);                               \
+  }                                                                            \
+  static void test_##name(void)
+
+void test_fail(const char *file, int line, const char *fmt, ...)
+    __attribute__((noreturn, format(printf, 3, 4)));
+
+#define CHECK(cond)                                                            \
+  do {                                                                         \
+    if (!(cond))                                                               \
+      test_fail(__FILE__, __LINE__, "CHECK(%s)", #cond);                       \
+  } while (0)
+
+#define CHECK_EQ(a, b)                                                         \
+  do {                                                                         \
+    long long a_ = (long long)(a), b_ = (long long)(b);                        \
+    if (a_ != b_)                                                              \
+      test_fail(__FILE__, __LINE__, "%s == %s: %lld != %lld", #a, #b, a_,      \
+                b_);                                                           \
+  } while (0)
+
+#define CHECK_STR(a, b)                                                        \
+  do {                                                                         \
+    const char *a_ = (a), *b_ = (b);                                           \
+    if (!a_ || !b_ || strcmp(a_, b_) != 0)                                     \
+      test_fail(__FILE__, __LINE__, "%s == %s: \"%s\" != \"%s\"", #a, #b,      \
+                a_ ? a_ : "(null)", b_ ? b_ : "(null)");                       \
+  } while (0)
+
+/* |a - b| <= tol */
+#define CHECK_NEAR(a, b, tol)                                                  \
+  do {                                                                         \
+    double a_ = (a), b_ = (b);                                                 \
+    if (!(fabs(a_ - b_) <= (tol)))                                             \
+      test_fail(__FILE__, __LINE__, "%s ~= %s: %.9f vs %.9f (tol %g)", #a, #b, \
+                a_, b_, (double)(tol));                                        \
+  } while (0)
+
+/* An event log for order checks: test_log("a%d", 1) appends "a1 ". */
+void test_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+const char *test_log_text(void);
+void test_log_reset(void);
+
+/* Run `cmd` with /bin/sh, capture stdout+stderr (up to cap bytes) and
+ * return the wait status. */
+int test_run_capture(const char *cmd, char *out, size_t cap);
+
+#endif
