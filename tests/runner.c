@@ -69,6 +69,12 @@ int test_run_capture(const char *cmd, char *out, size_t cap) {
   return pclose(p);
 }
 
+static char self_path[4096];
+
+const char *test_self(void) {
+  return self_path;
+}
+
 static int run_one(int i) {
   tests[i].fn();
   fflush(NULL);
@@ -76,6 +82,8 @@ static int run_one(int i) {
 }
 
 int main(int argc, char **argv) {
+  if (realpath(argv[0], self_path) == NULL)
+    snprintf(self_path, sizeof self_path, "%s", argv[0]);
   if (argc > 1) {
     for (int i = 0; i < ntests; i++)
       if (strcmp(tests[i].name, argv[1]) == 0)

@@ -61,6 +61,10 @@ void test_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 const char *test_log_text(void);
 void test_log_reset(void);
 
+/* Absolute path of the running test binary, to re-run it as a child
+ * (works under valgrind, unlike /proc/self/exe). */
+const char *test_self(void);
+
 /* Run `cmd` with /bin/sh, capture stdout+stderr (up to cap bytes) and
  * return the wait status. */
 int test_run_capture(const char *cmd, char *out, size_t cap);

@@ -292,8 +292,7 @@ TEST(unread_error_is_reported) {
     exit(run_virtual(main_unread_error, NULL) == 0 ? 0 : 3);
   }
   char cmd[512], out[4096];
-  snprintf(cmd, sizeof cmd, "CIO_CHILD=1 /proc/%d/exe unread_error_is_reported 2>&1",
-           (int)getpid());
+  snprintf(cmd, sizeof cmd, "CIO_CHILD=1 %s unread_error_is_reported 2>&1", test_self());
   int status = test_run_capture(cmd, out, sizeof out);
   CHECK_EQ(status, 0);
   CHECK(strstr(out, "exception was never retrieved") != NULL);
@@ -316,8 +315,7 @@ TEST(read_error_is_not_reported) {
     exit(run_virtual(main_read_error, NULL) == 0 ? 0 : 3);
   }
   char cmd[512], out[4096];
-  snprintf(cmd, sizeof cmd, "CIO_CHILD=1 /proc/%d/exe read_error_is_not_reported 2>&1",
-           (int)getpid());
+  snprintf(cmd, sizeof cmd, "CIO_CHILD=1 %s read_error_is_not_reported 2>&1", test_self());
   CHECK_EQ(test_run_capture(cmd, out, sizeof out), 0);
   CHECK_STR(out, "");
 }

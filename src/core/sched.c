@@ -125,26 +125,28 @@ void cio__sched_switch_out(cio_loop *loop, cio_task *self) {
   if (cb == &self->ready) {
     /* Alone in the queue: no switch needed. */
     self->state = CIO__TASK_RUNNING;
-    loop->current = self;
     return;
   }
+  /* loop->current stays `self` until the switch: the canary check in
+   * the switch names the task that is leaving.  Whoever resumes sets it. */
+  cio_task *next = NULL;
   if (cb != NULL && cb->run == NULL) {
-    cio_task *next = cio__container_of(cb, cio_task, ready);
-    if (!(next->state == CIO__TASK_NEW && next->must_cancel)) {
-      next->state = CIO__TASK_RUNNING;
-      loop->current = next;
-      cio__fiber_switch(&self->fiber, &next->fiber);
-      return;
-    }
+    next = cio__container_of(cb, cio_task, ready);
+    if (next->state == CIO__TASK_NEW && next->must_cancel)
+      next = NULL; /* finished without running, on the loop's stack */
   }
-  loop->handoff = cb;
-  loop->current = NULL;
-  cio__fiber_switch(&self->fiber, &loop->native);
+  if (next != NULL) {
+    next->state = CIO__TASK_RUNNING;
+    cio__fiber_switch(&self->fiber, &next->fiber);
+  } else {
+    loop->handoff = cb;
+    cio__fiber_switch(&self->fiber, &loop->native);
+  }
+  loop->current = self;
 }
 
 _Noreturn void cio__sched_exit(cio_loop *loop, cio_task *self) {
   loop->dead = self;
-  loop->current = NULL;
   cio__fiber_exit_to(&self->fiber, &loop->native);
 }
 

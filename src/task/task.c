@@ -106,6 +106,7 @@ static void task_finish(cio_loop *loop, cio_task *t, int rc, void *result) {
 static void task_entry(void *arg) {
   cio_task *t = arg;
   cio_loop *loop = t->fut.loop;
+  loop->current = t;
   void *result = NULL;
   int rc = t->fn(t->arg, &result);
   task_finish(loop, t, rc, result);
@@ -121,9 +122,8 @@ void cio__task_resume(cio_loop *loop, cio_task *t) {
     return;
   }
   t->state = CIO__TASK_RUNNING;
-  loop->current = t;
   cio__fiber_switch(&loop->native, &t->fiber);
-  loop->current = NULL;
+  loop->current = NULL; /* the task set it while it ran */
 }
 
 /* Release a finished task's stack and the loop's reference. */

@@ -35,10 +35,18 @@ static void handle_run(struct cio__callback *cb) {
   handle_unref(h);
 }
 
+/* Give the caller its reference, or drop the one taken for it. */
+static void return_handle(cio_handle *h, cio_handle **out) {
+  if (out != NULL)
+    *out = h;
+  else
+    handle_unref(h);
+}
+
+/* A handle with the loop's reference and one for the caller. */
 static int handle_new(cio_loop **loopp, cio_callback_fn cb, void *arg,
                       cio_handle **out) {
-  if (out != NULL)
-    *out = NULL;
+  *out = NULL;
   cio_loop *loop = cio__loop_or_current(*loopp);
   if (loop == NULL || cb == NULL)
     return CIO_EINVAL;
@@ -51,30 +59,25 @@ static int handle_new(cio_loop **loopp, cio_callback_fn cb, void *arg,
   h->loop = loop;
   h->fn = cb;
   h->arg = arg;
-  h->refs = 1;
+  h->refs = 2;
   h->scheduled = true;
   cio__list_init(&h->timer.cb.node);
   h->timer.cb.run = handle_run;
-  if (out != NULL) {
-    h->refs++;
-    *out = h;
-  }
+  *out = h;
   *loopp = loop;
   return 0;
 }
 
 int cio_loop_call_soon(cio_loop *loop, cio_callback_fn cb, void *arg,
                        cio_handle **out) {
+  if (out != NULL)
+    *out = NULL;
   cio_handle *h;
   int rc = handle_new(&loop, cb, arg, &h);
   if (rc < 0)
     return rc;
   cio__ready_push(loop, &h->timer.cb);
-  cio__sched_update_handles(loop);
-  if (out != NULL)
-    *out = h;
-  else
-    handle_unref(h);
+  return_handle(h, out);
   return 0;
 }
 
@@ -87,10 +90,7 @@ static int call_at_ns(cio_loop *loop, uint64_t when_ns, cio_callback_fn cb,
   h->is_timer = true;
   cio__timer_start(loop, &h->timer, when_ns, handle_run);
   cio__sched_update_handles(loop);
-  if (out != NULL)
-    *out = h;
-  else
-    handle_unref(h);
+  return_handle(h, out);
   return 0;
 }
 

@@ -1,0 +1,156 @@
+/* Fiber switching: the raw context switch plus the bookkeeping tools need.
+ *
+ * Without AddressSanitizer a switch is the canary check and a tail call into
+ * cio__context_switch.  With it, every switch is bracketed by
+ * __sanitizer_start_switch_fiber() / __sanitizer_finish_switch_fiber() so
+ * ASan knows which stack is current; otherwise it reports false stack
+ * overflows and unpoisons the wrong memory.
+ */
+#include "arch/stack_slab.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#if defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define CIO__ASAN 1
+#endif
+#endif
+#if defined(__SANITIZE_ADDRESS__) && !defined(CIO__ASAN)
+#define CIO__ASAN 1
+#endif
+
+#if defined(CIO__ASAN)
+#include <sanitizer/asan_interface.h>
+#include <sanitizer/common_interface_defs.h>
+#endif
+
+#if defined(__GNUC__)
+#define COLD __attribute__((cold, noinline))
+#else
+#define COLD
+#endif
+
+static void write_all(int fd, const char *buf, size_t len) {
+  while (len > 0) {
+    ssize_t n = write(fd, buf, len);
+    if (n <= 0)
+      return;
+    buf += n;
+    len -= (size_t)n;
+  }
+}
+
+/* The fiber's canary is gone: it overflowed its stack, and the memory below
+ * may already be corrupt, so stop here. */
+COLD _Noreturn static void overflow_abort(const cio__stack *stack) {
+  char buf[256];
+  if (!cio__overflow_describe(stack->lo, buf, sizeof buf))
+    snprintf(buf, sizeof buf,
+             "casyncio: stack overflow detected (canary overwritten), "
+             "stack size %zu bytes",
+             stack->size);
+  size_t len = strlen(buf);
+  if (len < sizeof buf - 1 && (len == 0 || buf[len - 1] != '\n'))
+    buf[len++] = '\n';
+  write_all(2, buf, len);
+  abort();
+}
+
+static void check_canary(const cio__fiber *from) {
+  if (from->stack && !cio__stack_canary_check(from->stack))
+    overflow_abort(from->stack);
+}
+
+#if defined(CIO__ASAN)
+/* Under ASan a new fiber starts in fiber_start, which must tell ASan the
+ * switch finished before running any instrumented code.  The real entry and
+ * argument wait in this block at the top of the fiber's stack.  `prev`
+ * is the fiber that last switched here: the native fiber's bounds are only
+ * known to ASan, which reports them when the first fiber starts. */
+struct start_block {
+  cio__fiber_entry entry;
+  void *arg;
+  cio__fiber *prev;
+  void *pad;
+};
+
+static struct start_block *start_block(const cio__fiber *fiber) {
+  char *top = (char *)fiber->stack->lo + fiber->stack->size;
+  return (struct start_block *)top - 1;
+}
+
+/* Finish a switch into `self`; learn the bounds of the stack just left if
+ * it was a native stack seen for the first time. */
+static void asan_finish(cio__fiber *self, void *fake_stack) {
+  const void *bottom;
+  size_t size;
+  __sanitizer_finish_switch_fiber(fake_stack, &bottom, &size);
+  if (self->stack) {
+    cio__fiber *prev = start_block(self)->prev;
+    if (prev && prev->asan_bottom == NULL) {
+      prev->asan_bottom = bottom;
+      prev->asan_size = size;
+    }
+  }
+}
+
+static void asan_start(cio__fiber *from, cio__fiber *to, void **fake_save) {
+  if (to->stack)
+    start_block(to)->prev = from;
+  __sanitizer_start_switch_fiber(fake_save, to->asan_bottom, to->asan_size);
+}
+
+static void fiber_start(void *arg) {
+  cio__fiber *self = arg;
+  asan_finish(self, NULL);
+  struct start_block *b = start_block(self);
+  b->entry(b->arg);
+}
+#endif
+
+void cio__fiber_init(cio__fiber *fiber, cio__stack *stack,
+                     cio__fiber_entry entry, void *arg) {
+  fiber->stack = stack;
+  fiber->asan_fake_stack = NULL;
+  fiber->asan_bottom = stack->lo;
+  fiber->asan_size = stack->size;
+#if defined(CIO__ASAN)
+  /* A reused stack keeps the poisoned redzones of the frames its last
+   * fiber never returned from. */
+  __asan_unpoison_memory_region(stack->lo, stack->size);
+  struct start_block *b = start_block(fiber);
+  *b = (struct start_block){.entry = entry, .arg = arg};
+  cio__context_init(&fiber->ctx, stack->lo, stack->size - sizeof *b,
+                    fiber_start, fiber);
+#else
+  cio__context_init(&fiber->ctx, stack->lo, stack->size, entry, arg);
+#endif
+}
+
+void cio__fiber_init_native(cio__fiber *fiber) {
+  *fiber = (cio__fiber){.stack = NULL};
+}
+
+void cio__fiber_switch(cio__fiber *from, cio__fiber *to) {
+  check_canary(from);
+#if defined(CIO__ASAN)
+  asan_start(from, to, &from->asan_fake_stack);
+  cio__context_switch(&from->ctx, &to->ctx);
+  asan_finish(from, from->asan_fake_stack);
+#else
+  cio__context_switch(&from->ctx, &to->ctx);
+#endif
+}
+
+_Noreturn void cio__fiber_exit_to(cio__fiber *from, cio__fiber *to) {
+  check_canary(from);
+#if defined(CIO__ASAN)
+  /* NULL: `from` never resumes, so ASan may free its fake stack. */
+  asan_start(from, to, NULL);
+#endif
+  cio__context_switch(&from->ctx, &to->ctx);
+  abort(); /* nobody switches back to a finished fiber */
+}

@@ -1,0 +1,108 @@
+/* Context switch for x86_64, System V ABI.
+ *
+ * A suspended context is its stack pointer; everything else sits on its own
+ * stack in this frame (offsets from the saved sp):
+ *
+ *    0  MXCSR (4 bytes), x87 control word (2 bytes), padding
+ *    8  r15     16 r14     24 r13     32 r12     40 rbx     48 rbp
+ *   56  resume address (the switch's return address)
+ *
+ * cio__context_init builds the same frame on a fresh stack with the resume
+ * address pointing at `start`, r12 = entry, r13 = arg, so the first switch
+ * in jumps to start, which calls entry(arg).
+ */
+
+#if defined(__APPLE__)
+#define SYM(name) _##name
+#define HIDDEN(name) .private_extern _##name
+#define TYPE(name)
+#define SIZE(name)
+#define ABORT _abort
+#else
+#define SYM(name) name
+#define HIDDEN(name) .hidden name
+#define TYPE(name) .type name, @function
+#define SIZE(name) .size name, .-name
+#define ABORT abort@PLT
+#endif
+
+  .text
+
+/* void cio__context_switch(cio__context *from, cio__context *to) */
+  .globl SYM(cio__context_switch)
+  HIDDEN(cio__context_switch)
+  TYPE(cio__context_switch)
+  .p2align 4
+SYM(cio__context_switch):
+  pushq %rbp
+  pushq %rbx
+  pushq %r12
+  pushq %r13
+  pushq %r14
+  pushq %r15
+  subq $8, %rsp
+  stmxcsr (%rsp)
+  fnstcw 4(%rsp)
+  movq %rsp, (%rdi)
+  movq (%rsi), %rsp
+  ldmxcsr (%rsp)
+  fldcw 4(%rsp)
+  addq $8, %rsp
+  popq %r15
+  popq %r14
+  popq %r13
+  popq %r12
+  popq %rbx
+  popq %rbp
+  /* Not `ret`: the return stack predicts the caller of the fiber being
+   * left, so a ret here always mispredicts.  An indirect jump goes through
+   * the branch target predictor instead; this halves the cost of a
+   * ping-pong switch (12 -> 6 ns on an AMD EPYC). */
+  popq %rcx
+  jmp *%rcx
+  SIZE(cio__context_switch)
+
+/* void cio__context_init(cio__context *ctx, void *stack_lo, size_t size,
+ *                        cio__fiber_entry entry, void *arg)
+ * rdi = ctx, rsi = stack_lo, rdx = size, rcx = entry, r8 = arg.  The frame
+ * ends 16 bytes below the aligned top, so once the switch has popped the
+ * resume address rsp is 16-byte aligned, as a call site needs. */
+  .globl SYM(cio__context_init)
+  HIDDEN(cio__context_init)
+  TYPE(cio__context_init)
+  .p2align 4
+SYM(cio__context_init):
+  leaq (%rsi,%rdx), %rax
+  andq $-16, %rax
+  subq $80, %rax
+  stmxcsr (%rax)          /* a new fiber inherits its creator's FP modes */
+  fnstcw 4(%rax)
+  xorl %r9d, %r9d
+  movq %r9, 8(%rax)       /* r15 */
+  movq %r9, 16(%rax)      /* r14 */
+  movq %r8, 24(%rax)      /* r13 = arg */
+  movq %rcx, 32(%rax)     /* r12 = entry */
+  movq %r9, 40(%rax)      /* rbx */
+  movq %r9, 48(%rax)      /* rbp = 0 ends frame-pointer walks */
+  leaq start(%rip), %r10
+  movq %r10, 56(%rax)
+  movq %r9, 64(%rax)      /* a zero "return address" above start */
+  movq %r9, 72(%rax)
+  movq %rax, (%rdi)
+  ret
+  SIZE(cio__context_init)
+
+/* First code a fiber runs.  Entry must not return; if it does, abort. */
+  .p2align 4
+start:
+  .cfi_startproc
+  .cfi_undefined rip
+  movq %r13, %rdi
+  call *%r12
+  call ABORT
+  ud2
+  .cfi_endproc
+
+#if !defined(__APPLE__)
+  .section .note.GNU-stack, "", @progbits
+#endif

@@ -1,0 +1,211 @@
+/* Futures, as asyncio.Future behaves (Lib/asyncio/futures.py). */
+#include "casyncio.h"
+#include "test.h"
+
+static int run_virtual(cio_task_fn fn, void *arg) {
+  cio_loop_opts opts = {.virtual_clock = true};
+  return cio_run_ex(fn, arg, &opts, NULL);
+}
+
+TEST(state_errors) {
+  cio_loop *loop;
+  CHECK_EQ(cio_loop_open(&loop, NULL), 0);
+  cio_future *f;
+  CHECK_EQ(cio_future_new(loop, &f), 0);
+  CHECK(!cio_future_is_done(f));
+  CHECK_EQ(cio_future_result(f, NULL), CIO_EINPROGRESS);
+  CHECK_EQ(cio_future_error(f), CIO_EINPROGRESS);
+  CHECK_EQ(cio_future_set_error(f, CIO_ECANCELED), CIO_EINVAL);
+  CHECK_EQ(cio_future_set_error(f, 0), CIO_EINVAL);
+  CHECK_EQ(cio_future_set_result(f, (void *)5), 0);
+  CHECK_EQ(cio_future_set_result(f, (void *)6), CIO_EALREADY);
+  CHECK_EQ(cio_future_set_error(f, CIO_EIO), CIO_EALREADY);
+  CHECK_EQ(cio_future_cancel(f), 0);
+  void *r;
+  CHECK_EQ(cio_future_result(f, &r), 0);
+  CHECK(r == (void *)5);
+  CHECK_EQ(cio_future_error(f), 0);
+  cio_future_release(f);
+
+  CHECK_EQ(cio_future_new(loop, &f), 0);
+  CHECK_EQ(cio_future_cancel(f), 1);
+  CHECK(cio_future_is_cancelled(f));
+  CHECK(cio_future_is_done(f));
+  CHECK_EQ(cio_future_cancel(f), 0);
+  CHECK_EQ(cio_future_result(f, NULL), CIO_ECANCELED);
+  CHECK_EQ(cio_future_set_result(f, NULL), CIO_EALREADY);
+  cio_future_release(f);
+
+  CHECK_EQ(cio_future_new(loop, &f), 0);
+  CHECK_EQ(cio_future_set_error(f, CIO_ETIMEDOUT), 0);
+  CHECK_EQ(cio_future_error(f), CIO_ETIMEDOUT);
+  CHECK_EQ(cio_future_result(f, NULL), CIO_ETIMEDOUT);
+  cio_future_release(f);
+
+  CHECK_EQ(cio_future_new(loop, NULL), CIO_EINVAL);
+  CHECK_EQ(cio_loop_close(loop), 0);
+}
+
+static int noop_task(void *arg, void **result) {
+  (void)arg;
+  (void)result;
+  return 0;
+}
+
+static int main_task_future_is_readonly(void *arg, void **result) {
+  (void)arg;
+  (void)result;
+  cio_task *t;
+  CHECK_EQ(cio_create_task(NULL, &t, noop_task, NULL, NULL), 0);
+  cio_future *f = cio_task_future(t);
+  CHECK(cio_future_task(f) == t);
+  CHECK_EQ(cio_future_set_result(f, NULL), CIO_EINVAL);
+  CHECK_EQ(cio_future_set_error(f, CIO_EIO), CIO_EINVAL);
+  CHECK_EQ(cio_await(f, NULL), 0);
+  cio_task_release(t);
+  return 0;
+}
+
+TEST(task_future_cannot_be_set) {
+  CHECK_EQ(run_virtual(main_task_future_is_readonly, NULL), 0);
+}
+
+static void log_cb(cio_future *f, void *arg) {
+  (void)f;
+  test_log("%s", (const char *)arg);
+}
+
+static int main_callbacks_not_inline(void *arg, void **result) {
+  (void)arg;
+  (void)result;
+  cio_future *f;
+  CHECK_EQ(cio_future_new(NULL, &f), 0);
+  CHECK_EQ(cio_future_add_done_callback(f, log_cb, "a"), 0);
+  CHECK_EQ(cio_future_add_done_callback(f, log_cb, "b"), 0);
+  CHECK_EQ(cio_future_add_done_callback(f, log_cb, "b"), 0);
+  CHECK_EQ(cio_future_add_done_callback(f, log_cb, "c"), 0);
+  CHECK_EQ(cio_future_remove_done_callback(f, log_cb, "b"), 2);
+  CHECK_EQ(cio_future_set_result(f, NULL), 0);
+  test_log("set");
+  /* Removing after completion finds nothing: callbacks are scheduled. */
+  CHECK_EQ(cio_future_remove_done_callback(f, log_cb, "c"), 0);
+  CHECK_EQ(cio_sleep(0), 0);
+  test_log("after");
+  cio_future_release(f); /* scheduled callbacks kept their own reference */
+  return 0;
+}
+
+TEST(callbacks_scheduled_not_inline) {
+  CHECK_EQ(run_virtual(main_callbacks_not_inline, NULL), 0);
+  CHECK_STR(test_log_text(), "set a c after ");
+}
+
+struct handoff {
+  cio_future *f;
+};
+
+static int setter(void *arg, void **result) {
+  (void)result;
+  struct handoff *h = arg;
+  CHECK_EQ(cio_sleep(2), 0);
+  test_log("set");
+  return cio_future_set_result(h->f, (void *)77);
+}
+
+static int main_await_set_by_other(void *arg, void **result) {
+  (void)arg;
+  (void)result;
+  struct handoff h;
+  CHECK_EQ(cio_future_new(NULL, &h.f), 0);
+  cio_task *t;
+  CHECK_EQ(cio_create_task(NULL, &t, setter, &h, NULL), 0);
+  void *r = NULL;
+  CHECK_EQ(cio_await(h.f, &r), 0);
+  test_log("got%d", (int)(intptr_t)r);
+  CHECK_NEAR(cio_time(), 2.0, 1e-9);
+  CHECK_EQ(cio_task_join(t, NULL), 0);
+  cio_future_release(h.f);
+  return 0;
+}
+
+TEST(await_future_set_by_other_task) {
+  CHECK_EQ(run_virtual(main_await_set_by_other, NULL), 0);
+  CHECK_STR(test_log_text(), "set got77 ");
+}
+
+/* Awaiting a future that is already done does not suspend: a task that
+ * is ready meanwhile does not get to run. */
+static int log_other(void *arg, void **result) {
+  (void)arg;
+  (void)result;
+  test_log("other");
+  return 0;
+}
+
+static int main_done_no_suspend(void *arg, void **result) {
+  (void)arg;
+  (void)result;
+  cio_future *f;
+  CHECK_EQ(cio_future_new(NULL, &f), 0);
+  CHECK_EQ(cio_future_set_error(f, CIO_EPIPE), 0);
+  cio_task *t;
+  CHECK_EQ(cio_create_task(NULL, &t, log_other, NULL, NULL), 0);
+  CHECK_EQ(cio_await(f, NULL), CIO_EPIPE);
+  test_log("awaited");
+  CHECK_EQ(cio_task_join(t, NULL), 0);
+  cio_future_release(f);
+  return 0;
+}
+
+TEST(await_done_future_does_not_suspend) {
+  CHECK_EQ(run_virtual(main_done_no_suspend, NULL), 0);
+  CHECK_STR(test_log_text(), "awaited other ");
+}
+
+/* Several tasks awaiting one future wake in the order they started
+ * waiting. */
+static int waiter(void *arg, void **result) {
+  cio_future *f = arg;
+  int rc = cio_await(f, result);
+  test_log("w%d", (int)(intptr_t)*result);
+  return rc;
+}
+
+static int main_many_waiters(void *arg, void **result) {
+  (void)arg;
+  (void)result;
+  cio_future *f;
+  CHECK_EQ(cio_future_new(NULL, &f), 0);
+  cio_task *t[3];
+  for (int i = 0; i < 3; i++)
+    CHECK_EQ(cio_create_task(NULL, &t[i], waiter, f, NULL), 0);
+  CHECK_EQ(cio_sleep(0), 0);
+  CHECK_EQ(cio_future_set_result(f, (void *)1), 0);
+  for (int i = 0; i < 3; i++)
+    CHECK_EQ(cio_task_join(t[i], NULL), 0);
+  cio_future_release(f);
+  return 0;
+}
+
+TEST(several_waiters_wake_in_order) {
+  CHECK_EQ(run_virtual(main_many_waiters, NULL), 0);
+  CHECK_STR(test_log_text(), "w1 w1 w1 ");
+}
+
+TEST(unretrieved_future_error_is_reported) {
+  if (getenv("CIO_CHILD")) {
+    cio_loop *loop;
+    cio_loop_open(&loop, NULL);
+    cio_future *f;
+    cio_future_new(loop, &f);
+    cio_future_set_error(f, CIO_ECONNREFUSED);
+    cio_future_release(f);
+    exit(cio_loop_close(loop) == 0 ? 0 : 3);
+  }
+  char cmd[512], out[4096];
+  snprintf(cmd, sizeof cmd,
+           "CIO_CHILD=1 %s unretrieved_future_error_is_reported 2>&1", test_self());
+  CHECK_EQ(test_run_capture(cmd, out, sizeof out), 0);
+  CHECK(strstr(out, "Future exception was never retrieved") != NULL);
+  CHECK(strstr(out, "ECONNREFUSED") != NULL);
+}

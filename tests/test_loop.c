@@ -1,0 +1,381 @@
+/* The loop: callback and timer ordering, clocks, running and stopping,
+ * deadlock detection, embedding in an application's libuv loop, and the
+ * stack overflow report. */
+#include <signal.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <uv.h>
+
+#include "casyncio.h"
+#include "test.h"
+
+static void log_cb(void *arg) {
+  test_log("%s", (const char *)arg);
+}
+
+static void schedule_c(void *arg) {
+  test_log("%s", (const char *)arg);
+  CHECK_EQ(cio_loop_call_soon(NULL, log_cb, "c", NULL), 0);
+}
+
+static void stop_cb(void *arg) {
+  cio_loop_stop(arg);
+}
+
+/* FIFO; something scheduled while a batch runs waits for the next batch. */
+TEST(call_soon_fifo_and_batches) {
+  cio_loop *loop;
+  CHECK_EQ(cio_loop_open(&loop, NULL), 0);
+  CHECK_EQ(cio_loop_call_soon(loop, schedule_c, "a", NULL), 0);
+  CHECK_EQ(cio_loop_call_soon(loop, log_cb, "b", NULL), 0);
+  CHECK_EQ(cio_loop_call_soon(loop, stop_cb, loop, NULL), 0);
+  CHECK_EQ(cio_loop_run_forever(loop), 0);
+  CHECK_STR(test_log_text(), "a b ");
+  /* What the stopped iteration scheduled runs first on the next run. */
+  CHECK_EQ(cio_loop_call_soon(loop, stop_cb, loop, NULL), 0);
+  CHECK_EQ(cio_loop_run_forever(loop), 0);
+  CHECK_STR(test_log_text(), "a b c ");
+  CHECK_EQ(cio_loop_close(loop), 0);
+}
+
+TEST(timers_in_deadline_order_ties_fifo) {
+  cio_loop *loop;
+  CHECK_EQ(cio_loop_open(&loop, &(cio_loop_opts){.virtual_clock = true}), 0);
+  CHECK_EQ(cio_loop_call_later(loop, 0.3, log_cb, "t3", NULL), 0);
+  CHECK_EQ(cio_loop_call_later(loop, 0.1, log_cb, "t1a", NULL), 0);
+  CHECK_EQ(cio_loop_call_later(loop, 0.2, log_cb, "t2", NULL), 0);
+  CHECK_EQ(cio_loop_call_later(loop, 0.1, log_cb, "t1b", NULL), 0);
+  CHECK_EQ(cio_loop_call_at(loop, 0.1, log_cb, "t1c", NULL), 0);
+  /* A negative delay is due at once but still runs after queued soon
+   * callbacks (they were in the ready queue first). */
+  CHECK_EQ(cio_loop_call_later(loop, -5, log_cb, "neg", NULL), 0);
+  CHECK_EQ(cio_loop_call_soon(loop, log_cb, "soon", NULL), 0);
+  CHECK_EQ(cio_loop_call_later(loop, 0.4, stop_cb, loop, NULL), 0);
+  CHECK_EQ(cio_loop_run_forever(loop), 0);
+  CHECK_STR(test_log_text(), "soon neg t1a t1b t1c t2 t3 ");
+  CHECK_NEAR(cio_loop_time(loop), 0.4, 1e-9);
+  CHECK_EQ(cio_loop_close(loop), 0);
+}
+
+TEST(handle_cancel_and_when) {
+  cio_loop *loop;
+  CHECK_EQ(cio_loop_open(&loop, &(cio_loop_opts){.virtual_clock = true}), 0);
+  cio_handle *soon, *later;
+  CHECK_EQ(cio_loop_call_soon(loop, log_cb, "soon", &soon), 0);
+  CHECK_EQ(cio_loop_call_later(loop, 2.5, log_cb, "later", &later), 0);
+  CHECK_EQ(cio_loop_call_later(loop, 3, stop_cb, loop, NULL), 0);
+  CHECK_NEAR(cio_handle_when(later), 2.5, 1e-9);
+  CHECK(cio_handle_when(soon) < 0);
+  cio_handle_cancel(soon);
+  cio_handle_cancel(later);
+  cio_handle_cancel(later); /* idempotent */
+  CHECK(cio_handle_is_cancelled(later));
+  CHECK_EQ(cio_loop_run_forever(loop), 0);
+  CHECK_STR(test_log_text(), "");
+  cio_handle_release(soon);
+  cio_handle_release(later);
+  CHECK_EQ(cio_loop_close(loop), 0);
+}
+
+TEST(callback_argument_errors) {
+  CHECK_EQ(cio_loop_call_soon(NULL, log_cb, "x", NULL), CIO_EINVAL); /* no loop */
+  cio_loop *loop;
+  CHECK_EQ(cio_loop_open(&loop, NULL), 0);
+  cio_handle *h = (cio_handle *)1;
+  CHECK_EQ(cio_loop_call_soon(loop, NULL, NULL, &h), CIO_EINVAL);
+  CHECK(h == NULL);
+  CHECK_EQ(cio_loop_call_later(loop, NAN, log_cb, "x", NULL), CIO_EINVAL);
+  CHECK_EQ(cio_loop_call_at(loop, NAN, log_cb, "x", NULL), CIO_EINVAL);
+  CHECK_EQ(cio_loop_close(loop), 0);
+}
+
+static int sleep_nan(void *arg, void **result) {
+  (void)arg;
+  (void)result;
+  return cio_sleep(NAN);
+}
+
+TEST(sleep_nan_is_einval) {
+  CHECK_EQ(cio_run(sleep_nan, NULL), CIO_EINVAL);
+}
+
+/* The virtual clock: a program sleeping 6 s runs at once and its times are
+ * exact. */
+static int sleeps_six(void *arg, void **result) {
+  (void)arg;
+  (void)result;
+  CHECK_NEAR(cio_time(), 0.0, 1e-12);
+  for (int i = 0; i < 3; i++)
+    CHECK_EQ(cio_sleep(2), 0);
+  CHECK_NEAR(cio_time(), 6.0, 1e-12);
+  return 0;
+}
+
+static double wall(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+TEST(virtual_clock_jumps) {
+  double t0 = wall();
+  CHECK_EQ(cio_run_ex(sleeps_six, NULL, &(cio_loop_opts){.virtual_clock = true},
+                      NULL),
+           0);
+  CHECK(wall() - t0 < 0.5);
+}
+
+/* The same kind of program on the real clock, within a tolerance. */
+static int sleeps_real(void *arg, void **result) {
+  (void)arg;
+  (void)result;
+  double t0 = cio_time();
+  CHECK_EQ(cio_sleep(0.2), 0);
+  double dt = cio_time() - t0;
+  CHECK(dt >= 0.2);
+  CHECK(dt < 0.35);
+  return 0;
+}
+
+TEST(real_clock_sleep) {
+  double t0 = wall();
+  CHECK_EQ(cio_run(sleeps_real, NULL), 0);
+  CHECK(wall() - t0 >= 0.2);
+}
+
+/* Concurrent sleeps overlap: three tasks of 1, 2, 3 s take 3 s. */
+static int sleep_n(void *arg, void **result) {
+  (void)result;
+  int rc = cio_sleep((double)(intptr_t)arg);
+  test_log("done%d", (int)(intptr_t)arg);
+  return rc;
+}
+
+static int main_overlap(void *arg, void **result) {
+  (void)arg;
+  (void)result;
+  cio_task *t[3];
+  for (int i = 0; i < 3; i++)
+    CHECK_EQ(cio_create_task(NULL, &t[i], sleep_n, (void *)(intptr_t)(3 - i),
+                             NULL),
+             0);
+  for (int i = 0; i < 3; i++)
+    CHECK_EQ(cio_task_join(t[i], NULL), 0);
+  CHECK_NEAR(cio_time(), 3.0, 1e-9);
+  return 0;
+}
+
+TEST(concurrent_sleeps_overlap) {
+  CHECK_EQ(cio_run_ex(main_overlap, NULL, &(cio_loop_opts){.virtual_clock = true},
+                      NULL),
+           0);
+  CHECK_STR(test_log_text(), "done1 done2 done3 ");
+}
+
+/* The explicit lifecycle: open, create, run_until_complete, close. */
+static int add_one(void *arg, void **result) {
+  CHECK_EQ(cio_sleep(0.01), 0);
+  *result = (void *)((intptr_t)arg + 1);
+  return 0;
+}
+
+TEST(run_until_complete) {
+  cio_loop *loop;
+  CHECK_EQ(cio_loop_open(&loop, NULL), 0);
+  CHECK(cio_get_running_loop() == loop);
+  cio_task *t;
+  CHECK_EQ(cio_create_task(loop, &t, add_one, (void *)41, NULL), 0);
+  void *r = NULL;
+  CHECK_EQ(cio_loop_run_until_complete(loop, t, &r), 0);
+  CHECK_EQ((intptr_t)r, 42);
+  CHECK(!cio_loop_is_running(loop));
+  /* Running again on a done task returns its result at once. */
+  CHECK_EQ(cio_loop_run_until_complete(loop, t, &r), 0);
+  CHECK_EQ(cio_loop_close(loop), CIO_EBUSY); /* a reference is held */
+  cio_task_release(t);
+  CHECK_EQ(cio_loop_close(loop), 0);
+  CHECK(cio_get_running_loop() == NULL);
+}
+
+/* stop() before the task is done: CIO_EINTR, and the task is still
+ * pending and can be finished by another run. */
+static int sleeps_one(void *arg, void **result) {
+  (void)arg;
+  (void)result;
+  return cio_sleep(1);
+}
+
+TEST(stop_before_complete_is_eintr) {
+  cio_loop *loop;
+  CHECK_EQ(cio_loop_open(&loop, &(cio_loop_opts){.virtual_clock = true}), 0);
+  cio_task *t;
+  CHECK_EQ(cio_create_task(loop, &t, sleeps_one, NULL, NULL), 0);
+  CHECK_EQ(cio_loop_call_soon(loop, stop_cb, loop, NULL), 0);
+  CHECK_EQ(cio_loop_run_until_complete(loop, t, NULL), CIO_EINTR);
+  CHECK(!cio_task_is_done(t));
+  CHECK_EQ(cio_loop_close(loop), CIO_EBUSY); /* the task is pending */
+  CHECK_EQ(cio_loop_run_until_complete(loop, t, NULL), 0);
+  cio_task_release(t);
+  CHECK_EQ(cio_loop_close(loop), 0);
+}
+
+/* stop() before run_forever: exactly one iteration. */
+TEST(stop_before_run_forever_runs_one_iteration) {
+  cio_loop *loop;
+  CHECK_EQ(cio_loop_open(&loop, NULL), 0);
+  CHECK_EQ(cio_loop_call_soon(loop, schedule_c, "a", NULL), 0);
+  CHECK_EQ(cio_loop_stop(loop), 0);
+  CHECK_EQ(cio_loop_run_forever(loop), 0);
+  CHECK_STR(test_log_text(), "a ");
+  CHECK_EQ(cio_loop_call_soon(loop, stop_cb, loop, NULL), 0);
+  CHECK_EQ(cio_loop_run_forever(loop), 0);
+  CHECK_STR(test_log_text(), "a c ");
+  CHECK_EQ(cio_loop_close(loop), 0);
+}
+
+/* A task that waits on something nothing can ever complete. */
+static int awaits_forever(void *arg, void **result) {
+  (void)result;
+  return cio_await(arg, NULL);
+}
+
+TEST(deadlock_is_detected) {
+  cio_loop *loop;
+  CHECK_EQ(cio_loop_open(&loop, NULL), 0);
+  cio_future *f;
+  CHECK_EQ(cio_future_new(loop, &f), 0);
+  cio_task *t;
+  CHECK_EQ(cio_create_task(loop, &t, awaits_forever, f, NULL), 0);
+  CHECK_EQ(cio_loop_run_until_complete(loop, t, NULL), CIO_EDEADLK);
+  CHECK_EQ(cio_future_set_result(f, NULL), 0);
+  CHECK_EQ(cio_loop_run_until_complete(loop, t, NULL), 0);
+  cio_task_release(t);
+  cio_future_release(f);
+  CHECK_EQ(cio_loop_close(loop), 0);
+}
+
+TEST(run_from_task_or_running_loop_refused) {
+  cio_loop *loop;
+  CHECK_EQ(cio_loop_open(&loop, NULL), 0);
+  CHECK_EQ(cio_run(sleeps_one, NULL), CIO_EBUSY); /* a loop is open here */
+  CHECK_EQ(cio_loop_run_until_complete(loop, NULL, NULL), CIO_EINVAL);
+  CHECK_EQ(cio_loop_close(loop), 0);
+  CHECK_EQ(cio_loop_close(NULL), 0);
+}
+
+/* casyncio inside an application's own libuv loop: the application runs
+ * uv_run(); our tasks progress in its iterations, beside its own timer. */
+static void app_timer_cb(uv_timer_t *h) {
+  test_log("app-timer");
+  uv_close((uv_handle_t *)h, NULL);
+}
+
+static int embedded_task(void *arg, void **result) {
+  (void)arg;
+  (void)result;
+  test_log("task-start");
+  CHECK_EQ(cio_sleep(0.05), 0);
+  test_log("task-end");
+  return 0;
+}
+
+TEST(embedded_in_application_uv_loop) {
+  uv_loop_t uv;
+  CHECK_EQ(uv_loop_init(&uv), 0);
+  cio_loop *loop;
+  CHECK_EQ(cio_loop_open(&loop, &(cio_loop_opts){.uv_loop = &uv}), 0);
+  CHECK(cio_loop_uv(loop) == &uv);
+  cio_task *t;
+  CHECK_EQ(cio_create_task(loop, &t, embedded_task, NULL, NULL), 0);
+  uv_timer_t app_timer;
+  uv_timer_init(&uv, &app_timer);
+  uv_update_time(&uv); /* slow starts (valgrind) must not make it due */
+  uv_timer_start(&app_timer, app_timer_cb, 20, 0);
+  uv_run(&uv, UV_RUN_DEFAULT); /* returns when nothing is left to do */
+  CHECK(cio_task_is_done(t));
+  CHECK_EQ(cio_task_result(t, NULL), 0);
+  CHECK_STR(test_log_text(), "task-start app-timer task-end ");
+  cio_task_release(t);
+  CHECK_EQ(cio_loop_close(loop), 0);
+  CHECK_EQ(uv_loop_close(&uv), 0);
+}
+
+/* A stack overflow is caught and reported with the task's name and stack
+ * size before the process aborts; checked in a child process, with guard
+ * pages and with the canary fallback. */
+static int recurse(int depth) {
+  volatile char frame[1024];
+  for (size_t i = 0; i < sizeof frame; i++)
+    frame[i] = (char)depth; /* touch every byte */
+  if (depth > 0)
+    return recurse(depth - 1) + frame[0];
+  return frame[0];
+}
+
+/* One frame a little larger than the 64 KiB stack: it writes over the
+ * canary and a few KiB of the gap below, then returns. */
+static int big_frame(void) {
+  volatile char frame[66 * 1024];
+  for (size_t i = 0; i < sizeof frame; i++)
+    frame[i] = 1;
+  return frame[0];
+}
+
+static int overflows(void *arg, void **result) {
+  (void)result;
+  int depth = (int)(intptr_t)arg;
+  if (depth > 0)
+    recurse(depth);
+  else
+    big_frame();
+  cio_sleep(0); /* the canary is checked when the task switches out */
+  return 0;
+}
+
+static void child_overflow(int guard, int depth) {
+  cio_loop_opts opts = {.stack_guard = guard};
+  cio_loop *loop;
+  cio_loop_open(&loop, &opts);
+  cio_task *t;
+  cio_create_task(loop, &t, overflows, (void *)(intptr_t)depth,
+                  &(cio_task_opts){.name = "deep-recursion"});
+  cio_loop_run_until_complete(loop, t, NULL);
+  _exit(0); /* not reached if the overflow was caught */
+}
+
+static void check_overflow_report(int guard, int depth) {
+  int fds[2];
+  CHECK_EQ(pipe(fds), 0);
+  pid_t pid = fork();
+  if (pid == 0) {
+    dup2(fds[1], 2);
+    close(fds[0]);
+    child_overflow(guard, depth);
+  }
+  close(fds[1]);
+  char out[65536];
+  ssize_t n = 0, r;
+  while ((r = read(fds[0], out + n, sizeof out - 1 - (size_t)n)) > 0)
+    n += r;
+  out[n > 0 ? n : 0] = '\0';
+  close(fds[0]);
+  int status;
+  waitpid(pid, &status, 0);
+  if (!WIFSIGNALED(status))
+    test_fail(__FILE__, __LINE__, "child exited with %d: %s",
+              WEXITSTATUS(status), out);
+  CHECK_EQ(WTERMSIG(status), SIGABRT);
+  if (strstr(out, "deep-recursion") == NULL || strstr(out, "65536") == NULL)
+    test_fail(__FILE__, __LINE__, "unexpected report: %s", out);
+  CHECK(strstr(out, "stack overflow") != NULL);
+}
+
+TEST(stack_overflow_reported_with_guard_pages) {
+  check_overflow_report(1, 100000);
+}
+
+TEST(stack_overflow_reported_by_canary) {
+  /* Past the 64 KiB stack into the gap below and back; the canary check
+   * at the next switch reports it. */
+  check_overflow_report(2, 0);
+}
