@@ -422,6 +422,17 @@ CIO_API int cio_future_remove_done_callback(cio_future *f, cio_done_fn cb,
 /* The loop `f` belongs to. */
 CIO_API cio_loop *cio_future_loop(const cio_future *f);
 
+/* ------------------------------------------------------------------------
+ * Composing tasks: gather, wait, as_completed, wait_for, timeouts, shield,
+ * TaskGroup
+ * ---------------------------------------------------------------------- */
+/* (section: composition) */
+
+/* ------------------------------------------------------------------------
+ * Synchronization primitives and queues
+ * ---------------------------------------------------------------------- */
+/* (section: sync) */
+
 #ifdef __cplusplus
 }
 #endif
