@@ -1,0 +1,41 @@
+# Convenience targets over CMake.  On a fresh Debian machine with gcc, make
+# and cmake:  `make demo` builds and runs the demo, `make test` builds and
+# runs the whole test suite.  Both first check (as root: install) the
+# build dependencies with scripts/deps.sh.
+
+# The example program `make demo` runs (examples/$(DEMO).c).
+DEMO := find_users
+
+BUILD_DIR := build
+ASAN_DIR := build-asan
+# Debug: CIO_ASSERT is on, as the tests expect.
+BUILD_TYPE := Debug
+JOBS ?= $(shell nproc 2>/dev/null || echo 2)
+
+CMAKE ?= cmake
+CTEST ?= ctest
+
+.PHONY: all deps build demo test test-asan clean
+
+all: build
+
+deps:
+	@sh scripts/deps.sh
+
+build: deps
+	$(CMAKE) -S . -B $(BUILD_DIR) -DCMAKE_BUILD_TYPE=$(BUILD_TYPE)
+	$(CMAKE) --build $(BUILD_DIR) -j $(JOBS)
+
+demo: build
+	./$(BUILD_DIR)/examples/$(DEMO)
+
+test: build
+	cd $(BUILD_DIR) && $(CTEST) --output-on-failure -j $(JOBS)
+
+test-asan: deps
+	$(CMAKE) -S . -B $(ASAN_DIR) -DCMAKE_BUILD_TYPE=Debug -DCIO_SANITIZE=ON
+	$(CMAKE) --build $(ASAN_DIR) -j $(JOBS)
+	cd $(ASAN_DIR) && $(CTEST) --output-on-failure -j $(JOBS)
+
+clean:
+	rm -rf $(BUILD_DIR) $(ASAN_DIR)
