@@ -199,3 +199,11 @@ TEST(create_task) {
   };
   CHECK_EXAMPLE("create_task", want);
 }
+
+/* The README's example: a task returns 42 after half a second. */
+TEST(hello) {
+  static const struct expect want[] = {
+      {"answer: 42", 0.5, 0},
+  };
+  CHECK_EXAMPLE("hello", want);
+}
