@@ -22,6 +22,7 @@
 #ifndef CASYNCIO_H
 #define CASYNCIO_H
 
+#include <math.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -427,6 +428,175 @@ CIO_API cio_loop *cio_future_loop(const cio_future *f);
  * TaskGroup
  * ---------------------------------------------------------------------- */
 /* (section: composition) */
+
+/* "No deadline" for the timeout arguments below. */
+#define CIO_NO_TIMEOUT HUGE_VAL
+
+/* Wait for `f` with a time limit, as asyncio.wait_for (3.12+).
+ *
+ * `timeout` seconds (CIO_NO_TIMEOUT: a plain cio_await).  When the time is
+ * up, `f` is cancelled (a task is asked to cancel) and awaited to its end,
+ * then CIO_ETIMEDOUT is returned.  If `f` handles the cancellation and
+ * finishes with a result anyway, that result is returned instead: nothing
+ * is lost.  With timeout <= 0 a done `f` gives its outcome, otherwise it is
+ * cancelled at once.  Cancelling the caller cancels `f`.  Suspends.
+ * Returns f's status, CIO_ETIMEDOUT, CIO_ECANCELED, CIO_EINVAL (NULL, NaN),
+ * CIO_EPERM outside a task. */
+CIO_API int cio_wait_for(cio_future *f, double timeout, void **result);
+
+/* A timeout scope (asyncio.timeout / timeout_at): every suspension of the
+ * calling task between cio_timeout_enter() and cio_timeout_exit() is
+ * bounded by the deadline.  When it passes, the task is cancelled; its
+ * waiting call returns CIO_ECANCELED, the code unwinds to
+ * cio_timeout_exit(), which turns that cancellation into CIO_ETIMEDOUT.
+ * A cancellation from outside stays CIO_ECANCELED and never counts as a
+ * timeout.  Scopes nest.  Caller storage; the fields are private.
+ *
+ *   cio_timeout to;
+ *   cio_timeout_enter(&to, 2.0);
+ *   int rc = fetch(...);              // any suspending calls
+ *   rc = cio_timeout_exit(&to, rc);   // CIO_ETIMEDOUT if it expired
+ */
+typedef struct cio_timeout {
+  uint64_t private_[16];
+} cio_timeout;
+
+/* Enter a scope that expires `delay` seconds from now (<= 0: at the next
+ * suspension; CIO_NO_TIMEOUT: never, until rescheduled).  Call from a
+ * task.  Returns 0, CIO_EINVAL (NULL, NaN), CIO_EPERM outside a task. */
+CIO_API int cio_timeout_enter(cio_timeout *to, double delay);
+
+/* Enter a scope that expires at loop time `when` (see cio_loop_time). */
+CIO_API int cio_timeout_enter_at(cio_timeout *to, double when);
+
+/* Leave the scope.  `rc` is the status the body ends with; returns the
+ * status to pass on: CIO_ETIMEDOUT when the scope expired and `rc` is the
+ * resulting CIO_ECANCELED, otherwise `rc` unchanged.  Does not suspend. */
+CIO_API int cio_timeout_exit(cio_timeout *to, int rc);
+
+/* Move the deadline to loop time `when` (CIO_NO_TIMEOUT: remove it; a
+ * past time expires at the next suspension).  Only while the scope is
+ * active and has not expired: CIO_EINVAL otherwise. */
+CIO_API int cio_timeout_reschedule(cio_timeout *to, double when);
+
+/* The deadline in loop time, or CIO_NO_TIMEOUT. */
+CIO_API double cio_timeout_when(const cio_timeout *to);
+
+/* True once the deadline fired (even before the scope is left). */
+CIO_API bool cio_timeout_expired(const cio_timeout *to);
+
+/* Await `f` without letting a cancellation of the caller reach it
+ * (asyncio.shield): if the caller is cancelled while waiting, this returns
+ * CIO_ECANCELED at once and `f` runs on to its end; keep a reference to
+ * it.  Otherwise returns f's outcome as cio_await() does.  Suspends. */
+CIO_API int cio_shield(cio_future *f, void **result);
+
+/* Run many futures (tasks) concurrently and collect their outcomes in
+ * input order (asyncio.gather).
+ *
+ * Default (`return_exceptions` false): returns 0 with `results[i]` set
+ * once all succeed, or the first error (a child's CIO_ECANCELED counts) as
+ * soon as it happens, leaving the other children running.  Collecting
+ * mode (`return_exceptions` true): waits for all and returns 0; each
+ * child's status goes to `errors[i]` (required) and its result to
+ * `results[i]`.  `results` may be NULL; `errors` may be NULL in default
+ * mode.  If the caller is cancelled, every child not done is cancelled,
+ * the call waits for them and returns CIO_ECANCELED.  A future given twice
+ * is awaited once.  n == 0 returns 0 at once.  Suspends unless every child
+ * is already done.  CIO_EINVAL for a NULL array entry. */
+CIO_API int cio_gather(cio_future *const *futs, size_t n, void **results,
+                       int *errors, bool return_exceptions);
+
+/* A function to run as a task, for cio_gather_calls(). */
+typedef struct cio_call {
+  cio_task_fn fn;
+  void *arg;
+} cio_call;
+
+/* cio_gather() over new tasks running calls[i].fn(calls[i].arg), the way
+ * asyncio.gather wraps coroutines.  Children still running after an early
+ * return keep running; their later errors are considered handled. */
+CIO_API int cio_gather_calls(const cio_call *calls, size_t n, void **results,
+                             int *errors, bool return_exceptions);
+
+/* When cio_wait() returns. */
+enum cio_return_when {
+  CIO_ALL_COMPLETED = 0,
+  CIO_FIRST_COMPLETED = 1,
+  CIO_FIRST_EXCEPTION = 2, /* a child error; cancellations don't count */
+};
+
+/* Wait for some or all of `futs` (asyncio.wait).  Never cancels them and
+ * never fails because of them: on return `done[i]` tells which are done
+ * (all finished by the time the caller resumes count); `*ndone` (may be
+ * NULL) how many.  A timeout (CIO_NO_TIMEOUT: none) just returns with
+ * pending ones.  Suspends, at least one batch.  Returns 0, CIO_ECANCELED
+ * (the caller was cancelled; the futures are not), CIO_EINVAL (n == 0,
+ * NULL entry, bad `return_when`, NaN timeout), CIO_EPERM outside a task. */
+CIO_API int cio_wait(cio_future *const *futs, size_t n, double timeout,
+                     int return_when, bool *done, size_t *ndone);
+
+/* Hands back futures in the order they finish (asyncio.as_completed). */
+typedef struct cio_as_completed cio_as_completed;
+
+/* Start watching `futs` (borrowed: keep them alive until freed) with an
+ * overall `timeout` (CIO_NO_TIMEOUT: none).  Duplicates are handed back
+ * once.  Returns 0, CIO_EINVAL, CIO_ENOMEM, CIO_EPERM outside a task. */
+CIO_API int cio_as_completed_new(cio_as_completed **out,
+                                 cio_future *const *futs, size_t n,
+                                 double timeout);
+
+/* Wait for the next future to finish and store it in `*next` (the
+ * original object).  Returns 1 with a future, 0 when all were handed back,
+ * CIO_ETIMEDOUT once the timeout passed (unfinished futures are not
+ * cancelled; ones that finished before it are still handed back first),
+ * CIO_ECANCELED.  Suspends unless one is already waiting to be handed. */
+CIO_API int cio_as_completed_next(cio_as_completed *ac, cio_future **next);
+
+/* Stop watching.  NULL is accepted. */
+CIO_API void cio_as_completed_free(cio_as_completed *ac);
+
+/* Structured concurrency (asyncio.TaskGroup).
+ *
+ *   cio_taskgroup *tg;
+ *   cio_taskgroup_enter(&tg);
+ *   cio_taskgroup_create_task(tg, NULL, fetch, url1, NULL);
+ *   cio_taskgroup_create_task(tg, NULL, fetch, url2, NULL);
+ *   int rc = cio_taskgroup_exit(tg, 0);  // waits for every child
+ *   cio_taskgroup_free(tg);
+ *
+ * The first child that fails (not by cancellation) cancels the others and
+ * the body (the parent's current wait returns CIO_ECANCELED; pass that to
+ * exit).  Exit waits for all children and returns CIO_ECHILD when any child
+ * or the body failed (cio_taskgroup_errors lists them, body error last),
+ * CIO_ECANCELED when the parent was cancelled from outside, otherwise 0.
+ * Nothing outlives the group. */
+typedef struct cio_taskgroup cio_taskgroup;
+
+/* Create a group whose parent is the calling task.  Returns 0, CIO_EPERM
+ * outside a task, CIO_ENOMEM. */
+CIO_API int cio_taskgroup_enter(cio_taskgroup **out);
+
+/* Start a child.  `out` (may be NULL) receives a reference to release.
+ * Returns as cio_create_task(), and CIO_EINVAL when the group is finished
+ * or shutting down after a failure (the function never runs). */
+CIO_API int cio_taskgroup_create_task(cio_taskgroup *tg, cio_task **out,
+                                      cio_task_fn fn, void *arg,
+                                      const cio_task_opts *opts);
+
+/* Leave the group: `body_rc` is how the body ended (0 or an error).
+ * Suspends until every child is done.  Returns 0, CIO_ECHILD,
+ * CIO_ECANCELED, CIO_EINVAL (already exited), CIO_EPERM (not the parent). */
+CIO_API int cio_taskgroup_exit(cio_taskgroup *tg, int body_rc);
+
+/* After exit: fill `codes` with up to `cap` errors (children in completion
+ * order, then the body's) and return how many there are. */
+CIO_API size_t cio_taskgroup_errors(const cio_taskgroup *tg, int *codes,
+                                    size_t cap);
+
+/* Free a group that was exited (or never given a child).  NULL is
+ * accepted.  Returns CIO_EBUSY if children are still running. */
+CIO_API int cio_taskgroup_free(cio_taskgroup *tg);
 
 /* ------------------------------------------------------------------------
  * Synchronization primitives and queues

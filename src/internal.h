@@ -255,4 +255,27 @@ void cio__future_report_unretrieved(struct cio_future *f, const char *what,
 int cio__future_add_waiter(struct cio_future *f, struct cio__waiter *w,
                            cio_task *t);
 
+/* Park the running task until `f` is done.  If the task is cancelled
+ * meanwhile: with `propagate`, `f` is cancelled too (asyncio's await);
+ * without, the wait just ends with CIO_ECANCELED and `f` is untouched
+ * (what shield, wait and TaskGroup need).  Returns 0 or CIO_ECANCELED. */
+int cio__future_wait(struct cio_future *f, bool propagate);
+
+/* A link: a callback node owned by the caller (often one of an array),
+ * attached to a future like a done-callback.  When the future completes
+ * the link is queued and `run` is called on a later batch, owning one
+ * reference to the future that it must drop with cio__link_done().
+ * cio__link_detach() makes it inert whatever state it is in. */
+struct cio__link {
+  struct cio__callback cb;
+  struct cio_future *f;
+  void *owner;
+  size_t index;
+};
+void cio__link_attach(struct cio__link *l, struct cio_future *f,
+                      void (*run)(struct cio__callback *), void *owner,
+                      size_t index);
+void cio__link_done(struct cio__link *l);
+void cio__link_detach(struct cio__link *l);
+
 #endif

@@ -218,6 +218,26 @@ static bool await_cancel_hook(cio_task *t, void *ctx) {
   return cio_future_cancel(ctx) == 1;
 }
 
+/* Without propagation the waiter leaves quietly. */
+static bool wait_cancel_hook(cio_task *t, void *ctx) {
+  struct cio__waiter *w = ctx;
+  cio__list_remove(&w->cb.node);
+  cio__task_wake(t, CIO_ECANCELED);
+  return true;
+}
+
+int cio__future_wait(cio_future *f, bool propagate) {
+  cio_task *self = cio__loop_current()->current;
+  struct cio__waiter w;
+  cio_future_retain(f);
+  cio__future_add_waiter(f, &w, self);
+  int rc = propagate ? cio__task_park(self, await_cancel_hook, f)
+                     : cio__task_park(self, wait_cancel_hook, &w);
+  cio__list_remove(&w.cb.node);
+  cio_future_release(f);
+  return rc;
+}
+
 int cio_await(cio_future *f, void **result) {
   if (result != NULL)
     *result = NULL;
@@ -233,15 +253,40 @@ int cio_await(cio_future *f, void **result) {
     return CIO_EDEADLK;
   if (f->loop != self->fut.loop)
     return CIO_EINVAL;
-  struct cio__waiter w;
-  cio_future_retain(f);
-  cio__future_add_waiter(f, &w, self);
-  rc = cio__task_park(self, await_cancel_hook, f);
-  cio__list_remove(&w.cb.node);
+  rc = cio__future_wait(f, true);
   if (rc == 0)
     rc = cio__future_outcome(f, result);
-  cio_future_release(f);
   return rc;
+}
+
+/* ---- links ----------------------------------------------------------- */
+
+void cio__link_attach(struct cio__link *l, cio_future *f,
+                      void (*run)(struct cio__callback *), void *owner,
+                      size_t index) {
+  l->cb.run = run;
+  l->f = f;
+  l->owner = owner;
+  l->index = index;
+  cio__list_init(&l->cb.node);
+  if (f->state == CIO__FUT_PENDING) {
+    cio__list_push_back(&f->callbacks, &l->cb.node);
+  } else {
+    cio_future_retain(f);
+    cio__ready_push(f->loop, &l->cb);
+  }
+}
+
+void cio__link_done(struct cio__link *l) {
+  cio_future_release(l->f);
+}
+
+void cio__link_detach(struct cio__link *l) {
+  if (!cio__list_linked(&l->cb.node))
+    return; /* already ran */
+  cio__list_remove(&l->cb.node);
+  if (l->f->state != CIO__FUT_PENDING)
+    cio_future_release(l->f); /* it was queued, holding a reference */
 }
 
 int cio_future_add_done_callback(cio_future *f, cio_done_fn fn, void *arg) {

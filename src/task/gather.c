@@ -1,0 +1,179 @@
+/* gather, after CPython's tasks.gather and _GatheringFuture.
+ *
+ * The caller parks while links on every child count completions.  Default
+ * mode finishes at the first error; collecting mode when all are done.
+ * Cancelling the caller cancels the children; the call then waits for all
+ * of them and reports CIO_ECANCELED (even in collecting mode).
+ * (1) `finished` is set once; the caller is woken exactly then. */
+#include "internal.h"
+
+struct gather {
+  cio_task *task;
+  size_t n, done;
+  int first_error;
+  bool return_exceptions;
+  bool finished;
+  bool cancel_requested;
+  bool parked;
+  struct cio__link links[];
+};
+
+static void finish(struct gather *g) {
+  g->finished = true;
+  if (g->parked)
+    cio__task_wake(g->task, 0);
+}
+
+static void on_child_done(struct cio__callback *cb) {
+  struct cio__link *l = cio__container_of(cb, struct cio__link, cb);
+  struct gather *g = l->owner;
+  cio_future *f = l->f;
+  g->done++;
+  if (!g->finished) {
+    if (!g->return_exceptions && f->state != CIO__FUT_RESULT) {
+      g->first_error = cio__future_outcome(f, NULL);
+      finish(g);
+    } else if (g->done == g->n) {
+      finish(g);
+    }
+  }
+  cio__link_done(l);
+}
+
+static bool gather_cancel(cio_task *t, void *ctx) {
+  (void)t;
+  struct gather *g = ctx;
+  if (g->finished)
+    return false;
+  bool any = false;
+  for (size_t i = 0; i < g->n; i++)
+    if (cio_future_cancel(g->links[i].f) == 1)
+      any = true;
+  if (any)
+    g->cancel_requested = true;
+  return any;
+}
+
+static void collect(cio_future *const *futs, size_t n, void **results,
+                    int *errors) {
+  for (size_t i = 0; i < n; i++) {
+    void *r = NULL;
+    int rc = cio__future_outcome(futs[i], &r);
+    if (results != NULL)
+      results[i] = r;
+    if (errors != NULL)
+      errors[i] = rc;
+  }
+}
+
+/* Children already done count at once, as 3.12's gather calls its done
+ * callback directly for them: a done failure ends a default-mode gather
+ * without suspending. */
+static void count_done(struct gather *g, cio_future *const *futs) {
+  for (size_t i = 0; i < g->n; i++) {
+    g->links[i].f = futs[i];
+    cio__list_init(&g->links[i].cb.node); /* inert until attached */
+  }
+  for (size_t i = 0; i < g->n && !g->finished; i++) {
+    cio_future *f = futs[i];
+    if (f->state == CIO__FUT_PENDING)
+      continue;
+    g->done++;
+    if (!g->return_exceptions && f->state != CIO__FUT_RESULT) {
+      g->first_error = cio__future_outcome(f, NULL);
+      g->finished = true;
+    }
+  }
+  if (g->done == g->n)
+    g->finished = true;
+}
+
+int cio_gather(cio_future *const *futs, size_t n, void **results,
+               int *errors, bool return_exceptions) {
+  if ((n > 0 && futs == NULL) || (return_exceptions && errors == NULL))
+    return CIO_EINVAL;
+  for (size_t i = 0; i < n; i++)
+    if (futs[i] == NULL)
+      return CIO_EINVAL;
+  if (n == 0)
+    return 0;
+  cio_loop *loop = futs[0]->loop;
+  struct gather *g =
+      cio__malloc(loop, sizeof *g + n * sizeof(struct cio__link));
+  if (g == NULL)
+    return CIO_ENOMEM;
+  *g = (struct gather){.n = n, .return_exceptions = return_exceptions};
+  count_done(g, futs);
+  int rc = 0;
+  if (!g->finished) {
+    g->task = cio__task_for_suspend(&rc);
+    if (g->task == NULL)
+      goto out;
+    for (size_t i = 0; i < n; i++)
+      if (futs[i]->state == CIO__FUT_PENDING)
+        cio__link_attach(&g->links[i], futs[i], on_child_done, g, i);
+  }
+  while (!g->finished) {
+    g->parked = true;
+    rc = cio__task_park(g->task, gather_cancel, g);
+    g->parked = false;
+    if (rc < 0 && !g->finished)
+      break; /* cancelled, and no child took the cancellation */
+  }
+  for (size_t i = 0; i < n; i++)
+    cio__link_detach(&g->links[i]);
+  if (rc == 0 && g->cancel_requested)
+    rc = CIO_ECANCELED;
+  else if (rc == 0 && !return_exceptions)
+    rc = g->first_error;
+  if (rc == 0 || (return_exceptions && rc != CIO_ECANCELED))
+    collect(futs, n, results, errors);
+out:
+  cio__free(loop, g);
+  return rc;
+}
+
+/* Mark a late child error as handled, as _GatheringFuture's callback does
+ * for children finishing after the outer future. */
+static void mark_retrieved(cio_future *f, void *arg) {
+  (void)arg;
+  (void)cio_future_error(f);
+}
+
+int cio_gather_calls(const cio_call *calls, size_t n, void **results,
+                     int *errors, bool return_exceptions) {
+  if (n > 0 && calls == NULL)
+    return CIO_EINVAL;
+  for (size_t i = 0; i < n; i++)
+    if (calls[i].fn == NULL)
+      return CIO_EINVAL;
+  int rc;
+  cio_task *self = cio__task_for_suspend(&rc);
+  if (self == NULL)
+    return rc;
+  cio_loop *loop = self->fut.loop;
+  cio_future **futs = cio__calloc(loop, n ? n : 1, sizeof *futs);
+  if (futs == NULL)
+    return CIO_ENOMEM;
+  size_t started = 0;
+  for (; started < n; started++) {
+    cio_task *t;
+    rc = cio_create_task(loop, &t, calls[started].fn, calls[started].arg,
+                         NULL);
+    if (rc < 0)
+      break;
+    futs[started] = cio_task_future(t);
+  }
+  if (started == n)
+    rc = cio_gather(futs, n, results, errors, return_exceptions);
+  for (size_t i = 0; i < started; i++) {
+    if (!cio_future_is_done(futs[i])) {
+      if (started < n)
+        cio_future_cancel(futs[i]); /* could not start them all */
+      cio_future_add_done_callback(futs[i], mark_retrieved, NULL);
+    }
+    cio_future_release(futs[i]);
+  }
+  cio__free(loop, futs);
+  return rc;
+}

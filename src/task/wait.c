@@ -1,0 +1,93 @@
+/* wait, after CPython's tasks._wait: links on every future count
+ * completions; the caller wakes on the first, the first error, or the
+ * last, or when the timeout passes.  Nothing is ever cancelled, and the
+ * outcome is read when the caller resumes. */
+#include "internal.h"
+
+struct waiter_set {
+  cio_task *task;
+  struct cio__timer timer;
+  size_t remaining;
+  int return_when;
+  bool woken;
+  struct cio__link links[];
+};
+
+static void wake_once(struct waiter_set *w) {
+  if (w->woken)
+    return;
+  w->woken = true;
+  cio__timer_stop(w->task->fut.loop, &w->timer);
+  cio__task_wake(w->task, 0);
+}
+
+static void on_completion(struct cio__callback *cb) {
+  struct cio__link *l = cio__container_of(cb, struct cio__link, cb);
+  struct waiter_set *w = l->owner;
+  cio_future *f = l->f;
+  w->remaining--;
+  /* Reading the error here marks it retrieved, as f.exception() does. */
+  bool failed = f->state == CIO__FUT_ERROR && cio_future_error(f) < 0;
+  if (w->remaining == 0 || w->return_when == CIO_FIRST_COMPLETED ||
+      (w->return_when == CIO_FIRST_EXCEPTION && failed))
+    wake_once(w);
+  cio__link_done(l);
+}
+
+static void on_timeout(struct cio__callback *cb) {
+  wake_once(cio__container_of(cb, struct waiter_set, timer.cb));
+}
+
+static bool wait_cancel(cio_task *t, void *ctx) {
+  struct waiter_set *w = ctx;
+  if (w->woken)
+    return false;
+  w->woken = true;
+  cio__timer_stop(t->fut.loop, &w->timer);
+  cio__task_wake(t, CIO_ECANCELED);
+  return true;
+}
+
+int cio_wait(cio_future *const *futs, size_t n, double timeout,
+             int return_when, bool *done, size_t *ndone) {
+  if (ndone != NULL)
+    *ndone = 0;
+  if (futs == NULL || n == 0 || done == NULL || isnan(timeout) ||
+      return_when < CIO_ALL_COMPLETED || return_when > CIO_FIRST_EXCEPTION)
+    return CIO_EINVAL;
+  for (size_t i = 0; i < n; i++)
+    if (futs[i] == NULL)
+      return CIO_EINVAL;
+  int rc;
+  cio_task *self = cio__task_for_suspend(&rc);
+  if (self == NULL)
+    return rc;
+  cio_loop *loop = self->fut.loop;
+  struct waiter_set *w =
+      cio__malloc(loop, sizeof *w + n * sizeof(struct cio__link));
+  if (w == NULL)
+    return CIO_ENOMEM;
+  *w = (struct waiter_set){.task = self, .remaining = n,
+                           .return_when = return_when};
+  cio__list_init(&w->timer.cb.node);
+  if (timeout != CIO_NO_TIMEOUT)
+    cio__timer_start(loop, &w->timer, cio__deadline_after(loop, timeout),
+                     on_timeout);
+  for (size_t i = 0; i < n; i++)
+    cio__link_attach(&w->links[i], futs[i], on_completion, w, i);
+  rc = cio__task_park(self, wait_cancel, w);
+  cio__timer_stop(loop, &w->timer);
+  for (size_t i = 0; i < n; i++)
+    cio__link_detach(&w->links[i]);
+  cio__free(loop, w);
+  if (rc < 0)
+    return rc;
+  size_t count = 0;
+  for (size_t i = 0; i < n; i++) {
+    done[i] = futs[i]->state != CIO__FUT_PENDING;
+    count += done[i];
+  }
+  if (ndone != NULL)
+    *ndone = count;
+  return 0;
+}
