@@ -8,6 +8,7 @@ DEMO := find_users
 
 BUILD_DIR := build
 ASAN_DIR := build-asan
+AARCH64_DIR := build-aarch64
 # Debug: CIO_ASSERT is on, as the tests expect.
 BUILD_TYPE := Debug
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
@@ -15,7 +16,7 @@ JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 CMAKE ?= cmake
 CTEST ?= ctest
 
-.PHONY: all deps build demo test test-asan clean
+.PHONY: all deps build demo test test-asan test-aarch64 clean
 
 all: build
 
@@ -37,5 +38,10 @@ test-asan: deps
 	$(CMAKE) --build $(ASAN_DIR) -j $(JOBS)
 	cd $(ASAN_DIR) && $(CTEST) --output-on-failure -j $(JOBS)
 
+# Cross compile for aarch64 and run the tests under qemu-user; the script
+# checks (as root: installs) the cross compiler, arm64 libuv and qemu.
+test-aarch64:
+	BUILD_DIR=$(AARCH64_DIR) JOBS=$(JOBS) sh scripts/test-aarch64.sh
+
 clean:
-	rm -rf $(BUILD_DIR) $(ASAN_DIR)
+	rm -rf $(BUILD_DIR) $(ASAN_DIR) $(AARCH64_DIR)
