@@ -69,7 +69,7 @@ int test_run_capture(const char *cmd, char *out, size_t cap) {
   return pclose(p);
 }
 
-static char self_path[4096];
+static char self_path[8192];
 
 const char *test_self(void) {
   return self_path;
@@ -82,8 +82,16 @@ static int run_one(int i) {
 }
 
 int main(int argc, char **argv) {
-  if (realpath(argv[0], self_path) == NULL)
-    snprintf(self_path, sizeof self_path, "%s", argv[0]);
+  char path[4096];
+  if (realpath(argv[0], path) == NULL)
+    snprintf(path, sizeof path, "%s", argv[0]);
+  /* A cross build runs under qemu-user, which a child started from a
+   * shell command only gets when binfmt_misc is set up; name it. */
+  const char *emulator = getenv("CIO_TEST_EMULATOR");
+  if (emulator != NULL && emulator[0] != '\0')
+    snprintf(self_path, sizeof self_path, "%s %s", emulator, path);
+  else
+    snprintf(self_path, sizeof self_path, "%s", path);
   if (argc > 1) {
     for (int i = 0; i < ntests; i++)
       if (strcmp(tests[i].name, argv[1]) == 0)

@@ -61,8 +61,10 @@ void test_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 const char *test_log_text(void);
 void test_log_reset(void);
 
-/* Absolute path of the running test binary, to re-run it as a child
- * (works under valgrind, unlike /proc/self/exe). */
+/* Shell command that re-runs the running test binary as a child: its
+ * absolute path (works under valgrind, unlike /proc/self/exe), after
+ * $CIO_TEST_EMULATOR when that is set (a cross build under qemu-user,
+ * see scripts/test-aarch64.sh). */
 const char *test_self(void);
 
 /* Run `cmd` with /bin/sh, capture stdout+stderr (up to cap bytes) and
