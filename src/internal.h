@@ -39,11 +39,11 @@
 
 _Noreturn void cio__assert_fail(const char *expr, const char *file, int line);
 
-/* Batches run back to back before the loop returns to libuv to poll I/O.
- * asyncio polls before every batch; polling costs a system call, which
- * would dominate a task switch.  Bounding the streak keeps I/O latency to
- * a few dozen batches of work. */
-#define CIO__BATCHES_PER_POLL 32
+/* Entries run before the loop returns to libuv to poll I/O (checked at
+ * batch boundaries).  asyncio polls before every batch; polling costs a
+ * system call (about 1 us here), which would dominate task switches of a
+ * few ns when batches are small.  Large batches still poll after each. */
+#define CIO__STEPS_PER_POLL 1024
 
 #define CIO__DEFAULT_STACK_SIZE (64 * 1024)
 
@@ -151,7 +151,7 @@ struct cio_loop {
   struct cio__list ready;      /* cio__callback nodes */
   struct cio__callback marker; /* closes the running batch */
   struct cio__callback *handoff; /* a callback a task left for the loop */
-  unsigned batches;            /* batches run since the last poll */
+  unsigned steps;              /* entries run since the last poll */
   bool round_over;             /* stop taking entries until next poll */
   bool stopping;               /* cio_loop_stop() */
   bool running;
@@ -184,8 +184,19 @@ struct cio_loop {
   long fail_alloc_after;       /* tests: fail the Nth allocation, or -1 */
 };
 
-/* The loop of this thread (src/core/loop.c); NULL when none. */
-cio_loop *cio__loop_current(void);
+/* The loop of this thread (src/core/loop.c); NULL when none.  Read on
+ * every suspending call, so it is inline, with the initial-exec TLS model
+ * (no __tls_get_addr call from the shared library). */
+#if defined(__GNUC__)
+#define CIO__TLS_MODEL __attribute__((tls_model("initial-exec")))
+#else
+#define CIO__TLS_MODEL
+#endif
+extern _Thread_local cio_loop *cio__current_loop CIO__TLS_MODEL;
+
+static inline cio_loop *cio__loop_current(void) {
+  return cio__current_loop;
+}
 
 /* Loop allocator: counts live blocks and can fail on demand in tests. */
 void *cio__malloc(cio_loop *loop, size_t size);

@@ -58,6 +58,7 @@ typedef struct cio__stack {
   struct cio__stack *next_free;  /* in the pool's free list, or NULL */
   struct cio__stack_slab *slab;  /* the mapping this stack was carved from */
   unsigned valgrind_id;          /* VALGRIND_STACK_REGISTER id, or 0 */
+  bool cold;                     /* free, and its pages given back */
 } cio__stack;
 
 /* A pool of equally sized stacks, carved out of large mappings so that a
@@ -68,8 +69,9 @@ typedef struct cio__stack_pool {
   int guard_mode;         /* CIO__GUARD_PAGES or CIO__GUARD_CANARY, resolved */
   cio__stack *free;       /* LIFO free list: warm stacks first */
   size_t free_count;      /* stacks on `free` */
+  size_t warm_count;      /* of those, the ones still holding pages */
   size_t live_count;      /* stacks handed out and not yet released */
-  size_t keep_warm;       /* free stacks beyond this are MADV_DONTNEED'd */
+  size_t keep_warm;       /* warm free stacks kept after a trim */
   struct cio__stack_slab *slabs;
 } cio__stack_pool;
 

@@ -187,6 +187,7 @@ static int slab_add(cio__stack_pool *pool) {
         .size = pool->stack_size,
         .next_free = pool->free,
         .slab = slab,
+        .cold = true, /* never touched: no pages to give back */
     };
     pool->free = &slab->stacks[i];
   }
@@ -215,6 +216,10 @@ int cio__stack_acquire(cio__stack_pool *pool, cio__stack **out) {
   stack->next_free = NULL;
   pool->free_count--;
   pool->live_count++;
+  if (stack->cold)
+    stack->cold = false;
+  else
+    pool->warm_count--;
   /* Rewritten every time: MADV_DONTNEED may have zeroed it. */
   if (stack->slab->canary)
     *(uint64_t *)stack->lo = CIO__STACK_CANARY;
@@ -228,19 +233,35 @@ int cio__stack_acquire(cio__stack_pool *pool, cio__stack **out) {
   return 0;
 }
 
+/* Give back the pages of every warm free stack past the first keep_warm.
+ * The free list is LIFO, so those are the ones released longest ago, and
+ * everything behind the first cold stack is cold already.  Trimming only
+ * when twice keep_warm are warm makes it rare (amortised O(1) per release)
+ * and never hits the stack about to be reused. */
+static void trim_cold(cio__stack_pool *pool) {
+  cio__stack *s = pool->free;
+  for (size_t i = 0; s != NULL && i < pool->keep_warm; i++)
+    s = s->next_free;
+  for (; s != NULL && !s->cold; s = s->next_free) {
+#if defined(MADV_DONTNEED)
+    (void)madvise(s->lo, s->size, MADV_DONTNEED);
+#endif
+    s->cold = true;
+    pool->warm_count--;
+  }
+}
+
 void cio__stack_release(cio__stack_pool *pool, cio__stack *stack) {
   if (!stack)
     return;
   assert(pool->live_count > 0 && stack->next_free == NULL);
   pool->live_count--;
-#if defined(MADV_DONTNEED)
-  /* Past keep_warm the pool is shrinking: hand the pages back. */
-  if (pool->free_count >= pool->keep_warm)
-    (void)madvise(stack->lo, stack->size, MADV_DONTNEED);
-#endif
   stack->next_free = pool->free;
   pool->free = stack;
   pool->free_count++;
+  pool->warm_count++;
+  if (pool->warm_count > 2 * pool->keep_warm)
+    trim_cold(pool);
 }
 
 void cio__stack_pool_destroy(cio__stack_pool *pool) {

@@ -3,21 +3,17 @@
  *   OPEN -> RUNNING   run_until_complete / run_forever
  *   RUNNING -> OPEN   the task is done, stop(), or deadlock
  *   OPEN -> CLOSED    cio_loop_close() with no task alive
- * (1) current_loop is the only global state: the loop open on this thread.
+ * (1) cio__current_loop is the only global state: the loop open on this thread.
  * (2) A loop is only touched by the thread that opened it.
  */
 #include <string.h>
 
 #include "internal.h"
 
-static _Thread_local cio_loop *current_loop;
-
-cio_loop *cio__loop_current(void) {
-  return current_loop;
-}
+_Thread_local cio_loop *cio__current_loop CIO__TLS_MODEL;
 
 cio_loop *cio_get_running_loop(void) {
-  return current_loop;
+  return cio__current_loop;
 }
 
 int cio__sched_open(cio_loop *loop);
@@ -42,7 +38,7 @@ int cio_loop_open(cio_loop **out, const cio_loop_opts *opts) {
   if (out == NULL)
     return CIO_EINVAL;
   *out = NULL;
-  if (current_loop != NULL)
+  if (cio__current_loop != NULL)
     return CIO_EBUSY;
   cio_loop_opts o = {0};
   if (opts != NULL)
@@ -83,7 +79,7 @@ int cio_loop_open(cio_loop **out, const cio_loop_opts *opts) {
   loop->wakeup.data = loop;
   uv_unref((uv_handle_t *)&loop->wakeup);
   loop->uv_handles_open++;
-  current_loop = loop;
+  cio__current_loop = loop;
   *out = loop;
   return 0;
 
@@ -147,7 +143,7 @@ static void free_stacks(cio_loop *loop) {
 int cio_loop_close(cio_loop *loop) {
   if (loop == NULL)
     return 0;
-  if (loop != current_loop)
+  if (loop != cio__current_loop)
     return CIO_EPERM;
   if (loop->running)
     return CIO_EBUSY;
@@ -173,7 +169,7 @@ int cio_loop_close(cio_loop *loop) {
   free_stacks(loop);
   cio__task_cache_drain(loop);
   cio__overflow_uninstall_thread();
-  current_loop = NULL;
+  cio__current_loop = NULL;
   if (loop->live_allocs != 0) {
     fprintf(stderr, "casyncio: cio_loop_close: %zu allocations leaked\n",
             loop->live_allocs);
@@ -190,7 +186,7 @@ int cio_loop_close(cio_loop *loop) {
 static int check_can_run(cio_loop *loop) {
   if (loop == NULL)
     return CIO_EINVAL;
-  if (loop != current_loop)
+  if (loop != cio__current_loop)
     return CIO_EPERM;
   if (loop->running)
     return CIO_EBUSY;

@@ -4,9 +4,10 @@
  * own stack (cio__sched_round).  A round runs batches back to back:
  * a batch is everything queued when it started, closed by loop->marker.
  * Between batches, due timers join the queue.  A round ends when the queue
- * is empty, after CIO__BATCHES_PER_POLL batches, when the loop is asked to
- * stop, or when run_until_complete's task is done; libuv then polls again
- * (without blocking while anything is ready: the idle handle).
+ * is empty, at the first batch boundary after CIO__STEPS_PER_POLL entries,
+ * when the loop is asked to stop, or when run_until_complete's task is
+ * done; libuv then polls again (without blocking while anything is ready:
+ * the idle handle).
  *
  * Tasks do not return to the loop's stack between each other.  A task
  * that suspends pops the next entry itself (cio__sched_switch_out): a task
@@ -42,11 +43,12 @@ void cio__ready_push(cio_loop *loop, struct cio__callback *cb) {
 
 /* Start the next batch, if this round may run one more. */
 static bool next_batch(cio_loop *loop) {
-  if (++loop->batches >= CIO__BATCHES_PER_POLL || loop->stopping)
+  if (loop->steps >= CIO__STEPS_PER_POLL || loop->stopping)
     return false;
   if (loop->until != NULL && loop->until->fut.state != CIO__FUT_PENDING)
     return false;
-  cio__timers_collect(loop);
+  if (cio__heap_min(&loop->timers) != NULL)
+    cio__timers_collect(loop);
   if (cio__list_empty(&loop->ready))
     return false;
   loop->marker.run = marker_run;
@@ -69,6 +71,7 @@ static struct cio__callback *sched_pop(cio_loop *loop) {
       loop->round_over = true;
       return NULL;
     }
+    loop->steps++;
     return cio__container_of(n, struct cio__callback, node);
   }
 }
@@ -94,7 +97,7 @@ static void dispatch(cio_loop *loop, struct cio__callback *cb) {
 void cio__sched_round(cio_loop *loop) {
   loop->in_round = true;
   loop->round_over = false;
-  loop->batches = 0;
+  loop->steps = 0;
   if (loop->virtual_clock && cio__list_empty(&loop->ready)) {
     /* Nothing can run before the next deadline: jump to it (autojump). */
     struct cio__heap_node *min = cio__heap_min(&loop->timers);

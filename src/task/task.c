@@ -386,7 +386,8 @@ void cio_task_release(cio_task *t) {
     return;
   cio_loop *loop = t->fut.loop;
   CIO_ASSERT(t->state == CIO__TASK_DONE);
-  cio__future_report_unretrieved(&t->fut, "Task", cio_task_get_name(t));
+  if (t->fut.state == CIO__FUT_ERROR && !t->fut.retrieved)
+    cio__future_report_unretrieved(&t->fut, "Task", cio_task_get_name(t));
   cio__future_free_callbacks(&t->fut);
   cio__free(loop, t->name);
   loop->objects--;
