@@ -603,6 +603,225 @@ CIO_API int cio_taskgroup_free(cio_taskgroup *tg);
  * ---------------------------------------------------------------------- */
 /* (section: sync) */
 
+/* Lock, Event, Condition, Semaphore, BoundedSemaphore, Barrier and the
+ * queues of asyncio, with CPython's semantics (Lib/asyncio/locks.py,
+ * queues.py).
+ *
+ * Lifecycle: every primitive is an opaque heap object made by
+ * cio_<kind>_new(&out, ...) and freed by cio_<kind>_free() (NULL
+ * accepted).  Creation does not need a running loop; made on a thread
+ * with a loop, the object is counted by that loop's allocator and must
+ * be freed before cio_loop_close().  Free an object only when no task
+ * waits on it.  None of these is thread-safe; use an object from the
+ * tasks of one loop.  _new returns 0, CIO_EINVAL or CIO_ENOMEM, with
+ * *out NULL on failure.
+ *
+ * Waiting: the calls marked "may suspend" return at once, without
+ * suspending, when they can succeed at once (an uncontended acquire, a
+ * get with items present); otherwise they must run in a task (else
+ * CIO_EPERM) and wait FIFO.  Waiting never allocates.  Any wait may end
+ * with CIO_ECANCELED; a cancelled waiter takes nothing with it (a lock
+ * turn, permit, item or queue slot it was handed goes to the next in
+ * line) and leaves the object consistent.  None takes a timeout: use
+ * cio_wait_for() or a timeout scope, which cancel the wait.
+ * A NULL object gives CIO_EINVAL (queries return false / 0). */
+
+typedef struct cio_lock cio_lock;
+typedef struct cio_event cio_event;
+typedef struct cio_condition cio_condition;
+typedef struct cio_semaphore cio_semaphore;
+typedef struct cio_barrier cio_barrier;
+typedef struct cio_queue cio_queue;
+
+/* -- Lock: a mutual-exclusion lock not owned by any task (any task may
+ * release it).  Waiters get the lock in FIFO order; release() wakes the
+ * first one but does not hand the lock over, yet no newcomer can take it
+ * before that waiter runs. */
+
+CIO_API int cio_lock_new(cio_lock **out);
+CIO_API void cio_lock_free(cio_lock *lock);
+
+/* Take the lock, waiting while it is held or others queue first.  May
+ * suspend.  Returns 0 (the caller holds the lock), CIO_ECANCELED (it does
+ * not), CIO_EPERM outside a task when it would have to wait. */
+CIO_API int cio_lock_acquire(cio_lock *lock);
+
+/* Free the lock and wake the first waiter.  Does not suspend.  Returns 0,
+ * or CIO_EPERM if the lock is not held (asyncio's RuntimeError). */
+CIO_API int cio_lock_release(cio_lock *lock);
+
+CIO_API bool cio_lock_is_locked(const cio_lock *lock);
+
+/* -- Event: a flag tasks can wait for. */
+
+CIO_API int cio_event_new(cio_event **out);
+CIO_API void cio_event_free(cio_event *ev);
+
+/* Set the flag and wake every task waiting now (they resume on a later
+ * iteration, in the order they began waiting).  Returns 0. */
+CIO_API int cio_event_set(cio_event *ev);
+
+/* Reset the flag.  Waiters already woken still return 0.  Returns 0. */
+CIO_API int cio_event_clear(cio_event *ev);
+
+CIO_API bool cio_event_is_set(const cio_event *ev);
+
+/* Wait until the flag is set; returns 0 at once if it is.  May suspend.
+ * Returns 0, CIO_ECANCELED, or CIO_EPERM outside a task. */
+CIO_API int cio_event_wait(cio_event *ev);
+
+/* -- Condition: a condition variable over a Lock. */
+
+/* `lock` NULL: the condition makes and owns its own lock.  Otherwise
+ * `lock` is borrowed and must outlive the condition. */
+CIO_API int cio_condition_new(cio_condition **out, cio_lock *lock);
+CIO_API void cio_condition_free(cio_condition *cond);
+
+/* The condition's lock; cio_condition_acquire/release/is_locked are
+ * cio_lock_acquire/release/is_locked on it. */
+CIO_API cio_lock *cio_condition_lock(cio_condition *cond);
+CIO_API int cio_condition_acquire(cio_condition *cond);
+CIO_API int cio_condition_release(cio_condition *cond);
+CIO_API bool cio_condition_is_locked(const cio_condition *cond);
+
+/* Release the lock, wait to be notified, and take the lock again.
+ * Suspends.  The lock is held again on every return but CIO_EPERM and
+ * CIO_EINVAL, cancellation included: a cancellation surfaces only once
+ * the lock is re-acquired.  A wait that ends with an error passes its
+ * notification, if it got one, on to another waiter.  May return 0
+ * spuriously: re-check what you wait for.  Returns 0, CIO_ECANCELED, or
+ * CIO_EPERM if the lock is not held or outside a task. */
+CIO_API int cio_condition_wait(cio_condition *cond);
+
+/* Wait until `pred(arg)` is true: `while (!pred(arg)) wait()`.  The lock
+ * must be held when waiting is needed.  Returns 0 (pred was true, lock
+ * still held) or an error of cio_condition_wait(). */
+CIO_API int cio_condition_wait_for(cio_condition *cond,
+                                   bool (*pred)(void *arg), void *arg);
+
+/* Wake up to `n` tasks waiting on `cond` (oldest first) that were not
+ * woken already; they return from wait() once they re-acquire the lock.
+ * Does not suspend.  Returns 0, or CIO_EPERM if the lock is not held. */
+CIO_API int cio_condition_notify(cio_condition *cond, size_t n);
+CIO_API int cio_condition_notify_all(cio_condition *cond);
+
+/* -- Semaphore and BoundedSemaphore: a counter of permits. */
+
+/* `value` initial permits.  Returns CIO_EINVAL if value < 0. */
+CIO_API int cio_semaphore_new(cio_semaphore **out, int value);
+
+/* As cio_semaphore_new, but release() may never raise the count above
+ * `value`. */
+CIO_API int cio_bounded_semaphore_new(cio_semaphore **out, int value);
+CIO_API void cio_semaphore_free(cio_semaphore *sem);
+
+/* Take a permit, waiting (FIFO) while none is free or others queue
+ * first.  May suspend.  Returns 0, CIO_ECANCELED (no permit taken), or
+ * CIO_EPERM outside a task when it would have to wait. */
+CIO_API int cio_semaphore_acquire(cio_semaphore *sem);
+
+/* Give a permit back and hand it to the first waiter.  Does not suspend.
+ * Returns 0, or CIO_EOVERFLOW for a bounded semaphore already at its
+ * initial value (asyncio's ValueError) or a count at INT_MAX. */
+CIO_API int cio_semaphore_release(cio_semaphore *sem);
+
+/* True if acquire() would wait: no permit free, or tasks queued. */
+CIO_API bool cio_semaphore_is_locked(const cio_semaphore *sem);
+
+/* Permits free now (not counting those handed to woken waiters). */
+CIO_API int cio_semaphore_value(const cio_semaphore *sem);
+
+/* -- Barrier: `parties` tasks wait for each other. */
+
+/* Returns CIO_EINVAL if parties < 1. */
+CIO_API int cio_barrier_new(cio_barrier **out, int parties);
+CIO_API void cio_barrier_free(cio_barrier *barrier);
+
+/* Wait until `parties` tasks are waiting, then let them all go; `*index`
+ * (may be NULL) gets this task's arrival index, 0 .. parties-1, unique
+ * per round (-1 on error).  A task arriving while the previous round
+ * still leaves waits for the next round.  Suspends.  Returns 0,
+ * CIO_ENOTRECOVERABLE if the barrier is or gets broken or reset
+ * (asyncio's BrokenBarrierError), CIO_ECANCELED (the task no longer
+ * counts as waiting), CIO_EPERM outside a task. */
+CIO_API int cio_barrier_wait(cio_barrier *barrier, int *index);
+
+/* Return the barrier to its initial state: tasks waiting now get
+ * CIO_ENOTRECOVERABLE; a broken barrier works again.  May suspend briefly
+ * (it takes the barrier's internal lock).  Returns 0, CIO_ECANCELED,
+ * CIO_EPERM outside a task. */
+CIO_API int cio_barrier_reset(cio_barrier *barrier);
+
+/* Break the barrier: current and future waits return
+ * CIO_ENOTRECOVERABLE until cio_barrier_reset().  Returns as reset. */
+CIO_API int cio_barrier_abort(cio_barrier *barrier);
+
+CIO_API int cio_barrier_parties(const cio_barrier *barrier);
+/* Tasks waiting in the filling round (0 while it drains or resets). */
+CIO_API int cio_barrier_n_waiting(const cio_barrier *barrier);
+CIO_API bool cio_barrier_is_broken(const cio_barrier *barrier);
+
+/* -- Queues of pointer-sized items: FIFO, LIFO (a stack) and priority.
+ * The queue stores the pointers; what they point to stays the caller's
+ * business (cio_queue_free and an immediate shutdown drop the items
+ * without looking at them). */
+
+/* `maxsize` 0: unbounded; otherwise put() waits while `maxsize` items
+ * are queued. */
+CIO_API int cio_queue_new(cio_queue **out, size_t maxsize);
+CIO_API int cio_lifo_queue_new(cio_queue **out, size_t maxsize);
+
+/* Items come out lowest first by `cmp(a, b)` (negative: a before b),
+ * called with the items themselves.  Order among equal items is
+ * unspecified (as with heapq): add a sequence number for stability.
+ * Returns CIO_EINVAL if cmp is NULL. */
+CIO_API int cio_priority_queue_new(cio_queue **out, size_t maxsize,
+                                   int (*cmp)(const void *a, const void *b));
+CIO_API void cio_queue_free(cio_queue *q);
+
+/* Add `item`, waiting while the queue is full.  May suspend.  Returns 0,
+ * CIO_ESHUTDOWN if the queue is or gets shut down, CIO_ECANCELED,
+ * CIO_ENOMEM, CIO_EPERM outside a task when it would have to wait.  On
+ * any error the item was not added. */
+CIO_API int cio_queue_put(cio_queue *q, void *item);
+
+/* Add `item` without waiting.  Returns 0, CIO_EAGAIN if the queue is full
+ * (asyncio's QueueFull), CIO_ESHUTDOWN, or CIO_ENOMEM. */
+CIO_API int cio_queue_put_nowait(cio_queue *q, void *item);
+
+/* Remove the next item into `*item`, waiting while the queue is empty.
+ * May suspend.  Returns 0, CIO_ESHUTDOWN once the queue is shut down and
+ * empty, CIO_ECANCELED (no item taken), CIO_EPERM outside a task when it
+ * would have to wait.  `*item` is NULL on error. */
+CIO_API int cio_queue_get(cio_queue *q, void **item);
+
+/* Remove the next item without waiting.  Returns 0, CIO_EAGAIN if the
+ * queue is empty (asyncio's QueueEmpty), CIO_ESHUTDOWN if it is empty and
+ * shut down. */
+CIO_API int cio_queue_get_nowait(cio_queue *q, void **item);
+
+/* Mark one item taken with get() as processed.  Returns 0, or CIO_EINVAL
+ * if called more times than items were put. */
+CIO_API int cio_queue_task_done(cio_queue *q);
+
+/* Wait until every item put has been marked done; returns at once if so.
+ * May suspend.  Returns 0, CIO_ECANCELED, CIO_EPERM outside a task. */
+CIO_API int cio_queue_join(cio_queue *q);
+
+/* Shut the queue down (Python 3.13): puts fail with CIO_ESHUTDOWN from
+ * now on; gets drain what is left, then fail with CIO_ESHUTDOWN.  Blocked
+ * getters and putters are woken to re-check.  With `immediate` the items
+ * left are dropped at once, each counting as task_done (which may release
+ * join()).  Does not suspend.  Returns 0. */
+CIO_API int cio_queue_shutdown(cio_queue *q, bool immediate);
+
+CIO_API size_t cio_queue_qsize(const cio_queue *q);
+CIO_API size_t cio_queue_maxsize(const cio_queue *q);
+CIO_API bool cio_queue_is_empty(const cio_queue *q);
+/* True when maxsize > 0 and qsize >= maxsize. */
+CIO_API bool cio_queue_is_full(const cio_queue *q);
+CIO_API bool cio_queue_is_shut_down(const cio_queue *q);
+
 #ifdef __cplusplus
 }
 #endif
