@@ -215,9 +215,16 @@ uint64_t cio__seconds_to_ns(double seconds);
 uint64_t cio__deadline_after(const cio_loop *loop, double delay);
 
 /* sched.c */
-void cio__ready_push(cio_loop *loop, struct cio__callback *cb);
+void cio__ready_push_outside_round(cio_loop *loop);
+
+/* Queue `cb` at the tail of the ready queue. */
+static inline void cio__ready_push(cio_loop *loop, struct cio__callback *cb) {
+  cio__list_push_back(&loop->ready, &cb->node);
+  if (!loop->in_round)
+    cio__ready_push_outside_round(loop);
+}
+
 void cio__sched_round(cio_loop *loop);
-void cio__sched_switch_out(cio_loop *loop, cio_task *self);
 _Noreturn void cio__sched_exit(cio_loop *loop, cio_task *self);
 void cio__sched_update_handles(cio_loop *loop);
 
@@ -253,7 +260,12 @@ int cio__task_yield(cio_task *t);
 
 /* The running task, or NULL with *rc set to CIO_EPERM: for suspending API
  * calls. */
-cio_task *cio__task_for_suspend(int *rc);
+static inline cio_task *cio__task_for_suspend(int *rc) {
+  cio_loop *loop = cio__loop_current();
+  cio_task *t = loop ? loop->current : NULL;
+  *rc = t ? 0 : CIO_EPERM;
+  return t;
+}
 
 /* future.c */
 void cio__future_init(struct cio_future *f, cio_loop *loop, bool is_task);

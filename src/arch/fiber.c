@@ -13,15 +13,6 @@
 #include <string.h>
 #include <unistd.h>
 
-#if defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define CIO__ASAN 1
-#endif
-#endif
-#if defined(__SANITIZE_ADDRESS__) && !defined(CIO__ASAN)
-#define CIO__ASAN 1
-#endif
-
 #if defined(CIO__ASAN)
 #include <sanitizer/asan_interface.h>
 #include <sanitizer/common_interface_defs.h>
@@ -45,7 +36,7 @@ static void write_all(int fd, const char *buf, size_t len) {
 
 /* The fiber's canary is gone: it overflowed its stack, and the memory below
  * may already be corrupt, so stop here. */
-COLD _Noreturn static void overflow_abort(const cio__stack *stack) {
+COLD _Noreturn void cio__fiber_overflow_abort(const cio__stack *stack) {
   char buf[256];
   if (!cio__overflow_describe(stack->lo, buf, sizeof buf))
     snprintf(buf, sizeof buf,
@@ -61,7 +52,7 @@ COLD _Noreturn static void overflow_abort(const cio__stack *stack) {
 
 static void check_canary(const cio__fiber *from) {
   if (from->stack && !cio__stack_canary_check(from->stack))
-    overflow_abort(from->stack);
+    cio__fiber_overflow_abort(from->stack);
 }
 
 #if defined(CIO__ASAN)
@@ -134,16 +125,14 @@ void cio__fiber_init_native(cio__fiber *fiber) {
   *fiber = (cio__fiber){.stack = NULL};
 }
 
-void cio__fiber_switch(cio__fiber *from, cio__fiber *to) {
-  check_canary(from);
 #if defined(CIO__ASAN)
+void cio__fiber_switch_asan(cio__fiber *from, cio__fiber *to) {
+  check_canary(from);
   asan_start(from, to, &from->asan_fake_stack);
   cio__context_switch(&from->ctx, &to->ctx);
   asan_finish(from, from->asan_fake_stack);
-#else
-  cio__context_switch(&from->ctx, &to->ctx);
-#endif
 }
+#endif
 
 _Noreturn void cio__fiber_exit_to(cio__fiber *from, cio__fiber *to) {
   check_canary(from);

@@ -22,6 +22,15 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#if defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define CIO__ASAN 1
+#endif
+#endif
+#if defined(__SANITIZE_ADDRESS__) && !defined(CIO__ASAN)
+#define CIO__ASAN 1
+#endif
+
 #if !defined(CIO_ARCH_UCONTEXT) && !defined(__x86_64__) && !defined(__aarch64__)
 #define CIO_ARCH_UCONTEXT 1
 #endif
@@ -59,7 +68,10 @@ typedef struct cio__stack {
   struct cio__stack_slab *slab;  /* the mapping this stack was carved from */
   unsigned valgrind_id;          /* VALGRIND_STACK_REGISTER id, or 0 */
   bool cold;                     /* free, and its pages given back */
+  bool canary;                   /* CIO__GUARD_CANARY: a canary at lo */
 } cio__stack;
+
+#define CIO__STACK_CANARY UINT64_C(0xc10ca11ab1e5eed5)
 
 /* A pool of equally sized stacks, carved out of large mappings so that a
  * million stacks cost a few thousand kernel mappings, not two million. */
@@ -123,9 +135,31 @@ void cio__fiber_init(cio__fiber *fiber, cio__stack *stack,
 /* Initialise the fiber that stands for the calling thread's native stack. */
 void cio__fiber_init_native(cio__fiber *fiber);
 
+/* Report an overwritten canary (naming the task) and abort. */
+_Noreturn void cio__fiber_overflow_abort(const cio__stack *stack);
+
+/* Raw switch, implemented in assembly (or ucontext).  Saves callee-saved
+ * state of the running context into `from` and resumes `to`. */
+void cio__context_switch(cio__context *from, cio__context *to);
+
+#if defined(CIO__ASAN)
+void cio__fiber_switch_asan(cio__fiber *from, cio__fiber *to);
+#endif
+
 /* Suspend `from` (the running fiber) and resume `to`.  Returns when some
- * fiber switches back to `from`. */
-void cio__fiber_switch(cio__fiber *from, cio__fiber *to);
+ * fiber switches back to `from`.  Inline: it is the hot path of every task
+ * switch, a canary check and the raw switch. */
+static inline void cio__fiber_switch(cio__fiber *from, cio__fiber *to) {
+#if defined(CIO__ASAN)
+  cio__fiber_switch_asan(from, to);
+#else
+  const cio__stack *s = from->stack;
+  if (s != NULL && s->canary &&
+      *(const volatile uint64_t *)s->lo != CIO__STACK_CANARY)
+    cio__fiber_overflow_abort(s);
+  cio__context_switch(&from->ctx, &to->ctx);
+#endif
+}
 
 /* Leave `from` for good and resume `to`.  `from`'s stack may be released by
  * `to` once this returns there.  Never returns. */
@@ -146,10 +180,6 @@ void cio__overflow_uninstall_thread(void);
  * its stack size into `buf` (NUL-terminated, at most `cap` bytes) and return
  * true.  Must be async-signal-safe: no malloc, no stdio. */
 bool cio__overflow_describe(const void *fault_addr, char *buf, size_t cap);
-
-/* Raw switch, implemented in assembly (or ucontext).  Saves callee-saved
- * state of the running context into `from` and resumes `to`. */
-void cio__context_switch(cio__context *from, cio__context *to);
 
 /* Raw init: make `ctx` start `entry(arg)` on [stack_lo, stack_lo+size). */
 void cio__context_init(cio__context *ctx, void *stack_lo, size_t size,

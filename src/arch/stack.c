@@ -188,6 +188,7 @@ static int slab_add(cio__stack_pool *pool) {
         .next_free = pool->free,
         .slab = slab,
         .cold = true, /* never touched: no pages to give back */
+        .canary = pool->guard_mode == CIO__GUARD_CANARY,
     };
     pool->free = &slab->stacks[i];
   }
@@ -221,7 +222,7 @@ int cio__stack_acquire(cio__stack_pool *pool, cio__stack **out) {
   else
     pool->warm_count--;
   /* Rewritten every time: MADV_DONTNEED may have zeroed it. */
-  if (stack->slab->canary)
+  if (stack->canary)
     *(uint64_t *)stack->lo = CIO__STACK_CANARY;
 #if defined(CIO__VALGRIND)
   if (stack->valgrind_id == 0) {

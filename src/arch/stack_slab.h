@@ -21,13 +21,11 @@ struct cio__stack_slab {
   cio__stack stacks[];
 };
 
-#define CIO__STACK_CANARY UINT64_C(0xc10ca11ab1e5eed5)
-
 /* One load and compare in canary mode.  Guard-page stacks carry no canary:
  * the kernel guard catches overflow, and a canary would keep one more page
  * resident per stack. */
 static inline bool cio__stack_canary_check(const cio__stack *stack) {
-  return !stack->slab->canary ||
+  return !stack->canary ||
          *(const volatile uint64_t *)stack->lo == CIO__STACK_CANARY;
 }
 

@@ -10,7 +10,7 @@
  * the idle handle).
  *
  * Tasks do not return to the loop's stack between each other.  A task
- * that suspends pops the next entry itself (cio__sched_switch_out): a task
+ * that suspends pops the next entry itself (switch_out): a task
  * is switched to directly; a plain callback is handed to the loop's stack
  * (loop->handoff), which runs it.  A finished task always exits to the
  * loop's stack, which releases its stack (cio__sched_exit).
@@ -33,11 +33,10 @@ static void on_idle(uv_idle_t *h) {
   (void)h;
 }
 
-/* Queue `cb` at the tail.  Outside a round (libuv callbacks before poll)
- * make sure poll will not block. */
-void cio__ready_push(cio_loop *loop, struct cio__callback *cb) {
-  cio__list_push_back(&loop->ready, &cb->node);
-  if (!loop->in_round && !uv_is_active((uv_handle_t *)&loop->idle))
+/* Something was queued outside a round (a libuv callback before the
+ * poll): make sure the poll will not block. */
+void cio__ready_push_outside_round(cio_loop *loop) {
+  if (loop->uv_handles_open > 0 && !uv_is_active((uv_handle_t *)&loop->idle))
     uv_idle_start(&loop->idle, on_idle);
 }
 
@@ -123,7 +122,7 @@ void cio__sched_round(cio_loop *loop) {
 
 /* The running task `self` gives up the CPU (it is parked, or queued again
  * by a yield).  Returns when `self` is resumed. */
-void cio__sched_switch_out(cio_loop *loop, cio_task *self) {
+static inline void switch_out(cio_loop *loop, cio_task *self) {
   struct cio__callback *cb = sched_pop(loop);
   if (cb == &self->ready) {
     /* Alone in the queue: no switch needed. */
@@ -146,6 +145,48 @@ void cio__sched_switch_out(cio_loop *loop, cio_task *self) {
     cio__fiber_switch(&self->fiber, &loop->native);
   }
   loop->current = self;
+}
+
+/* ---- parking and waking tasks -------------------------------------- */
+
+int cio__task_park(cio_task *t, cio__cancel_hook hook, void *ctx) {
+  cio_loop *loop = t->fut.loop;
+  CIO_ASSERT(t == loop->current);
+  t->state = CIO__TASK_WAITING;
+  t->wake_rc = 0;
+  t->cancel_hook = hook;
+  t->cancel_ctx = ctx;
+  /* A cancellation requested while running is aimed at the new wait at
+   * once, as CPython's __step does with _must_cancel. */
+  if (t->must_cancel && hook != NULL && hook(t, ctx))
+    t->must_cancel = false;
+  switch_out(loop, t);
+  t->cancel_hook = NULL;
+  if (t->must_cancel) {
+    t->must_cancel = false;
+    return CIO_ECANCELED;
+  }
+  return t->wake_rc;
+}
+
+void cio__task_wake(cio_task *t, int rc) {
+  CIO_ASSERT(t->state == CIO__TASK_WAITING);
+  t->wake_rc = rc;
+  t->state = CIO__TASK_READY;
+  t->cancel_hook = NULL;
+  cio__ready_push(t->fut.loop, &t->ready);
+}
+
+int cio__task_yield(cio_task *t) {
+  cio_loop *loop = t->fut.loop;
+  t->state = CIO__TASK_READY;
+  cio__ready_push(loop, &t->ready);
+  switch_out(loop, t);
+  if (t->must_cancel) {
+    t->must_cancel = false;
+    return CIO_ECANCELED;
+  }
+  return 0;
 }
 
 _Noreturn void cio__sched_exit(cio_loop *loop, cio_task *self) {

@@ -189,55 +189,6 @@ fail_free_task:
   return CIO_ENOMEM;
 }
 
-/* ---- suspending ------------------------------------------------------ */
-
-cio_task *cio__task_for_suspend(int *rc) {
-  cio_loop *loop = cio__loop_current();
-  cio_task *t = loop ? loop->current : NULL;
-  *rc = t ? 0 : CIO_EPERM;
-  return t;
-}
-
-int cio__task_park(cio_task *t, cio__cancel_hook hook, void *ctx) {
-  cio_loop *loop = t->fut.loop;
-  CIO_ASSERT(t == loop->current);
-  t->state = CIO__TASK_WAITING;
-  t->wake_rc = 0;
-  t->cancel_hook = hook;
-  t->cancel_ctx = ctx;
-  /* A cancellation requested while running is aimed at the new wait at
-   * once, as CPython's __step does with _must_cancel. */
-  if (t->must_cancel && hook != NULL && hook(t, ctx))
-    t->must_cancel = false;
-  cio__sched_switch_out(loop, t);
-  t->cancel_hook = NULL;
-  if (t->must_cancel) {
-    t->must_cancel = false;
-    return CIO_ECANCELED;
-  }
-  return t->wake_rc;
-}
-
-void cio__task_wake(cio_task *t, int rc) {
-  CIO_ASSERT(t->state == CIO__TASK_WAITING);
-  t->wake_rc = rc;
-  t->state = CIO__TASK_READY;
-  t->cancel_hook = NULL;
-  cio__ready_push(t->fut.loop, &t->ready);
-}
-
-int cio__task_yield(cio_task *t) {
-  cio_loop *loop = t->fut.loop;
-  t->state = CIO__TASK_READY;
-  cio__ready_push(loop, &t->ready);
-  cio__sched_switch_out(loop, t);
-  if (t->must_cancel) {
-    t->must_cancel = false;
-    return CIO_ECANCELED;
-  }
-  return 0;
-}
-
 /* ---- cancellation ---------------------------------------------------- */
 
 int cio_task_cancel(cio_task *t) {
