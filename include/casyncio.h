@@ -91,6 +91,30 @@ extern "C" {
   X(EINPROGRESS, -115, "not done yet")               /* InvalidStateError */   \
   X(ECANCELED, -125, "cancelled")                    /* CancelledError */      \
   X(ENOTRECOVERABLE, -131, "broken barrier")         /* BrokenBarrierError */  \
+  X(ESRCH, -3, "no such process")                                              \
+  X(ENXIO, -6, "no such device or address")                                    \
+  X(E2BIG, -7, "argument list too long")                                       \
+  X(ENOTDIR, -20, "not a directory")                                           \
+  X(EISDIR, -21, "is a directory")                                             \
+  X(ESPIPE, -29, "invalid seek")                                               \
+  X(EROFS, -30, "read-only file system")                                       \
+  X(ENAMETOOLONG, -36, "name too long")                                        \
+  X(ENOTEMPTY, -39, "directory not empty")                                     \
+  X(ELOOP, -40, "too many symbolic links")                                     \
+  X(ENOTSOCK, -88, "socket operation on non-socket")                           \
+  X(EAFNOSUPPORT, -97, "address family not supported")                         \
+  X(EAI_ADDRFAMILY, -3000, "address family not supported (resolver)")          \
+  X(EAI_AGAIN, -3001, "temporary failure in name resolution")                  \
+  X(EAI_BADFLAGS, -3002, "bad resolver flags")                                 \
+  X(EAI_CANCELED, -3003, "name resolution cancelled")                          \
+  X(EAI_FAIL, -3004, "permanent failure in name resolution")                   \
+  X(EAI_FAMILY, -3005, "address family not supported by resolver")             \
+  X(EAI_MEMORY, -3006, "out of memory in resolver")                            \
+  X(EAI_NODATA, -3007, "no address for host")                                  \
+  X(EAI_NONAME, -3008, "unknown host or service")                              \
+  X(EAI_OVERFLOW, -3009, "resolver argument buffer overflow")                  \
+  X(EAI_SERVICE, -3010, "service not available for socket type")               \
+  X(EAI_SOCKTYPE, -3011, "socket type not supported")                          \
   X(EOF, -4095, "end of file")                                                 \
   X(ECLOSED, -4094, "closed")                                                  \
   X(EUNKNOWN, -4093, "unknown error")
@@ -245,6 +269,15 @@ CIO_API int cio_loop_call_later(cio_loop *loop, double delay,
 /* Schedule `cb(arg)` at loop time `when` (see cio_loop_time()). */
 CIO_API int cio_loop_call_at(cio_loop *loop, double when, cio_callback_fn cb,
                              void *arg, cio_handle **handle);
+
+/* Schedule `cb(arg)` on `loop` from any thread (asyncio's
+ * call_soon_threadsafe): it runs on the loop's thread, in the order calls
+ * were made, and wakes the loop if it is waiting.  Thread-safe; `loop`
+ * must not have been closed yet (then CIO_ESHUTDOWN; after
+ * cio_loop_close() has returned the pointer is invalid).  Returns 0,
+ * CIO_EINVAL, CIO_ESHUTDOWN or CIO_ENOMEM. */
+CIO_API int cio_loop_call_soon_threadsafe(cio_loop *loop, cio_callback_fn cb,
+                                          void *arg);
 
 /* Stop a scheduled callback from running.  Idempotent; does nothing once
  * it has run.  NULL is accepted. */

@@ -21,6 +21,8 @@
 #include <uv.h>
 
 #include "arch/fiber.h"
+
+struct ts_item;
 #include "heap.h"
 #include "list.h"
 
@@ -145,7 +147,13 @@ struct cio_loop {
   uv_check_t check;       /* runs the ready queue after each poll */
   uv_idle_t idle;         /* active while work is ready: poll won't block */
   uv_timer_t timer;       /* wakes poll at the earliest deadline */
-  uv_async_t wakeup;      /* other threads; ref'd only in run_forever */
+  uv_async_t wakeup;      /* other threads; ref'd while outside work is
+                             in flight, or in run_forever */
+  uv_mutex_t ts_lock;     /* guards ts_head/ts_tail/ts_closed */
+  struct ts_item *ts_head, *ts_tail; /* call_soon_threadsafe, in order */
+  bool ts_closed;
+  size_t external_refs;   /* cio__loop_external_ref() count */
+  bool running_forever;
   int uv_handles_open;    /* closed asynchronously in cio_loop_close */
 
   struct cio__list ready;      /* cio__callback nodes */
@@ -208,6 +216,46 @@ char *cio__strdup(cio_loop *loop, const char *s);
 static inline cio_loop *cio__loop_or_current(cio_loop *loop) {
   return loop ? loop : cio__loop_current();
 }
+
+/* threadsafe.c */
+int cio__threadsafe_open(cio_loop *loop);
+void cio__threadsafe_drain(cio_loop *loop);
+void cio__threadsafe_close(cio_loop *loop);
+/* Work outside the loop thread (an executor job, a foreign thread that
+ * will call back) keeps run_until_complete waiting instead of reporting a
+ * deadlock.  Loop thread only; pair every ref with an unref. */
+void cio__loop_external_ref(cio_loop *loop);
+void cio__loop_external_unref(cio_loop *loop);
+
+/* uvwait.c: a task waiting for one libuv callback.
+ *
+ *   struct cio__uvwait w;
+ *   cio__uvwait_init(&w, self, cancel_fn);   // cancel_fn may be NULL
+ *   start the libuv request; its callback calls cio__uvwait_complete(&w, st)
+ *   rc = cio__uvwait_park(&w);
+ *
+ * The request usually lives on the task's stack, so park returns only
+ * after the callback ran, even when the task is cancelled: `cancel`
+ * (uv_cancel, uv_close, uv_read_stop + complete...) must make the callback
+ * come soon.  Without `cancel`, a cancellation is delivered once the
+ * operation ends by itself.  Returns the callback's status, or
+ * CIO_ECANCELED if the task was cancelled while waiting. */
+struct cio__uvwait {
+  cio_task *task;
+  void (*cancel)(struct cio__uvwait *w);
+  void *data;      /* for the caller and its cancel function */
+  int status;
+  bool done;
+  bool parked;
+  bool cancelled;
+};
+void cio__uvwait_init(struct cio__uvwait *w, cio_task *task,
+                      void (*cancel)(struct cio__uvwait *w));
+void cio__uvwait_complete(struct cio__uvwait *w, int status);
+int cio__uvwait_park(struct cio__uvwait *w);
+
+/* libuv status (UV_E*, negative errno on Unix) to a CIO_E code. */
+int cio__uv_error(int uv_status);
 
 /* clock.c */
 uint64_t cio__now_ns(const cio_loop *loop);

@@ -389,3 +389,51 @@ TEST(stack_overflow_reported_by_canary) {
    * at the next switch reports it. */
   check_overflow_report(2, 0);
 }
+
+/* call_soon_threadsafe: callbacks sent from another thread run on the loop
+ * thread, in the order sent, and wake a loop waiting in run_forever. */
+#include <pthread.h>
+
+struct ts_ctx {
+  cio_loop *loop;
+  pthread_t loop_thread;
+  int seen[100];
+  int nseen;
+  bool wrong_thread;
+};
+
+static void ts_cb(void *arg) {
+  struct ts_ctx *c = *(struct ts_ctx **)arg;
+  if (!pthread_equal(pthread_self(), c->loop_thread))
+    c->wrong_thread = true;
+  c->seen[c->nseen++] = (int)(((intptr_t *)arg)[1]);
+  if (c->nseen == 100)
+    cio_loop_stop(c->loop);
+}
+
+static void *ts_sender(void *arg) {
+  struct ts_ctx *c = arg;
+  static intptr_t items[100][2];
+  for (int i = 0; i < 100; i++) {
+    items[i][0] = (intptr_t)c;
+    items[i][1] = i;
+    if (i % 10 == 0)
+      usleep(1000); /* let the loop go back to waiting */
+    CHECK_EQ(cio_loop_call_soon_threadsafe(c->loop, ts_cb, items[i]), 0);
+  }
+  return NULL;
+}
+
+TEST(call_soon_threadsafe_from_other_thread) {
+  struct ts_ctx c = {.loop_thread = pthread_self()};
+  CHECK_EQ(cio_loop_open(&c.loop, NULL), 0);
+  pthread_t th;
+  CHECK_EQ(pthread_create(&th, NULL, ts_sender, &c), 0);
+  CHECK_EQ(cio_loop_run_forever(c.loop), 0);
+  pthread_join(th, NULL);
+  CHECK(!c.wrong_thread);
+  for (int i = 0; i < 100; i++)
+    CHECK_EQ(c.seen[i], i);
+  CHECK_EQ(cio_loop_call_soon_threadsafe(NULL, ts_cb, NULL), CIO_EINVAL);
+  CHECK_EQ(cio_loop_close(c.loop), 0);
+}

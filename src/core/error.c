@@ -1,4 +1,6 @@
 /* Error names and messages, generated from the one table in casyncio.h. */
+#include <string.h>
+
 #include "internal.h"
 
 const char *cio_strerror(int code) {
@@ -11,6 +13,9 @@ const char *cio_strerror(int code) {
   case 0:
     return "success";
   default:
+    /* Any other errno: the C library's text (static for known ones). */
+    if (code < 0 && code > -4000)
+      return strerror(-code);
     return "unknown error";
   }
 }

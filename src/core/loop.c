@@ -20,7 +20,7 @@ int cio__sched_open(cio_loop *loop);
 void cio__task_cache_drain(cio_loop *loop);
 
 static void on_wakeup(uv_async_t *h) {
-  (void)h;
+  cio__threadsafe_drain(h->data);
 }
 
 static int resolve_guard_mode(int requested) {
@@ -69,6 +69,9 @@ int cio_loop_open(cio_loop **out, const cio_loop_opts *opts) {
     loop->owns_uv = true;
   }
   rc = cio__overflow_install_thread();
+  if (rc < 0)
+    goto fail_uv;
+  rc = cio__threadsafe_open(loop);
   if (rc < 0)
     goto fail_uv;
   cio__heap_init(&loop->timers);
@@ -163,6 +166,7 @@ int cio_loop_close(cio_loop *loop) {
     return CIO_EBUSY;
   }
   loop->closing = true;
+  cio__threadsafe_close(loop);
   close_uv_handles(loop);
   if (loop->owns_uv)
     uv_loop_close(loop->uv);
@@ -249,12 +253,15 @@ int cio_loop_run_forever(cio_loop *loop) {
   loop->running = true;
   /* Like asyncio, an idle run_forever waits (for another thread, a
    * signal...) instead of returning: keep libuv alive. */
+  loop->running_forever = true;
   uv_ref((uv_handle_t *)&loop->wakeup);
   cio__sched_update_handles(loop);
   do {
     uv_run(loop->uv, UV_RUN_ONCE);
   } while (!loop->stopping);
-  uv_unref((uv_handle_t *)&loop->wakeup);
+  loop->running_forever = false;
+  if (loop->external_refs == 0)
+    uv_unref((uv_handle_t *)&loop->wakeup);
   loop->stopping = false;
   loop->running = false;
   return 0;
