@@ -855,6 +855,22 @@ CIO_API bool cio_queue_is_empty(const cio_queue *q);
 CIO_API bool cio_queue_is_full(const cio_queue *q);
 CIO_API bool cio_queue_is_shut_down(const cio_queue *q);
 
+/* ------------------------------------------------------------------------
+ * Executors and threads: run_in_executor, to_thread, process pools,
+ * run_coroutine_threadsafe
+ * ---------------------------------------------------------------------- */
+/* (section: executor) */
+
+/* ------------------------------------------------------------------------
+ * Streams, servers, datagrams and name resolution
+ * ---------------------------------------------------------------------- */
+/* (section: net) */
+
+/* ------------------------------------------------------------------------
+ * Subprocesses, signals and files
+ * ---------------------------------------------------------------------- */
+/* (section: process) */
+
 #ifdef __cplusplus
 }
 #endif
