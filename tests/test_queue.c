@@ -621,3 +621,36 @@ static int main_producer_consumer(void *arg, void **result) {
 TEST(queue_producer_consumer) {
   CHECK_EQ(run_virtual(main_producer_consumer, NULL), 0);
 }
+
+/* A get that times out takes nothing: the next item goes to the next
+ * getter; a put that times out adds nothing. */
+static int main_timeouts(void *arg, void **result) {
+  (void)arg;
+  (void)result;
+  cio_queue *q;
+  CHECK_EQ(cio_queue_new(&q, 1), 0);
+  void *item;
+  cio_timeout to;
+  CHECK_EQ(cio_timeout_enter(&to, 1.0), 0);
+  CHECK_EQ(cio_timeout_exit(&to, cio_queue_get(q, &item)), CIO_ETIMEDOUT);
+  CHECK(item == NULL);
+  CHECK_NEAR(cio_time(), 1.0, 1e-9);
+  struct who b = {"b", q, 0, 0};
+  cio_task *tb = spawn(getter, &b);
+  yield_n(1);
+  CHECK_EQ(cio_queue_put(q, P(5)), 0);
+  CHECK_EQ(cio_task_join(tb, NULL), 0);
+  CHECK_EQ(cio_queue_put(q, P(6)), 0);
+  CHECK_EQ(cio_timeout_enter(&to, 1.0), 0);
+  CHECK_EQ(cio_timeout_exit(&to, cio_queue_put(q, P(7))), CIO_ETIMEDOUT);
+  CHECK_EQ(cio_queue_qsize(q), 1);
+  CHECK_EQ(cio_queue_get(q, &item), 0);
+  CHECK_EQ(I(item), 6);
+  cio_queue_free(q);
+  return 0;
+}
+
+TEST(queue_timeouts_take_nothing) {
+  CHECK_EQ(run_virtual(main_timeouts, NULL), 0);
+  CHECK_STR(test_log_text(), "b-got5 ");
+}

@@ -1021,3 +1021,42 @@ static int main_barrier_single(void *arg, void **result) {
 TEST(barrier_single_party) {
   CHECK_EQ(run_virtual(main_barrier_single, NULL), 0);
 }
+
+/* ====================================================================
+ * Timeouts: a timed-out wait (a cancellation underneath) leaves the
+ * primitive as if the waiter had never come.
+ * ================================================================== */
+
+static int main_timeouts(void *arg, void **result) {
+  (void)arg;
+  (void)result;
+  cio_lock *l;
+  cio_semaphore *s;
+  cio_event *e;
+  CHECK_EQ(cio_lock_new(&l), 0);
+  CHECK_EQ(cio_semaphore_new(&s, 0), 0);
+  CHECK_EQ(cio_event_new(&e), 0);
+  CHECK_EQ(cio_lock_acquire(l), 0);
+  cio_timeout to;
+  CHECK_EQ(cio_timeout_enter(&to, 1.0), 0);
+  CHECK_EQ(cio_timeout_exit(&to, cio_lock_acquire(l)), CIO_ETIMEDOUT);
+  CHECK_NEAR(cio_time(), 1.0, 1e-9);
+  CHECK_EQ(cio_lock_release(l), 0);
+  CHECK_EQ(cio_lock_acquire(l), 0); /* fast path: no waiter left */
+  CHECK_EQ(cio_lock_release(l), 0);
+  CHECK_EQ(cio_timeout_enter(&to, 1.0), 0);
+  CHECK_EQ(cio_timeout_exit(&to, cio_semaphore_acquire(s)), CIO_ETIMEDOUT);
+  CHECK_EQ(cio_semaphore_release(s), 0);
+  CHECK_EQ(cio_semaphore_value(s), 1);
+  CHECK(!cio_semaphore_is_locked(s));
+  CHECK_EQ(cio_timeout_enter(&to, 1.0), 0);
+  CHECK_EQ(cio_timeout_exit(&to, cio_event_wait(e)), CIO_ETIMEDOUT);
+  cio_lock_free(l);
+  cio_semaphore_free(s);
+  cio_event_free(e);
+  return 0;
+}
+
+TEST(timeouts_leave_primitives_consistent) {
+  CHECK_EQ(run_virtual(main_timeouts, NULL), 0);
+}
