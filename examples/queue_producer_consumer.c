@@ -91,8 +91,8 @@ static int amain(void *arg, void **result) {
   if (rc < 0)
     return rc;
   void *cargs[2][2] = {{q, "C0"}, {q, "C1"}};
-  cio_call calls[3] = {{producer, q}, {consumer, cargs[0]},
-                       {consumer, cargs[1]}};
+  cio_call calls[3] = {
+      {producer, q}, {consumer, cargs[0]}, {consumer, cargs[1]}};
   int errors[3];
   /* Collecting mode waits for all three, so the queue outlives them. */
   rc = cio_gather_calls(calls, 3, NULL, errors, true);

@@ -19,8 +19,7 @@ static double run_example(const char *name, char *out, size_t cap) {
   snprintf(path, sizeof path, "%s/%s", CIO_EXAMPLES_DIR, name);
   if (access(path, X_OK) != 0)
     test_fail(__FILE__, __LINE__,
-              "%s is not built (configure with -DCIO_BUILD_EXAMPLES=ON)",
-              path);
+              "%s is not built (configure with -DCIO_BUILD_EXAMPLES=ON)", path);
   const char *emu = getenv("CIO_TEST_EMULATOR");
   snprintf(cmd, sizeof cmd, "%s '%s' 2>&1", emu ? emu : "", path);
   double start = now_seconds();

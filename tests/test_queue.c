@@ -394,7 +394,7 @@ static int main_cancel_woken_getter(void *arg, void **result) {
   cio_task *ta = spawn(getter, &a), *tb = spawn(getter, &b);
   yield_n(1);
   CHECK_EQ(cio_queue_put_nowait(q, P(7)), 0); /* wakes a */
-  CHECK_EQ(cio_task_cancel(ta), 1);            /* before a runs */
+  CHECK_EQ(cio_task_cancel(ta), 1);           /* before a runs */
   CHECK_EQ(cio_task_join(ta, NULL), CIO_ECANCELED);
   CHECK_EQ(cio_task_join(tb, NULL), 0);
   CHECK_EQ(b.item, 7);

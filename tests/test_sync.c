@@ -131,7 +131,7 @@ static int main_lock_no_barging(void *arg, void **result) {
   cio_task *t = spawn(lock_user, &a);
   yield_n(1);
   CHECK_EQ(cio_lock_release(l), 0);
-  CHECK(!cio_lock_is_locked(l)); /* woken, not yet run */
+  CHECK(!cio_lock_is_locked(l));    /* woken, not yet run */
   CHECK_EQ(cio_lock_acquire(l), 0); /* waits for a's turn */
   test_log("main-got");
   CHECK_EQ(cio_lock_release(l), 0);
@@ -835,8 +835,7 @@ static int main_barrier_indices(void *arg, void **result) {
   cio_barrier *b;
   CHECK_EQ(cio_barrier_new(&b, 3), 0);
   CHECK_EQ(cio_barrier_parties(b), 3);
-  struct party p[3] = {{"a", b, 0, 0, 0}, {"b", b, 0, 0, 0},
-                       {"c", b, 0, 0, 0}};
+  struct party p[3] = {{"a", b, 0, 0, 0}, {"b", b, 0, 0, 0}, {"c", b, 0, 0, 0}};
   cio_task *t[3];
   for (int i = 0; i < 2; i++)
     t[i] = spawn(barrier_party, &p[i]);

@@ -68,7 +68,7 @@ cio_loop *cio__sync_alloc_loop(void);
 
 /* ---- Lock ------------------------------------------------------------ */
 struct cio_lock {
-  cio_loop *loop;          /* allocated on; NULL when embedded */
+  cio_loop *loop;           /* allocated on; NULL when embedded */
   struct cio__list waiters; /* cio__sw, FIFO */
   bool locked;
 };
