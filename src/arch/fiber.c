@@ -50,6 +50,27 @@ COLD _Noreturn void cio__fiber_overflow_abort(const cio__stack *stack) {
   abort();
 }
 
+#if defined(__has_include)
+#if __has_include(<valgrind/memcheck.h>)
+#include <valgrind/memcheck.h>
+#define CIO__HAVE_MEMCHECK 1
+#endif
+#endif
+
+void cio__fiber_check_canary(const cio__stack *s) {
+#if defined(CIO__HAVE_MEMCHECK)
+  /* The canary lies below the running stack's pointer: memcheck would
+   * call reading it an error. */
+  VALGRIND_DISABLE_ERROR_REPORTING;
+#endif
+  bool ok = *(const volatile uint64_t *)s->lo == CIO__STACK_CANARY;
+#if defined(CIO__HAVE_MEMCHECK)
+  VALGRIND_ENABLE_ERROR_REPORTING;
+#endif
+  if (!ok)
+    cio__fiber_overflow_abort(s);
+}
+
 static void check_canary(const cio__fiber *from) {
   if (from->stack && !cio__stack_canary_check(from->stack))
     cio__fiber_overflow_abort(from->stack);
