@@ -871,6 +871,76 @@ CIO_API bool cio_queue_is_shut_down(const cio_queue *q);
  * ---------------------------------------------------------------------- */
 /* (section: process) */
 
+#include <sys/types.h> /* ssize_t */
+
+/* -- Files.  Each call runs the system call on libuv's thread pool while
+ * the calling task waits, so a task working on files never blocks the
+ * loop (asyncio has no file API; this is what aiofiles and to_thread
+ * give it).  Descriptors are plain OS file descriptors.
+ *
+ * All of these suspend: call them from a task (else CIO_EPERM).  Errors
+ * are the system call's errno as a CIO_E code (CIO_ENOENT, CIO_EACCES,
+ * CIO_EBADF, CIO_EISDIR...).  Cancellation: an operation still queued is
+ * dropped; one already running cannot be stopped, so the task waits for
+ * it to finish and then returns CIO_ECANCELED.  Its effect stays (bytes
+ * may have been written, a file renamed) except for cio_fs_open, which
+ * closes a file it opened for a cancelled caller.  Not thread-safe. */
+
+/* Open `path` with open(2) `flags` (O_RDONLY, O_WRONLY | O_CREAT |
+ * O_TRUNC, ...; O_CLOEXEC is always added) and `mode` for a new file.
+ * `*fd` gets the descriptor, to close with cio_fs_close (or close(2)).
+ * Returns 0, CIO_EINVAL (NULL), an errno code, CIO_ECANCELED, CIO_EPERM;
+ * `*fd` is -1 on failure. */
+CIO_API int cio_fs_open(const char *path, int flags, int mode, int *fd);
+
+/* Close `fd`.  Returns 0, CIO_EBADF, CIO_EIO, CIO_ECANCELED, CIO_EPERM. */
+CIO_API int cio_fs_close(int fd);
+
+/* Read up to `nbytes` into `buf` at the file position, which advances.
+ * Returns the count (0 at end of file), or a negative code. */
+CIO_API ssize_t cio_fs_read(int fd, void *buf, size_t nbytes);
+
+/* Write all `nbytes` of `buf` at the file position (a short write goes on
+ * where it stopped).  Returns `nbytes`, or a negative code (some bytes may
+ * have been written). */
+CIO_API ssize_t cio_fs_write(int fd, const void *buf, size_t nbytes);
+
+/* Read up to `nbytes` at byte `offset` (>= 0, else CIO_EINVAL) without
+ * moving the file position.  Returns the count (0 past the end). */
+CIO_API ssize_t cio_fs_pread(int fd, void *buf, size_t nbytes,
+                             int64_t offset);
+
+/* Write all `nbytes` at byte `offset` (>= 0) without moving the file
+ * position.  Returns `nbytes` or a negative code. */
+CIO_API ssize_t cio_fs_pwrite(int fd, const void *buf, size_t nbytes,
+                              int64_t offset);
+
+/* What stat(2) says about a file.  Times are seconds since the epoch. */
+typedef struct cio_stat {
+  uint64_t size;
+  uint64_t mode; /* type and permission bits: S_ISREG(mode)... */
+  uint64_t nlink, uid, gid, ino, dev, blksize, blocks;
+  double atime, mtime, ctime;
+} cio_stat;
+
+/* stat(2) `path` (following symbolic links) into `*st`.  Returns 0,
+ * CIO_ENOENT..., CIO_EINVAL (NULL), CIO_ECANCELED, CIO_EPERM. */
+CIO_API int cio_fs_stat(const char *path, cio_stat *st);
+
+/* fstat(2) an open descriptor.  Returns as cio_fs_stat. */
+CIO_API int cio_fs_fstat(int fd, cio_stat *st);
+
+/* Flush `fd`'s data and metadata to the device (fsync(2)).  Returns 0 or
+ * a negative code. */
+CIO_API int cio_fs_fsync(int fd);
+
+/* Remove the name `path` (unlink(2)).  Returns 0 or a negative code. */
+CIO_API int cio_fs_unlink(const char *path);
+
+/* Rename `from` to `to`, replacing `to` atomically (rename(2)).  Returns 0
+ * or a negative code. */
+CIO_API int cio_fs_rename(const char *from, const char *to);
+
 #ifdef __cplusplus
 }
 #endif
