@@ -941,6 +941,27 @@ CIO_API int cio_fs_unlink(const char *path);
  * or a negative code. */
 CIO_API int cio_fs_rename(const char *from, const char *to);
 
+/* -- Signals (loop.add_signal_handler).  POSIX signals delivered to the
+ * process. */
+
+/* Call `cb(arg)` on `loop` (NULL: the current loop) each time the signal
+ * `signum` arrives.  The callback runs on the loop's thread as a plain
+ * callback (not in signal context, not in a task): it may set events,
+ * cancel tasks, stop the loop, add or remove handlers.  A second handler
+ * for the same signal replaces the first, as in asyncio.  While a handler
+ * is registered the loop waits for it: a task waiting for what the
+ * handler does is not reported as deadlocked.  cio_loop_close() removes
+ * every handler.  Does not suspend.  Returns 0, CIO_EINVAL (no loop, NULL
+ * `cb`, a number that is no signal, SIGKILL or SIGSTOP, which cannot be
+ * caught), CIO_ESHUTDOWN (loop closing), CIO_ENOMEM.  Not thread-safe. */
+CIO_API int cio_loop_add_signal_handler(cio_loop *loop, int signum,
+                                        cio_callback_fn cb, void *arg);
+
+/* Remove the handler of `signum` and restore the signal's default action
+ * (SIG_DFL).  Returns 1 if a handler was removed, 0 if there was none,
+ * CIO_EINVAL (no loop, a number that is no signal).  Does not suspend. */
+CIO_API int cio_loop_remove_signal_handler(cio_loop *loop, int signum);
+
 #ifdef __cplusplus
 }
 #endif

@@ -188,6 +188,8 @@ struct cio_loop {
   cio_task *task_cache;        /* freed task structs, linked via fn */
   size_t task_cache_count;
 
+  struct cio__list signals;    /* signal handlers (process/signal.c) */
+
   size_t live_allocs;          /* cio__malloc'd and not freed */
   long fail_alloc_after;       /* tests: fail the Nth allocation, or -1 */
 };
@@ -253,6 +255,11 @@ void cio__uvwait_init(struct cio__uvwait *w, cio_task *task,
                       void (*cancel)(struct cio__uvwait *w));
 void cio__uvwait_complete(struct cio__uvwait *w, int status);
 int cio__uvwait_park(struct cio__uvwait *w);
+
+/* process/signal.c: remove every signal handler (cio_loop_close, as
+ * asyncio's close does); their handles count in uv_handles_open until
+ * closed. */
+void cio__signals_close(cio_loop *loop);
 
 /* libuv status (UV_E*, negative errno on Unix) to a CIO_E code. */
 int cio__uv_error(int uv_status);

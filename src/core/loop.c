@@ -76,6 +76,7 @@ int cio_loop_open(cio_loop **out, const cio_loop_opts *opts) {
     goto fail_uv;
   cio__heap_init(&loop->timers);
   cio__list_init(&loop->tasks);
+  cio__list_init(&loop->signals);
   cio__fiber_init_native(&loop->native);
   cio__sched_open(loop);
   uv_async_init(loop->uv, &loop->wakeup, on_wakeup);
@@ -167,6 +168,7 @@ int cio_loop_close(cio_loop *loop) {
   }
   loop->closing = true;
   cio__threadsafe_close(loop);
+  cio__signals_close(loop);
   close_uv_handles(loop);
   if (loop->owns_uv)
     uv_loop_close(loop->uv);
