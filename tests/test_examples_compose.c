@@ -1,0 +1,257 @@
+/* Examples of composition (gather, as_completed, TaskGroup, timeouts,
+ * wait_for, shield) and the tour: run each program of examples/ and check
+ * its output line by line, and when each line appeared.  The examples
+ * sleep on the real clock, so times are checked with a tolerance.  stderr
+ * is merged into the output, so a warning from the runtime (a task
+ * destroyed while pending, an error never retrieved) fails the comparison
+ * too.  Same approach as test_examples.c. */
+#include <sys/wait.h>
+#include <time.h>
+
+#include "test.h"
+
+#define MAX_LINES 64
+#define TIME_TOLERANCE 0.5 /* seconds */
+
+struct line {
+  char text[512];
+  double at; /* seconds since the program started */
+};
+
+/* One expected line.  `text` matches literally except for two
+ * placeholders: {hms} matches a wall-clock time HH:MM:SS, {sec} a number
+ * of seconds that must be within TIME_TOLERANCE of `value`.  `at` is when
+ * the line should appear. */
+struct expect {
+  const char *text;
+  double at;
+  double value;
+};
+
+static double now_seconds(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* Run `env examples/<name> args` with the shell and record each output
+ * line with the time it arrived.  Fails the test unless the program exits
+ * with status 0. */
+static size_t run_example_with(const char *env, const char *name,
+                               const char *args, struct line *lines,
+                               size_t cap) {
+  char path[1024], cmd[1400];
+  snprintf(path, sizeof path, "%s/%s", CIO_EXAMPLES_DIR, name);
+  if (access(path, X_OK) != 0)
+    test_fail(__FILE__, __LINE__,
+              "%s is not built (configure with -DCIO_BUILD_EXAMPLES=ON)", path);
+  snprintf(cmd, sizeof cmd, "%s '%s' %s 2>&1", env, path, args);
+  double start = now_seconds();
+  FILE *p = popen(cmd, "r");
+  CHECK(p != NULL);
+  size_t n = 0;
+  char buf[sizeof lines[0].text];
+  while (fgets(buf, sizeof buf, p) != NULL) {
+    double at = now_seconds() - start;
+    buf[strcspn(buf, "\n")] = '\0';
+    if (n < cap) {
+      snprintf(lines[n].text, sizeof lines[n].text, "%s", buf);
+      lines[n].at = at;
+    }
+    n++;
+  }
+  int status = pclose(p);
+  for (size_t i = 0; i < n && i < cap; i++)
+    fprintf(stderr, "%6.3f %s\n", lines[i].at, lines[i].text);
+  CHECK(WIFEXITED(status));
+  CHECK_EQ(WEXITSTATUS(status), 0);
+  CHECK(n <= cap);
+  return n;
+}
+
+static size_t run_example(const char *name, struct line *lines, size_t cap) {
+  return run_example_with("", name, "", lines, cap);
+}
+
+/* Match `text` against `pattern`; see struct expect.  Stores the {hms}
+ * time as seconds of the day in `*hms` (or -1) and the {sec} number in
+ * `*sec`. */
+static bool line_matches(const char *pattern, const char *text, long *hms,
+                         double *sec) {
+  *hms = -1;
+  while (*pattern != '\0') {
+    if (strncmp(pattern, "{hms}", 5) == 0) {
+      int h, m, s, len = 0;
+      if (sscanf(text, "%2d:%2d:%2d%n", &h, &m, &s, &len) != 3 || len != 8)
+        return false;
+      *hms = (long)h * 3600 + m * 60 + s;
+      pattern += 5;
+      text += len;
+    } else if (strncmp(pattern, "{sec}", 5) == 0) {
+      char *end;
+      *sec = strtod(text, &end);
+      if (end == text)
+        return false;
+      pattern += 5;
+      text = end;
+    } else if (*pattern++ != *text++) {
+      return false;
+    }
+  }
+  return *text == '\0';
+}
+
+/* Check the output of `name` against `want[0..nwant)`: the same lines in
+ * the same order, each on time.  Wall-clock stamps must advance with the
+ * real time between them (to the second, so within 1 s plus slack). */
+static void check_example(const char *name, const struct expect *want,
+                          size_t nwant) {
+  struct line lines[MAX_LINES];
+  size_t n = run_example(name, lines, MAX_LINES);
+  CHECK_EQ(n, nwant);
+  long first_hms = -1;
+  double first_hms_at = 0;
+  for (size_t i = 0; i < n; i++) {
+    long hms;
+    double sec = 0;
+    if (!line_matches(want[i].text, lines[i].text, &hms, &sec))
+      test_fail(__FILE__, __LINE__, "%s line %zu: \"%s\", want \"%s\"", name,
+                i + 1, lines[i].text, want[i].text);
+    if (fabs(lines[i].at - want[i].at) > TIME_TOLERANCE)
+      test_fail(__FILE__, __LINE__, "%s line %zu \"%s\" at %.3f s, want %.1f",
+                name, i + 1, lines[i].text, lines[i].at, want[i].at);
+    if (strstr(want[i].text, "{sec}") != NULL)
+      CHECK_NEAR(sec, want[i].value, TIME_TOLERANCE);
+    if (hms < 0)
+      continue;
+    if (first_hms < 0) {
+      first_hms = hms;
+      first_hms_at = lines[i].at;
+    }
+    long elapsed = (hms - first_hms + 86400) % 86400;
+    CHECK_NEAR((double)elapsed, lines[i].at - first_hms_at,
+               1.0 + TIME_TOLERANCE);
+  }
+}
+
+#define CHECK_EXAMPLE(name, want)                                              \
+  check_example(name, want, sizeof(want) / sizeof(want)[0])
+
+/* Seed 001: three one-second look-ups take 3 s blocking and 1 s gathered;
+ * fetch_data's three requests finish in 3 s in the order 3, 1, 2 while
+ * the results keep the input order. */
+TEST(fetch_data) {
+  static const struct expect want[] = {
+      {"# find_users_sync(1) three times (3 s)", 0, 0},
+      {"User 1 found", 1, 0},
+      {"User 1 found", 2, 0},
+      {"User 1 found", 3, 0},
+      {"# find_users_async(1) three times with gather (1 s)", 3, 0},
+      {"User 1 found", 4, 0},
+      {"User 1 found", 4, 0},
+      {"User 1 found", 4, 0},
+      {"# fetch_data(1, 2), (2, 3), (3, 1) with gather (3 s)", 4, 0},
+      {"[1] 데이터 요청 시작", 4, 0},
+      {"[2] 데이터 요청 시작", 4, 0},
+      {"[3] 데이터 요청 시작", 4, 0},
+      {"[3] 데이터 수신 완료", 5, 0},
+      {"[1] 데이터 수신 완료", 6, 0},
+      {"[2] 데이터 수신 완료", 7, 0},
+      {"결과: ['data_1', 'data_2', 'data_3']", 7, 0},
+      {"소요 시간: {sec}초 (동기는 6초 소요)", 7, 3.0},
+  };
+  CHECK_EXAMPLE("fetch_data", want);
+}
+
+/* Parse "(i, delay)" at `s`; returns the text after it or NULL. */
+static const char *parse_tuple(const char *s, int *i, double *delay) {
+  int len = 0;
+  if (sscanf(s, "(%d, %lf)%n", i, delay, &len) != 2 || len == 0)
+    return NULL;
+  return s + len;
+}
+
+/* Seed 002: delays are random, so check the shape.  gather prints the
+ * five (i, delay) results in input order once the slowest is done;
+ * as_completed prints each as it finishes, shortest delay first. */
+TEST(gather_as_completed) {
+  struct line lines[MAX_LINES];
+  size_t n = run_example("gather_as_completed", lines, MAX_LINES);
+  CHECK_EQ(n, 6);
+  const char *prefix = "gather order: [";
+  CHECK(strncmp(lines[0].text, prefix, strlen(prefix)) == 0);
+  const char *s = lines[0].text + strlen(prefix);
+  double longest = 0;
+  for (int k = 0; k < 5; k++) {
+    int i;
+    double delay;
+    if (k > 0) {
+      CHECK(strncmp(s, ", ", 2) == 0);
+      s += 2;
+    }
+    s = parse_tuple(s, &i, &delay);
+    CHECK(s != NULL);
+    CHECK_EQ(i, k); /* input order */
+    CHECK(delay >= 0 && delay < 2);
+    if (delay > longest)
+      longest = delay;
+  }
+  CHECK_STR(s, "]");
+  CHECK_NEAR(lines[0].at, longest, TIME_TOLERANCE);
+
+  bool seen[5] = {false};
+  double last = 0;
+  for (size_t k = 1; k < 6; k++) {
+    int i;
+    double delay;
+    CHECK(strncmp(lines[k].text, "completed: ", 11) == 0);
+    s = parse_tuple(lines[k].text + 11, &i, &delay);
+    CHECK(s != NULL && *s == '\0');
+    CHECK(i >= 0 && i < 5 && !seen[i]);
+    seen[i] = true;
+    CHECK(delay >= last); /* finishing order */
+    last = delay;
+    CHECK_NEAR(lines[k].at, lines[0].at + delay, TIME_TOLERANCE);
+  }
+}
+
+/* Seed 003: five two-second tasks gathered take 2 s, twice; the second
+ * time the lines are the tasks' return values, printed after gather. */
+TEST(gather_tasks) {
+  static const struct expect want[] = {
+      {"# five tasks, then gather (2 s)", 0, 0},
+      {"{hms} start", 0, 0},
+      {"{hms} async_sleep", 2, 0},
+      {"{hms} async_sleep", 2, 0},
+      {"{hms} async_sleep", 2, 0},
+      {"{hms} async_sleep", 2, 0},
+      {"{hms} async_sleep", 2, 0},
+      {"{hms} end", 2, 0},
+      {"# five tasks, gather their return values (2 s)", 2, 0},
+      {"{hms} start", 2, 0},
+      {"{hms} async_sleep", 4, 0},
+      {"{hms} async_sleep", 4, 0},
+      {"{hms} async_sleep", 4, 0},
+      {"{hms} async_sleep", 4, 0},
+      {"{hms} async_sleep", 4, 0},
+      {"{hms} end", 4, 0},
+  };
+  CHECK_EXAMPLE("gather_tasks", want);
+}
+
+/* Seed 004: the three factorials interleave A, B, C each second. */
+TEST(factorial) {
+  static const struct expect want[] = {
+      {"Task A: Compute factorial(2), currently i=2...", 0, 0},
+      {"Task B: Compute factorial(3), currently i=2...", 0, 0},
+      {"Task C: Compute factorial(4), currently i=2...", 0, 0},
+      {"Task A: factorial(2) = 2", 1, 0},
+      {"Task B: Compute factorial(3), currently i=3...", 1, 0},
+      {"Task C: Compute factorial(4), currently i=3...", 1, 0},
+      {"Task B: factorial(3) = 6", 2, 0},
+      {"Task C: Compute factorial(4), currently i=4...", 2, 0},
+      {"Task C: factorial(4) = 24", 3, 0},
+      {"asynco gather output: [2, 6, 24]", 3, 0},
+  };
+  CHECK_EXAMPLE("factorial", want);
+}
