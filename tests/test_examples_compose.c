@@ -255,3 +255,71 @@ TEST(factorial) {
   };
   CHECK_EXAMPLE("factorial", want);
 }
+
+/* Seed 004: say_after in a TaskGroup takes 2 s; results after the group. */
+TEST(taskgroup) {
+  static const struct expect want[] = {
+      {"# say_after in a TaskGroup (2 s)", 0, 0},
+      {"started at {hms}", 0, 0},
+      {"hello", 1, 0},
+      {"world", 2, 0},
+      {"finished at {hms}", 2, 0},
+      {"# task results after the group (2 s)", 2, 0},
+      {"Both tasks have completed now: 1, 2", 4, 0},
+  };
+  CHECK_EXAMPLE("taskgroup", want);
+}
+
+/* Seed 004: both timeout scopes expire after 10 s. */
+TEST(timeout) {
+  static const struct expect want[] = {
+      {"# timeout(10) around long_running_task() (10 s)", 0, 0},
+      {"The long operation timed out, but we've handled it.", 10, 0},
+      {"This statement will run regardless.", 10, 0},
+      {"# timeout(None), then reschedule(loop.time() + 10) (10 s)", 10, 0},
+      {"Looks like we haven't finished on time.", 20, 0},
+  };
+  CHECK_EXAMPLE("timeout", want);
+}
+
+/* Seed 004: wait_for gives up on eternity() after one second. */
+TEST(wait_for) {
+  static const struct expect want[] = {
+      {"timeout!", 1, 0},
+  };
+  CHECK_EXAMPLE("wait_for", want);
+}
+
+/* Seed 004: shield(task) gives the task's result; a cancelled caller of
+ * shield(task) stops at once while the task runs on; a cancelled caller
+ * of something() cancels it. */
+TEST(shield) {
+  static const struct expect want[] = {
+      {"# await shield(task), then await something() (2 s)", 0, 0},
+      {"await shield(task): something done", 1, 0},
+      {"await something(): something done", 2, 0},
+      {"# a caller awaiting shield(task) cancelled after 0.5 s (1 s)", 2, 0},
+      {"caller: cancelled", 2.5, 0},
+      {"task: something done", 3, 0},
+      {"# a caller awaiting something() cancelled after 0.5 s (0.5 s)", 3, 0},
+      {"something(): cancelled", 3.5, 0},
+      {"caller: cancelled", 3.5, 0},
+  };
+  CHECK_EXAMPLE("shield", want);
+}
+
+/* Seed 004: the retry loop sleeps as each scripted error says. */
+TEST(retry) {
+  static const struct expect want[] = {
+      {"# a request that succeeds on the third attempt (2 s)", 0, 0},
+      {"API error, waiting for 1 second...", 0, 0},
+      {"Timeout error, waiting for 1 second...", 1, 0},
+      {"ret: completion (attempt 3)", 2, 0},
+      {"# a request that fails three times (7 s)", 2, 0},
+      {"Service unavailable error, waiting for 3 second...", 2, 0},
+      {"API Connection error, waiting for 3 second...", 5, 0},
+      {"API error, waiting for 1 second...", 8, 0},
+      {"ret: None", 9, 0},
+  };
+  CHECK_EXAMPLE("retry", want);
+}
