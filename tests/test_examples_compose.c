@@ -323,3 +323,96 @@ TEST(retry) {
   };
   CHECK_EXAMPLE("retry", want);
 }
+
+/* ---- the tour -------------------------------------------------------- */
+
+#define TOUR_SCALE 0.1
+
+/* Each row of the tour: the tutorial's sync and async seconds. */
+static const struct tour_row {
+  const char *seed, *name, *how;
+  double sync_s, async_s;
+} tour_rows[] = {
+    {"000", "find_users(3), (2), (1)", "asyncio.wait", 6, 3},
+    {"001", "find_users_async(1) three times", "asyncio.gather", 3, 1},
+    {"001", "fetch_data: 2 s, 3 s, 1 s", "asyncio.gather", 6, 3},
+    {"002", "worker(\"A\", 1), worker(\"B\", 2)", "create_task", 3, 2},
+    {"003", "async_sleep() twice", "create_task", 4, 2},
+    {"003", "async_sleep() five times", "asyncio.gather", 10, 2},
+    {"004", "say_after(1), say_after(2)", "TaskGroup", 3, 2},
+    {"004", "factorial(2), (3), (4)", "asyncio.gather", 6, 3},
+};
+
+enum { NTOUR = sizeof tour_rows / sizeof tour_rows[0] };
+
+/* A measured time against the tutorial's, scaled: 20 ms of scheduling
+ * slack plus 10%. */
+static void check_seconds(double got, double tutorial) {
+  double want = tutorial * TOUR_SCALE;
+  CHECK_NEAR(got, want, 0.02 + 0.1 * want);
+}
+
+/* At scale 0.1 (6 s in all) every program shows its tutorial's speed-up
+ * within 15%, its rows arrive as the sleeps add up, and the total adds
+ * the rows. */
+TEST(tour) {
+  struct line lines[MAX_LINES];
+  size_t n =
+      run_example_with("CIO_TOUR_SCALE=0.1", "tour", "", lines, MAX_LINES);
+  CHECK_EQ(n, 4 + NTOUR + 2);
+  CHECK(strncmp(lines[0].text, "casyncio tour: ", 15) == 0);
+  CHECK(strncmp(lines[1].text, "scale 0.10: ", 12) == 0);
+  CHECK_STR(lines[2].text, "");
+  CHECK(strncmp(lines[3].text, "seed program", 12) == 0);
+  double elapsed = 0, sync_total = 0, async_total = 0;
+  for (size_t i = 0; i < NTOUR; i++) {
+    const struct tour_row *row = &tour_rows[i];
+    const struct line *l = &lines[4 + i];
+    char head[64];
+    snprintf(head, sizeof head, "%-4s %s", row->seed, row->name);
+    if (strncmp(l->text, head, strlen(head)) != 0)
+      test_fail(__FILE__, __LINE__, "tour row %zu: \"%s\", want \"%s...\"",
+                i + 1, l->text, head);
+    const char *how = strstr(l->text + strlen(head), row->how);
+    CHECK(how != NULL);
+    double sync_s, async_s, speedup, want_sync, want_async;
+    CHECK_EQ(sscanf(how + strlen(row->how), "%lf s %lf s x%lf %lf s vs %lf s",
+                    &sync_s, &async_s, &speedup, &want_sync, &want_async),
+             5);
+    CHECK_NEAR(want_sync, row->sync_s, 1e-9);
+    CHECK_NEAR(want_async, row->async_s, 1e-9);
+    check_seconds(sync_s, row->sync_s);
+    check_seconds(async_s, row->async_s);
+    double ratio = row->sync_s / row->async_s;
+    CHECK_NEAR(speedup, ratio, 0.15 * ratio);
+    CHECK_NEAR(speedup, sync_s / async_s, 0.05 + 0.02 * ratio); /* rounded */
+    elapsed += (row->sync_s + row->async_s) * TOUR_SCALE;
+    CHECK_NEAR(l->at, elapsed, TIME_TOLERANCE);
+    sync_total += sync_s;
+    async_total += async_s;
+  }
+  CHECK_STR(lines[4 + NTOUR].text, "");
+  double sync_s, async_s, speedup;
+  const char *total = lines[5 + NTOUR].text;
+  CHECK(strncmp(total, "total ", 6) == 0);
+  CHECK_EQ(sscanf(total + 6, "%lf s %lf s x%lf", &sync_s, &async_s, &speedup),
+           3);
+  CHECK_NEAR(sync_s, sync_total, 0.05);
+  CHECK_NEAR(async_s, async_total, 0.05);
+  CHECK_NEAR(speedup, 41.0 / 18.0, 0.15 * 41.0 / 18.0);
+}
+
+/* A scale that is not a positive number is refused with a usage line. */
+TEST(tour_bad_scale) {
+  char path[1024], cmd[1100], out[512];
+  snprintf(path, sizeof path, "%s/tour", CIO_EXAMPLES_DIR);
+  snprintf(cmd, sizeof cmd, "'%s' fast 2>&1", path);
+  int status = test_run_capture(cmd, out, sizeof out);
+  CHECK(WIFEXITED(status));
+  CHECK_EQ(WEXITSTATUS(status), 2);
+  CHECK(strncmp(out, "usage: tour [scale]", 19) == 0);
+  snprintf(cmd, sizeof cmd, "CIO_TOUR_SCALE=-1 '%s' 2>&1", path);
+  status = test_run_capture(cmd, out, sizeof out);
+  CHECK(WIFEXITED(status));
+  CHECK_EQ(WEXITSTATUS(status), 2);
+}
