@@ -26,6 +26,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h> /* ssize_t */
 
 #ifdef __cplusplus
 extern "C" {
@@ -865,6 +866,301 @@ CIO_API bool cio_queue_is_shut_down(const cio_queue *q);
  * Streams, servers, datagrams and name resolution
  * ---------------------------------------------------------------------- */
 /* (section: net) */
+
+/* TCP and Unix-socket streams, servers, UDP endpoints and name lookups,
+ * with asyncio's semantics (Lib/asyncio/streams.py) translated to codes:
+ *
+ *   asyncio                          casyncio
+ *   IncompleteReadError(partial, n)  CIO_ENODATA, partial bytes in `buf`,
+ *                                    their count in `*n`
+ *   LimitOverrunError(consumed)      CIO_ENOBUFS, `*n` = consumed, buffer
+ *                                    untouched
+ *   ValueError from readline limit   CIO_EMSGSIZE (the line is dropped)
+ *   second concurrent reader         CIO_EBUSY
+ *   ConnectionResetError, ...        CIO_ECONNRESET, CIO_EPIPE, ...
+ *
+ * Timeouts are composed by the caller: run the call under cio_wait_for()
+ * or a cio_timeout scope.  A suspending call cancelled while waiting
+ * returns CIO_ECANCELED and leaves the stream usable: no buffered byte is
+ * lost. */
+
+struct addrinfo;
+
+/* A socket address (IPv4, IPv6 or Unix), large enough for any of them;
+ * `(struct sockaddr *)&addr` is usable with the socket API. */
+typedef struct cio_addr {
+  uint64_t private_[16];
+} cio_addr;
+
+/* Fill `out` from a numeric IPv4 or IPv6 address and a port.  Returns 0
+ * or CIO_EINVAL.  Does not suspend. */
+CIO_API int cio_addr_parse(cio_addr *out, const char *ip, int port);
+
+/* Write the numeric host of `a` into `host` (`cap` bytes; 46 is enough)
+ * and its port into `*port` (either may be NULL; a Unix address gives its
+ * path and port 0).  Returns 0, CIO_EINVAL or CIO_ENOSPC. */
+CIO_API int cio_addr_format(const cio_addr *a, char *host, size_t cap,
+                            int *port);
+
+/* -- Streams: one object is asyncio's StreamReader and StreamWriter.
+ *
+ * Reading: bytes arrive in the stream's buffer as soon as the peer sends
+ * them (up to 2 * limit: then reading pauses until the buffer drains to
+ * `limit`, as asyncio does).  The read calls take from the buffer first
+ * and suspend only when it cannot satisfy them.  Only one task may wait
+ * for data at a time (another gets CIO_EBUSY).  Once the connection
+ * failed, reads return its error (stored error first, as asyncio).
+ *
+ * Writing: cio_stream_write() never suspends; it sends what the kernel
+ * takes and queues the rest.  cio_stream_drain() suspends while more than
+ * the high-water mark is queued, until it falls to the low-water mark.
+ *
+ * Lifetime: cio_stream_close() flushes what is queued, closes and frees
+ * the stream (asyncio's close() + wait_closed()).  A server's connection
+ * stream is closed by the server when its handler returns, if the
+ * handler did not.  Not thread-safe. */
+typedef struct cio_stream cio_stream;
+
+typedef struct cio_stream_opts {
+  size_t limit;            /* line / separator limit; 0: 64 KiB */
+  size_t write_high_water; /* drain() waits above this; 0: 64 KiB */
+  size_t write_low_water;  /* ... until at most this; 0: high / 4 */
+} cio_stream_opts;
+
+/* Connect to `host`:`port` over TCP (asyncio.open_connection).  `host`
+ * is a name or numeric address; each address it resolves to is tried in
+ * turn.  TCP_NODELAY is set.  `opts` may be NULL.  Suspends.  Returns 0,
+ * CIO_ECONNREFUSED and the other connect errors (the last address's),
+ * resolver errors (CIO_EAI_*), CIO_ECANCELED (the attempt is aborted),
+ * CIO_EINVAL, CIO_ENOMEM, CIO_EPERM outside a task.  On failure `*out`
+ * is NULL. */
+CIO_API int cio_open_connection(cio_stream **out, const char *host, int port,
+                                const cio_stream_opts *opts);
+
+/* Connect to the Unix socket at `path` (asyncio.open_unix_connection).
+ * Returns as cio_open_connection (CIO_ENOENT when nothing is there). */
+CIO_API int cio_open_unix_connection(cio_stream **out, const char *path,
+                                     const cio_stream_opts *opts);
+
+/* Read up to `n` bytes into `buf`: as soon as at least one is buffered,
+ * or 0 at end of file (n == 0 returns 0 at once).  May suspend.  Returns
+ * the count, the stored connection error, CIO_EBUSY, CIO_ECANCELED,
+ * CIO_EPERM outside a task when it would have to wait. */
+CIO_API ssize_t cio_stream_read(cio_stream *s, void *buf, size_t n);
+
+/* Read until end of file (asyncio's read(-1)).  `*data` gets a buffer
+ * from malloc() holding `*len` bytes (free it with free(); never NULL on
+ * success, even when empty).  May suspend.  Returns 0 or as
+ * cio_stream_read; on error `*data` is NULL and what was read is lost. */
+CIO_API int cio_stream_read_all(cio_stream *s, void **data, size_t *len);
+
+/* Read exactly `n` bytes into `buf`.  May suspend.  Returns 0, or
+ * CIO_ENODATA when the stream ends first: the partial bytes are in `buf`,
+ * their count in `*nread` (may be NULL; set on every return), and the
+ * buffer is emptied.  Other errors as cio_stream_read, with nothing
+ * consumed. */
+CIO_API int cio_stream_readexactly(cio_stream *s, void *buf, size_t n,
+                                   size_t *nread);
+
+/* Read up to and including the next `sep` (`seplen` > 0 bytes) into
+ * `buf` (`cap` bytes) and return the length.  The chunk before the
+ * separator may not exceed the stream's limit, nor cap - seplen.  May
+ * suspend.  Errors:
+ *   CIO_ENOBUFS  the limit is exceeded; `*n` = bytes consumed looking
+ *                for the separator; nothing is removed from the stream.
+ *   CIO_ENODATA  end of file before the separator: the buffered bytes
+ *                (up to cap) are moved to `buf`, `*n` of them.
+ *   CIO_EINVAL   seplen == 0; and as cio_stream_read.
+ * `n` may be NULL. */
+CIO_API ssize_t cio_stream_readuntil(cio_stream *s, const void *sep,
+                                     size_t seplen, void *buf, size_t cap,
+                                     size_t *n);
+
+/* Read one line, '\n' included, into `buf` (`cap` bytes) and return its
+ * length.  At end of file returns the partial last line (0 when none).
+ * A line longer than the limit (or than cap - 1) gives CIO_EMSGSIZE and
+ * is discarded (through its '\n' if that is buffered, otherwise the whole
+ * buffer), as asyncio's ValueError.  May suspend; other errors as
+ * cio_stream_read. */
+CIO_API ssize_t cio_stream_readline(cio_stream *s, void *buf, size_t cap);
+
+/* True once end of file was received and the buffer is empty. */
+CIO_API bool cio_stream_at_eof(const cio_stream *s);
+
+/* Bytes buffered and not yet read. */
+CIO_API size_t cio_stream_buffered(const cio_stream *s);
+
+/* The stored connection error (0 if none), asyncio's exception(). */
+CIO_API int cio_stream_error(const cio_stream *s);
+
+/* Queue `n` bytes of `data` (copied) for sending.  Never suspends.
+ * Returns 0, CIO_ECLOSED after close() or write_eof(), the connection's
+ * write error (CIO_EPIPE, CIO_ECONNRESET...), CIO_ENOMEM. */
+CIO_API int cio_stream_write(cio_stream *s, const void *data, size_t n);
+
+/* Wait until the write queue is below the low-water mark if it went
+ * above the high-water mark (returns at once otherwise).  Any number of
+ * tasks may wait.  Suspends.  Returns 0, the connection's error,
+ * CIO_ECONNRESET if the stream was closed ("Connection lost"),
+ * CIO_ECANCELED, CIO_EPERM outside a task when it would have to wait. */
+CIO_API int cio_stream_drain(cio_stream *s);
+
+/* Close the sending side once the queue is flushed (half-close: the peer
+ * reads end of file; this side can still read).  Never suspends.  Returns
+ * 0, CIO_ECLOSED, or an error of the socket. */
+CIO_API int cio_stream_write_eof(cio_stream *s);
+
+/* Bytes queued and not yet taken by the kernel. */
+CIO_API size_t cio_stream_write_buffer_size(const cio_stream *s);
+
+/* Change the water marks (high 0: 64 KiB; low 0: high / 4).  Returns 0 or
+ * CIO_EINVAL (low > high). */
+CIO_API int cio_stream_set_write_buffer_limits(cio_stream *s, size_t high,
+                                               size_t low);
+
+/* Close and free `s`: queued writes are flushed first, then the socket is
+ * closed; a task waiting in a read gets end of file, one in drain
+ * CIO_ECONNRESET.  Suspends until the socket is closed; outside a task it
+ * starts the close and returns 0 (the loop finishes it).  `s` is invalid
+ * afterwards.  Returns 0, or CIO_ECANCELED if cancelled while flushing
+ * (the flush is abandoned; the stream is still closed and freed).  NULL
+ * is accepted. */
+CIO_API int cio_stream_close(cio_stream *s);
+
+/* From another task than the one closing it: wait until `s` is closed
+ * (asyncio's wait_closed()).  `s` stays valid until this returns.
+ * Suspends.  Returns 0, CIO_ECANCELED, CIO_EPERM outside a task. */
+CIO_API int cio_stream_wait_closed(cio_stream *s);
+
+/* True once close() was called or the socket is closing. */
+CIO_API bool cio_stream_is_closing(const cio_stream *s);
+
+/* The peer's / the local address (asyncio's get_extra_info('peername')
+ * and ('sockname')).  Returns 0, CIO_ENOTCONN, CIO_ENOTSUP (a pipe). */
+CIO_API int cio_stream_peer_addr(cio_stream *s, cio_addr *out);
+CIO_API int cio_stream_sock_addr(cio_stream *s, cio_addr *out);
+
+/* -- Servers (asyncio.start_server).  Each accepted connection runs
+ * `handler(stream, arg)` in a task of its own.  The handler may read,
+ * write and close the stream; when it returns the server closes the
+ * stream if it did not.  A handler returning an error is reported on
+ * stderr ("unhandled error in connection handler") and only its own
+ * connection is closed.  When the process runs out of file descriptors
+ * the server stops accepting for 100 ms and retries (pending clients wait
+ * in the kernel's backlog). */
+typedef struct cio_server cio_server;
+typedef int (*cio_server_handler)(cio_stream *s, void *arg);
+
+typedef struct cio_server_opts {
+  cio_stream_opts stream; /* for accepted connections */
+  int backlog;            /* 0: 128 */
+  /* SO_REUSEPORT: several loops (one per core) may listen on one port and
+   * the kernel spreads connections among them. */
+  bool reuse_port;
+} cio_server_opts;
+
+/* Listen on `host`:`port` (host NULL: all IPv4 interfaces, "0.0.0.0";
+ * port 0: any free port, see cio_server_port) and start accepting.
+ * Suspends only to resolve a host name (a numeric host needs no task).
+ * Returns 0, CIO_EADDRINUSE and other bind errors, resolver errors,
+ * CIO_EINVAL, CIO_ENOMEM.  On failure `*out` is NULL. */
+CIO_API int cio_start_server(cio_server **out, cio_server_handler handler,
+                             void *arg, const char *host, int port,
+                             const cio_server_opts *opts);
+
+/* Listen on the Unix socket `path` (removed again by close).  Returns as
+ * cio_start_server. */
+CIO_API int cio_start_unix_server(cio_server **out, cio_server_handler handler,
+                                  void *arg, const char *path,
+                                  const cio_server_opts *opts);
+
+/* The bound TCP port (useful after port 0), or -1 for a Unix server. */
+CIO_API int cio_server_port(const cio_server *srv);
+
+/* Suspend until the server is closed (returns 0).  If the calling task
+ * is cancelled, the server stops listening and CIO_ECANCELED is returned
+ * (as asyncio).  CIO_EBUSY if another task already serves forever,
+ * CIO_EPERM outside a task. */
+CIO_API int cio_server_serve_forever(cio_server *srv);
+
+/* True while the server listens. */
+CIO_API bool cio_server_is_serving(const cio_server *srv);
+
+/* Connections whose handler has not finished. */
+CIO_API size_t cio_server_connections(const cio_server *srv);
+
+/* Close every live connection (asyncio's close_clients(): their readers
+ * see end of file).  Never suspends.  Returns 0. */
+CIO_API int cio_server_close_clients(cio_server *srv);
+
+/* Stop listening, wake serve_forever, wait until every connection
+ * handler has finished (but the caller's own, when a handler closes its
+ * server), and free the server (asyncio's close() + wait_closed()).
+ * Suspends; outside a task it only starts the close.  `srv` is invalid
+ * afterwards.  Returns 0 or CIO_ECANCELED (still closed; freed once the
+ * handlers end).  NULL is accepted. */
+CIO_API int cio_server_close(cio_server *srv);
+
+/* From another task: wait until `srv` is closed and its handlers are
+ * done.  Suspends.  Returns 0, CIO_ECANCELED, CIO_EPERM. */
+CIO_API int cio_server_wait_closed(cio_server *srv);
+
+/* -- UDP endpoints (asyncio.create_datagram_endpoint). */
+typedef struct cio_datagram cio_datagram;
+
+typedef struct cio_datagram_opts {
+  bool reuse_port;
+  bool allow_broadcast;
+} cio_datagram_opts;
+
+/* Open a UDP socket bound to `local_host`:`local_port` (NULL host: any
+ * address of the remote's family, or 0.0.0.0) and, when `remote_host` is
+ * not NULL, connected to `remote_host`:`remote_port`.  Suspends only to
+ * resolve names.  Returns 0, bind/connect errors, resolver errors,
+ * CIO_EINVAL, CIO_ENOMEM. */
+CIO_API int cio_datagram_open(cio_datagram **out, const char *local_host,
+                              int local_port, const char *remote_host,
+                              int remote_port, const cio_datagram_opts *opts);
+
+/* Send one datagram to `to` (NULL: the connected peer).  Suspends only
+ * while the socket's send buffer is full.  Returns 0, CIO_EMSGSIZE,
+ * CIO_ECLOSED, a socket error, CIO_ECANCELED (the datagram may still be
+ * sent), CIO_EPERM outside a task when it would have to wait. */
+CIO_API int cio_datagram_sendto(cio_datagram *d, const void *data, size_t n,
+                                const cio_addr *to);
+
+/* Receive one datagram into `buf` (a longer one is truncated to `cap`)
+ * and its sender into `from` (may be NULL).  Suspends.  Returns its
+ * length, CIO_EBUSY if another task is receiving, CIO_ECLOSED,
+ * CIO_ECANCELED, a socket error, CIO_EPERM outside a task. */
+CIO_API ssize_t cio_datagram_recvfrom(cio_datagram *d, void *buf, size_t cap,
+                                      cio_addr *from);
+
+/* The bound local address. */
+CIO_API int cio_datagram_sock_addr(cio_datagram *d, cio_addr *out);
+
+/* Close and free `d`; a task receiving gets CIO_ECLOSED.  Suspends until
+ * closed (outside a task: starts it).  Returns 0.  NULL is accepted. */
+CIO_API int cio_datagram_close(cio_datagram *d);
+
+/* -- Name resolution, on libuv's thread pool. */
+
+/* Resolve `host` and/or `service` as getaddrinfo(3).  `hints` may be
+ * NULL.  Suspends.  On success `*res` is a list to free with
+ * cio_freeaddrinfo().  Returns 0, CIO_EAI_* (CIO_EAI_NONAME: unknown
+ * host), CIO_ECANCELED (the lookup is abandoned), CIO_EPERM outside a
+ * task. */
+CIO_API int cio_getaddrinfo(const char *host, const char *service,
+                            const struct addrinfo *hints,
+                            struct addrinfo **res);
+CIO_API void cio_freeaddrinfo(struct addrinfo *res);
+
+/* Look `addr` up as getnameinfo(3) with `flags` (NI_*): the host name
+ * into `host` (`hostcap` bytes), the service into `serv` (`servcap`);
+ * either may be NULL.  Suspends.  Returns 0, CIO_EAI_*, CIO_ENOSPC,
+ * CIO_ECANCELED, CIO_EPERM outside a task. */
+CIO_API int cio_getnameinfo(const cio_addr *addr, int flags, char *host,
+                            size_t hostcap, char *serv, size_t servcap);
 
 /* ------------------------------------------------------------------------
  * Subprocesses, signals and files

@@ -1,0 +1,382 @@
+/* Servers: a listening socket polled by libuv and accepted by hand
+ * (sock_posix.c), a task per connection running the user's handler.
+ *
+ *   LISTENING -> BACKING_OFF   accept failed for lack of resources
+ *   BACKING_OFF -> LISTENING   100 ms later                 on_backoff()
+ *   LISTENING|BACKING_OFF -> CLOSING   cio_server_close / cancelled
+ *                                      serve_forever        begin_close()
+ *   CLOSING -> CLOSED          both libuv handles called back, every
+ *                              connection task finished     on_handle_closed()
+ *
+ * (1) refs counts the user, each connection (its stream's `server`
+ *     points here until its task ends) and the open libuv handles (one
+ *     reference for both); the server is freed when it reaches 0.
+ * (2) Every change that can end a wait (closing, handles closed, a
+ *     connection ending) wakes all of srv->waiters; they re-check.
+ * (3) The poll handle is active only while LISTENING, so a server out of
+ *     descriptors does not spin: it sleeps on the backoff timer.
+ */
+#include <string.h>
+#include <sys/un.h>
+
+#include "net/net.h"
+#include "net/stream.h"
+
+#define ACCEPT_BACKOFF_MS 100
+#define ACCEPTS_PER_WAKEUP 64
+#define DEFAULT_BACKLOG 128
+
+struct cio_server {
+  cio_loop *loop;
+  int refs;
+  uv_poll_t poll;
+  uv_timer_t backoff;
+  int handles_open;
+  uv_os_sock_t fd;
+  bool closing;
+  bool user_released;
+  int kind; /* cio__stream_kind of accepted connections */
+  int port;
+  char *path; /* Unix socket file to remove on close */
+  cio_server_handler fn;
+  void *arg;
+  cio_stream_opts sopts;
+  struct cio__list conns; /* streams of live connections (server_node) */
+  size_t nconns;
+  struct cio__list waiters;
+  cio_task *serving; /* the task in serve_forever */
+};
+
+static void server_unref(cio_server *srv) {
+  if (--srv->refs > 0)
+    return;
+  CIO_ASSERT(srv->handles_open == 0 && srv->nconns == 0);
+  cio_loop *loop = srv->loop;
+  cio__free(loop, srv->path);
+  loop->objects--;
+  cio__free(loop, srv);
+}
+
+static void server_changed(cio_server *srv) {
+  cio__net_wake_all(&srv->waiters, 0);
+}
+
+/* ---- connections ------------------------------------------------------ */
+
+static void conn_detach(cio_stream *s) {
+  cio_server *srv = s->server;
+  s->server = NULL;
+  cio__list_remove(&s->server_node);
+  srv->nconns--;
+  server_changed(srv);
+  server_unref(srv);
+}
+
+static int conn_main(void *arg, void **result) {
+  (void)result;
+  cio_stream *s = arg;
+  cio_server *srv = s->server;
+  int rc = srv->fn(s, srv->arg);
+  if (rc < 0 && rc != CIO_ECANCELED)
+    fprintf(stderr,
+            "casyncio: unhandled error in connection handler: %s (%s)\n",
+            cio_err_name(rc), cio_strerror(rc));
+  /* Whatever the handler did, its connection ends with it. */
+  int crc = cio_stream_close(s);
+  conn_detach(s);
+  return rc == CIO_ECANCELED || crc == CIO_ECANCELED ? CIO_ECANCELED : 0;
+}
+
+/* Holds the task's reference on the stream; cleans up after a task that
+ * was cancelled before its body ran (then s->server is still set). */
+static void conn_done(cio_future *f, void *arg) {
+  (void)f;
+  cio_stream *s = arg;
+  if (s->server != NULL) {
+    cio_stream_close(s); /* not in a task: starts the close */
+    conn_detach(s);
+  }
+  cio__stream_unref(s);
+}
+
+static int conn_spawn(cio_server *srv, cio_stream *s) {
+  cio_task *t;
+  int rc = cio_create_task(srv->loop, &t, conn_main, s, NULL);
+  if (rc < 0)
+    return rc;
+  rc = cio_task_add_done_callback(t, conn_done, s);
+  if (rc < 0) {
+    cio_task_cancel(t); /* never starts: nobody would clean up after it */
+    cio_task_release(t);
+    return rc;
+  }
+  cio_task_release(t);
+  s->refs++; /* the task's, dropped by conn_done */
+  s->server = srv;
+  s->server_task = t;
+  cio__list_push_back(&srv->conns, &s->server_node);
+  srv->nconns++;
+  srv->refs++;
+  return 0;
+}
+
+/* Wrap the accepted descriptor in a stream and start its task. */
+static int conn_open(cio_server *srv, uv_os_sock_t fd) {
+  cio_stream *s;
+  int rc = cio__stream_new(srv->loop, srv->kind, &srv->sopts, &s);
+  if (rc < 0) {
+    cio__sock_close(fd);
+    return rc;
+  }
+  rc = srv->kind == CIO__STREAM_TCP ? uv_tcp_open(&s->h.tcp, fd)
+                                    : uv_pipe_open(&s->h.pipe, fd);
+  if (rc < 0)
+    cio__sock_close(fd);
+  if (rc == 0)
+    rc = cio__stream_start(s, CIO__STREAM_READ | CIO__STREAM_WRITE);
+  if (rc == 0)
+    rc = conn_spawn(srv, s);
+  if (rc < 0) {
+    s->user_released = true;
+    cio__stream_abort(s);
+    cio__stream_unref(s);
+    return rc;
+  }
+  return 0;
+}
+
+/* ---- accepting ----------------------------------------------------- */
+
+static void on_acceptable(uv_poll_t *h, int status, int events);
+
+static void on_backoff(uv_timer_t *h) {
+  cio_server *srv = h->data;
+  if (!srv->closing)
+    uv_poll_start(&srv->poll, UV_READABLE, on_acceptable);
+}
+
+/* Out of descriptors or memory: stop polling (the clients wait in the
+ * backlog) and try again later, as uvloop and Go's net package do. */
+static void back_off(cio_server *srv) {
+  uv_poll_stop(&srv->poll);
+  uv_timer_start(&srv->backoff, on_backoff, ACCEPT_BACKOFF_MS, 0);
+}
+
+static bool is_resource_error(int rc) {
+  return rc == CIO_EMFILE || rc == CIO_ENFILE || rc == CIO_ENOBUFS ||
+         rc == CIO_ENOMEM;
+}
+
+static void on_acceptable(uv_poll_t *h, int status, int events) {
+  (void)events;
+  cio_server *srv = h->data;
+  if (status < 0) {
+    back_off(srv);
+    return;
+  }
+  for (int i = 0; i < ACCEPTS_PER_WAKEUP && !srv->closing; i++) {
+    uv_os_sock_t fd;
+    int rc = cio__sock_accept(srv->fd, &fd);
+    if (rc == CIO_EAGAIN)
+      return;
+    if (rc == 0)
+      rc = conn_open(srv, fd);
+    if (is_resource_error(rc)) {
+      back_off(srv);
+      return;
+    }
+    /* Others (ECONNABORTED, EPROTO, EPERM...) concern one client. */
+  }
+}
+
+/* ---- opening -------------------------------------------------------- */
+
+static int server_listen(cio_server *srv, const cio_addr *addr,
+                         const cio_server_opts *o) {
+  int backlog = o->backlog > 0 ? o->backlog : DEFAULT_BACKLOG;
+  int rc = cio__sock_listen(addr, backlog, o->reuse_port, &srv->fd);
+  if (rc < 0)
+    return rc;
+  cio_addr bound;
+  srv->port = -1;
+  if (srv->kind == CIO__STREAM_TCP && cio__sock_name(srv->fd, &bound) == 0)
+    cio_addr_format(&bound, NULL, 0, &srv->port);
+  rc = uv_poll_init_socket(srv->loop->uv, &srv->poll, srv->fd);
+  if (rc < 0) {
+    cio__sock_close(srv->fd);
+    return cio__uv_error(rc);
+  }
+  uv_timer_init(srv->loop->uv, &srv->backoff);
+  srv->poll.data = srv->backoff.data = srv;
+  srv->handles_open = 2;
+  srv->refs++;
+  uv_poll_start(&srv->poll, UV_READABLE, on_acceptable);
+  return 0;
+}
+
+static int server_open(cio_server **out, cio_server_handler fn, void *arg,
+                       const cio_addr *addr, const char *path,
+                       const cio_server_opts *opts) {
+  cio_loop *loop = cio__loop_current();
+  cio_server_opts o = opts ? *opts : (cio_server_opts){0};
+  cio_server *srv = cio__calloc(loop, 1, sizeof *srv);
+  if (srv == NULL)
+    return CIO_ENOMEM;
+  *srv = (cio_server){.loop = loop, .refs = 1, .fn = fn, .arg = arg,
+                      .sopts = o.stream};
+  srv->kind = path != NULL ? CIO__STREAM_PIPE : CIO__STREAM_TCP;
+  cio__list_init(&srv->conns);
+  cio__list_init(&srv->waiters);
+  int rc = 0;
+  if (path != NULL && (srv->path = cio__strdup(loop, path)) == NULL)
+    rc = CIO_ENOMEM;
+  if (rc == 0)
+    rc = server_listen(srv, addr, &o);
+  if (rc < 0) {
+    cio__free(loop, srv->path);
+    cio__free(loop, srv);
+    return rc;
+  }
+  loop->objects++;
+  *out = srv;
+  return 0;
+}
+
+int cio_start_server(cio_server **out, cio_server_handler handler, void *arg,
+                     const char *host, int port, const cio_server_opts *opts) {
+  if (out == NULL)
+    return CIO_EINVAL;
+  *out = NULL;
+  if (handler == NULL || cio__loop_current() == NULL)
+    return CIO_EINVAL;
+  cio_addr addrs[CIO__NET_MAX_ADDRS];
+  int n = cio__net_resolve(host, port, SOCK_STREAM, true, addrs);
+  if (n < 0)
+    return n;
+  return server_open(out, handler, arg, &addrs[0], NULL, opts);
+}
+
+int cio_start_unix_server(cio_server **out, cio_server_handler handler,
+                          void *arg, const char *path,
+                          const cio_server_opts *opts) {
+  if (out == NULL)
+    return CIO_EINVAL;
+  *out = NULL;
+  if (handler == NULL || path == NULL || cio__loop_current() == NULL)
+    return CIO_EINVAL;
+  cio_addr addr;
+  memset(&addr, 0, sizeof addr);
+  struct sockaddr_un *sun = (struct sockaddr_un *)&addr;
+  if (strlen(path) >= sizeof sun->sun_path)
+    return CIO_ENAMETOOLONG;
+  sun->sun_family = AF_UNIX;
+  memcpy(sun->sun_path, path, strlen(path) + 1);
+  cio__sock_unlink_unix(path); /* a stale socket file, as asyncio does */
+  return server_open(out, handler, arg, &addr, path, opts);
+}
+
+/* ---- closing -------------------------------------------------------- */
+
+static void on_handle_closed(uv_handle_t *h) {
+  cio_server *srv = h->data;
+  if (--srv->handles_open > 0)
+    return;
+  server_changed(srv);
+  server_unref(srv);
+}
+
+static void begin_close(cio_server *srv) {
+  if (srv->closing)
+    return;
+  srv->closing = true;
+  uv_close((uv_handle_t *)&srv->poll, on_handle_closed);
+  uv_close((uv_handle_t *)&srv->backoff, on_handle_closed);
+  cio__sock_close(srv->fd); /* after the poll handle let go of it */
+  if (srv->path != NULL)
+    cio__sock_unlink_unix(srv->path);
+  server_changed(srv);
+}
+
+/* Connections other than the calling task's own. */
+static size_t other_conns(cio_server *srv, cio_task *self) {
+  size_t n = srv->nconns;
+  cio__list_foreach(it, &srv->conns) {
+    if (cio__container_of(it, cio_stream, server_node)->server_task == self)
+      n--;
+  }
+  return n;
+}
+
+static bool is_closed(cio_server *srv, cio_task *self) {
+  return srv->handles_open == 0 && other_conns(srv, self) == 0;
+}
+
+int cio_server_close(cio_server *srv) {
+  if (srv == NULL || srv->user_released)
+    return 0;
+  srv->user_released = true;
+  begin_close(srv);
+  cio_task *t = srv->loop->current;
+  int rc = 0;
+  srv->refs++;
+  while (t != NULL && rc == 0 && !is_closed(srv, t))
+    rc = cio__net_park(&srv->waiters, t, true);
+  server_unref(srv);
+  server_unref(srv); /* the user's */
+  return rc;
+}
+
+int cio_server_wait_closed(cio_server *srv) {
+  if (srv == NULL)
+    return CIO_EINVAL;
+  int rc;
+  cio_task *t = cio__task_for_suspend(&rc);
+  if (t == NULL)
+    return rc;
+  srv->refs++;
+  while (rc == 0 && !(srv->closing && is_closed(srv, t)))
+    rc = cio__net_park(&srv->waiters, t, true);
+  server_unref(srv);
+  return rc;
+}
+
+int cio_server_serve_forever(cio_server *srv) {
+  if (srv == NULL)
+    return CIO_EINVAL;
+  int rc;
+  cio_task *t = cio__task_for_suspend(&rc);
+  if (t == NULL)
+    return rc;
+  if (srv->serving != NULL)
+    return CIO_EBUSY;
+  srv->serving = t;
+  srv->refs++;
+  while (rc == 0 && !srv->closing)
+    rc = cio__net_park(&srv->waiters, t, true);
+  if (rc == CIO_ECANCELED)
+    begin_close(srv); /* cancelling serve_forever closes the server */
+  srv->serving = NULL;
+  server_unref(srv);
+  return rc;
+}
+
+bool cio_server_is_serving(const cio_server *srv) {
+  return srv != NULL && !srv->closing;
+}
+
+size_t cio_server_connections(const cio_server *srv) {
+  return srv ? srv->nconns : 0;
+}
+
+int cio_server_port(const cio_server *srv) {
+  return srv ? srv->port : -1;
+}
+
+int cio_server_close_clients(cio_server *srv) {
+  if (srv == NULL)
+    return CIO_EINVAL;
+  cio__list_foreach(it, &srv->conns) {
+    cio__stream_begin_close(cio__container_of(it, cio_stream, server_node));
+  }
+  return 0;
+}

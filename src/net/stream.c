@@ -1,0 +1,481 @@
+/* Streams: lifecycle and the read side (asyncio's StreamReader over a
+ * libuv stream).  The write side and close are in stream_write.c.
+ *
+ *   NEW -> OPEN        cio__stream_start()                this file
+ *   OPEN -> CLOSING    cio__stream_begin_close()          stream_write.c
+ *   CLOSING -> UV_CLOSING  queue flushed, or abort()      stream_write.c
+ *   UV_CLOSING -> CLOSED   libuv's close callback         on_close()
+ *   CLOSED -> freed    last reference dropped             cio__stream_unref()
+ *
+ * (1) The buffer holds bytes [rstart, rend) of rbuf; the read calls take
+ *     from it first and park only when it cannot satisfy them.
+ * (2) libuv reads while the stream is readable, not at EOF, and either the
+ *     buffer holds at most 2 * limit (asyncio pauses above that) or a
+ *     reader waits; once paused, reading resumes when the buffer drops to
+ *     `limit` (asyncio's _maybe_resume_transport).
+ * (3) At most one task waits for data (s->reader); a second gets EBUSY.
+ * (4) refs counts the user, the open handle (dropped in on_close) and
+ *     every public call in progress, so a stream closed by one task stays
+ *     valid for another task still inside a call on it.
+ */
+#include <string.h>
+
+#include "net/stream.h"
+
+#define READ_CHUNK (16 * 1024) /* free space offered to each read */
+#define DEFAULT_LIMIT (64 * 1024)
+#define DEFAULT_HIGH_WATER (64 * 1024)
+
+/* ---- waiters --------------------------------------------------------- */
+
+static bool waiter_cancel(cio_task *t, void *ctx) {
+  struct cio__net_waiter *w = ctx;
+  cio__list_remove(&w->node);
+  cio__task_wake(t, CIO_ECANCELED);
+  return true;
+}
+
+int cio__net_park(struct cio__list *list, cio_task *t, bool cancellable) {
+  struct cio__net_waiter w = {.task = t};
+  cio__list_push_back(list, &w.node);
+  int rc = cio__task_park(t, cancellable ? waiter_cancel : NULL, &w);
+  cio__list_remove(&w.node);
+  return rc;
+}
+
+void cio__net_wake_all(struct cio__list *list, int rc) {
+  struct cio__list *n;
+  while ((n = cio__list_pop_front(list)) != NULL)
+    cio__task_wake(cio__container_of(n, struct cio__net_waiter, node)->task,
+                   rc);
+}
+
+/* ---- lifecycle ------------------------------------------------------- */
+
+static void apply_opts(cio_stream *s, const cio_stream_opts *opts) {
+  cio_stream_opts o = opts ? *opts : (cio_stream_opts){0};
+  s->limit = o.limit ? o.limit : DEFAULT_LIMIT;
+  s->high_water = o.write_high_water ? o.write_high_water : DEFAULT_HIGH_WATER;
+  s->low_water = o.write_low_water ? o.write_low_water : s->high_water / 4;
+  if (s->low_water > s->high_water)
+    s->low_water = s->high_water;
+}
+
+int cio__stream_new(cio_loop *loop, int kind, const cio_stream_opts *opts,
+                    cio_stream **out) {
+  *out = NULL;
+  cio_stream *s = cio__calloc(loop, 1, sizeof *s);
+  if (s == NULL)
+    return CIO_ENOMEM;
+  int rc = kind == CIO__STREAM_TCP ? uv_tcp_init(loop->uv, &s->h.tcp)
+                                   : uv_pipe_init(loop->uv, &s->h.pipe, 0);
+  if (rc < 0) {
+    cio__free(loop, s);
+    return cio__uv_error(rc);
+  }
+  s->h.handle.data = s;
+  s->loop = loop;
+  s->kind = (uint8_t)kind;
+  s->refs = 2; /* the user's and the handle's */
+  apply_opts(s, opts);
+  cio__list_init(&s->drainers);
+  cio__list_init(&s->closers);
+  cio__list_init(&s->server_node);
+  loop->objects++;
+  *out = s;
+  return 0;
+}
+
+static void stream_free(cio_stream *s) {
+  CIO_ASSERT(s->closed && s->reader == NULL);
+  CIO_ASSERT(cio__list_empty(&s->drainers) && cio__list_empty(&s->closers));
+  cio_loop *loop = s->loop;
+  cio__free(loop, s->rbuf);
+  loop->objects--;
+  cio__free(loop, s);
+}
+
+void cio__stream_ref(cio_stream *s) {
+  s->refs++;
+}
+
+void cio__stream_unref(cio_stream *s) {
+  CIO_ASSERT(s->refs > 0);
+  if (--s->refs == 0)
+    stream_free(s);
+}
+
+/* ---- reading from libuv ---------------------------------------------- */
+
+static size_t buffered(const cio_stream *s) {
+  return s->rend - s->rstart;
+}
+
+/* Make room for `want` bytes after rend: compact, or grow by doubling. */
+static int ensure_space(cio_stream *s, size_t want) {
+  if (s->rstart == s->rend)
+    s->rstart = s->rend = 0;
+  if (s->rcap - s->rend >= want)
+    return 0;
+  size_t len = buffered(s);
+  if (s->rstart > 0 && s->rcap - len >= want && len <= s->rcap / 2) {
+    memmove(s->rbuf, s->rbuf + s->rstart, len);
+    s->rstart = 0;
+    s->rend = len;
+    return 0;
+  }
+  size_t cap = s->rcap ? s->rcap * 2 : READ_CHUNK;
+  while (cap - len < want)
+    cap *= 2;
+  char *p = cio__malloc(s->loop, cap);
+  if (p == NULL)
+    return CIO_ENOMEM;
+  if (len > 0)
+    memcpy(p, s->rbuf + s->rstart, len);
+  cio__free(s->loop, s->rbuf);
+  s->rbuf = p;
+  s->rcap = cap;
+  s->rstart = 0;
+  s->rend = len;
+  return 0;
+}
+
+static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
+  (void)suggested;
+  cio_stream *s = h->data;
+  if (ensure_space(s, READ_CHUNK) < 0) {
+    *buf = uv_buf_init(NULL, 0); /* libuv reports UV_ENOBUFS */
+    return;
+  }
+  *buf = uv_buf_init(s->rbuf + s->rend, (unsigned)(s->rcap - s->rend));
+}
+
+static void wake_reader(cio_stream *s) {
+  if (s->reader != NULL) {
+    cio__task_wake(s->reader->task, 0);
+    s->reader = NULL;
+  }
+}
+
+static void stop_reading(cio_stream *s) {
+  if (s->reading) {
+    s->reading = false;
+    uv_read_stop(&s->h.stream);
+  }
+}
+
+static void on_read(uv_stream_t *h, ssize_t nread, const uv_buf_t *buf);
+
+static void start_reading(cio_stream *s) {
+  if (s->reading || s->eof || s->uv_closing || !(s->dirs & CIO__STREAM_READ))
+    return;
+  int rc = uv_read_start(&s->h.stream, on_alloc, on_read);
+  if (rc < 0) {
+    s->error = cio__uv_error(rc);
+    s->eof = true;
+    return;
+  }
+  s->reading = true;
+}
+
+/* The connection failed or ended: what asyncio's connection_lost(exc) and
+ * feed_eof() do to the reader and to tasks in drain(). */
+static void feed_error(cio_stream *s, int err) {
+  if (s->error == 0)
+    s->error = err;
+  if (s->write_error == 0)
+    s->write_error = err;
+  s->write_paused = false;
+  cio__net_wake_all(&s->drainers, 0);
+}
+
+static void on_read(uv_stream_t *h, ssize_t nread, const uv_buf_t *buf) {
+  (void)buf;
+  cio_stream *s = h->data;
+  if (nread > 0) {
+    s->rend += (size_t)nread;
+    if (buffered(s) > 2 * s->limit && s->reader == NULL)
+      stop_reading(s); /* paused: maybe_resume() restarts it */
+    wake_reader(s);
+    return;
+  }
+  if (nread == 0)
+    return; /* EAGAIN */
+  stop_reading(s);
+  s->eof = true;
+  if (nread == UV_ENOBUFS)
+    feed_error(s, CIO_ENOMEM);
+  else if (nread != UV_EOF)
+    feed_error(s, cio__uv_error((int)nread));
+  wake_reader(s);
+}
+
+int cio__stream_start(cio_stream *s, int dirs) {
+  s->dirs = (uint8_t)dirs;
+  if (s->kind == CIO__STREAM_TCP)
+    uv_tcp_nodelay(&s->h.tcp, 1); /* as asyncio does for every TCP stream */
+  start_reading(s);
+  return s->error;
+}
+
+/* Called by on_close (stream_write.c): the reader sees end of file. */
+void cio__stream_feed_closed(cio_stream *s);
+void cio__stream_feed_closed(cio_stream *s) {
+  s->reading = false;
+  s->eof = true;
+  wake_reader(s);
+}
+
+/* ---- the read calls ---------------------------------------------------- */
+
+static bool reader_cancel(cio_task *t, void *ctx) {
+  cio_stream *s = ctx;
+  s->reader = NULL;
+  cio__task_wake(t, CIO_ECANCELED);
+  return true;
+}
+
+/* Park until the buffer grows, EOF or an error (asyncio's
+ * _wait_for_data).  Returns 0, the stored error, EBUSY, ECANCELED. */
+static int wait_for_data(cio_stream *s) {
+  int rc;
+  cio_task *t = cio__task_for_suspend(&rc);
+  if (t == NULL)
+    return rc;
+  if (s->reader != NULL)
+    return CIO_EBUSY;
+  if (!(s->dirs & CIO__STREAM_READ))
+    return CIO_ENOTSUP;
+  start_reading(s); /* resumes a paused stream, as asyncio does */
+  struct cio__net_waiter w = {.task = t};
+  cio__list_init(&w.node);
+  s->reader = &w;
+  rc = cio__task_park(t, reader_cancel, s);
+  if (s->reader == &w)
+    s->reader = NULL;
+  if (rc < 0)
+    return rc;
+  return s->error;
+}
+
+static void consume(cio_stream *s, void *dst, size_t n) {
+  if (dst != NULL)
+    memcpy(dst, s->rbuf + s->rstart, n);
+  s->rstart += n;
+  if (s->rstart == s->rend)
+    s->rstart = s->rend = 0;
+  if (!s->reading && buffered(s) <= s->limit)
+    start_reading(s);
+}
+
+static ssize_t read_some(cio_stream *s, void *buf, size_t n) {
+  if (s->error)
+    return s->error;
+  if (n == 0)
+    return 0;
+  while (buffered(s) == 0 && !s->eof) {
+    int rc = wait_for_data(s);
+    if (rc < 0)
+      return rc;
+  }
+  size_t k = buffered(s) < n ? buffered(s) : n;
+  consume(s, buf, k);
+  return (ssize_t)k;
+}
+
+ssize_t cio_stream_read(cio_stream *s, void *buf, size_t n) {
+  if (s == NULL || (buf == NULL && n > 0))
+    return CIO_EINVAL;
+  s->refs++;
+  ssize_t rc = read_some(s, buf, n);
+  cio__stream_unref(s);
+  return rc;
+}
+
+/* Append the buffered bytes to the malloc'd (*data, *len). */
+static int take_all(cio_stream *s, char **data, size_t *len) {
+  size_t k = buffered(s);
+  if (k == 0)
+    return 0;
+  char *p = realloc(*data, *len + k + 1);
+  if (p == NULL)
+    return CIO_ENOMEM;
+  *data = p;
+  consume(s, p + *len, k);
+  *len += k;
+  return 0;
+}
+
+static int read_all(cio_stream *s, char **data, size_t *len) {
+  if (s->error)
+    return s->error;
+  for (;;) {
+    int rc = take_all(s, data, len);
+    if (rc == 0 && s->eof)
+      return 0;
+    if (rc == 0)
+      rc = wait_for_data(s);
+    if (rc < 0)
+      return rc;
+  }
+}
+
+int cio_stream_read_all(cio_stream *s, void **data, size_t *len) {
+  if (data != NULL)
+    *data = NULL;
+  if (len != NULL)
+    *len = 0;
+  if (s == NULL || data == NULL || len == NULL)
+    return CIO_EINVAL;
+  char *p = malloc(1);
+  if (p == NULL)
+    return CIO_ENOMEM;
+  s->refs++;
+  int rc = read_all(s, &p, len);
+  cio__stream_unref(s);
+  if (rc < 0) {
+    free(p);
+    *len = 0;
+    return rc;
+  }
+  *data = p;
+  return 0;
+}
+
+static int readexactly(cio_stream *s, void *buf, size_t n, size_t *nread) {
+  if (s->error)
+    return s->error;
+  while (buffered(s) < n) {
+    if (s->eof) {
+      *nread = buffered(s);
+      consume(s, buf, *nread);
+      return CIO_ENODATA;
+    }
+    int rc = wait_for_data(s);
+    if (rc < 0)
+      return rc;
+  }
+  consume(s, buf, n);
+  *nread = n;
+  return 0;
+}
+
+int cio_stream_readexactly(cio_stream *s, void *buf, size_t n, size_t *nread) {
+  size_t dummy;
+  if (nread == NULL)
+    nread = &dummy;
+  *nread = 0;
+  if (s == NULL || (buf == NULL && n > 0))
+    return CIO_EINVAL;
+  if (n == 0)
+    return s->error;
+  s->refs++;
+  int rc = readexactly(s, buf, n, nread);
+  cio__stream_unref(s);
+  return rc;
+}
+
+/* Offset of `sep` in the buffer at or after `from`, or -1. */
+static ssize_t find_sep(const cio_stream *s, size_t from, const char *sep,
+                        size_t seplen) {
+  const char *base = s->rbuf + s->rstart;
+  size_t len = buffered(s);
+  while (from + seplen <= len) {
+    const char *p = memchr(base + from, sep[0], len - from - seplen + 1);
+    if (p == NULL)
+      return -1;
+    if (memcmp(p, sep, seplen) == 0)
+      return p - base;
+    from = (size_t)(p - base) + 1;
+  }
+  return -1;
+}
+
+/* asyncio's readuntil, with the limit lowered so the chunk fits `cap`. */
+static ssize_t readuntil(cio_stream *s, const char *sep, size_t seplen,
+                         char *buf, size_t cap, size_t *n) {
+  if (s->error)
+    return s->error;
+  size_t limit = cap - seplen < s->limit ? cap - seplen : s->limit;
+  size_t offset = 0;
+  ssize_t isep;
+  for (;;) {
+    size_t len = buffered(s);
+    if (len - offset >= seplen) {
+      isep = find_sep(s, offset, sep, seplen);
+      if (isep >= 0)
+        break;
+      offset = len + 1 - seplen;
+      if (offset > limit) {
+        *n = offset;
+        return CIO_ENOBUFS;
+      }
+    }
+    if (s->eof) {
+      *n = len < cap ? len : cap;
+      consume(s, buf, *n);
+      s->rstart = s->rend = 0;
+      return CIO_ENODATA;
+    }
+    int rc = wait_for_data(s);
+    if (rc < 0)
+      return rc;
+  }
+  if ((size_t)isep > limit) {
+    *n = (size_t)isep;
+    return CIO_ENOBUFS;
+  }
+  *n = (size_t)isep + seplen;
+  consume(s, buf, *n);
+  return (ssize_t)*n;
+}
+
+ssize_t cio_stream_readuntil(cio_stream *s, const void *sep, size_t seplen,
+                             void *buf, size_t cap, size_t *n) {
+  size_t dummy;
+  if (n == NULL)
+    n = &dummy;
+  *n = 0;
+  if (s == NULL || sep == NULL || seplen == 0 || buf == NULL || cap < seplen)
+    return CIO_EINVAL;
+  s->refs++;
+  ssize_t rc = readuntil(s, sep, seplen, buf, cap, n);
+  cio__stream_unref(s);
+  return rc;
+}
+
+static ssize_t readline(cio_stream *s, char *buf, size_t cap) {
+  size_t n;
+  ssize_t rc = readuntil(s, "\n", 1, buf, cap, &n);
+  if (rc == CIO_ENODATA)
+    return (ssize_t)n;
+  if (rc != CIO_ENOBUFS)
+    return rc;
+  /* Drop the line through its newline if it is buffered, else all. */
+  if (n < buffered(s) && s->rbuf[s->rstart + n] == '\n')
+    consume(s, NULL, n + 1);
+  else
+    consume(s, NULL, buffered(s));
+  return CIO_EMSGSIZE;
+}
+
+ssize_t cio_stream_readline(cio_stream *s, void *buf, size_t cap) {
+  if (s == NULL || buf == NULL || cap == 0)
+    return CIO_EINVAL;
+  s->refs++;
+  ssize_t rc = readline(s, buf, cap);
+  cio__stream_unref(s);
+  return rc;
+}
+
+bool cio_stream_at_eof(const cio_stream *s) {
+  return s != NULL && s->eof && buffered(s) == 0;
+}
+
+size_t cio_stream_buffered(const cio_stream *s) {
+  return s ? buffered(s) : 0;
+}
+
+int cio_stream_error(const cio_stream *s) {
+  return s ? s->error : CIO_EINVAL;
+}

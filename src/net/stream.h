@@ -1,0 +1,109 @@
+/* Private side of cio_stream: the stream object over any uv_stream_t, for
+ * TCP (tcp.c, server.c), Unix sockets and pipes (subprocess stdio).
+ *
+ * A stream owns its libuv handle, embedded in the struct.  The way to make
+ * one for another kind of pipe (subprocess stdio):
+ *
+ *   cio_stream *s;
+ *   int rc = cio__stream_new(loop, CIO__STREAM_PIPE, NULL, &s);
+ *   // s->h.pipe is uv_pipe_init()ed (ipc = 0): hand it to uv_spawn()'s
+ *   // stdio containers (UV_CREATE_PIPE) or uv_pipe_open() an fd on it.
+ *   rc = cio__stream_start(s, CIO__STREAM_READ);   // stdout / stderr
+ *   rc = cio__stream_start(s, CIO__STREAM_WRITE);  // stdin
+ *   ...
+ *   cio_stream_close(s);  // public; also right when never started
+ *
+ * Until cio__stream_start the handle is not read from and write() returns
+ * CIO_ENOTCONN.  Write errors (CIO_EPIPE when a child exits) are returned
+ * by the next write() and drain(), as asyncio's BrokenPipeError.
+ */
+#ifndef CIO_NET_STREAM_H
+#define CIO_NET_STREAM_H
+
+#include "internal.h"
+
+enum cio__stream_kind { CIO__STREAM_TCP, CIO__STREAM_PIPE };
+
+/* Directions for cio__stream_start. */
+enum {
+  CIO__STREAM_READ = 1,
+  CIO__STREAM_WRITE = 2,
+};
+
+/* A task parked on a stream (or server): on its stack, linked in a list. */
+struct cio__net_waiter {
+  struct cio__list node;
+  cio_task *task;
+};
+
+struct cio_stream {
+  union {
+    uv_handle_t handle;
+    uv_stream_t stream;
+    uv_tcp_t tcp;
+    uv_pipe_t pipe;
+  } h;
+  cio_loop *loop;
+  int refs;          /* user + calls in progress + open handle + server */
+  uint8_t kind;      /* cio__stream_kind */
+  uint8_t dirs;      /* CIO__STREAM_READ | _WRITE once started */
+  bool reading;      /* uv_read_start is on */
+  bool eof;          /* the peer's end of file (or an error) was fed */
+  bool eof_written;  /* write_eof() */
+  bool closing;      /* close() started: no more writes */
+  bool uv_closing;   /* uv_close() called */
+  bool closed;       /* the close callback ran */
+  bool user_released;
+  bool write_paused; /* queue went above high water; drain() waits */
+  int error;         /* stored read-side error (asyncio's exception()) */
+  int write_error;
+  size_t limit, high_water, low_water;
+
+  /* Read buffer: bytes [rstart, rend) of rbuf. */
+  char *rbuf;
+  size_t rcap, rstart, rend;
+
+  size_t pending_writes; /* uv_write requests not yet called back */
+  uv_shutdown_t shutdown_req;
+
+  struct cio__net_waiter *reader; /* the one task waiting for data */
+  struct cio__list drainers;      /* cio__net_waiter */
+  struct cio__list closers;       /* waiting for the close callback */
+
+  /* For connections of a server (server.c). */
+  struct cio_server *server;
+  cio_task *server_task;        /* its handler task (compared, not used) */
+  struct cio__list server_node; /* in server->conns, or self-linked */
+};
+
+/* Allocate a stream with an initialised, unopened handle of `kind`.
+ * `opts` may be NULL.  Counts as a loop object until freed.  Returns 0,
+ * CIO_ENOMEM, or a libuv init error; on failure `*out` is NULL. */
+int cio__stream_new(cio_loop *loop, int kind, const cio_stream_opts *opts,
+                    cio_stream **out);
+
+/* The handle is connected / open: allow `dirs` (CIO__STREAM_READ starts
+ * reading into the buffer at once).  Returns 0 or a libuv error. */
+int cio__stream_start(cio_stream *s, int dirs);
+
+/* Start closing (flush, then uv_close).  Never suspends; idempotent. */
+void cio__stream_begin_close(cio_stream *s);
+
+/* uv_close now, abandoning queued writes.  Idempotent. */
+void cio__stream_abort(cio_stream *s);
+
+/* Park the calling task until the close callback ran.  Cancellation does
+ * not interrupt it (the callback comes within one iteration once
+ * uv_close was called): it is returned afterwards.  Returns 0 or
+ * CIO_ECANCELED. */
+int cio__stream_wait_uv_closed(cio_stream *s, cio_task *t);
+
+/* References: the stream is freed when the last goes and it is closed. */
+void cio__stream_ref(cio_stream *s);
+void cio__stream_unref(cio_stream *s);
+
+/* Net-wide waiter helpers (stream.c). */
+int cio__net_park(struct cio__list *list, cio_task *t, bool cancellable);
+void cio__net_wake_all(struct cio__list *list, int rc);
+
+#endif

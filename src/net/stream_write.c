@@ -1,0 +1,296 @@
+/* Streams: the write side (asyncio's StreamWriter), half-close and close.
+ *
+ * write() tries uv_try_write when nothing is queued, then copies the rest
+ * into a request of its own (the caller's buffer may go away at once) and
+ * queues it with uv_write.  Flow control follows asyncio's transports:
+ * when libuv's write queue goes above high water the writer is "paused"
+ * and drain() parks; the write callback that brings the queue down to low
+ * water wakes every drainer.
+ *
+ * (1) pending_writes counts uv_write requests not yet called back; a
+ *     closing stream is uv_close()d once it reaches 0 (the flush).
+ * (2) write_paused implies the queue was above high water since the last
+ *     time it was at or below low water.
+ */
+#include <string.h>
+
+#include "net/stream.h"
+
+void cio__stream_feed_closed(cio_stream *s);
+
+struct write_req {
+  uv_write_t req;
+  cio_stream *s;
+  size_t len;
+  char data[];
+};
+
+/* ---- closing --------------------------------------------------------- */
+
+static void on_close(uv_handle_t *h) {
+  cio_stream *s = h->data;
+  s->closed = true;
+  s->write_paused = false;
+  cio__stream_feed_closed(s);
+  /* asyncio's drain after connection_lost: "Connection lost". */
+  cio__net_wake_all(&s->drainers, CIO_ECONNRESET);
+  cio__net_wake_all(&s->closers, 0);
+  cio__stream_unref(s); /* the handle's reference */
+}
+
+void cio__stream_abort(cio_stream *s) {
+  s->closing = true;
+  if (s->uv_closing)
+    return;
+  s->uv_closing = true;
+  if (s->reading) {
+    s->reading = false;
+    uv_read_stop(&s->h.stream);
+  }
+  uv_close(&s->h.handle, on_close);
+}
+
+void cio__stream_begin_close(cio_stream *s) {
+  if (s->closing)
+    return;
+  s->closing = true;
+  if (s->pending_writes == 0)
+    cio__stream_abort(s);
+}
+
+int cio__stream_wait_uv_closed(cio_stream *s, cio_task *t) {
+  int rc = 0;
+  while (!s->closed) {
+    if (cio__net_park(&s->closers, t, false) == CIO_ECANCELED)
+      rc = CIO_ECANCELED;
+  }
+  return rc;
+}
+
+/* A cancelled close stops flushing and closes at once; the task stays
+ * parked until the close callback and then sees CIO_ECANCELED. */
+static bool close_cancel(cio_task *t, void *ctx) {
+  (void)t;
+  cio__stream_abort(ctx);
+  return false;
+}
+
+static int wait_flushed_and_closed(cio_stream *s, cio_task *t) {
+  int rc = 0;
+  while (!s->closed) {
+    struct cio__net_waiter w = {.task = t};
+    cio__list_push_back(&s->closers, &w.node);
+    if (cio__task_park(t, close_cancel, s) == CIO_ECANCELED)
+      rc = CIO_ECANCELED;
+    cio__list_remove(&w.node);
+  }
+  return rc;
+}
+
+int cio_stream_close(cio_stream *s) {
+  if (s == NULL || s->user_released)
+    return 0;
+  s->user_released = true;
+  cio__stream_begin_close(s);
+  cio_loop *loop = cio__loop_current();
+  cio_task *t = loop ? loop->current : NULL;
+  int rc = 0;
+  if (t != NULL && !s->closed) {
+    s->refs++;
+    rc = wait_flushed_and_closed(s, t);
+    cio__stream_unref(s);
+  }
+  cio__stream_unref(s); /* the user's reference */
+  return rc;
+}
+
+int cio_stream_wait_closed(cio_stream *s) {
+  if (s == NULL)
+    return CIO_EINVAL;
+  int rc;
+  cio_task *t = cio__task_for_suspend(&rc);
+  if (t == NULL)
+    return rc;
+  s->refs++;
+  while (!s->closed && rc == 0)
+    rc = cio__net_park(&s->closers, t, true);
+  cio__stream_unref(s);
+  return rc;
+}
+
+bool cio_stream_is_closing(const cio_stream *s) {
+  return s != NULL && s->closing;
+}
+
+/* ---- writing ------------------------------------------------------- */
+
+static size_t queue_size(const cio_stream *s) {
+  return uv_stream_get_write_queue_size(&s->h.stream);
+}
+
+static void on_write(uv_write_t *req, int status) {
+  struct write_req *wr = cio__container_of(req, struct write_req, req);
+  cio_stream *s = wr->s;
+  cio__free(s->loop, wr);
+  s->pending_writes--;
+  if (status < 0 && status != UV_ECANCELED && s->write_error == 0)
+    s->write_error = cio__uv_error(status);
+  if (s->write_paused &&
+      (queue_size(s) <= s->low_water || s->write_error != 0)) {
+    s->write_paused = false;
+    cio__net_wake_all(&s->drainers, 0);
+  }
+  if (s->pending_writes == 0 && s->closing)
+    cio__stream_abort(s);
+  cio__stream_unref(s); /* the request's reference */
+}
+
+static int queue_write(cio_stream *s, const char *data, size_t n) {
+  struct write_req *wr = cio__malloc(s->loop, sizeof *wr + n);
+  if (wr == NULL)
+    return CIO_ENOMEM;
+  wr->s = s;
+  wr->len = n;
+  memcpy(wr->data, data, n);
+  uv_buf_t b = uv_buf_init(wr->data, (unsigned)n);
+  int rc = uv_write(&wr->req, &s->h.stream, &b, 1, on_write);
+  if (rc < 0) {
+    cio__free(s->loop, wr);
+    return cio__uv_error(rc);
+  }
+  s->pending_writes++;
+  s->refs++;
+  if (queue_size(s) > s->high_water)
+    s->write_paused = true;
+  return 0;
+}
+
+int cio_stream_write(cio_stream *s, const void *data, size_t n) {
+  if (s == NULL || (data == NULL && n > 0))
+    return CIO_EINVAL;
+  if (s->closing || s->eof_written)
+    return CIO_ECLOSED;
+  if (!(s->dirs & CIO__STREAM_WRITE))
+    return CIO_ENOTCONN;
+  if (s->write_error)
+    return s->write_error;
+  if (n == 0)
+    return 0;
+  const char *p = data;
+  if (s->pending_writes == 0) {
+    uv_buf_t b = uv_buf_init((char *)p, (unsigned)n);
+    int k = uv_try_write(&s->h.stream, &b, 1);
+    if (k >= 0 && (size_t)k == n)
+      return 0;
+    if (k >= 0) {
+      p += k;
+      n -= (size_t)k;
+    } else if (k != UV_EAGAIN && k != UV_ENOSYS) {
+      s->write_error = cio__uv_error(k);
+      return s->write_error;
+    }
+  }
+  return queue_write(s, p, n);
+}
+
+int cio_stream_drain(cio_stream *s) {
+  if (s == NULL)
+    return CIO_EINVAL;
+  if (s->error)
+    return s->error;
+  if (s->write_error)
+    return s->write_error;
+  if (s->closed)
+    return CIO_ECONNRESET;
+  if (!s->write_paused)
+    return 0;
+  int rc;
+  cio_task *t = cio__task_for_suspend(&rc);
+  if (t == NULL)
+    return rc;
+  s->refs++;
+  while (s->write_paused && rc == 0)
+    rc = cio__net_park(&s->drainers, t, true);
+  if (rc == 0)
+    rc = s->write_error;
+  cio__stream_unref(s);
+  return rc;
+}
+
+static void on_shutdown(uv_shutdown_t *req, int status) {
+  cio_stream *s = req->data;
+  if (status < 0 && status != UV_ECANCELED && status != UV_ENOTCONN &&
+      s->write_error == 0)
+    s->write_error = cio__uv_error(status);
+  cio__stream_unref(s);
+}
+
+int cio_stream_write_eof(cio_stream *s) {
+  if (s == NULL)
+    return CIO_EINVAL;
+  if (s->closing)
+    return CIO_ECLOSED;
+  if (s->eof_written)
+    return 0;
+  if (!(s->dirs & CIO__STREAM_WRITE))
+    return CIO_ENOTCONN;
+  s->shutdown_req.data = s;
+  int rc = uv_shutdown(&s->shutdown_req, &s->h.stream, on_shutdown);
+  if (rc < 0)
+    return cio__uv_error(rc);
+  s->eof_written = true;
+  s->refs++;
+  return 0;
+}
+
+size_t cio_stream_write_buffer_size(const cio_stream *s) {
+  return s ? queue_size(s) : 0;
+}
+
+int cio_stream_set_write_buffer_limits(cio_stream *s, size_t high,
+                                       size_t low) {
+  if (s == NULL)
+    return CIO_EINVAL;
+  if (high == 0)
+    high = 64 * 1024;
+  if (low == 0)
+    low = high / 4;
+  if (low > high)
+    return CIO_EINVAL;
+  s->high_water = high;
+  s->low_water = low;
+  if (queue_size(s) > high) {
+    s->write_paused = true;
+  } else if (s->write_paused && queue_size(s) <= low) {
+    s->write_paused = false;
+    cio__net_wake_all(&s->drainers, 0);
+  }
+  return 0;
+}
+
+/* ---- addresses ------------------------------------------------------ */
+
+static int stream_addr(cio_stream *s, cio_addr *out, bool peer) {
+  if (s == NULL || out == NULL)
+    return CIO_EINVAL;
+  memset(out, 0, sizeof *out);
+  if (s->closed || s->uv_closing)
+    return CIO_ENOTCONN;
+  int len = (int)sizeof *out;
+  struct sockaddr *sa = (struct sockaddr *)out;
+  int rc;
+  if (s->kind == CIO__STREAM_TCP) {
+    rc = peer ? uv_tcp_getpeername(&s->h.tcp, sa, &len)
+              : uv_tcp_getsockname(&s->h.tcp, sa, &len);
+    return cio__uv_error(rc);
+  }
+  return CIO_ENOTSUP;
+}
+
+int cio_stream_peer_addr(cio_stream *s, cio_addr *out) {
+  return stream_addr(s, out, true);
+}
+
+int cio_stream_sock_addr(cio_stream *s, cio_addr *out) {
+  return stream_addr(s, out, false);
+}

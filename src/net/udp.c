@@ -1,0 +1,272 @@
+/* UDP endpoints.  Receiving is pull-based: libuv reads only while a task
+ * waits in recvfrom, straight into that task's buffer (no copy, no
+ * queue); between calls datagrams wait in the kernel's socket buffer.
+ * Sending tries uv_udp_try_send and falls back to uv_udp_send with the
+ * task parked until libuv is done with the caller's buffer.
+ *
+ * (1) d->receiver is set exactly while libuv reads (uv_udp_recv_start).
+ * (2) refs counts the user, the open handle and calls in progress.
+ */
+#include <string.h>
+
+#include "net/net.h"
+#include "net/stream.h"
+
+struct receiver {
+  cio_task *task;
+  char *buf;
+  size_t cap;
+  cio_addr *from;
+  ssize_t result;
+  bool done;
+};
+
+struct cio_datagram {
+  uv_udp_t udp;
+  cio_loop *loop;
+  int refs;
+  bool closing, closed;
+  bool connected;
+  struct receiver *receiver;
+  struct cio__list closers;
+};
+
+static void dgram_unref(cio_datagram *d) {
+  if (--d->refs > 0)
+    return;
+  d->loop->objects--;
+  cio__free(d->loop, d);
+}
+
+/* ---- receiving ------------------------------------------------------ */
+
+static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
+  (void)suggested;
+  cio_datagram *d = h->data;
+  struct receiver *r = d->receiver;
+  *buf = r ? uv_buf_init(r->buf, (unsigned)r->cap) : uv_buf_init(NULL, 0);
+}
+
+static void finish_receive(cio_datagram *d, ssize_t result) {
+  struct receiver *r = d->receiver;
+  d->receiver = NULL;
+  uv_udp_recv_stop(&d->udp);
+  r->result = result;
+  r->done = true;
+  cio__task_wake(r->task, 0);
+}
+
+static void on_recv(uv_udp_t *h, ssize_t nread, const uv_buf_t *buf,
+                    const struct sockaddr *addr, unsigned flags) {
+  (void)buf;
+  (void)flags;
+  cio_datagram *d = h->data;
+  if (d->receiver == NULL || (nread == 0 && addr == NULL))
+    return; /* nothing more to read for now */
+  if (nread >= 0 && addr != NULL && d->receiver->from != NULL) {
+    memset(d->receiver->from, 0, sizeof *d->receiver->from);
+    memcpy(d->receiver->from, addr,
+           addr->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6)
+                                       : sizeof(struct sockaddr_in));
+  }
+  finish_receive(d, nread < 0 ? cio__uv_error((int)nread) : nread);
+}
+
+static bool receive_cancel(cio_task *t, void *ctx) {
+  cio_datagram *d = ctx;
+  if (d->receiver != NULL) {
+    d->receiver = NULL;
+    uv_udp_recv_stop(&d->udp);
+  }
+  cio__task_wake(t, CIO_ECANCELED);
+  return true;
+}
+
+ssize_t cio_datagram_recvfrom(cio_datagram *d, void *buf, size_t cap,
+                              cio_addr *from) {
+  if (d == NULL || (buf == NULL && cap > 0))
+    return CIO_EINVAL;
+  int rc;
+  cio_task *t = cio__task_for_suspend(&rc);
+  if (t == NULL)
+    return rc;
+  if (d->closing)
+    return CIO_ECLOSED;
+  if (d->receiver != NULL)
+    return CIO_EBUSY;
+  struct receiver r = {.task = t, .buf = buf, .cap = cap, .from = from};
+  rc = uv_udp_recv_start(&d->udp, on_alloc, on_recv);
+  if (rc < 0)
+    return cio__uv_error(rc);
+  d->receiver = &r;
+  d->refs++;
+  rc = cio__task_park(t, receive_cancel, d);
+  if (d->receiver == &r) { /* woken by close */
+    d->receiver = NULL;
+    uv_udp_recv_stop(&d->udp);
+  }
+  dgram_unref(d);
+  if (rc < 0)
+    return rc;
+  return r.done ? r.result : CIO_ECLOSED;
+}
+
+/* ---- sending ------------------------------------------------------ */
+
+static void on_send(uv_udp_send_t *req, int status) {
+  cio__uvwait_complete(req->data, status);
+}
+
+int cio_datagram_sendto(cio_datagram *d, const void *data, size_t n,
+                        const cio_addr *to) {
+  if (d == NULL || (data == NULL && n > 0))
+    return CIO_EINVAL;
+  if (d->closing)
+    return CIO_ECLOSED;
+  const struct sockaddr *sa = (const struct sockaddr *)to;
+  if (sa == NULL && !d->connected)
+    return CIO_EINVAL;
+  if (sa != NULL && d->connected)
+    return CIO_EISCONN;
+  uv_buf_t b = uv_buf_init((char *)data, (unsigned)n);
+  int rc = uv_udp_try_send(&d->udp, &b, 1, sa);
+  if (rc >= 0)
+    return 0;
+  if (rc != UV_EAGAIN && rc != UV_ENOSYS)
+    return cio__uv_error(rc);
+  cio_task *t = cio__task_for_suspend(&rc);
+  if (t == NULL)
+    return rc;
+  uv_udp_send_t req;
+  struct cio__uvwait w;
+  cio__uvwait_init(&w, t, NULL); /* libuv holds `data` until called back */
+  req.data = &w;
+  rc = uv_udp_send(&req, &d->udp, &b, 1, sa, on_send);
+  if (rc < 0)
+    return cio__uv_error(rc);
+  d->refs++;
+  rc = cio__uvwait_park(&w);
+  dgram_unref(d);
+  if (rc == CIO_ECANCELED && d->closing)
+    return CIO_ECLOSED;
+  return cio__uv_error(rc);
+}
+
+/* ---- opening and closing -------------------------------------------- */
+
+static int dgram_setup(cio_datagram *d, const char *local_host,
+                       int local_port, const char *remote_host,
+                       int remote_port, const cio_datagram_opts *o) {
+  cio_addr local, remote[CIO__NET_MAX_ADDRS];
+  int rc;
+  if (remote_host != NULL) {
+    rc = cio__net_resolve(remote_host, remote_port, SOCK_DGRAM, false, remote);
+    if (rc < 0)
+      return rc;
+  }
+  if (local_host == NULL && remote_host != NULL &&
+      cio__addr_family(&remote[0]) == AF_INET6)
+    local_host = "::";
+  rc = cio__net_resolve(local_host, local_port, SOCK_DGRAM, true, &local);
+  if (rc < 0)
+    return rc;
+  uv_os_sock_t fd;
+  if (o->reuse_port && uv_fileno((uv_handle_t *)&d->udp, &fd) == 0)
+    rc = cio__sock_set_reuseport(fd);
+  if (rc >= 0 && o->allow_broadcast)
+    rc = uv_udp_set_broadcast(&d->udp, 1);
+  if (rc >= 0)
+    rc = uv_udp_bind(&d->udp, (const struct sockaddr *)&local, 0);
+  if (rc >= 0 && remote_host != NULL) {
+    rc = uv_udp_connect(&d->udp, (const struct sockaddr *)&remote[0]);
+    d->connected = rc == 0;
+  }
+  return rc < 0 ? cio__uv_error(rc) : 0;
+}
+
+static void on_close(uv_handle_t *h) {
+  cio_datagram *d = h->data;
+  d->closed = true;
+  cio__net_wake_all(&d->closers, 0);
+  dgram_unref(d);
+}
+
+static void begin_close(cio_datagram *d) {
+  if (d->closing)
+    return;
+  d->closing = true;
+  if (d->receiver != NULL) {
+    struct receiver *r = d->receiver;
+    d->receiver = NULL;
+    uv_udp_recv_stop(&d->udp);
+    cio__task_wake(r->task, 0);
+  }
+  uv_close((uv_handle_t *)&d->udp, on_close);
+}
+
+/* The family the socket needs: that of the local or remote address. */
+static int pick_family(const char *local_host, const char *remote_host) {
+  const char *h = local_host ? local_host : remote_host;
+  cio_addr a;
+  if (h != NULL && cio_addr_parse(&a, h, 0) == 0)
+    return cio__addr_family(&a);
+  return AF_UNSPEC;
+}
+
+int cio_datagram_open(cio_datagram **out, const char *local_host,
+                      int local_port, const char *remote_host,
+                      int remote_port, const cio_datagram_opts *opts) {
+  if (out == NULL)
+    return CIO_EINVAL;
+  *out = NULL;
+  cio_loop *loop = cio__loop_current();
+  if (loop == NULL)
+    return CIO_EINVAL;
+  cio_datagram_opts o = opts ? *opts : (cio_datagram_opts){0};
+  cio_datagram *d = cio__calloc(loop, 1, sizeof *d);
+  if (d == NULL)
+    return CIO_ENOMEM;
+  int family = pick_family(local_host, remote_host);
+  int rc = uv_udp_init_ex(loop->uv, &d->udp, (unsigned)family);
+  if (rc < 0) {
+    cio__free(loop, d);
+    return cio__uv_error(rc);
+  }
+  d->udp.data = d;
+  d->loop = loop;
+  d->refs = 2; /* the user's and the handle's */
+  cio__list_init(&d->closers);
+  loop->objects++;
+  rc = dgram_setup(d, local_host, local_port, remote_host, remote_port, &o);
+  if (rc < 0) {
+    cio_datagram_close(d);
+    return rc;
+  }
+  *out = d;
+  return 0;
+}
+
+int cio_datagram_close(cio_datagram *d) {
+  if (d == NULL)
+    return 0;
+  begin_close(d);
+  cio_task *t = d->loop->current;
+  int rc = 0;
+  d->refs++;
+  while (t != NULL && !d->closed) {
+    if (cio__net_park(&d->closers, t, false) == CIO_ECANCELED)
+      rc = CIO_ECANCELED;
+  }
+  dgram_unref(d);
+  dgram_unref(d); /* the user's */
+  return rc;
+}
+
+int cio_datagram_sock_addr(cio_datagram *d, cio_addr *out) {
+  if (d == NULL || out == NULL)
+    return CIO_EINVAL;
+  memset(out, 0, sizeof *out);
+  int len = (int)sizeof *out;
+  return cio__uv_error(
+      uv_udp_getsockname(&d->udp, (struct sockaddr *)out, &len));
+}
