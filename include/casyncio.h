@@ -1258,6 +1258,124 @@ CIO_API int cio_loop_add_signal_handler(cio_loop *loop, int signum,
  * CIO_EINVAL (no loop, a number that is no signal).  Does not suspend. */
 CIO_API int cio_loop_remove_signal_handler(cio_loop *loop, int signum);
 
+/* -- Subprocesses (asyncio.create_subprocess_exec/_shell, Process).
+ *
+ *   const char *argv[] = {"sort", "-r", NULL};
+ *   cio_process *p;
+ *   cio_process_opts o = {.stdin_mode = CIO_STDIO_PIPE,
+ *                         .stdout_mode = CIO_STDIO_PIPE};
+ *   int rc = cio_create_subprocess_exec(&p, argv, &o);
+ *   void *out; size_t len; int code;
+ *   rc = cio_process_communicate(p, "b\na\n", 4, &out, &len, NULL, NULL);
+ *   cio_process_returncode(p, &code);        // 0; out holds "b\na\n"
+ *   free(out);
+ *   cio_process_close(p);
+ *
+ * The child is reaped by the loop as soon as it exits, whether or not
+ * anyone waits, so it never lingers as a zombie; a process object lives
+ * until cio_process_close().  The pipes are cio_streams (see Streams):
+ * stdin is written with cio_stream_write/drain and closed with
+ * cio_stream_close to send end of file; stdout and stderr are read with
+ * the read calls.  They belong to the process: do not use them after
+ * cio_process_close (nor after cio_stream_close, for stdin).
+ * Writing to a child that exited gives CIO_EPIPE: to that end, creating
+ * a process with a stdin pipe sets SIGPIPE to SIG_IGN if it still has
+ * the default action (as Python does at startup; children get the default
+ * back).  Not thread-safe. */
+typedef struct cio_process cio_process;
+
+/* Where a child's stdin, stdout or stderr goes (subprocess.PIPE...). */
+enum cio_stdio {
+  CIO_STDIO_INHERIT = 0, /* the parent's own descriptor (None) */
+  CIO_STDIO_PIPE = 1,    /* a pipe to the parent: a cio_stream */
+  CIO_STDIO_DEVNULL = 2, /* /dev/null */
+  CIO_STDIO_STDOUT = 3,  /* stderr only: wherever stdout goes */
+};
+
+/* Options for a child.  Zero-initialise and set what you need. */
+typedef struct cio_process_opts {
+  int stdin_mode, stdout_mode, stderr_mode; /* enum cio_stdio */
+  const char *cwd;           /* NULL: the parent's */
+  const char *const *env;    /* "NAME=value" strings, NULL-terminated;
+                                NULL: the parent's environment */
+  bool start_new_session;    /* setsid() in the child */
+  cio_stream_opts stream;    /* limit and water marks of the pipes */
+} cio_process_opts;
+
+/* Start `argv[0]` (searched in PATH when it has no '/') with arguments
+ * `argv` (NULL-terminated; argv[0] is the program's name too).  `opts`
+ * may be NULL (everything inherited).  Does not suspend; call it on the
+ * loop's thread.  Returns 0, CIO_EINVAL (no loop, no argv[0], a bad
+ * mode), CIO_ENOENT / CIO_EACCES / ... (the program could not be run),
+ * CIO_EMFILE, CIO_ENOMEM, CIO_ESHUTDOWN (loop closing).  On failure
+ * `*out` is NULL and no child runs. */
+CIO_API int cio_create_subprocess_exec(cio_process **out,
+                                       const char *const *argv,
+                                       const cio_process_opts *opts);
+
+/* Run `cmd` with /bin/sh -c.  Returns as cio_create_subprocess_exec (a
+ * command the shell cannot find is the shell's exit status 127). */
+CIO_API int cio_create_subprocess_shell(cio_process **out, const char *cmd,
+                                        const cio_process_opts *opts);
+
+/* The child's process id (-1 for NULL). */
+CIO_API int cio_process_pid(const cio_process *p);
+
+/* Once the child has exited: 0 with `*returncode` (may be NULL) set to its
+ * exit status, or -N if signal N killed it.  CIO_EINPROGRESS while it
+ * runs (asyncio's None), CIO_EINVAL for NULL.  Does not suspend. */
+CIO_API int cio_process_returncode(const cio_process *p, int *returncode);
+
+/* The parent's end of the child's stdin / stdout / stderr pipe, or NULL
+ * when that descriptor is not CIO_STDIO_PIPE or after communicate()
+ * closed it.  Owned by `p`. */
+CIO_API cio_stream *cio_process_stdin(cio_process *p);
+CIO_API cio_stream *cio_process_stdout(cio_process *p);
+CIO_API cio_stream *cio_process_stderr(cio_process *p);
+
+/* Wait for the child to exit and store its returncode (see
+ * cio_process_returncode) in `*returncode` (may be NULL).  Returns at once
+ * if it has exited.  Any number of tasks may wait.  Cancelling the wait
+ * leaves the child running (as asyncio).  A child that fills a pipe
+ * nobody reads never exits: use communicate().  Suspends.  Returns 0,
+ * CIO_ECANCELED, CIO_EINVAL, CIO_EPERM outside a task. */
+CIO_API int cio_process_wait(cio_process *p, int *returncode);
+
+/* Write `input_len` bytes of `input` (may be NULL with 0) to stdin and
+ * close it, read stdout and stderr to their end, all at once (so a child
+ * writing much while reading much never deadlocks), then wait for the
+ * child to exit.  Does not write or read descriptors that are not pipes;
+ * stdin is closed even without input.  A child that stops reading its
+ * input (CIO_EPIPE, CIO_ECONNRESET) is not an error.  On success `*out` /
+ * `*err` get malloc()ed buffers (free with free(); never NULL when that
+ * descriptor is a pipe, even when empty; NULL when it is not) of
+ * `*out_len` / `*err_len` bytes; any of the four may be NULL to discard.
+ * The pipes read to their end are closed.  Suspends.  Returns 0,
+ * CIO_ECANCELED (the child keeps running, the pipes stay open, bytes read
+ * so far are lost), a pipe's error, CIO_EINVAL, CIO_EPERM outside a task.
+ * Outputs are NULL / 0 on error. */
+CIO_API int cio_process_communicate(cio_process *p, const void *input,
+                                    size_t input_len, void **out,
+                                    size_t *out_len, void **err,
+                                    size_t *err_len);
+
+/* Send signal `signum` to the child (asyncio's send_signal).  Does not
+ * suspend.  Returns 0, CIO_ESRCH once the child has exited (asyncio's
+ * ProcessLookupError), CIO_EINVAL (NULL, no such signal), CIO_EPERM. */
+CIO_API int cio_process_send_signal(cio_process *p, int signum);
+
+/* cio_process_send_signal(p, SIGTERM) / (p, SIGKILL). */
+CIO_API int cio_process_terminate(cio_process *p);
+CIO_API int cio_process_kill(cio_process *p);
+
+/* Close the pipes (flushing stdin), kill the child with SIGKILL if it is
+ * still running (as closing asyncio's subprocess transport does), wait
+ * until it is reaped, and free `p`.  Suspends; a cancellation does not
+ * interrupt it (the killed child exits at once) and is returned at the
+ * end.  `p` is freed on every return but CIO_EPERM (outside a task: call
+ * it from one).  Returns 0, CIO_ECANCELED, CIO_EPERM.  NULL is accepted. */
+CIO_API int cio_process_close(cio_process *p);
+
 #ifdef __cplusplus
 }
 #endif

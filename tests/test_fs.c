@@ -170,7 +170,8 @@ static int big_file(void *arg, void **result) {
   CHECK_EQ(cio_fs_write(fd, data, BIG), BIG);
   size_t got = 0;
   while (got < BIG) {
-    ssize_t n = cio_fs_pread(fd, back + got, 100000, (int64_t)got);
+    size_t want = BIG - got < 100000 ? BIG - got : 100000;
+    ssize_t n = cio_fs_pread(fd, back + got, want, (int64_t)got);
     CHECK(n > 0);
     got += (size_t)n;
   }
