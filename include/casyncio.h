@@ -1237,6 +1237,20 @@ CIO_API int cio_fs_unlink(const char *path);
  * or a negative code. */
 CIO_API int cio_fs_rename(const char *from, const char *to);
 
+/* Send `count` bytes of file `fd` from byte `offset` (>= 0) to stream
+ * `out` (asyncio's loop.sendfile); `count` 0 means up to the end of the
+ * file.  Stops early at end of file.  The file position does not move.
+ * Bytes go after whatever was written to `out` before, in 64 KiB chunks
+ * read on the thread pool, queued with cio_stream_write() and drained
+ * (asyncio's fallback path: the bytes pass through one buffer instead of
+ * sendfile(2), so any stream works: TCP, Unix sockets, a child's stdin).
+ * Suspends.  Returns the number of bytes sent, or a negative code: a read
+ * error, the stream's write error (CIO_EPIPE...), CIO_ECLOSED,
+ * CIO_ECANCELED (some bytes may have been sent), CIO_EINVAL, CIO_ENOMEM,
+ * CIO_EPERM outside a task. */
+CIO_API ssize_t cio_fs_sendfile(cio_stream *out, int fd, int64_t offset,
+                                size_t count);
+
 /* -- Signals (loop.add_signal_handler).  POSIX signals delivered to the
  * process. */
 

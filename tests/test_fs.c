@@ -305,3 +305,77 @@ TEST(cancel_queued_and_running) {
   setenv("UV_THREADPOOL_SIZE", "4", 1);
   CHECK_EQ(run(main_cancel), 0);
 }
+
+/* ------------------------------------------------------------------ */
+
+/* sendfile into a child's stdin (`cat`), read back from its stdout by
+ * another task: the whole file, then a slice, then a count past the end
+ * of the file. */
+#define SF_SIZE (1024 * 1024 + 333)
+
+struct slurp {
+  cio_stream *s;
+  void *data;
+  size_t len;
+};
+
+static int slurp_task(void *arg, void **result) {
+  (void)result;
+  struct slurp *sl = arg;
+  return cio_stream_read_all(sl->s, &sl->data, &sl->len);
+}
+
+/* Send [offset, offset + count) of `fd` through cat and return what came
+ * out (malloc'd, *len bytes). */
+static void *through_cat(int fd, int64_t offset, size_t count, ssize_t want,
+                         size_t *len) {
+  const char *const argv[] = {"cat", NULL};
+  cio_process_opts o = {.stdin_mode = CIO_STDIO_PIPE,
+                        .stdout_mode = CIO_STDIO_PIPE};
+  cio_process *p;
+  CHECK_EQ(cio_create_subprocess_exec(&p, argv, &o), 0);
+  struct slurp sl = {.s = cio_process_stdout(p)};
+  cio_task *reader = spawn(slurp_task, &sl);
+  CHECK_EQ(cio_stream_write(cio_process_stdin(p), "<", 1), 0);
+  CHECK_EQ(cio_fs_sendfile(cio_process_stdin(p), fd, offset, count), want);
+  CHECK_EQ(cio_stream_close(cio_process_stdin(p)), 0);
+  CHECK_EQ(cio_task_join(reader, NULL), 0);
+  int code;
+  CHECK_EQ(cio_process_wait(p, &code), 0);
+  CHECK_EQ(code, 0);
+  CHECK_EQ(cio_process_close(p), 0);
+  *len = sl.len;
+  return sl.data;
+}
+
+static int main_sendfile(void *arg, void **result) {
+  (void)arg, (void)result;
+  unsigned char *data = malloc(SF_SIZE);
+  for (size_t i = 0; i < SF_SIZE; i++)
+    data[i] = (unsigned char)(i * 13 + 1);
+  int fd;
+  CHECK_EQ(cio_fs_open(path_in("sf"), O_RDWR | O_CREAT, 0600, &fd), 0);
+  CHECK_EQ(cio_fs_write(fd, data, SF_SIZE), SF_SIZE);
+  size_t len;
+  unsigned char *out = through_cat(fd, 0, 0, SF_SIZE, &len);
+  CHECK_EQ(len, SF_SIZE + 1);
+  CHECK(out[0] == '<' && memcmp(out + 1, data, SF_SIZE) == 0);
+  free(out);
+  out = through_cat(fd, 1000, 70000, 70000, &len);
+  CHECK_EQ(len, 70001);
+  CHECK(memcmp(out + 1, data + 1000, 70000) == 0);
+  free(out);
+  out = through_cat(fd, SF_SIZE - 10, 100, 10, &len);
+  CHECK_EQ(len, 11);
+  CHECK(memcmp(out + 1, data + SF_SIZE - 10, 10) == 0);
+  free(out);
+  CHECK_EQ(lseek(fd, 0, SEEK_CUR), SF_SIZE); /* position untouched */
+  CHECK_EQ(cio_fs_sendfile(NULL, fd, 0, 0), CIO_EINVAL);
+  CHECK_EQ(cio_fs_close(fd), 0);
+  free(data);
+  return 0;
+}
+
+TEST(sendfile_to_stream) {
+  CHECK_EQ(run(main_sendfile), 0);
+}
