@@ -83,19 +83,18 @@ static int conn_main(void *arg, void **result) {
             cio_err_name(rc), cio_strerror(rc));
   /* Whatever the handler did, its connection ends with it. */
   int crc = cio_stream_close(s);
-  conn_detach(s);
   return rc == CIO_ECANCELED || crc == CIO_ECANCELED ? CIO_ECANCELED : 0;
 }
 
-/* Holds the task's reference on the stream; cleans up after a task that
- * was cancelled before its body ran (then s->server is still set). */
+/* Runs once the connection's task is done, holding the task's reference
+ * on the stream.  The connection leaves the server only here, so that
+ * cio_server_close() returning means no callback of it is pending.  A
+ * task cancelled before its body ran never closed its stream: do it. */
 static void conn_done(cio_future *f, void *arg) {
   (void)f;
   cio_stream *s = arg;
-  if (s->server != NULL) {
-    cio_stream_close(s); /* not in a task: starts the close */
-    conn_detach(s);
-  }
+  cio_stream_close(s); /* not in a task: starts the close if needed */
+  conn_detach(s);
   cio__stream_unref(s);
 }
 

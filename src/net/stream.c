@@ -259,6 +259,8 @@ static int wait_for_data(cio_stream *s) {
 }
 
 static void consume(cio_stream *s, void *dst, size_t n) {
+  if (n == 0)
+    return;
   if (dst != NULL)
     memcpy(dst, s->rbuf + s->rstart, n);
   s->rstart += n;
