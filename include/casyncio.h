@@ -862,6 +862,192 @@ CIO_API bool cio_queue_is_shut_down(const cio_queue *q);
  * ---------------------------------------------------------------------- */
 /* (section: executor) */
 
+/* Blocking work runs on other threads (or processes) while the loop and
+ * its tasks go on, as asyncio's run_in_executor / to_thread do.
+ *
+ * An executor is a pool of worker threads (concurrent.futures'
+ * ThreadPoolExecutor) or of worker processes (ProcessPoolExecutor).  It
+ * is not tied to a loop: tasks of several loops, in several threads, may
+ * share one.  Each loop also has a default thread pool, made on first use
+ * with min(32, CPUs + 4) threads, which the loop shuts down when it closes.
+ * These are casyncio's own threads, not libuv's threadpool, so blocking
+ * work never delays file and DNS requests.
+ *
+ * Cancellation: cancelling the waiting task makes the call return
+ * CIO_ECANCELED at once.  A job no worker has started is dropped; a job
+ * already running cannot be interrupted and runs to its end, and its late
+ * outcome goes to the `dispose` function given with it (if any), on the
+ * loop thread, so results can be freed.
+ *
+ * cio_loop_close() with jobs of that loop still in flight (their tasks
+ * were cancelled): queued ones are dropped, and the call blocks until the
+ * running ones finish, disposing of their outcomes; nothing leaks and no
+ * callback ever reaches a closed loop. */
+typedef struct cio_executor cio_executor;
+
+/* A blocking function run on a worker thread: return 0 (or more) with an
+ * optional result in `*result` (initially NULL), or a negative CIO_E*
+ * code.  It must not call casyncio functions that need a loop. */
+typedef int (*cio_blocking_fn)(void *arg, void **result);
+
+/* Called on the loop thread with the outcome of a job nobody waits for
+ * any more: `status` CIO_ECANCELED and `result` NULL if it never ran, else
+ * what the function returned.  Free `result` (and `arg`) here. */
+typedef void (*cio_dispose_fn)(void *arg, void *result, int status);
+
+/* Create a pool of up to `max_workers` threads (0: min(32, CPUs + 4)),
+ * started as jobs arrive.  Does not need a loop.  Returns 0, CIO_EINVAL or
+ * CIO_ENOMEM; `*out` is NULL on failure. */
+CIO_API int cio_thread_pool_new(cio_executor **out, size_t max_workers);
+
+/* Run `fn(arg, &result)` on `ex` (NULL: the loop's default executor) and
+ * wait for it (await loop.run_in_executor(ex, fn, arg)).  `arg` must stay
+ * valid until fn returns; after a cancellation, `dispose` (may be NULL)
+ * says when.  Suspends.  Returns fn's status with its result in
+ * `*result` (may be NULL), CIO_ECANCELED, CIO_ESHUTDOWN (executor shut
+ * down), CIO_EINVAL (fn NULL, a process pool), CIO_ENOMEM, CIO_EPERM
+ * outside a task. */
+CIO_API int cio_run_in_executor(cio_executor *ex, cio_blocking_fn fn,
+                                void *arg, cio_dispose_fn dispose,
+                                void **result);
+
+/* cio_run_in_executor(NULL, fn, arg, NULL, result): asyncio.to_thread. */
+CIO_API int cio_to_thread(cio_blocking_fn fn, void *arg, void **result);
+
+/* Start `fn(arg, &result)` on `ex` (NULL: the default executor) without
+ * waiting (loop.run_in_executor without await): `*out` gets a future of
+ * the current loop that completes with fn's result or error, to pass to
+ * cio_await, cio_gather, cio_wait...  Cancelling the future cancels the
+ * job if it has not started; the late outcome of a started one goes to
+ * `dispose`.  Does not suspend; call on a loop's thread.  Returns 0,
+ * CIO_ESHUTDOWN, CIO_EINVAL, CIO_ENOMEM, CIO_EPERM without a loop.
+ * Release the future when done. */
+CIO_API int cio_executor_submit(cio_executor *ex, cio_blocking_fn fn,
+                                void *arg, cio_dispose_fn dispose,
+                                cio_future **out);
+
+/* Shut `ex` down (Executor.shutdown): new jobs get CIO_ESHUTDOWN.  With
+ * `cancel_futures`, jobs not yet started are dropped (their waiters get
+ * CIO_ECANCELED); otherwise they still run.  With `wait`, returns once
+ * every job has run and the workers have exited: from a task it suspends
+ * (CIO_ECANCELED if the task is cancelled meanwhile; the shutdown goes
+ * on), elsewhere it blocks the thread.  Returns 0, CIO_ECANCELED,
+ * CIO_EINVAL, CIO_ENOMEM.  Thread-safe.  Idempotent. */
+CIO_API int cio_executor_shutdown(cio_executor *ex, bool wait,
+                                  bool cancel_futures);
+
+/* Shut `ex` down without cancelling (if not done yet), block until its
+ * workers exit, and free it.  In a task, call cio_executor_shutdown(ex,
+ * true, ...) first so this does not block the loop.  NULL is accepted.
+ * Do not use with the loop's default executor. */
+CIO_API void cio_executor_free(cio_executor *ex);
+
+/* Make `ex` (a thread pool) the default executor of `loop` (NULL: the
+ * current loop); the loop takes ownership and shuts it down and frees it
+ * when it closes (loop.set_default_executor).  Loop thread only.  Returns
+ * 0, CIO_EINVAL, CIO_EPERM (another thread's loop), CIO_EBUSY (a default
+ * executor is already in use or was shut down), CIO_ENOMEM. */
+CIO_API int cio_loop_set_default_executor(cio_loop *loop, cio_executor *ex);
+
+/* Shut the current loop's default executor down, waiting for its jobs
+ * (loop.shutdown_default_executor); later jobs for it get CIO_ESHUTDOWN.
+ * Suspends.  Returns 0, CIO_ECANCELED, CIO_EPERM outside a task. */
+CIO_API int cio_shutdown_default_executor(void);
+
+/* -- Process pools: CPU-bound or crash-prone work in worker processes.
+ *
+ * Workers are the program itself, started again (posix_spawn, never
+ * fork) with CIO_PROCESS_WORKER in the environment: main() must call
+ * cio_process_worker_main() first thing, with the table of functions a
+ * job may name.  A job sends bytes and gets bytes back.  Workers start
+ * with the first jobs and are reused; one that dies (a crash, abort(), a
+ * kill) fails its job with CIO_EPIPE (asyncio's BrokenProcessPool) and
+ * is replaced at once, and the pool goes on working.
+ *
+ *   static const cio_process_fn_entry fns[] = {{"square", square}};
+ *   int main(void) {
+ *     cio_process_worker_main(fns, 1);   // returns only in the parent
+ *     ...
+ *   } */
+
+/* A function a worker process runs: read `in_len` bytes at `in` (NULL
+ * when `in_len` is 0), store a malloc()ed reply in `*out` (`*out_len`
+ * bytes; may stay NULL) and return 0 (or more), or a negative CIO_E*
+ * code (the reply is then dropped). */
+typedef int (*cio_process_fn)(const void *in, size_t in_len, void **out,
+                              size_t *out_len);
+
+typedef struct cio_process_fn_entry {
+  const char *name;
+  cio_process_fn fn;
+} cio_process_fn_entry;
+
+/* In a worker process (CIO_PROCESS_WORKER is set), serve jobs with
+ * `fns[0..n)` until the pool closes, then exit the process: never
+ * returns.  In any other process return 0 at once.  Call it before
+ * anything else in main(). */
+CIO_API int cio_process_worker_main(const cio_process_fn_entry *fns, size_t n);
+
+/* Create a pool of up to `workers` processes (0: one per CPU).  `argv`
+ * (NULL-terminated, copied) is the command that starts a worker; NULL
+ * runs this program again without arguments.  Does not need a loop.
+ * Returns 0, CIO_EINVAL, CIO_ENOMEM; `*out` is NULL on failure.  Shut down
+ * and free it like a thread pool. */
+CIO_API int cio_process_pool_new(cio_executor **out, size_t workers,
+                                 const char *const *argv);
+
+/* Run the function named `name` in a worker of `pool` with the `in_len`
+ * bytes at `in` (copied) and wait for the reply: on success `*out` gets a
+ * malloc()ed buffer (free() it; NULL for an empty reply) and `*out_len`
+ * its size.  A cancelled call returns at once; a job already running
+ * finishes in its worker and the reply is dropped.  Suspends.  Returns
+ * the function's status, CIO_ENOSYS (no function by that name), CIO_EPIPE
+ * (the worker died: crash, kill...), CIO_ECANCELED, CIO_ESHUTDOWN,
+ * CIO_EINVAL (not a process pool, NULL arguments), CIO_ENOMEM, an error
+ * starting the worker (CIO_ENOENT...), or CIO_EPERM outside a task. */
+CIO_API int cio_process_pool_run(cio_executor *pool, const char *name,
+                                 const void *in, size_t in_len, void **out,
+                                 size_t *out_len);
+
+/* -- Threads talking to loops (run_coroutine_threadsafe).
+ *
+ * Several loops may run at once, one per thread.  Any thread may hand a
+ * callback (cio_loop_call_soon_threadsafe) or a task to any running loop
+ * and wait for the task's result from its own thread. */
+
+/* A thread-safe handle on a task running on another thread's loop
+ * (concurrent.futures.Future). */
+typedef struct cio_concurrent_future cio_concurrent_future;
+
+/* Run `fn(arg)` as a new task on `loop`, which runs in another thread
+ * (asyncio.run_coroutine_threadsafe).  The task is created on the loop's
+ * thread, soon.  Thread-safe.  Returns 0, CIO_EINVAL, CIO_ESHUTDOWN (loop
+ * closed), CIO_ENOMEM; `*out` is NULL on failure.  If `loop` closes before
+ * it starts the task, the future never completes (wait times out). */
+CIO_API int cio_run_coroutine_threadsafe(cio_loop *loop, cio_task_fn fn,
+                                         void *arg,
+                                         cio_concurrent_future **out);
+
+/* Block the calling thread until the task is done or `timeout` seconds
+ * pass (CIO_NO_TIMEOUT: no limit; 0: just look).  Returns the task's status
+ * with its result in `*result` (may be NULL), CIO_ECANCELED (the task or
+ * this future was cancelled), CIO_ETIMEDOUT (the task goes on),
+ * CIO_EDEADLK when called on the task's own loop thread (it would block
+ * the loop the task needs), CIO_EINVAL.  Thread-safe. */
+CIO_API int cio_concurrent_future_wait(cio_concurrent_future *cf,
+                                       double timeout, void **result);
+
+/* Cancel: the future is done and cancelled at once (waiters get
+ * CIO_ECANCELED) and the task is asked to cancel on its loop.  Returns 1,
+ * 0 if it was already done, or CIO_EINVAL.  Thread-safe. */
+CIO_API int cio_concurrent_future_cancel(cio_concurrent_future *cf);
+
+CIO_API bool cio_concurrent_future_is_done(cio_concurrent_future *cf);
+
+/* Drop the handle; the task, if still running, runs on and its result is
+ * dropped.  NULL is accepted.  Thread-safe. */
+CIO_API void cio_concurrent_future_free(cio_concurrent_future *cf);
+
 /* ------------------------------------------------------------------------
  * Streams, servers, datagrams and name resolution
  * ---------------------------------------------------------------------- */

@@ -153,6 +153,7 @@ struct cio_loop {
   struct ts_item *ts_head, *ts_tail; /* call_soon_threadsafe, in order */
   bool ts_closed;
   size_t external_refs;   /* cio__loop_external_ref() count */
+  struct cio__hub *exec;  /* src/executor: jobs in flight, default pool */
   bool running_forever;
   int uv_handles_open;    /* closed asynchronously in cio_loop_close */
 
@@ -228,6 +229,12 @@ void cio__threadsafe_close(cio_loop *loop);
  * deadlock.  Loop thread only; pair every ref with an unref. */
 void cio__loop_external_ref(cio_loop *loop);
 void cio__loop_external_unref(cio_loop *loop);
+
+/* src/executor/executor.c: called by cio_loop_close() once no task is
+ * alive.  Takes back this loop's queued executor jobs, shuts the default
+ * executor down, blocks until jobs still running finish (their outcomes
+ * are disposed of) and frees the loop's executor state. */
+void cio__executor_loop_close(cio_loop *loop);
 
 /* uvwait.c: a task waiting for one libuv callback.
  *

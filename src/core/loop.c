@@ -158,6 +158,7 @@ int cio_loop_close(cio_loop *loop) {
     }
     return CIO_EBUSY;
   }
+  cio__executor_loop_close(loop);
   drop_scheduled(loop);
   if (loop->objects > 0) {
     fprintf(stderr,

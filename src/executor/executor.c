@@ -1,0 +1,487 @@
+/* Executors: run_in_executor / to_thread, shutdown, the default executor,
+ * and the per-loop hub that takes finished jobs back (see executor.h for
+ * the job's states and invariants).
+ *
+ * asyncio's run_in_executor wraps a concurrent future in an asyncio one
+ * (futures.wrap_future / _chain_future); here the job completes a
+ * cio_future on the loop thread.  Cancelling that future cancels the job
+ * only if no worker has started it (concurrent.futures.Future.cancel); a
+ * job already running goes on, and its late outcome, which nobody will
+ * read, goes to the caller's dispose function.
+ */
+#include "executor.h"
+
+static void executor_unref(cio_executor *ex);
+
+/* ---- the hub: where workers hand jobs back --------------------------- */
+
+static void hub_collect(struct cio__hub *h) {
+  uv_mutex_lock(&h->lock);
+  struct cio__job *j = h->done_head;
+  h->done_head = h->done_tail = NULL;
+  uv_mutex_unlock(&h->lock);
+  while (j != NULL) {
+    struct cio__job *next = j->done_next;
+    cio_executor *ex = j->ex;
+    cio__list_remove(&j->lnode);
+    cio__loop_external_unref(h->loop);
+    j->done(j);
+    executor_unref(ex);
+    j = next;
+  }
+}
+
+static void hub_on_async(uv_async_t *a) {
+  hub_collect(a->data);
+}
+
+struct cio__hub *cio__hub_get(cio_loop *loop) {
+  if (loop->exec != NULL)
+    return loop->exec;
+  struct cio__hub *h = cio__calloc(loop, 1, sizeof *h);
+  if (h == NULL)
+    return NULL;
+  h->loop = loop;
+  cio__list_init(&h->jobs);
+  if (uv_mutex_init(&h->lock) != 0)
+    goto fail_free;
+  if (uv_cond_init(&h->cv) != 0)
+    goto fail_mutex;
+  if (uv_async_init(loop->uv, &h->async, hub_on_async) != 0)
+    goto fail_cond;
+  h->async.data = h;
+  /* In-flight jobs keep the loop alive through cio__loop_external_ref. */
+  uv_unref((uv_handle_t *)&h->async);
+  loop->exec = h;
+  return h;
+
+fail_cond:
+  uv_cond_destroy(&h->cv);
+fail_mutex:
+  uv_mutex_destroy(&h->lock);
+fail_free:
+  cio__free(loop, h);
+  return NULL;
+}
+
+/* With the executor's lock held (so no worker can deliver `j` yet). */
+static void hub_attach(struct cio__hub *h, struct cio__job *j) {
+  atomic_fetch_add(&j->ex->refs, 1);
+  uv_mutex_lock(&h->lock);
+  h->outstanding++;
+  uv_mutex_unlock(&h->lock);
+  cio__list_push_back(&h->jobs, &j->lnode);
+  cio__loop_external_ref(h->loop);
+}
+
+void cio__job_deliver(struct cio__job *j) {
+  struct cio__hub *h = j->hub;
+  uv_mutex_lock(&h->lock);
+  j->done_next = NULL;
+  if (h->done_tail != NULL)
+    h->done_tail->done_next = j;
+  else
+    h->done_head = j;
+  h->done_tail = j;
+  h->outstanding--;
+  /* The handle stays open until cio_loop_close() saw outstanding == 0,
+   * and that needs this lock: no worker touches a closed hub. */
+  uv_async_send(&h->async);
+  uv_cond_signal(&h->cv);
+  uv_mutex_unlock(&h->lock);
+}
+
+int cio__job_submit(cio_executor *ex, cio_loop *loop, struct cio__job *j) {
+  struct cio__hub *h = cio__hub_get(loop);
+  if (h == NULL)
+    return CIO_ENOMEM;
+  j->hub = h;
+  j->ex = ex;
+  j->state = CIO__JOB_QUEUED;
+  cio__list_init(&j->qnode);
+  cio__list_init(&j->lnode);
+  uv_mutex_lock(&ex->lock);
+  int rc = ex->shut_down ? CIO_ESHUTDOWN : cio__workers_start_locked(ex);
+  if (rc == 0) {
+    cio__list_push_back(&ex->queue, &j->qnode);
+    uv_cond_signal(&ex->work_cv);
+    hub_attach(h, j);
+  }
+  uv_mutex_unlock(&ex->lock);
+  return rc;
+}
+
+bool cio__job_try_cancel(struct cio__job *j) {
+  cio_executor *ex = j->ex;
+  uv_mutex_lock(&ex->lock);
+  bool queued = j->state == CIO__JOB_QUEUED;
+  if (queued) {
+    cio__list_remove(&j->qnode);
+    j->state = CIO__JOB_CANCELLED;
+  }
+  uv_mutex_unlock(&ex->lock);
+  if (!queued)
+    return false;
+  struct cio__hub *h = j->hub;
+  uv_mutex_lock(&h->lock);
+  h->outstanding--;
+  uv_mutex_unlock(&h->lock);
+  cio__list_remove(&j->lnode);
+  cio__loop_external_unref(h->loop);
+  j->status = CIO_ECANCELED;
+  j->result = NULL;
+  j->done(j);
+  executor_unref(ex);
+  return true;
+}
+
+/* ---- executors: creation, shutdown, free ----------------------------- */
+
+int cio__executor_alloc(cio_executor **out, size_t max_workers) {
+  cio_executor *ex = calloc(1, sizeof *ex);
+  if (ex == NULL)
+    return CIO_ENOMEM;
+  ex->workers = calloc(max_workers, sizeof *ex->workers);
+  if (ex->workers == NULL)
+    goto fail_free;
+  if (uv_mutex_init(&ex->lock) != 0)
+    goto fail_workers;
+  if (uv_cond_init(&ex->work_cv) != 0)
+    goto fail_mutex;
+  if (uv_cond_init(&ex->exit_cv) != 0)
+    goto fail_cond;
+  ex->max_workers = max_workers;
+  atomic_init(&ex->refs, 1);
+  cio__list_init(&ex->queue);
+  cio__list_init(&ex->exit_waiters);
+  *out = ex;
+  return 0;
+
+fail_cond:
+  uv_cond_destroy(&ex->work_cv);
+fail_mutex:
+  uv_mutex_destroy(&ex->lock);
+fail_workers:
+  free(ex->workers);
+fail_free:
+  free(ex);
+  return CIO_ENOMEM;
+}
+
+/* Stop taking jobs, optionally take the queued ones back (they complete
+ * cancelled), and wake idle workers so they exit. */
+static void begin_shutdown(cio_executor *ex, bool cancel_futures) {
+  struct cio__list cancelled;
+  cio__list_init(&cancelled);
+  uv_mutex_lock(&ex->lock);
+  ex->shut_down = true;
+  if (cancel_futures)
+    cio__list_splice_back(&cancelled, &ex->queue);
+  cio__list_foreach(it, &cancelled) {
+    cio__container_of(it, struct cio__job, qnode)->state = CIO__JOB_CANCELLED;
+  }
+  uv_cond_broadcast(&ex->work_cv);
+  uv_mutex_unlock(&ex->lock);
+  struct cio__list *n;
+  while ((n = cio__list_pop_front(&cancelled)) != NULL) {
+    struct cio__job *j = cio__container_of(n, struct cio__job, qnode);
+    j->status = CIO_ECANCELED;
+    j->result = NULL;
+    cio__job_deliver(j); /* it may belong to another loop */
+  }
+}
+
+static void wait_blocking(cio_executor *ex) {
+  uv_mutex_lock(&ex->lock);
+  while (ex->exited < ex->nworkers)
+    uv_cond_wait(&ex->exit_cv, &ex->lock);
+  uv_mutex_unlock(&ex->lock);
+  cio__workers_join(ex);
+}
+
+/* A task waiting in cio_executor_shutdown(): a job without work that the
+ * last exiting worker hands back. */
+struct exit_wait {
+  struct cio__job job;
+  cio_task *task; /* NULL once the task stopped waiting */
+};
+
+static void exit_wait_done(struct cio__job *j) {
+  struct exit_wait *w = cio__container_of(j, struct exit_wait, job);
+  cio_loop *loop = j->hub->loop;
+  if (w->task != NULL)
+    cio__task_wake(w->task, 0);
+  cio__free(loop, w);
+}
+
+static bool exit_wait_cancel(cio_task *t, void *ctx) {
+  struct exit_wait *w = ctx;
+  w->task = NULL; /* the job frees itself when it comes back */
+  cio__task_wake(t, CIO_ECANCELED);
+  return true;
+}
+
+static int wait_in_task(cio_executor *ex, cio_task *self) {
+  cio_loop *loop = self->fut.loop;
+  struct cio__hub *h = cio__hub_get(loop);
+  struct exit_wait *w = h ? cio__calloc(loop, 1, sizeof *w) : NULL;
+  if (w == NULL)
+    return CIO_ENOMEM;
+  w->task = self;
+  w->job.hub = h;
+  w->job.ex = ex;
+  w->job.done = exit_wait_done;
+  cio__list_init(&w->job.qnode);
+  cio__list_init(&w->job.lnode);
+  uv_mutex_lock(&ex->lock);
+  bool all_exited = ex->exited == ex->nworkers;
+  if (!all_exited) {
+    cio__list_push_back(&ex->exit_waiters, &w->job.qnode);
+    hub_attach(h, &w->job);
+  }
+  uv_mutex_unlock(&ex->lock);
+  if (all_exited) {
+    cio__free(loop, w);
+    return 0;
+  }
+  return cio__task_park(self, exit_wait_cancel, w);
+}
+
+int cio_executor_shutdown(cio_executor *ex, bool wait, bool cancel_futures) {
+  if (ex == NULL)
+    return CIO_EINVAL;
+  begin_shutdown(ex, cancel_futures);
+  if (!wait)
+    return 0;
+  cio_loop *loop = cio__loop_current();
+  cio_task *self = loop ? loop->current : NULL;
+  if (self != NULL) {
+    int rc = wait_in_task(ex, self);
+    if (rc < 0)
+      return rc;
+  }
+  wait_blocking(ex); /* in a task: every worker has exited already */
+  return 0;
+}
+
+/* Jobs not yet handed back to their loop keep the struct alive. */
+static void executor_unref(cio_executor *ex) {
+  if (atomic_fetch_sub(&ex->refs, 1) != 1)
+    return;
+  uv_cond_destroy(&ex->exit_cv);
+  uv_cond_destroy(&ex->work_cv);
+  uv_mutex_destroy(&ex->lock);
+  if (ex->argv != NULL) {
+    for (char **a = ex->argv; *a != NULL; a++)
+      free(*a);
+    free(ex->argv);
+  }
+  free(ex->workers);
+  free(ex);
+}
+
+void cio_executor_free(cio_executor *ex) {
+  if (ex == NULL)
+    return;
+  begin_shutdown(ex, false);
+  wait_blocking(ex);
+  executor_unref(ex);
+}
+
+/* ---- the default executor -------------------------------------------- */
+
+static int default_executor(cio_loop *loop, cio_executor **ex) {
+  struct cio__hub *h = cio__hub_get(loop);
+  if (h == NULL)
+    return CIO_ENOMEM;
+  if (h->default_shut_down)
+    return CIO_ESHUTDOWN;
+  if (h->default_ex == NULL) {
+    int rc = cio_thread_pool_new(&h->default_ex, 0);
+    if (rc < 0)
+      return rc;
+  }
+  *ex = h->default_ex;
+  return 0;
+}
+
+int cio_loop_set_default_executor(cio_loop *loop, cio_executor *ex) {
+  loop = cio__loop_or_current(loop);
+  if (loop == NULL || ex == NULL || ex->is_process)
+    return CIO_EINVAL;
+  if (loop != cio__loop_current())
+    return CIO_EPERM;
+  struct cio__hub *h = cio__hub_get(loop);
+  if (h == NULL)
+    return CIO_ENOMEM;
+  if (h->default_ex != NULL || h->default_shut_down)
+    return CIO_EBUSY;
+  h->default_ex = ex;
+  return 0;
+}
+
+int cio_shutdown_default_executor(void) {
+  int rc;
+  cio_task *self = cio__task_for_suspend(&rc);
+  if (self == NULL)
+    return rc;
+  struct cio__hub *h = cio__hub_get(self->fut.loop);
+  if (h == NULL)
+    return CIO_ENOMEM;
+  h->default_shut_down = true;
+  cio_executor *ex = h->default_ex;
+  if (ex == NULL)
+    return 0;
+  rc = cio_executor_shutdown(ex, true, false);
+  if (rc < 0)
+    return rc; /* cio_loop_close() frees it */
+  if (h->default_ex == ex) {
+    h->default_ex = NULL;
+    cio_executor_free(ex);
+  }
+  return 0;
+}
+
+/* cio_loop_close(): take back queued jobs of this loop, stop the default
+ * executor, wait for jobs still running anywhere, dispose of their
+ * outcomes and free the hub. */
+static void hub_closed(uv_handle_t *handle) {
+  struct cio__hub *h = handle->data;
+  cio_loop *loop = h->loop;
+  uv_cond_destroy(&h->cv);
+  uv_mutex_destroy(&h->lock);
+  loop->uv_handles_open--;
+  cio__free(loop, h);
+}
+
+void cio__executor_loop_close(cio_loop *loop) {
+  struct cio__hub *h = loop->exec;
+  if (h == NULL)
+    return;
+  struct cio__list *it = h->jobs.next;
+  while (it != &h->jobs) {
+    struct cio__list *next = it->next;
+    cio__job_try_cancel(cio__container_of(it, struct cio__job, lnode));
+    it = next;
+  }
+  if (h->default_ex != NULL) {
+    begin_shutdown(h->default_ex, true);
+    wait_blocking(h->default_ex);
+  }
+  uv_mutex_lock(&h->lock);
+  h->closing = true;
+  while (h->outstanding > 0)
+    uv_cond_wait(&h->cv, &h->lock);
+  uv_mutex_unlock(&h->lock);
+  hub_collect(h);
+  cio_executor_free(h->default_ex);
+  loop->exec = NULL;
+  loop->uv_handles_open++;
+  uv_close((uv_handle_t *)&h->async, hub_closed);
+}
+
+/* ---- run_in_executor ------------------------------------------------- */
+
+struct fjob {
+  struct cio__job job;
+  struct cio__link link; /* on fut: a cancellation cancels the job */
+  cio_future *fut;       /* one reference, dropped in done */
+  cio_blocking_fn fn;
+  void *arg;
+  cio_dispose_fn dispose;
+};
+
+static void fjob_work(struct cio__job *j, struct cio__worker *w) {
+  (void)w;
+  struct fjob *fj = cio__container_of(j, struct fjob, job);
+  j->result = NULL;
+  j->status = fj->fn(fj->arg, &j->result);
+}
+
+static void fjob_done(struct cio__job *j) {
+  struct fjob *fj = cio__container_of(j, struct fjob, job);
+  cio_future *fut = fj->fut;
+  cio_loop *loop = fut->loop;
+  cio__link_detach(&fj->link);
+  if (cio_future_is_done(fut)) {
+    /* The future was cancelled: nobody reads this outcome. */
+    if (fj->dispose != NULL)
+      fj->dispose(fj->arg, j->result, j->status);
+  } else if (j->status >= 0) {
+    cio_future_set_result(fut, j->result);
+  } else if (j->status == CIO_ECANCELED) {
+    cio_future_cancel(fut);
+  } else {
+    cio_future_set_error(fut, j->status);
+  }
+  cio_future_release(fut);
+  cio__free(loop, fj);
+}
+
+static void fjob_link_run(struct cio__callback *cb) {
+  struct cio__link *l = cio__container_of(cb, struct cio__link, cb);
+  struct fjob *fj = l->owner;
+  bool cancelled = cio_future_is_cancelled(l->f);
+  cio__link_done(l);
+  if (cancelled)
+    cio__job_try_cancel(&fj->job); /* may run done and free fj */
+}
+
+int cio_executor_submit(cio_executor *ex, cio_blocking_fn fn, void *arg,
+                        cio_dispose_fn dispose, cio_future **out) {
+  if (out == NULL)
+    return CIO_EINVAL;
+  *out = NULL;
+  if (fn == NULL || (ex != NULL && ex->is_process))
+    return CIO_EINVAL;
+  cio_loop *loop = cio__loop_current();
+  if (loop == NULL)
+    return CIO_EPERM;
+  int rc = ex != NULL ? 0 : default_executor(loop, &ex);
+  if (rc < 0)
+    return rc;
+  struct fjob *fj = cio__calloc(loop, 1, sizeof *fj);
+  if (fj == NULL)
+    return CIO_ENOMEM;
+  rc = cio_future_new(loop, &fj->fut);
+  if (rc < 0)
+    goto fail_free;
+  fj->fn = fn;
+  fj->arg = arg;
+  fj->dispose = dispose;
+  fj->job.work = fjob_work;
+  fj->job.done = fjob_done;
+  cio__link_attach(&fj->link, fj->fut, fjob_link_run, fj, 0);
+  rc = cio__job_submit(ex, loop, &fj->job);
+  if (rc < 0)
+    goto fail_future;
+  *out = cio_future_retain(fj->fut);
+  return 0;
+
+fail_future:
+  cio__link_detach(&fj->link);
+  cio_future_release(fj->fut);
+fail_free:
+  cio__free(loop, fj);
+  return rc;
+}
+
+int cio_run_in_executor(cio_executor *ex, cio_blocking_fn fn, void *arg,
+                        cio_dispose_fn dispose, void **result) {
+  if (result != NULL)
+    *result = NULL;
+  int rc;
+  if (cio__task_for_suspend(&rc) == NULL)
+    return rc;
+  cio_future *fut;
+  rc = cio_executor_submit(ex, fn, arg, dispose, &fut);
+  if (rc < 0)
+    return rc;
+  rc = cio_await(fut, result);
+  cio_future_release(fut);
+  return rc;
+}
+
+int cio_to_thread(cio_blocking_fn fn, void *arg, void **result) {
+  return cio_run_in_executor(NULL, fn, arg, NULL, result);
+}

@@ -1,0 +1,116 @@
+/* Private types of the executors (src/executor/).
+ *
+ * A job is work for another thread: a blocking function (thread pool) or a
+ * round trip to a worker process (process pool).  It is allocated on the
+ * loop thread, queued on an executor, run by a worker thread and handed
+ * back to its loop through the loop's hub, where `done` runs and frees it.
+ *
+ *   QUEUED -> RUNNING     a worker takes it              worker_main()
+ *   QUEUED -> CANCELLED   cio__job_try_cancel(), or a shutdown with
+ *                         cancel_futures                 executor.c
+ *   RUNNING -> (delivered) the worker hands it to the hub cio__job_deliver()
+ *
+ * (1) A job is always handed back to its loop, exactly once: `done` runs on
+ *     the loop thread and nothing else touches the job afterwards.  This is
+ *     why a task may stop waiting (cancellation) at any time: the job owns
+ *     itself and its late outcome is disposed of by `done`.
+ * (2) `state` is guarded by the executor's lock; `status`/`result` are
+ *     written by the worker before delivery and read by the loop after it
+ *     (the hub's lock orders the two).
+ * (3) A hub counts the jobs it still expects (`outstanding`); the loop is
+ *     closed only once that reaches zero, so no worker ever touches a freed
+ *     hub or loop.
+ */
+#ifndef CIO_EXECUTOR_H
+#define CIO_EXECUTOR_H
+
+#include <stdatomic.h>
+
+#include "internal.h"
+
+enum cio__job_state {
+  CIO__JOB_QUEUED,
+  CIO__JOB_RUNNING,
+  CIO__JOB_CANCELLED,
+};
+
+struct cio__worker;
+struct cio__hub;
+
+struct cio__job {
+  struct cio__list qnode;     /* in ex->queue (ex->lock), or self-linked */
+  struct cio__list lnode;     /* in hub->jobs: loop thread only */
+  struct cio__job *done_next; /* in hub->done (hub->lock) */
+  struct cio__hub *hub;
+  cio_executor *ex;
+  int state; /* cio__job_state, ex->lock */
+  /* Worker thread: do the work, set status and result. */
+  void (*work)(struct cio__job *j, struct cio__worker *w);
+  /* Loop thread: the outcome is back (status CIO_ECANCELED if the job was
+   * cancelled before it ran).  Frees the job. */
+  void (*done)(struct cio__job *j);
+  int status;
+  void *result;
+};
+
+/* Per-loop side of the executors: where workers hand jobs back. */
+struct cio__hub {
+  cio_loop *loop;
+  uv_async_t async; /* woken by workers; unref'd */
+  uv_mutex_t lock;  /* guards done_*, outstanding, closing */
+  uv_cond_t cv;     /* cio_loop_close() waits for outstanding */
+  struct cio__job *done_head, *done_tail;
+  size_t outstanding; /* submitted, not yet delivered */
+  bool closing;
+  struct cio__list jobs;    /* submitted, `done` not yet run */
+  cio_executor *default_ex; /* lazily created; the loop owns it */
+  bool default_shut_down;   /* shutdown_default_executor() was called */
+};
+
+/* A worker thread, and for a process pool the process it talks to. */
+struct cio__worker {
+  uv_thread_t thread;
+  cio_executor *ex;
+  int pid; /* process pool: 0 when no process runs */
+  int fd;  /* process pool: our end of the socket pair, or -1 */
+};
+
+struct cio_executor {
+  atomic_size_t refs; /* the owner's, plus one per job in flight */
+  uv_mutex_t lock;
+  uv_cond_t work_cv;             /* idle workers wait for jobs */
+  uv_cond_t exit_cv;             /* a blocking shutdown waits for exits */
+  struct cio__list queue;        /* cio__job.qnode, FIFO */
+  struct cio__list exit_waiters; /* tasks waiting in shutdown (jobs) */
+  struct cio__worker *workers;
+  size_t max_workers;
+  size_t nworkers; /* started */
+  size_t idle;     /* waiting on work_cv */
+  size_t exited;
+  bool shut_down;
+  bool joined;
+  bool is_process;
+  char **argv; /* process pool: how to start a worker */
+};
+
+/* executor.c */
+struct cio__hub *cio__hub_get(cio_loop *loop);
+int cio__executor_alloc(cio_executor **out, size_t max_workers);
+/* Queue `j` (filled by the caller but for hub/ex/state) on `ex` for the
+ * current loop.  Returns 0, CIO_ESHUTDOWN or CIO_ENOMEM (then `done` is
+ * not called and the caller still owns `j`). */
+int cio__job_submit(cio_executor *ex, cio_loop *loop, struct cio__job *j);
+/* Loop thread: take `j` back if no worker has started it; then `done`
+ * has run (with CIO_ECANCELED) before this returns true. */
+bool cio__job_try_cancel(struct cio__job *j);
+/* Worker thread: hand `j` back to its loop. */
+void cio__job_deliver(struct cio__job *j);
+
+/* thread_pool.c */
+int cio__workers_start_locked(cio_executor *ex);
+void cio__workers_join(cio_executor *ex);
+
+/* process_pool.c: the worker thread's side of a process pool. */
+void cio__process_worker_stop(struct cio__worker *w);
+
+#endif

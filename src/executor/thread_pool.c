@@ -1,0 +1,98 @@
+/* Worker threads of an executor (concurrent.futures.ThreadPoolExecutor).
+ *
+ * Threads start on demand, as CPython's _adjust_thread_count does: a
+ * submit that finds no idle worker starts one, up to max_workers.  They
+ * are our own uv_thread_t threads, not libuv's threadpool, so blocking
+ * user work never delays the loop's file and DNS requests.
+ *
+ *   IDLE -> BUSY      a job is queued (work_cv)          worker_main()
+ *   BUSY -> IDLE      the job was handed back            worker_main()
+ *   * -> EXITED       shut down and the queue is empty   worker_main()
+ * (1) Workers only exit once shut_down is set and the queue is empty, so a
+ *     job queued before the shutdown (and not cancelled) always runs.
+ * (2) The last worker to exit wakes every shutdown waiter.
+ */
+#include <unistd.h>
+
+#include "executor.h"
+
+/* Default size: CPython's min(32, os.cpu_count() + 4). */
+static size_t default_workers(void) {
+  long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+  size_t n = (cpus > 0 ? (size_t)cpus : 1) + 4;
+  return n < 32 ? n : 32;
+}
+
+static void worker_exit(cio_executor *ex) {
+  /* Called with ex->lock held. */
+  struct cio__list waiters;
+  cio__list_init(&waiters);
+  if (++ex->exited == ex->nworkers) {
+    cio__list_splice_back(&waiters, &ex->exit_waiters);
+    uv_cond_broadcast(&ex->exit_cv);
+  }
+  uv_mutex_unlock(&ex->lock);
+  struct cio__list *n;
+  while ((n = cio__list_pop_front(&waiters)) != NULL)
+    cio__job_deliver(cio__container_of(n, struct cio__job, qnode));
+}
+
+static void worker_main(void *arg) {
+  struct cio__worker *w = arg;
+  cio_executor *ex = w->ex;
+  uv_mutex_lock(&ex->lock);
+  for (;;) {
+    while (cio__list_empty(&ex->queue) && !ex->shut_down) {
+      ex->idle++;
+      uv_cond_wait(&ex->work_cv, &ex->lock);
+      ex->idle--;
+    }
+    struct cio__list *n = cio__list_pop_front(&ex->queue);
+    if (n == NULL)
+      break; /* shut down and nothing left */
+    struct cio__job *j = cio__container_of(n, struct cio__job, qnode);
+    j->state = CIO__JOB_RUNNING;
+    uv_mutex_unlock(&ex->lock);
+    j->work(j, w);
+    cio__job_deliver(j);
+    uv_mutex_lock(&ex->lock);
+  }
+  if (ex->is_process)
+    cio__process_worker_stop(w);
+  worker_exit(ex);
+}
+
+/* With ex->lock held: start one more worker if none is idle for the job
+ * just queued.  A failure only matters when no worker runs at all. */
+int cio__workers_start_locked(cio_executor *ex) {
+  if (ex->idle > 0 || ex->nworkers == ex->max_workers)
+    return 0;
+  struct cio__worker *w = &ex->workers[ex->nworkers];
+  *w = (struct cio__worker){.ex = ex, .fd = -1};
+  if (uv_thread_create(&w->thread, worker_main, w) != 0)
+    return ex->nworkers > 0 ? 0 : CIO_EAGAIN;
+  ex->nworkers++;
+  return 0;
+}
+
+/* Join every worker once; they have been told to exit. */
+void cio__workers_join(cio_executor *ex) {
+  uv_mutex_lock(&ex->lock);
+  bool join = !ex->joined;
+  ex->joined = true;
+  size_t n = ex->nworkers;
+  uv_mutex_unlock(&ex->lock);
+  if (!join)
+    return;
+  for (size_t i = 0; i < n; i++)
+    uv_thread_join(&ex->workers[i].thread);
+}
+
+int cio_thread_pool_new(cio_executor **out, size_t max_workers) {
+  if (out == NULL)
+    return CIO_EINVAL;
+  *out = NULL;
+  if (max_workers == 0)
+    max_workers = default_workers();
+  return cio__executor_alloc(out, max_workers);
+}
