@@ -404,6 +404,25 @@ TEST(cancelled_communicate_leaves_no_zombie) {
   CHECK_EQ(run(main_cancel_communicate), 0);
 }
 
+/* Closing a child that never reads its stdin, with a megabyte queued for
+ * it: close kills it first instead of waiting for the flush. */
+static int main_close_unread(void *arg, void **result) {
+  (void)arg, (void)result;
+  char *big = calloc(1, 1 << 20);
+  cio_process *p = spawn(SLEEP, P, P, I);
+  CHECK_EQ(cio_stream_write(cio_process_stdin(p), big, 1 << 20), 0);
+  CHECK(cio_stream_write_buffer_size(cio_process_stdin(p)) > 0);
+  int pid = cio_process_pid(p);
+  CHECK_EQ(cio_process_close(p), 0);
+  check_reaped(pid);
+  free(big);
+  return 0;
+}
+
+TEST(close_kills_child_that_does_not_read) {
+  CHECK_EQ(run(main_close_unread), 0);
+}
+
 /* ------------------------------------------------------------------ */
 
 /* The child exits without reading: writing to it gives CIO_EPIPE (not a

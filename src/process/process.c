@@ -438,13 +438,15 @@ int cio_process_close(cio_process *p) {
   cio_task *self = cio__task_for_suspend(&rc);
   if (self == NULL)
     return rc;
+  /* Kill first (asyncio's transport close): flushing stdin into a child
+   * that does not read would wait for ever. */
+  if (!p->exited)
+    uv_process_kill(&p->handle, SIGKILL);
   for (int i = 0; i < 3; i++) {
     int prc = pipe_close(p, i);
     if (rc == 0)
       rc = prc;
   }
-  if (!p->exited)
-    uv_process_kill(&p->handle, SIGKILL); /* asyncio's transport close */
   if (!p->uv_closed) {
     /* No cancel function: the child was killed, its exit comes soon, and
      * the object must live until libuv let go of the handle. */
