@@ -10,6 +10,7 @@ DEMO := tour
 
 BUILD_DIR := build
 ASAN_DIR := build-asan
+TSAN_DIR := build-tsan
 AARCH64_DIR := build-aarch64
 # Debug: CIO_ASSERT is on, as the tests expect.
 BUILD_TYPE := Debug
@@ -18,7 +19,7 @@ JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 CMAKE ?= cmake
 CTEST ?= ctest
 
-.PHONY: all deps build demo test test-asan test-aarch64 clean
+.PHONY: all deps build demo test test-asan test-tsan test-aarch64 clean
 
 all: build
 
@@ -40,10 +41,23 @@ test-asan: deps
 	$(CMAKE) --build $(ASAN_DIR) -j $(JOBS)
 	cd $(ASAN_DIR) && $(CTEST) --output-on-failure -j $(JOBS)
 
+# ThreadSanitizer over the tests where threads meet loops: executors,
+# loops in several threads, call_soon_threadsafe.  A data race fails the
+# test (TSan exits with 66).
+TSAN_TESTS := test_executor test_threads test_loop
+TSAN_REGEX := ^(test_executor|test_threads|test_loop)\.
+
+test-tsan: deps
+	$(CMAKE) -S . -B $(TSAN_DIR) -DCMAKE_BUILD_TYPE=Debug -DCIO_TSAN=ON \
+	  -DCIO_BUILD_EXAMPLES=OFF -DCIO_BUILD_BENCH=OFF
+	$(CMAKE) --build $(TSAN_DIR) -j $(JOBS) --target $(TSAN_TESTS)
+	cd $(TSAN_DIR) && $(CTEST) --output-on-failure -j $(JOBS) \
+	  -R '$(TSAN_REGEX)'
+
 # Cross compile for aarch64 and run the tests under qemu-user; the script
 # checks (as root: installs) the cross compiler, arm64 libuv and qemu.
 test-aarch64:
 	BUILD_DIR=$(AARCH64_DIR) JOBS=$(JOBS) sh scripts/test-aarch64.sh
 
 clean:
-	rm -rf $(BUILD_DIR) $(ASAN_DIR) $(AARCH64_DIR)
+	rm -rf $(BUILD_DIR) $(ASAN_DIR) $(TSAN_DIR) $(AARCH64_DIR)
