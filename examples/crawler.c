@@ -24,15 +24,15 @@ static int serve_page(cio_stream *s, void *arg) {
   if (n <= 0 || sscanf(line, "GET /%d", &id) != 1 || id < 1 || id > 3)
     return cio_stream_write(s, "HTTP/1.0 404 Not Found\r\n\r\n", 26);
   while ((n = cio_stream_readline(s, line, sizeof line)) > 2)
-    ; /* headers, up to the blank line */
+    ;                             /* headers, up to the blank line */
   int rc = cio_sleep(delays[id]); /* a slow backend */
   if (rc < 0)
     return rc;
   char body[32], reply[128];
   int blen = snprintf(body, sizeof body, "data_%d", id);
-  int len = snprintf(reply, sizeof reply,
-                     "HTTP/1.0 200 OK\r\nContent-Length: %d\r\n\r\n%s", blen,
-                     body);
+  int len =
+      snprintf(reply, sizeof reply,
+               "HTTP/1.0 200 OK\r\nContent-Length: %d\r\n\r\n%s", blen, body);
   return cio_stream_write(s, reply, (size_t)len);
 }
 

@@ -11,6 +11,7 @@
 #include "casyncio.h"
 
 struct app {
+  int port;
   cio_server *srv;
   int max_clients;
   int finished;
@@ -36,7 +37,7 @@ static int handle_client(cio_stream *s, void *arg) {
   printf("client %s:%d done\n", host, port);
   fflush(stdout);
   if (++app->finished == app->max_clients)
-    cio_server_close_clients(app->srv), cio_server_close(app->srv);
+    cio_server_close(app->srv); /* from a handler: does not wait for it */
   return (int)n;
 }
 
@@ -45,8 +46,8 @@ static int serve(void *arg, void **result) {
   struct app *app = arg;
   int port = app->finished; /* the port, passed in before we start */
   app->finished = 0;
-  int rc = cio_start_server(&app->srv, handle_client, app, "127.0.0.1", port,
-                            NULL);
+  int rc =
+      cio_start_server(&app->srv, handle_client, app, "127.0.0.1", port, NULL);
   if (rc < 0) {
     fprintf(stderr, "echo_server: %s\n", cio_strerror(rc));
     return rc;
@@ -60,7 +61,7 @@ static int serve(void *arg, void **result) {
 }
 
 int main(int argc, char **argv) {
-  struct app app = {.finished = argc > 1 ? atoi(argv[1]) : 8888,
+  struct app app = {.port = argc > 1 ? atoi(argv[1]) : 8888,
                     .max_clients = argc > 2 ? atoi(argv[2]) : -1};
   return cio_run(serve, &app) == 0 ? 0 : 1;
 }

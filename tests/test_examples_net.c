@@ -63,9 +63,12 @@ TEST(crawler_fetches_concurrently) {
     const char *text;
     double at;
   } want[] = {
-      {"[1] request started", 0},        {"[2] request started", 0},
-      {"[3] request started", 0},        {"[3] received 'data_3'", 1},
-      {"[1] received 'data_1'", 2},      {"[2] received 'data_2'", 3},
+      {"[1] request started", 0},
+      {"[2] request started", 0},
+      {"[3] request started", 0},
+      {"[3] received 'data_3'", 1},
+      {"[1] received 'data_1'", 2},
+      {"[2] received 'data_2'", 3},
       {"results: ['data_1', 'data_2', 'data_3']", 3},
       {"elapsed: 3.0 s (one after the other: 6 s)", 3},
   };

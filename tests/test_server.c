@@ -125,8 +125,7 @@ static int failing_main(void *arg, void **result) {
   (void)arg;
   (void)result;
   cio_server *srv;
-  CHECK_EQ(cio_start_server(&srv, line_handler, NULL, "127.0.0.1", 0, NULL),
-           0);
+  CHECK_EQ(cio_start_server(&srv, line_handler, NULL, "127.0.0.1", 0, NULL), 0);
   int port = cio_server_port(srv);
   cio_stream *good, *bad;
   CHECK_EQ(cio_open_connection(&good, "127.0.0.1", port, NULL), 0);
@@ -165,11 +164,9 @@ static int clients_main(void *arg, void **result) {
   (void)arg;
   (void)result;
   cio_server *srv;
-  CHECK_EQ(cio_start_server(&srv, line_handler, NULL, "127.0.0.1", 0, NULL),
-           0);
+  CHECK_EQ(cio_start_server(&srv, line_handler, NULL, "127.0.0.1", 0, NULL), 0);
   cio_stream *s;
-  CHECK_EQ(cio_open_connection(&s, "127.0.0.1", cio_server_port(srv), NULL),
-           0);
+  CHECK_EQ(cio_open_connection(&s, "127.0.0.1", cio_server_port(srv), NULL), 0);
   CHECK_EQ(ask(s, "x\n"), 0);
   struct waiter_ctx w = {.srv = srv, .rc = 1};
   cio_task *t;
@@ -232,8 +229,7 @@ static int emfile_main(void *arg, void **result) {
   (void)arg;
   (void)result;
   cio_server *srv;
-  CHECK_EQ(cio_start_server(&srv, line_handler, NULL, "127.0.0.1", 0, NULL),
-           0);
+  CHECK_EQ(cio_start_server(&srv, line_handler, NULL, "127.0.0.1", 0, NULL), 0);
   int port = cio_server_port(srv);
   cio_stream *cl[MAXC];
   int n = 0, stuck = -1;

@@ -3,10 +3,10 @@
  * reader, cancellation and timeouts on connect and read, half-close, peer
  * reset, drain backpressure against a slow reader, 1,000 connections. */
 #include <errno.h>
+#include <netinet/in.h>
 #include <pthread.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
-#include <netinet/in.h>
 #include <time.h>
 
 #include "casyncio.h"
@@ -193,8 +193,7 @@ static int lines_main(void *arg, void **result) {
   CHECK_EQ(cio_stream_readline(s, buf, sizeof buf), 3);
   CHECK(memcmp(buf, "ccc", 3) == 0);
   CHECK_EQ(cio_stream_readline(s, buf, sizeof buf), 0);
-  CHECK_EQ(cio_stream_readuntil(s, "\n", 1, buf, sizeof buf, &n),
-           CIO_ENODATA);
+  CHECK_EQ(cio_stream_readuntil(s, "\n", 1, buf, sizeof buf, &n), CIO_ENODATA);
   CHECK_EQ(n, 0);
   CHECK_EQ(cio_stream_close(s), 0);
   CHECK_EQ(cio_server_close(srv), 0);
@@ -220,8 +219,7 @@ static int limit_main(void *arg, void **result) {
   while (!cio_stream_at_eof(s) && cio_stream_buffered(s) < 28)
     CHECK_EQ(cio_sleep(0.01), 0);
   size_t before = cio_stream_buffered(s);
-  CHECK_EQ(cio_stream_readuntil(s, "\n", 1, buf, sizeof buf, &n),
-           CIO_ENOBUFS);
+  CHECK_EQ(cio_stream_readuntil(s, "\n", 1, buf, sizeof buf, &n), CIO_ENOBUFS);
   CHECK_EQ(n, 16); /* "Separator is found, but chunk is longer than limit" */
   CHECK_EQ(cio_stream_buffered(s), before); /* untouched, still usable */
   /* A small buffer lowers the limit too. */
@@ -232,8 +230,7 @@ static int limit_main(void *arg, void **result) {
    * as does exactly `limit` bytes. */
   CHECK_EQ(cio_stream_readline(s, buf, sizeof buf), 8);
   CHECK(memcmp(buf, "1234567\n", 8) == 0);
-  CHECK_EQ(cio_stream_readuntil(s, "!", 1, buf, sizeof buf, &n),
-           CIO_ENODATA);
+  CHECK_EQ(cio_stream_readuntil(s, "!", 1, buf, sizeof buf, &n), CIO_ENODATA);
   CHECK_EQ(n, 3);
   CHECK(memcmp(buf, "xyz", 3) == 0);
   CHECK_EQ(cio_stream_close(s), 0);
@@ -402,8 +399,7 @@ static int refused_main(void *arg, void **result) {
   cio_server *srv = start(echo_handler, NULL, &port);
   CHECK_EQ(cio_server_close(srv), 0);
   cio_stream *s = (cio_stream *)1;
-  CHECK_EQ(cio_open_connection(&s, "127.0.0.1", port, NULL),
-           CIO_ECONNREFUSED);
+  CHECK_EQ(cio_open_connection(&s, "127.0.0.1", port, NULL), CIO_ECONNREFUSED);
   CHECK(s == NULL);
   CHECK_EQ(cio_open_connection(&s, "127.0.0.1", 70000, NULL), CIO_EINVAL);
   return 0;

@@ -201,8 +201,7 @@ static int by_name_main(void *arg, void **result) {
   cio_server *srv;
   CHECK_EQ(cio_start_server(&srv, echo_once, NULL, "localhost", 0, NULL), 0);
   cio_stream *s;
-  CHECK_EQ(cio_open_connection(&s, "localhost", cio_server_port(srv), NULL),
-           0);
+  CHECK_EQ(cio_open_connection(&s, "localhost", cio_server_port(srv), NULL), 0);
   CHECK_EQ(cio_stream_write(s, "hi\n", 3), 0);
   char buf[8];
   CHECK_EQ(cio_stream_readline(s, buf, sizeof buf), 3);

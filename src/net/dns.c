@@ -46,8 +46,8 @@ int cio_getaddrinfo(const char *host, const char *service,
   struct gai_op op = {.res = NULL};
   cio__uvwait_init(&op.w, t, cancel_work);
   op.w.data = &op.req;
-  rc = uv_getaddrinfo(t->fut.loop->uv, &op.req, on_getaddrinfo, host,
-                      service, hints);
+  rc = uv_getaddrinfo(t->fut.loop->uv, &op.req, on_getaddrinfo, host, service,
+                      hints);
   if (rc < 0)
     return cio__uv_error(rc);
   rc = cio__uvwait_park(&op.w);
@@ -65,8 +65,8 @@ void cio_freeaddrinfo(struct addrinfo *res) {
     uv_freeaddrinfo(res);
 }
 
-static void on_getnameinfo(uv_getnameinfo_t *req, int status,
-                           const char *host, const char *serv) {
+static void on_getnameinfo(uv_getnameinfo_t *req, int status, const char *host,
+                           const char *serv) {
   (void)host;
   (void)serv;
   struct gni_op *op = cio__container_of(req, struct gni_op, req);
@@ -83,8 +83,8 @@ static int copy_out(char *dst, size_t cap, const char *src) {
   return 0;
 }
 
-int cio_getnameinfo(const cio_addr *addr, int flags, char *host,
-                    size_t hostcap, char *serv, size_t servcap) {
+int cio_getnameinfo(const cio_addr *addr, int flags, char *host, size_t hostcap,
+                    char *serv, size_t servcap) {
   int rc;
   cio_task *t = cio__task_for_suspend(&rc);
   if (t == NULL)

@@ -221,8 +221,8 @@ static int server_open(cio_server **out, cio_server_handler fn, void *arg,
   cio_server *srv = cio__calloc(loop, 1, sizeof *srv);
   if (srv == NULL)
     return CIO_ENOMEM;
-  *srv = (cio_server){.loop = loop, .refs = 1, .fn = fn, .arg = arg,
-                      .sopts = o.stream};
+  *srv = (cio_server){
+      .loop = loop, .refs = 1, .fn = fn, .arg = arg, .sopts = o.stream};
   srv->kind = path != NULL ? CIO__STREAM_PIPE : CIO__STREAM_TCP;
   cio__list_init(&srv->conns);
   cio__list_init(&srv->waiters);

@@ -2,8 +2,8 @@
  * sockets with SO_REUSEPORT, accept4, and Unix socket file cleanup. */
 #include <errno.h>
 #include <fcntl.h>
-#include <string.h>
 #include <netinet/in.h>
+#include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>

@@ -44,15 +44,15 @@ struct cio_stream {
     uv_pipe_t pipe;
   } h;
   cio_loop *loop;
-  int refs;          /* user + calls in progress + open handle + server */
-  uint8_t kind;      /* cio__stream_kind */
-  uint8_t dirs;      /* CIO__STREAM_READ | _WRITE once started */
-  bool reading;      /* uv_read_start is on */
-  bool eof;          /* the peer's end of file (or an error) was fed */
-  bool eof_written;  /* write_eof() */
-  bool closing;      /* close() started: no more writes */
-  bool uv_closing;   /* uv_close() called */
-  bool closed;       /* the close callback ran */
+  int refs;         /* user + calls in progress + open handle + server */
+  uint8_t kind;     /* cio__stream_kind */
+  uint8_t dirs;     /* CIO__STREAM_READ | _WRITE once started */
+  bool reading;     /* uv_read_start is on */
+  bool eof;         /* the peer's end of file (or an error) was fed */
+  bool eof_written; /* write_eof() */
+  bool closing;     /* close() started: no more writes */
+  bool uv_closing;  /* uv_close() called */
+  bool closed;      /* the close callback ran */
   bool user_released;
   bool write_paused; /* queue went above high water; drain() waits */
   int error;         /* stored read-side error (asyncio's exception()) */

@@ -247,8 +247,7 @@ size_t cio_stream_write_buffer_size(const cio_stream *s) {
   return s ? queue_size(s) : 0;
 }
 
-int cio_stream_set_write_buffer_limits(cio_stream *s, size_t high,
-                                       size_t low) {
+int cio_stream_set_write_buffer_limits(cio_stream *s, size_t high, size_t low) {
   if (s == NULL)
     return CIO_EINVAL;
   if (high == 0)

@@ -7,7 +7,7 @@
 #include "net/stream.h"
 
 _Static_assert(sizeof(cio_addr) >= sizeof(struct sockaddr_storage),
-              "cio_addr holds any socket address");
+               "cio_addr holds any socket address");
 
 /* ---- addresses ------------------------------------------------------ */
 
@@ -64,8 +64,7 @@ int cio_addr_format(const cio_addr *a, char *host, size_t cap, int *port) {
   }
   case AF_UNIX: {
     const struct sockaddr_un *sun = (const void *)a;
-    snprintf(tmp, sizeof tmp, "%.*s", (int)sizeof sun->sun_path,
-             sun->sun_path);
+    snprintf(tmp, sizeof tmp, "%.*s", (int)sizeof sun->sun_path, sun->sun_path);
     rc = 0;
     break;
   }
@@ -86,8 +85,8 @@ int cio_addr_format(const cio_addr *a, char *host, size_t cap, int *port) {
 
 /* ---- resolution ----------------------------------------------------- */
 
-static int resolve_name(const char *host, int port, int socktype,
-                        bool passive, cio_addr *addrs) {
+static int resolve_name(const char *host, int port, int socktype, bool passive,
+                        cio_addr *addrs) {
   char service[16];
   snprintf(service, sizeof service, "%d", port);
   struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = socktype};

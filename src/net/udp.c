@@ -154,9 +154,9 @@ int cio_datagram_sendto(cio_datagram *d, const void *data, size_t n,
 
 /* ---- opening and closing -------------------------------------------- */
 
-static int dgram_setup(cio_datagram *d, const char *local_host,
-                       int local_port, const char *remote_host,
-                       int remote_port, const cio_datagram_opts *o) {
+static int dgram_setup(cio_datagram *d, const char *local_host, int local_port,
+                       const char *remote_host, int remote_port,
+                       const cio_datagram_opts *o) {
   cio_addr local, remote[CIO__NET_MAX_ADDRS];
   int rc;
   if (remote_host != NULL) {
@@ -214,8 +214,8 @@ static int pick_family(const char *local_host, const char *remote_host) {
 }
 
 int cio_datagram_open(cio_datagram **out, const char *local_host,
-                      int local_port, const char *remote_host,
-                      int remote_port, const cio_datagram_opts *opts) {
+                      int local_port, const char *remote_host, int remote_port,
+                      const cio_datagram_opts *opts) {
   if (out == NULL)
     return CIO_EINVAL;
   *out = NULL;
