@@ -237,6 +237,35 @@ TEST(thread_pool_runs_at_most_max_workers) {
   CHECK_EQ(cio_run(main_pool_size, NULL), 0);
 }
 
+/* A pool whose only thread is idle still grows for a burst of jobs. */
+static int main_burst(void *arg, void **result) {
+  (void)arg;
+  (void)result;
+  cio_executor *ex;
+  CHECK_EQ(cio_thread_pool_new(&ex, 4), 0);
+  void *r;
+  CHECK_EQ(cio_run_in_executor(ex, block_ms, (void *)(intptr_t)1, NULL, &r), 0);
+  free(r);
+  CHECK_EQ(cio_sleep(0.02), 0); /* the worker is idle again */
+  void *a[2] = {ex, (void *)(intptr_t)100};
+  cio_call calls[4];
+  for (int i = 0; i < 4; i++)
+    calls[i] = (cio_call){call_block_on, a};
+  void *res[4];
+  double t0 = now();
+  CHECK_EQ(cio_gather_calls(calls, 4, res, NULL, false), 0);
+  CHECK(now() - t0 < 0.25);
+  for (int i = 0; i < 4; i++)
+    free(res[i]);
+  CHECK_EQ(atomic_load(&max_running), 4);
+  cio_executor_free(ex);
+  return 0;
+}
+
+TEST(idle_pool_grows_for_a_burst) {
+  CHECK_EQ(cio_run(main_burst, NULL), 0);
+}
+
 static int main_default_executor(void *arg, void **result) {
   (void)arg;
   (void)result;

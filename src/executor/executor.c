@@ -101,11 +101,18 @@ int cio__job_submit(cio_executor *ex, cio_loop *loop, struct cio__job *j) {
   cio__list_init(&j->qnode);
   cio__list_init(&j->lnode);
   uv_mutex_lock(&ex->lock);
-  int rc = ex->shut_down ? CIO_ESHUTDOWN : cio__workers_start_locked(ex);
-  if (rc == 0) {
+  int rc = CIO_ESHUTDOWN;
+  if (!ex->shut_down) {
     cio__list_push_back(&ex->queue, &j->qnode);
-    uv_cond_signal(&ex->work_cv);
-    hub_attach(h, j);
+    ex->queued++;
+    rc = cio__workers_start_locked(ex);
+    if (rc < 0) {
+      cio__list_remove(&j->qnode);
+      ex->queued--;
+    } else {
+      uv_cond_signal(&ex->work_cv);
+      hub_attach(h, j);
+    }
   }
   uv_mutex_unlock(&ex->lock);
   return rc;
@@ -117,6 +124,7 @@ bool cio__job_try_cancel(struct cio__job *j) {
   bool queued = j->state == CIO__JOB_QUEUED;
   if (queued) {
     cio__list_remove(&j->qnode);
+    ex->queued--;
     j->state = CIO__JOB_CANCELLED;
   }
   uv_mutex_unlock(&ex->lock);
@@ -175,8 +183,10 @@ static void begin_shutdown(cio_executor *ex, bool cancel_futures) {
   cio__list_init(&cancelled);
   uv_mutex_lock(&ex->lock);
   ex->shut_down = true;
-  if (cancel_futures)
+  if (cancel_futures) {
     cio__list_splice_back(&cancelled, &ex->queue);
+    ex->queued = 0;
+  }
   cio__list_foreach(it, &cancelled) {
     cio__container_of(it, struct cio__job, qnode)->state = CIO__JOB_CANCELLED;
   }

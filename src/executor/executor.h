@@ -86,6 +86,7 @@ struct cio_executor {
   size_t max_workers;
   size_t nworkers; /* started */
   size_t idle;     /* waiting on work_cv */
+  size_t queued;   /* jobs in `queue` */
   size_t exited;
   bool shut_down;
   bool joined;

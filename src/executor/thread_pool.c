@@ -50,6 +50,7 @@ static void worker_main(void *arg) {
     struct cio__list *n = cio__list_pop_front(&ex->queue);
     if (n == NULL)
       break; /* shut down and nothing left */
+    ex->queued--;
     struct cio__job *j = cio__container_of(n, struct cio__job, qnode);
     j->state = CIO__JOB_RUNNING;
     uv_mutex_unlock(&ex->lock);
@@ -62,10 +63,13 @@ static void worker_main(void *arg) {
   worker_exit(ex);
 }
 
-/* With ex->lock held: start one more worker if none is idle for the job
- * just queued.  A failure only matters when no worker runs at all. */
+/* With ex->lock held, a job just queued: start one more worker unless an
+ * idle one is left for it.  Idle workers count until they wake, so a
+ * burst of jobs is compared with them as a whole (CPython's
+ * _idle_semaphore does the same).  A failure only matters when no worker
+ * runs at all. */
 int cio__workers_start_locked(cio_executor *ex) {
-  if (ex->idle > 0 || ex->nworkers == ex->max_workers)
+  if (ex->queued <= ex->idle || ex->nworkers == ex->max_workers)
     return 0;
   struct cio__worker *w = &ex->workers[ex->nworkers];
   *w = (struct cio__worker){.ex = ex, .fd = -1};
