@@ -887,7 +887,9 @@ typedef struct cio_executor cio_executor;
 
 /* A blocking function run on a worker thread: return 0 (or more) with an
  * optional result in `*result` (initially NULL), or a negative CIO_E*
- * code.  It must not call casyncio functions that need a loop. */
+ * code (CIO_ECANCELED ends the future cancelled; it is best avoided, since
+ * the caller then cannot tell it from its own cancellation).  It must not
+ * call casyncio functions that need a loop. */
 typedef int (*cio_blocking_fn)(void *arg, void **result);
 
 /* Called on the loop thread with the outcome of a job nobody waits for
