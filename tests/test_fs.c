@@ -14,7 +14,7 @@ static char dir[64];
 
 /* A fresh directory for the test's files; `name` inside it. */
 static const char *path_in(const char *name) {
-  static char buf[4][128];
+  static char buf[4][512];
   static int next;
   if (dir[0] == '\0') {
     snprintf(dir, sizeof dir, "/tmp/cio_fs_XXXXXX");
