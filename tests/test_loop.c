@@ -437,3 +437,47 @@ TEST(call_soon_threadsafe_from_other_thread) {
   CHECK_EQ(cio_loop_call_soon_threadsafe(NULL, ts_cb, NULL), CIO_EINVAL);
   CHECK_EQ(cio_loop_close(c.loop), 0);
 }
+
+/* A task that survives cio_run's shutdown (it swallows every
+ * cancellation and waits on a future nobody sets; shielded, so that the
+ * cancellation does not cancel the future) is reported by name, and the
+ * thread can run again afterwards. */
+static int stubborn(void *arg, void **result) {
+  (void)result;
+  for (;;) {
+    int rc = cio_shield(arg, NULL);
+    if (rc != CIO_ECANCELED)
+      return rc;
+    cio_task_uncancel(cio_current_task());
+  }
+}
+
+static int main_leaves_stubborn(void *arg, void **result) {
+  (void)arg;
+  (void)result;
+  static cio_future *never; /* leaked on purpose with the abandoned loop */
+  CHECK_EQ(cio_future_new(NULL, &never), 0);
+  CHECK_EQ(cio_create_task(NULL, NULL, stubborn, never,
+                           &(cio_task_opts){.name = "stubborn"}),
+           0);
+  return cio_sleep(0);
+}
+
+static int trivial(void *arg, void **result) {
+  (void)arg;
+  (void)result;
+  return 0;
+}
+
+TEST(run_reports_task_pending_at_close) {
+  if (getenv("CIO_CHILD")) {
+    int rc = cio_run(main_leaves_stubborn, NULL);
+    exit(rc == 0 && cio_run(trivial, NULL) == 0 ? 0 : 3);
+  }
+  char cmd[512], out[4096];
+  snprintf(cmd, sizeof cmd,
+           "CIO_CHILD=1 %s run_reports_task_pending_at_close 2>&1",
+           test_self());
+  CHECK_EQ(test_run_capture(cmd, out, sizeof out), 0);
+  CHECK(strstr(out, "'stubborn' is still pending") != NULL);
+}

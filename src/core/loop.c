@@ -363,8 +363,14 @@ int cio_run_ex(cio_task_fn fn, void *arg, const cio_loop_opts *opts,
       rc = cio_task_result(main_task, result);
     cio_task_release(main_task);
   }
-  if (cio_loop_close(loop) < 0)
-    fprintf(stderr, "casyncio: cio_run: the loop could not be closed\n");
+  if (cio_loop_close(loop) < 0) {
+    /* A task still waits on something nothing will ever complete.  Its
+     * stack cannot be unwound, so the loop is abandoned (leaked) and the
+     * thread is free to open another. */
+    fprintf(stderr, "casyncio: cio_run: tasks above were destroyed while "
+                    "pending; the loop is abandoned\n");
+    cio__current_loop = NULL;
+  }
   return rc;
 }
 
