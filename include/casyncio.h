@@ -201,7 +201,10 @@ CIO_API int cio_run_ex(cio_task_fn fn, void *arg, const cio_loop_opts *opts,
  * ---------------------------------------------------------------------- */
 
 /* Create a loop and make it current on the calling thread.  `opts` may be
- * NULL.  Returns 0, CIO_EBUSY if this thread already has a loop, CIO_EINVAL
+ * NULL.  If SIGPIPE still has its default action it is set to SIG_IGN, as
+ * Python, Node and Go do, so that writing to a closed socket or pipe
+ * returns CIO_EPIPE instead of killing the process (children get the
+ * default back).  Returns 0, CIO_EBUSY if this thread already has a loop, CIO_EINVAL
  * for bad options, or CIO_ENOMEM.  On failure `*out` is NULL. */
 CIO_API int cio_loop_open(cio_loop **out, const cio_loop_opts *opts);
 
@@ -1480,10 +1483,8 @@ CIO_API int cio_loop_remove_signal_handler(cio_loop *loop, int signum);
  * cio_stream_close to send end of file; stdout and stderr are read with
  * the read calls.  They belong to the process: do not use them after
  * cio_process_close (nor after cio_stream_close, for stdin).
- * Writing to a child that exited gives CIO_EPIPE: to that end, creating
- * a process with a stdin pipe sets SIGPIPE to SIG_IGN if it still has
- * the default action (as Python does at startup; children get the default
- * back).  Not thread-safe. */
+ * Writing to a child that exited gives CIO_EPIPE (see cio_loop_open on
+ * SIGPIPE).  Not thread-safe. */
 typedef struct cio_process cio_process;
 
 /* Where a child's stdin, stdout or stderr goes (subprocess.PIPE...). */

@@ -271,6 +271,9 @@ void cio__signals_close(cio_loop *loop);
 /* libuv status (UV_E*, negative errno on Unix) to a CIO_E code. */
 int cio__uv_error(int uv_status);
 
+/* net/sock_posix.c: SIGPIPE becomes EPIPE (done when a loop opens). */
+void cio__sock_ignore_sigpipe(void);
+
 /* clock.c */
 uint64_t cio__now_ns(const cio_loop *loop);
 uint64_t cio__seconds_to_ns(double seconds);

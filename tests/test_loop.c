@@ -1,6 +1,7 @@
 /* The loop: callback and timer ordering, clocks, running and stopping,
  * deadlock detection, embedding in an application's libuv loop, and the
  * stack overflow report. */
+#include <errno.h>
 #include <signal.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -480,4 +481,26 @@ TEST(run_reports_task_pending_at_close) {
            test_self());
   CHECK_EQ(test_run_capture(cmd, out, sizeof out), 0);
   CHECK(strstr(out, "'stubborn' is still pending") != NULL);
+}
+
+/* Opening a loop turns SIGPIPE into EPIPE (unless the program chose a
+ * disposition): writing to a pipe whose reader is gone must not kill. */
+TEST(loop_open_ignores_sigpipe_by_default) {
+  signal(SIGPIPE, SIG_DFL);
+  cio_loop *loop;
+  CHECK_EQ(cio_loop_open(&loop, NULL), 0);
+  int fds[2];
+  CHECK_EQ(pipe(fds), 0);
+  close(fds[0]);
+  CHECK_EQ(write(fds[1], "x", 1), -1);
+  CHECK_EQ(errno, EPIPE);
+  close(fds[1]);
+  CHECK_EQ(cio_loop_close(loop), 0);
+  /* A program's own choice is left alone. */
+  struct sigaction sa = {.sa_handler = SIG_DFL};
+  sigaction(SIGPIPE, &sa, NULL);
+  signal(SIGPIPE, SIG_IGN);
+  CHECK_EQ(cio_loop_open(&loop, NULL), 0);
+  CHECK(signal(SIGPIPE, SIG_IGN) == SIG_IGN);
+  CHECK_EQ(cio_loop_close(loop), 0);
 }

@@ -74,6 +74,7 @@ int cio_loop_open(cio_loop **out, const cio_loop_opts *opts) {
   rc = cio__threadsafe_open(loop);
   if (rc < 0)
     goto fail_uv;
+  cio__sock_ignore_sigpipe();
   cio__heap_init(&loop->timers);
   cio__list_init(&loop->tasks);
   cio__list_init(&loop->signals);

@@ -1,6 +1,8 @@
 /* Socket calls libuv does not offer, for POSIX systems: listening
- * sockets with SO_REUSEPORT, accept4, and Unix socket file cleanup. */
+ * sockets with SO_REUSEPORT, accept4, Unix socket file cleanup, and the
+ * SIGPIPE disposition. */
 #include <errno.h>
+#include <signal.h>
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <string.h>
@@ -111,4 +113,18 @@ void cio__sock_unlink_unix(const char *path) {
   struct stat st;
   if (path[0] != '\0' && stat(path, &st) == 0 && S_ISSOCK(st.st_mode))
     unlink(path);
+}
+
+/* Writing to a socket or pipe whose reader is gone raises SIGPIPE, which
+ * kills the process by default.  Like Python (at startup), Node and Go,
+ * turn that into EPIPE from the write, unless the program chose a
+ * disposition itself.  Children get the default back (libuv resets
+ * signal dispositions in the child). */
+void cio__sock_ignore_sigpipe(void) {
+  struct sigaction sa;
+  if (sigaction(SIGPIPE, NULL, &sa) == 0 && sa.sa_handler == SIG_DFL &&
+      !(sa.sa_flags & SA_SIGINFO)) {
+    sa.sa_handler = SIG_IGN;
+    sigaction(SIGPIPE, &sa, NULL);
+  }
 }

@@ -116,18 +116,6 @@ static bool valid_mode(int mode, int i) {
          mode == CIO_STDIO_DEVNULL || (i == 2 && mode == CIO_STDIO_STDOUT);
 }
 
-/* Python ignores SIGPIPE so that writing to a child that exited gives
- * BrokenPipeError (here CIO_EPIPE) instead of killing the program.  Do
- * the same when a stdin pipe is asked for and nobody chose a disposition
- * (children get SIG_DFL back: libuv resets signals in the child). */
-static void ignore_sigpipe(void) {
-  struct sigaction sa;
-  if (sigaction(SIGPIPE, NULL, &sa) == 0 && sa.sa_handler == SIG_DFL) {
-    sa.sa_handler = SIG_IGN;
-    sigaction(SIGPIPE, &sa, NULL);
-  }
-}
-
 struct spawn_fds {
   int child[3]; /* what the child gets as 0, 1, 2 */
   bool own[3];  /* child[i] is a pipe end to close after the spawn */
@@ -206,8 +194,6 @@ static int spawn(cio_process **out, char **argv, const cio_process_opts *opts) {
     cio__free(loop, p);
     return rc;
   }
-  if (o.stdin_mode == CIO_STDIO_PIPE)
-    ignore_sigpipe();
   uv_stdio_container_t stdio[3];
   for (int i = 0; i < 3; i++)
     stdio[i] =
