@@ -1,0 +1,110 @@
+/* Running example programs and checking their output line by line and
+ * when each line appeared: shared by the tests/test_examples*.c files. */
+#include <sys/wait.h>
+#include <time.h>
+
+#include "example_harness.h"
+
+double now_seconds(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* Run `env examples/<name> args` with the shell and record each output
+ * line with the time it arrived.  Fails the test unless the program exits
+ * with status 0. */
+size_t run_example_with(const char *env, const char *name, const char *args,
+                        struct line *lines, size_t cap) {
+  char path[1024], cmd[1400];
+  snprintf(path, sizeof path, "%s/%s", CIO_EXAMPLES_DIR, name);
+  if (access(path, X_OK) != 0)
+    test_fail(__FILE__, __LINE__,
+              "%s is not built (configure with -DCIO_BUILD_EXAMPLES=ON)", path);
+  snprintf(cmd, sizeof cmd, "%s '%s' %s 2>&1", env, path, args);
+  double start = now_seconds();
+  FILE *p = popen(cmd, "r");
+  CHECK(p != NULL);
+  size_t n = 0;
+  char buf[sizeof lines[0].text];
+  while (fgets(buf, sizeof buf, p) != NULL) {
+    double at = now_seconds() - start;
+    buf[strcspn(buf, "\n")] = '\0';
+    if (n < cap) {
+      snprintf(lines[n].text, sizeof lines[n].text, "%s", buf);
+      lines[n].at = at;
+    }
+    n++;
+  }
+  int status = pclose(p);
+  for (size_t i = 0; i < n && i < cap; i++)
+    fprintf(stderr, "%6.3f %s\n", lines[i].at, lines[i].text);
+  CHECK(WIFEXITED(status));
+  CHECK_EQ(WEXITSTATUS(status), 0);
+  CHECK(n <= cap);
+  return n;
+}
+
+size_t run_example(const char *name, struct line *lines, size_t cap) {
+  return run_example_with("", name, "", lines, cap);
+}
+
+/* Match `text` against `pattern`; see struct expect.  Stores the {hms}
+ * time as seconds of the day in `*hms` (or -1) and the {sec} number in
+ * `*sec`. */
+bool line_matches(const char *pattern, const char *text, long *hms,
+                  double *sec) {
+  *hms = -1;
+  while (*pattern != '\0') {
+    if (strncmp(pattern, "{hms}", 5) == 0) {
+      int h, m, s, len = 0;
+      if (sscanf(text, "%2d:%2d:%2d%n", &h, &m, &s, &len) != 3 || len != 8)
+        return false;
+      *hms = (long)h * 3600 + m * 60 + s;
+      pattern += 5;
+      text += len;
+    } else if (strncmp(pattern, "{sec}", 5) == 0) {
+      char *end;
+      *sec = strtod(text, &end);
+      if (end == text)
+        return false;
+      pattern += 5;
+      text = end;
+    } else if (*pattern++ != *text++) {
+      return false;
+    }
+  }
+  return *text == '\0';
+}
+
+/* Check the output of `name` against `want[0..nwant)`: the same lines in
+ * the same order, each on time.  Wall-clock stamps must advance with the
+ * real time between them (to the second, so within 1 s plus slack). */
+void check_example(const char *name, const struct expect *want, size_t nwant) {
+  struct line lines[MAX_LINES];
+  size_t n = run_example(name, lines, MAX_LINES);
+  CHECK_EQ(n, nwant);
+  long first_hms = -1;
+  double first_hms_at = 0;
+  for (size_t i = 0; i < n; i++) {
+    long hms;
+    double sec = 0;
+    if (!line_matches(want[i].text, lines[i].text, &hms, &sec))
+      test_fail(__FILE__, __LINE__, "%s line %zu: \"%s\", want \"%s\"", name,
+                i + 1, lines[i].text, want[i].text);
+    if (fabs(lines[i].at - want[i].at) > TIME_TOLERANCE)
+      test_fail(__FILE__, __LINE__, "%s line %zu \"%s\" at %.3f s, want %.1f",
+                name, i + 1, lines[i].text, lines[i].at, want[i].at);
+    if (strstr(want[i].text, "{sec}") != NULL)
+      CHECK_NEAR(sec, want[i].value, TIME_TOLERANCE);
+    if (hms < 0)
+      continue;
+    if (first_hms < 0) {
+      first_hms = hms;
+      first_hms_at = lines[i].at;
+    }
+    long elapsed = (hms - first_hms + 86400) % 86400;
+    CHECK_NEAR((double)elapsed, lines[i].at - first_hms_at,
+               1.0 + TIME_TOLERANCE);
+  }
+}
