@@ -349,6 +349,10 @@ int cio__future_add_waiter(struct cio_future *f, struct cio__waiter *w,
  * (what shield, wait and TaskGroup need).  Returns 0 or CIO_ECANCELED. */
 int cio__future_wait(struct cio_future *f, bool propagate);
 
+/* cio_await (propagate) and cio_shield (not): wait for `f` from the
+ * running task, then give its outcome. */
+int cio__await(struct cio_future *f, void **result, bool propagate);
+
 /* A link: a callback node owned by the caller (often one of an array),
  * attached to a future like a done-callback.  When the future completes
  * the link is queued and `run` is called on a later batch, owning one

@@ -238,7 +238,7 @@ int cio__future_wait(cio_future *f, bool propagate) {
   return rc;
 }
 
-int cio_await(cio_future *f, void **result) {
+int cio__await(cio_future *f, void **result, bool propagate) {
   if (result != NULL)
     *result = NULL;
   if (f == NULL)
@@ -253,10 +253,14 @@ int cio_await(cio_future *f, void **result) {
     return CIO_EDEADLK;
   if (f->loop != self->fut.loop)
     return CIO_EINVAL;
-  rc = cio__future_wait(f, true);
+  rc = cio__future_wait(f, propagate);
   if (rc == 0)
     rc = cio__future_outcome(f, result);
   return rc;
+}
+
+int cio_await(cio_future *f, void **result) {
+  return cio__await(f, result, true);
 }
 
 /* ---- links ----------------------------------------------------------- */
