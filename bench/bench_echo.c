@@ -9,6 +9,7 @@
  * system, from getrusage) per round trip:
  *
  *   echo_rtt <rt/s> ops/s <ns> ns/op conns=C msg=B server_cpu_us_per_rt=X
+ *            server_user_us_per_rt=U server_sys_us_per_rt=S
  */
 #include <signal.h>
 #include <sys/resource.h>
@@ -24,18 +25,19 @@ static size_t msg_bytes = 64;
 
 /* ---- server ------------------------------------------------------------ */
 
-static double cpu_seconds(void) {
+/* The process's CPU time so far: [0] user, [1] system, in seconds. */
+static void cpu_seconds(double out[2]) {
   struct rusage ru;
   getrusage(RUSAGE_SELF, &ru);
-  return (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 +
-         (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
+  out[0] = (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6;
+  out[1] = (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
 }
 
 struct server_app {
   cio_server *srv;
   int finished;
   int report_fd;
-  double cpu0;
+  double cpu0[2];
 };
 
 static int echo(cio_stream *s, void *arg) {
@@ -50,8 +52,11 @@ static int echo(cio_stream *s, void *arg) {
       return rc;
   }
   if (++app->finished == nconns) {
-    double cpu = cpu_seconds() - app->cpu0;
-    if (write(app->report_fd, &cpu, sizeof cpu) != sizeof cpu)
+    double cpu[2];
+    cpu_seconds(cpu);
+    cpu[0] -= app->cpu0[0];
+    cpu[1] -= app->cpu0[1];
+    if (write(app->report_fd, cpu, sizeof cpu) != sizeof cpu)
       return CIO_EIO;
     cio_server_close(app->srv);
   }
@@ -66,7 +71,7 @@ static int server_main(void *arg, void **result) {
   BENCH_CHECK(cio_start_server(&app->srv, echo, app, "127.0.0.1", 0,
                                &(cio_server_opts){.backlog = 1024}));
   int port = cio_server_port(app->srv);
-  app->cpu0 = cpu_seconds();
+  cpu_seconds(app->cpu0);
   if (write(port_fd, &port, sizeof port) != sizeof port)
     return CIO_EIO;
   return cio_server_serve_forever(app->srv);
@@ -128,13 +133,16 @@ int main(int argc, char **argv) {
   uint64_t t0 = bench_now_ns();
   BENCH_CHECK(cio_run(client_main, NULL));
   uint64_t ns = bench_now_ns() - t0;
-  double server_cpu = 0;
-  if (read(cpu_pipe[0], &server_cpu, sizeof server_cpu) != sizeof server_cpu)
+  double cpu[2] = {0, 0};
+  if (read(cpu_pipe[0], cpu, sizeof cpu) != sizeof cpu)
     return 1;
   int st;
   waitpid(pid, &st, 0);
+  double per_rt = 1e6 / (double)total_rt;
   bench_report("echo_rtt", (double)total_rt, (double)ns,
-               "conns=%d msg=%zu server_cpu_us_per_rt=%.2f", nconns, msg_bytes,
-               server_cpu * 1e6 / (double)total_rt);
+               "conns=%d msg=%zu server_cpu_us_per_rt=%.2f "
+               "server_user_us_per_rt=%.3f server_sys_us_per_rt=%.2f",
+               nconns, msg_bytes, (cpu[0] + cpu[1]) * per_rt, cpu[0] * per_rt,
+               cpu[1] * per_rt);
   return WIFEXITED(st) && WEXITSTATUS(st) == 0 ? 0 : 1;
 }
