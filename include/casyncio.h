@@ -177,6 +177,15 @@ typedef struct cio_loop_opts {
    * else a canary checked at every switch); 1: force guard pages;
    * 2: force the canary.  Mostly for tests. */
   int stack_guard;
+  /* false (asyncio's behaviour): a loop with nothing to do waits, since
+   * another thread may still call cio_loop_call_soon_threadsafe.
+   * true: when no timer, no I/O, no signal handler, no executor job and
+   * nothing sent from another thread can wake a waiting task,
+   * run_until_complete returns CIO_EDEADLK (listing the stuck tasks on
+   * stderr) and cio_run's shutdown gives up on tasks that cannot finish
+   * instead of waiting for ever.  Only for programs whose other threads
+   * reach the loop through casyncio's executors. */
+  bool detect_deadlock;
 } cio_loop_opts;
 
 /* Run `fn(arg)` as the main task of a new loop, as asyncio.run() does.
@@ -208,10 +217,14 @@ CIO_API int cio_run_ex(cio_task_fn fn, void *arg, const cio_loop_opts *opts,
  * for bad options, or CIO_ENOMEM.  On failure `*out` is NULL. */
 CIO_API int cio_loop_open(cio_loop **out, const cio_loop_opts *opts);
 
-/* Close `loop` and free it.  Returns CIO_EBUSY (and closes nothing) while
- * the loop is running or any task is alive; CIO_EPERM from another thread.
- * Pending call_soon/call_later callbacks are dropped, as in asyncio.
- * A task still alive is reported on stderr.  NULL is accepted. */
+/* Close `loop` and free it.  Returns CIO_EBUSY, closing nothing, while
+ * the loop is running or any task is alive (each task still alive is
+ * named on stderr); CIO_EPERM from another thread.  Otherwise pending
+ * call_soon/call_later callbacks are dropped, as in asyncio, executor jobs
+ * are finished or cancelled, and then, if the program still holds
+ * references to tasks, futures, handles or other objects of the loop, it
+ * returns CIO_EBUSY after saying so on stderr: release them and close
+ * again (the loop stays usable).  NULL is accepted. */
 CIO_API int cio_loop_close(cio_loop *loop);
 
 /* The loop current on this thread, or NULL.  Thread-safe. */
@@ -219,10 +232,10 @@ CIO_API cio_loop *cio_get_running_loop(void);
 
 /* Run the loop until `task` is done and return the task's status (its
  * result in `*result`, which may be NULL).  Returns CIO_EINTR if
- * cio_loop_stop() was called first, CIO_EDEADLK if nothing can ever
- * complete the task (no timer, no I/O, no thread can wake anything: the
- * blocked tasks are listed on stderr), CIO_EBUSY if the loop is already
- * running, CIO_EPERM from a task or another thread. */
+ * cio_loop_stop() was called first, CIO_EDEADLK (only with
+ * cio_loop_opts.detect_deadlock) if nothing can ever complete the task,
+ * CIO_EBUSY if the loop is already running, CIO_EPERM from a task or
+ * another thread.  Otherwise, like asyncio, it waits as long as it takes. */
 CIO_API int cio_loop_run_until_complete(cio_loop *loop, cio_task *task,
                                         void **result);
 
@@ -311,7 +324,7 @@ CIO_API void cio_handle_release(cio_handle *h);
 typedef struct cio_task_opts {
   /* Copied.  NULL: "Task-<n>", n from a process-wide counter. */
   const char *name;
-  /* Usable stack bytes; 0 means the loop's default. */
+  /* Usable stack bytes (at least 16 KiB); 0 means the loop's default. */
   size_t stack_size;
 } cio_task_opts;
 
@@ -319,7 +332,7 @@ typedef struct cio_task_opts {
  * loop).  The body starts on a later loop iteration, never inside this
  * call.  `opts` may be NULL.  Returns 0, CIO_EINVAL (no loop, fn NULL),
  * CIO_ESHUTDOWN (loop closing) or CIO_ENOMEM; on failure `*out` is NULL
- * and `fn` never runs. */
+ * and `fn` never runs.  A stack_size below 16 KiB is CIO_EINVAL. */
 CIO_API int cio_create_task(cio_loop *loop, cio_task **out, cio_task_fn fn,
                             void *arg, const cio_task_opts *opts);
 
@@ -508,7 +521,10 @@ CIO_API int cio_timeout_enter_at(cio_timeout *to, double when);
 
 /* Leave the scope.  `rc` is the status the body ends with; returns the
  * status to pass on: CIO_ETIMEDOUT when the scope expired and `rc` is the
- * resulting CIO_ECANCELED, otherwise `rc` unchanged.  Does not suspend. */
+ * resulting CIO_ECANCELED, otherwise `rc` unchanged.  Does not suspend.
+ * CIO_EINVAL for a scope that is not entered (zero it, or enter it, before
+ * passing it anywhere) or already left; CIO_EPERM from another task.
+ * Every entered scope must be left before its task returns. */
 CIO_API int cio_timeout_exit(cio_timeout *to, int rc);
 
 /* Move the deadline to loop time `when` (CIO_NO_TIMEOUT: remove it; a
@@ -516,7 +532,7 @@ CIO_API int cio_timeout_exit(cio_timeout *to, int rc);
  * active and has not expired: CIO_EINVAL otherwise. */
 CIO_API int cio_timeout_reschedule(cio_timeout *to, double when);
 
-/* The deadline in loop time, or CIO_NO_TIMEOUT. */
+/* The deadline in loop time (also after it fired), or CIO_NO_TIMEOUT. */
 CIO_API double cio_timeout_when(const cio_timeout *to);
 
 /* True once the deadline fired (even before the scope is left). */

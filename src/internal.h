@@ -152,9 +152,11 @@ struct cio_loop {
   uv_mutex_t ts_lock;     /* guards ts_head/ts_tail/ts_closed */
   struct ts_item *ts_head, *ts_tail; /* call_soon_threadsafe, in order */
   bool ts_closed;
+  _Atomic size_t ts_users; /* threads inside call_soon_threadsafe */
   size_t external_refs;   /* cio__loop_external_ref() count */
   struct cio__hub *exec;  /* src/executor: jobs in flight, default pool */
   bool running_forever;
+  bool detect_deadlock;   /* cio_loop_opts.detect_deadlock */
   int uv_handles_open;    /* closed asynchronously in cio_loop_close */
 
   struct cio__list ready;      /* cio__callback nodes */
@@ -224,11 +226,22 @@ static inline cio_loop *cio__loop_or_current(cio_loop *loop) {
 int cio__threadsafe_open(cio_loop *loop);
 void cio__threadsafe_drain(cio_loop *loop);
 void cio__threadsafe_close(cio_loop *loop);
+/* call_soon_threadsafe whose `drop(arg)` runs (on the closing thread)
+ * instead of `cb(arg)` if the loop closes before running it: lets the
+ * sender release what it handed over. */
+int cio__loop_call_soon_threadsafe_or_drop(cio_loop *loop, cio_callback_fn cb,
+                                           cio_callback_fn drop, void *arg);
 /* Work outside the loop thread (an executor job, a foreign thread that
  * will call back) keeps run_until_complete waiting instead of reporting a
  * deadlock.  Loop thread only; pair every ref with an unref. */
 void cio__loop_external_ref(cio_loop *loop);
 void cio__loop_external_unref(cio_loop *loop);
+/* Ref the wakeup handle (the loop waits for other threads) while outside
+ * work is in flight, in run_forever, or whenever the loop runs without
+ * deadlock detection; unref it otherwise. */
+void cio__loop_update_wakeup_ref(cio_loop *loop);
+/* Move what other threads sent to the ready queue; true if there was any. */
+bool cio__threadsafe_take(cio_loop *loop);
 
 /* src/executor/executor.c: called by cio_loop_close() once no task is
  * alive.  Takes back this loop's queued executor jobs, shuts the default
@@ -348,6 +361,11 @@ int cio__future_add_waiter(struct cio_future *f, struct cio__waiter *w,
  * without, the wait just ends with CIO_ECANCELED and `f` is untouched
  * (what shield, wait and TaskGroup need).  Returns 0 or CIO_ECANCELED. */
 int cio__future_wait(struct cio_future *f, bool propagate);
+
+/* CIO_EINVAL unless every future of `futs` is non-NULL and belongs to
+ * `loop` (the calling thread's): for calls taking arrays of futures. */
+int cio__futures_check(struct cio_future *const *futs, size_t n,
+                       const cio_loop *loop);
 
 /* cio_await (propagate) and cio_shield (not): wait for `f` from the
  * running task, then give its outcome. */

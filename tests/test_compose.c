@@ -1,5 +1,7 @@
 /* Composing tasks: gather, wait, as_completed, wait_for, timeout scopes,
  * shield, TaskGroup.  All on the virtual clock, so times are exact. */
+#include <pthread.h>
+
 #include "casyncio.h"
 #include "test.h"
 
@@ -814,4 +816,162 @@ TEST(taskgroup_outside_task_is_eperm) {
   CHECK(tg == NULL);
   CHECK_EQ(cio_taskgroup_create_task(NULL, NULL, job_fn, NULL, NULL),
            CIO_EINVAL);
+}
+
+/* ---- regressions found in review ------------------------------------ */
+
+/* wait_for(plain future, 0): cancelling a plain future completes it at
+ * once; the call must not wait for a completion that already happened. */
+static int main_wait_for_zero_plain(void *arg, void **result) {
+  (void)arg;
+  (void)result;
+  cio_future *f;
+  CHECK_EQ(cio_future_new(NULL, &f), 0);
+  CHECK_EQ(cio_wait_for(f, 0, NULL), CIO_ETIMEDOUT);
+  CHECK(cio_future_is_cancelled(f));
+  cio_future_release(f);
+  return 0;
+}
+
+TEST(wait_for_zero_on_plain_future_times_out) {
+  CHECK_EQ(run_virtual(main_wait_for_zero_plain, NULL), 0);
+}
+
+/* A child's error wins over the gathering caller's cancellation. */
+static int main_gather_error_beats_cancel(void *arg, void **result) {
+  (void)arg;
+  (void)result;
+  struct job grumpy = {10, 0, 0, 0, CIO_EPIPE}; /* fails when cancelled */
+  struct gather_caller g = {0};
+  struct job other = {10, 1};
+  cio_task *t[2] = {spawn(&grumpy), spawn(&other)};
+  g.f[0] = cio_task_future(t[0]);
+  g.f[1] = cio_task_future(t[1]);
+  cio_task *caller;
+  CHECK_EQ(cio_create_task(NULL, &caller, gathers, &g, NULL), 0);
+  CHECK_EQ(cio_sleep(1), 0);
+  cio_task_cancel(caller);
+  CHECK_EQ(cio_task_join(caller, NULL), CIO_EPIPE);
+  cio_task_join(t[0], NULL);
+  cio_task_join(t[1], NULL);
+  return 0;
+}
+
+TEST(gather_child_error_beats_caller_cancellation) {
+  CHECK_EQ(run_virtual(main_gather_error_beats_cancel, NULL), 0);
+}
+
+/* What finishes after an as_completed timeout is never handed back. */
+static int main_as_completed_late(void *arg, void **result) {
+  (void)arg;
+  (void)result;
+  struct job a = {1, 1}, b = {3, 3};
+  cio_task *t[2] = {spawn(&a), spawn(&b)};
+  cio_future *f[2] = {cio_task_future(t[0]), cio_task_future(t[1])};
+  cio_as_completed *ac;
+  CHECK_EQ(cio_as_completed_new(&ac, f, 2, 2.0), 0);
+  cio_future *next;
+  CHECK_EQ(cio_as_completed_next(ac, &next), 1);
+  CHECK_EQ(cio_as_completed_next(ac, &next), CIO_ETIMEDOUT);
+  CHECK_EQ(cio_sleep(2), 0); /* b finishes meanwhile */
+  CHECK(cio_task_is_done(t[1]));
+  CHECK_EQ(cio_as_completed_next(ac, &next), CIO_ETIMEDOUT);
+  cio_as_completed_free(ac);
+  cio_task_release(t[0]);
+  cio_task_release(t[1]);
+  return 0;
+}
+
+TEST(as_completed_ignores_futures_finishing_after_timeout) {
+  CHECK_EQ(run_virtual(main_as_completed_late, NULL), 0);
+}
+
+static int main_timeout_misuse(void *arg, void **result) {
+  (void)arg;
+  (void)result;
+  cio_timeout to;
+  memset(&to, 0, sizeof to);
+  CHECK_EQ(cio_timeout_exit(&to, 0), CIO_EINVAL); /* never entered */
+  CHECK_EQ(cio_timeout_reschedule(&to, 1), CIO_EINVAL);
+  CHECK_EQ(cio_timeout_enter(&to, 1), 0);
+  int rc = cio_sleep(5);
+  CHECK_NEAR(cio_timeout_when(&to), 1.0, 1e-9); /* still known after firing */
+  CHECK_EQ(cio_timeout_exit(&to, rc), CIO_ETIMEDOUT);
+  CHECK_EQ(cio_timeout_exit(&to, 0), CIO_EINVAL); /* already left */
+  return 0;
+}
+
+TEST(timeout_scope_misuse_is_einval) {
+  CHECK_EQ(run_virtual(main_timeout_misuse, NULL), 0);
+}
+
+/* A future of another loop is refused, not linked into its queue.  The
+ * other loop lives on its own thread until the check is over. */
+static cio_future *foreign_future;
+static pthread_mutex_t foreign_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t foreign_cv = PTHREAD_COND_INITIALIZER;
+static int foreign_stage; /* 1: future ready, 2: checks done */
+
+static void foreign_advance(int stage) {
+  pthread_mutex_lock(&foreign_mu);
+  foreign_stage = stage;
+  pthread_cond_broadcast(&foreign_cv);
+  pthread_mutex_unlock(&foreign_mu);
+}
+
+static void foreign_wait(int stage) {
+  pthread_mutex_lock(&foreign_mu);
+  while (foreign_stage < stage)
+    pthread_cond_wait(&foreign_cv, &foreign_mu);
+  pthread_mutex_unlock(&foreign_mu);
+}
+
+static void *foreign_loop_thread(void *arg) {
+  (void)arg;
+  cio_loop *other;
+  CHECK_EQ(cio_loop_open(&other, NULL), 0);
+  CHECK_EQ(cio_future_new(other, &foreign_future), 0);
+  foreign_advance(1);
+  foreign_wait(2);
+  cio_future_release(foreign_future);
+  CHECK_EQ(cio_loop_close(other), 0);
+  return NULL;
+}
+
+static int main_cross_loop(void *arg, void **result) {
+  (void)arg;
+  (void)result;
+  cio_future *f[1] = {foreign_future};
+  bool done[1];
+  CHECK_EQ(cio_gather(f, 1, NULL, NULL, false), CIO_EINVAL);
+  CHECK_EQ(cio_wait(f, 1, 1, CIO_ALL_COMPLETED, done, NULL), CIO_EINVAL);
+  cio_as_completed *ac;
+  CHECK_EQ(cio_as_completed_new(&ac, f, 1, 1), CIO_EINVAL);
+  CHECK_EQ(cio_wait_for(foreign_future, 1, NULL), CIO_EINVAL);
+  CHECK_EQ(cio_await(foreign_future, NULL), CIO_EINVAL);
+  return 0;
+}
+
+TEST(futures_of_another_loop_are_refused) {
+  pthread_t th;
+  CHECK_EQ(pthread_create(&th, NULL, foreign_loop_thread, NULL), 0);
+  foreign_wait(1);
+  CHECK_EQ(run_virtual(main_cross_loop, NULL), 0);
+  foreign_advance(2);
+  pthread_join(th, NULL);
+}
+
+static int main_bad_stack_size(void *arg, void **result) {
+  (void)arg;
+  (void)result;
+  cio_task *t;
+  CHECK_EQ(cio_create_task(NULL, &t, job_fn, NULL,
+                           &(cio_task_opts){.stack_size = 100}),
+           CIO_EINVAL);
+  CHECK(t == NULL);
+  return 0;
+}
+
+TEST(tiny_stack_size_is_einval) {
+  CHECK_EQ(run_virtual(main_bad_stack_size, NULL), 0);
 }

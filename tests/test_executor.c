@@ -617,3 +617,48 @@ static int main_process_bad_exe(void *arg, void **result) {
 TEST(process_pool_bad_program) {
   CHECK_EQ(cio_run(main_process_bad_exe, NULL), 0);
 }
+
+/* Review regression: a task waiting in shutdown(wait) is cancelled, the
+ * last worker then hands back the wait before the loop collects it:
+ * closing the loop must neither hang nor touch freed memory. */
+static cio_executor *r1_ex;
+
+static int r1_sleep_50ms(void *arg, void **result) {
+  (void)arg;
+  (void)result;
+  usleep(50 * 1000);
+  return 0;
+}
+
+static int r1_shutdown(void *arg, void **result) {
+  (void)arg;
+  (void)result;
+  return cio_executor_shutdown(r1_ex, true, false);
+}
+
+static int r1_main(void *arg, void **result) {
+  (void)arg;
+  (void)result;
+  cio_future *f;
+  CHECK_EQ(cio_executor_submit(r1_ex, r1_sleep_50ms, NULL, NULL, &f), 0);
+  cio_task *b;
+  CHECK_EQ(cio_create_task(NULL, &b, r1_shutdown, NULL, NULL), 0);
+  CHECK_EQ(cio_sleep(0.01), 0);
+  cio_task_cancel(b);
+  CHECK_EQ(cio_task_join(b, NULL), CIO_ECANCELED);
+  cio_future_release(f);
+  usleep(200 * 1000); /* the worker exits while the loop is blocked */
+  return 0;
+}
+
+TEST(loop_close_after_cancelled_shutdown_wait) {
+  CHECK_EQ(cio_thread_pool_new(&r1_ex, 1), 0);
+  cio_loop *loop;
+  CHECK_EQ(cio_loop_open(&loop, NULL), 0);
+  cio_task *t;
+  CHECK_EQ(cio_create_task(loop, &t, r1_main, NULL, NULL), 0);
+  CHECK_EQ(cio_loop_run_until_complete(loop, t, NULL), 0);
+  cio_task_release(t);
+  CHECK_EQ(cio_loop_close(loop), 0);
+  cio_executor_free(r1_ex);
+}

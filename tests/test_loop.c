@@ -243,7 +243,7 @@ static int awaits_forever(void *arg, void **result) {
 
 TEST(deadlock_is_detected) {
   cio_loop *loop;
-  CHECK_EQ(cio_loop_open(&loop, NULL), 0);
+  CHECK_EQ(cio_loop_open(&loop, &(cio_loop_opts){.detect_deadlock = true}), 0);
   cio_future *f;
   CHECK_EQ(cio_future_new(loop, &f), 0);
   cio_task *t;
@@ -472,7 +472,8 @@ static int trivial(void *arg, void **result) {
 
 TEST(run_reports_task_pending_at_close) {
   if (getenv("CIO_CHILD")) {
-    int rc = cio_run(main_leaves_stubborn, NULL);
+    cio_loop_opts opts = {.detect_deadlock = true};
+    int rc = cio_run_ex(main_leaves_stubborn, NULL, &opts, NULL);
     exit(rc == 0 && cio_run(trivial, NULL) == 0 ? 0 : 3);
   }
   char cmd[512], out[4096];

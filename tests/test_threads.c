@@ -284,3 +284,60 @@ TEST(one_executor_shared_by_loops_in_threads) {
   CHECK_EQ(cio_executor_shutdown(shared, true, false), 0);
   cio_executor_free(shared);
 }
+
+/* Review regressions: a task awaiting what another thread will send is
+ * not a deadlock (asyncio waits), and a future whose loop closes before
+ * running its task is completed with CIO_ESHUTDOWN and freed. */
+struct late_sender {
+  cio_loop *loop;
+  cio_future *f;
+};
+
+static void set_from_thread(void *arg) {
+  cio_future_set_result(arg, (void *)7);
+}
+
+static void *send_later(void *arg) {
+  struct late_sender *ls = arg;
+  usleep(50 * 1000);
+  CHECK_EQ(cio_loop_call_soon_threadsafe(ls->loop, set_from_thread, ls->f), 0);
+  return NULL;
+}
+
+static int await_late(void *arg, void **result) {
+  struct late_sender *ls = arg;
+  return cio_await(ls->f, result);
+}
+
+TEST(awaiting_another_threads_send_is_not_a_deadlock) {
+  struct late_sender ls;
+  CHECK_EQ(cio_loop_open(&ls.loop, NULL), 0);
+  CHECK_EQ(cio_future_new(ls.loop, &ls.f), 0);
+  cio_task *t;
+  CHECK_EQ(cio_create_task(ls.loop, &t, await_late, &ls, NULL), 0);
+  pthread_t th;
+  CHECK_EQ(pthread_create(&th, NULL, send_later, &ls), 0);
+  void *r = NULL;
+  CHECK_EQ(cio_loop_run_until_complete(ls.loop, t, &r), 0);
+  CHECK_EQ((intptr_t)r, 7);
+  pthread_join(th, NULL);
+  cio_task_release(t);
+  cio_future_release(ls.f);
+  CHECK_EQ(cio_loop_close(ls.loop), 0);
+}
+
+static int never_started(void *arg, void **result) {
+  (void)arg;
+  (void)result;
+  return 0;
+}
+
+TEST(run_coroutine_threadsafe_on_loop_closed_first) {
+  cio_loop *loop;
+  CHECK_EQ(cio_loop_open(&loop, NULL), 0);
+  cio_concurrent_future *cf;
+  CHECK_EQ(cio_run_coroutine_threadsafe(loop, never_started, NULL, &cf), 0);
+  CHECK_EQ(cio_loop_close(loop), 0); /* never ran */
+  CHECK_EQ(cio_concurrent_future_wait(cf, 1.0, NULL), CIO_ESHUTDOWN);
+  cio_concurrent_future_free(cf); /* the last reference: freed (ASan) */
+}

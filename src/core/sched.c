@@ -197,10 +197,11 @@ _Noreturn void cio__sched_exit(cio_loop *loop, cio_task *self) {
 static void on_timer(uv_timer_t *h) {
   cio_loop *loop = h->data;
   loop->armed_ns = UINT64_MAX;
-  /* Queue what is due now, so that this iteration's poll does not block;
-   * the check handle runs it after the poll. */
-  cio__timers_collect(loop);
-  cio__sched_update_handles(loop);
+  /* Something is due: this iteration's poll must not block.  The due
+   * timers join the queue in the check handle, after the poll's I/O
+   * callbacks, in asyncio's order (I/O first, then timers). */
+  if (!uv_is_active((uv_handle_t *)&loop->idle))
+    uv_idle_start(&loop->idle, on_idle);
 }
 
 static void arm_timer(cio_loop *loop) {

@@ -8,12 +8,15 @@
  * counting allocator belongs to the loop thread.
  * (1) Only the loop thread touches the ready queue.
  * (2) After cio__threadsafe_close() nothing is accepted (CIO_ESHUTDOWN). */
+#include <stdatomic.h>
+
 #include "internal.h"
 
 struct ts_item {
   struct cio__callback cb;
   struct ts_item *next;
   cio_callback_fn fn;
+  cio_callback_fn drop; /* called instead of fn if the loop closes first */
   void *arg;
 };
 
@@ -50,25 +53,33 @@ void cio__threadsafe_close(cio_loop *loop) {
   loop->ts_head = loop->ts_tail = NULL;
   loop->ts_closed = true;
   uv_mutex_unlock(&loop->ts_lock);
-  while (it != NULL) { /* dropped unrun, as asyncio's close() drops _ready */
+  while (it != NULL) { /* not run, as asyncio's close() drops _ready */
     struct ts_item *next = it->next;
+    if (it->drop != NULL)
+      it->drop(it->arg);
     free(it);
     it = next;
   }
+  /* Callers already inside cio_loop_call_soon_threadsafe see ts_closed;
+   * let them leave before the lock goes away. */
+  while (atomic_load(&loop->ts_users) > 0)
+    uv_sleep(0);
   uv_mutex_destroy(&loop->ts_lock);
 }
 
-int cio_loop_call_soon_threadsafe(cio_loop *loop, cio_callback_fn cb,
-                                  void *arg) {
+int cio__loop_call_soon_threadsafe_or_drop(cio_loop *loop, cio_callback_fn cb,
+                                           cio_callback_fn drop, void *arg) {
   if (loop == NULL || cb == NULL)
     return CIO_EINVAL;
   struct ts_item *it = malloc(sizeof *it);
   if (it == NULL)
     return CIO_ENOMEM;
-  *it = (struct ts_item){.fn = cb, .arg = arg};
+  *it = (struct ts_item){.fn = cb, .drop = drop, .arg = arg};
+  atomic_fetch_add(&loop->ts_users, 1);
   uv_mutex_lock(&loop->ts_lock);
   if (loop->ts_closed) {
     uv_mutex_unlock(&loop->ts_lock);
+    atomic_fetch_sub(&loop->ts_users, 1);
     free(it);
     return CIO_ESHUTDOWN;
   }
@@ -80,18 +91,45 @@ int cio_loop_call_soon_threadsafe(cio_loop *loop, cio_callback_fn cb,
   /* Sent under the lock so close() cannot free the handle in between. */
   uv_async_send(&loop->wakeup);
   uv_mutex_unlock(&loop->ts_lock);
+  atomic_fetch_sub(&loop->ts_users, 1);
   return 0;
+}
+
+int cio_loop_call_soon_threadsafe(cio_loop *loop, cio_callback_fn cb,
+                                  void *arg) {
+  return cio__loop_call_soon_threadsafe_or_drop(loop, cb, NULL, arg);
 }
 
 /* Outside work in flight keeps a waiting loop alive (and its absence lets
  * run_until_complete report a deadlock).  Loop thread only. */
+void cio__loop_update_wakeup_ref(cio_loop *loop) {
+  if (loop->uv_handles_open == 0 || loop->closing)
+    return;
+  uv_handle_t *h = (uv_handle_t *)&loop->wakeup;
+  bool want = loop->external_refs > 0 || loop->running_forever ||
+              (loop->running && !loop->detect_deadlock);
+  if (want && !uv_has_ref(h))
+    uv_ref(h);
+  else if (!want && uv_has_ref(h))
+    uv_unref(h);
+}
+
 void cio__loop_external_ref(cio_loop *loop) {
-  if (loop->external_refs++ == 0)
-    uv_ref((uv_handle_t *)&loop->wakeup);
+  loop->external_refs++;
+  cio__loop_update_wakeup_ref(loop);
 }
 
 void cio__loop_external_unref(cio_loop *loop) {
   CIO_ASSERT(loop->external_refs > 0);
-  if (--loop->external_refs == 0 && !loop->running_forever)
-    uv_unref((uv_handle_t *)&loop->wakeup);
+  loop->external_refs--;
+  cio__loop_update_wakeup_ref(loop);
+}
+
+bool cio__threadsafe_take(cio_loop *loop) {
+  uv_mutex_lock(&loop->ts_lock);
+  bool any = loop->ts_head != NULL;
+  uv_mutex_unlock(&loop->ts_lock);
+  if (any)
+    cio__threadsafe_drain(loop);
+  return any;
 }

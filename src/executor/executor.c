@@ -241,6 +241,9 @@ static int wait_in_task(cio_executor *ex, cio_task *self) {
   w->job.hub = h;
   w->job.ex = ex;
   w->job.done = exit_wait_done;
+  /* Not a queued job: cio__job_try_cancel() must leave it alone (it is
+   * delivered by the last exiting worker, and loop close waits for it). */
+  w->job.state = CIO__JOB_RUNNING;
   cio__list_init(&w->job.qnode);
   cio__list_init(&w->job.lnode);
   uv_mutex_lock(&ex->lock);

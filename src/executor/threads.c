@@ -84,6 +84,14 @@ static void cf_start(void *arg) {
   }
 }
 
+/* The loop closed before starting the task: the future ends with
+ * CIO_ESHUTDOWN (waiters wake) and the loop side's reference goes. */
+static void cf_start_dropped(void *arg) {
+  cio_concurrent_future *cf = arg;
+  cf_complete(cf, CIO_ESHUTDOWN, NULL);
+  cf_unref(cf);
+}
+
 int cio_run_coroutine_threadsafe(cio_loop *loop, cio_task_fn fn, void *arg,
                                  cio_concurrent_future **out) {
   if (out == NULL)
@@ -102,7 +110,8 @@ int cio_run_coroutine_threadsafe(cio_loop *loop, cio_task_fn fn, void *arg,
   cf->loop = loop;
   cf->fn = fn;
   cf->arg = arg;
-  int rc = cio_loop_call_soon_threadsafe(loop, cf_start, cf);
+  int rc = cio__loop_call_soon_threadsafe_or_drop(loop, cf_start,
+                                                  cf_start_dropped, cf);
   if (rc < 0) {
     uv_cond_destroy(&cf->cv);
     uv_mutex_destroy(&cf->lock);
@@ -158,6 +167,11 @@ static void cf_cancel_task(void *arg) {
   cf_unref(cf);
 }
 
+/* The loop closed first: nothing to cancel, drop the reference. */
+static void cf_cancel_dropped(void *arg) {
+  cf_unref(arg);
+}
+
 int cio_concurrent_future_cancel(cio_concurrent_future *cf) {
   if (cf == NULL)
     return CIO_EINVAL;
@@ -171,7 +185,8 @@ int cio_concurrent_future_cancel(cio_concurrent_future *cf) {
   cf->refs++; /* for cf_cancel_task */
   uv_cond_broadcast(&cf->cv);
   uv_mutex_unlock(&cf->lock);
-  if (cio_loop_call_soon_threadsafe(cf->loop, cf_cancel_task, cf) < 0)
+  if (cio__loop_call_soon_threadsafe_or_drop(cf->loop, cf_cancel_task,
+                                             cf_cancel_dropped, cf) < 0)
     cf_unref(cf);
   return 1;
 }

@@ -165,6 +165,11 @@ static int queue_write(cio_stream *s, const char *data, size_t n) {
   return 0;
 }
 
+/* libuv buffers hold an `unsigned` length: bigger writes go in pieces. */
+#define WRITE_PIECE ((size_t)1 << 30)
+
+static int write_piece(cio_stream *s, const char *p, size_t n);
+
 int cio_stream_write(cio_stream *s, const void *data, size_t n) {
   if (s == NULL || (data == NULL && n > 0))
     return CIO_EINVAL;
@@ -174,9 +179,19 @@ int cio_stream_write(cio_stream *s, const void *data, size_t n) {
     return CIO_ENOTCONN;
   if (s->write_error)
     return s->write_error;
-  if (n == 0)
-    return 0;
   const char *p = data;
+  while (n > 0) {
+    size_t piece = n < WRITE_PIECE ? n : WRITE_PIECE;
+    int rc = write_piece(s, p, piece);
+    if (rc < 0)
+      return rc;
+    p += piece;
+    n -= piece;
+  }
+  return 0;
+}
+
+static int write_piece(cio_stream *s, const char *p, size_t n) {
   if (s->pending_writes == 0) {
     uv_buf_t b = uv_buf_init((char *)p, (unsigned)n);
     int k = uv_try_write(&s->h.stream, &b, 1);

@@ -128,6 +128,8 @@ int cio_datagram_sendto(cio_datagram *d, const void *data, size_t n,
     return CIO_EINVAL;
   if (sa != NULL && d->connected)
     return CIO_EISCONN;
+  if (n > UINT32_MAX)
+    return CIO_EMSGSIZE; /* no datagram is that large */
   uv_buf_t b = uv_buf_init((char *)data, (unsigned)n);
   int rc = uv_udp_try_send(&d->udp, &b, 1, sa);
   if (rc >= 0)

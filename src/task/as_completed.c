@@ -31,9 +31,15 @@ static void on_finished(struct cio__callback *cb) {
   wake_parked(ac);
 }
 
+/* CPython's _handle_timeout removes the done callbacks: what finishes
+ * later is never handed back. */
 static void on_timeout(struct cio__callback *cb) {
   cio_as_completed *ac = cio__container_of(cb, cio_as_completed, timer.cb);
   ac->timed_out = true;
+  for (size_t i = 0; i < ac->n; i++)
+    if (cio__list_linked(&ac->links[i].cb.node) &&
+        ac->links[i].f->state == CIO__FUT_PENDING)
+      cio__link_detach(&ac->links[i]);
   wake_parked(ac);
 }
 
@@ -56,16 +62,15 @@ int cio_as_completed_new(cio_as_completed **out, cio_future *const *futs,
   if (out == NULL)
     return CIO_EINVAL;
   *out = NULL;
-  if ((n > 0 && futs == NULL) || isnan(timeout))
+  if (isnan(timeout))
     return CIO_EINVAL;
-  for (size_t i = 0; i < n; i++)
-    if (futs[i] == NULL)
-      return CIO_EINVAL;
   int rc;
   cio_task *self = cio__task_for_suspend(&rc);
   if (self == NULL)
     return rc;
   cio_loop *loop = self->fut.loop;
+  if (cio__futures_check(futs, n, loop) < 0)
+    return CIO_EINVAL;
   cio_as_completed *ac =
       cio__malloc(loop, sizeof *ac + n * sizeof(struct cio__link));
   if (ac == NULL)

@@ -227,6 +227,7 @@ static bool wait_cancel_hook(cio_task *t, void *ctx) {
 }
 
 int cio__future_wait(cio_future *f, bool propagate) {
+  CIO_ASSERT(f->state == CIO__FUT_PENDING); /* nothing would wake us */
   cio_task *self = cio__loop_current()->current;
   struct cio__waiter w;
   cio_future_retain(f);
@@ -263,13 +264,26 @@ int cio_await(cio_future *f, void **result) {
   return cio__await(f, result, true);
 }
 
+int cio__futures_check(cio_future *const *futs, size_t n,
+                       const cio_loop *loop) {
+  if (n > 0 && futs == NULL)
+    return CIO_EINVAL;
+  for (size_t i = 0; i < n; i++)
+    if (futs[i] == NULL || futs[i]->loop != loop)
+      return CIO_EINVAL;
+  return 0;
+}
+
 /* ---- links ----------------------------------------------------------- */
 
+/* A link holds its own reference on the future while attached, so the
+ * future (and its callback list) outlives it; once queued it holds one
+ * more, taken by cio__future_complete as for any callback. */
 void cio__link_attach(struct cio__link *l, cio_future *f,
                       void (*run)(struct cio__callback *), void *owner,
                       size_t index) {
   l->cb.run = run;
-  l->f = f;
+  l->f = cio_future_retain(f);
   l->owner = owner;
   l->index = index;
   cio__list_init(&l->cb.node);
@@ -282,15 +296,17 @@ void cio__link_attach(struct cio__link *l, cio_future *f,
 }
 
 void cio__link_done(struct cio__link *l) {
-  cio_future_release(l->f);
+  cio_future_release(l->f); /* the one taken when it was queued */
+  cio_future_release(l->f); /* its own */
 }
 
 void cio__link_detach(struct cio__link *l) {
   if (!cio__list_linked(&l->cb.node))
-    return; /* already ran */
+    return; /* never attached, or already ran */
   cio__list_remove(&l->cb.node);
   if (l->f->state != CIO__FUT_PENDING)
     cio_future_release(l->f); /* it was queued, holding a reference */
+  cio_future_release(l->f);
 }
 
 int cio_future_add_done_callback(cio_future *f, cio_done_fn fn, void *arg) {

@@ -90,14 +90,15 @@ static void count_done(struct gather *g, cio_future *const *futs) {
 
 int cio_gather(cio_future *const *futs, size_t n, void **results,
                int *errors, bool return_exceptions) {
-  if ((n > 0 && futs == NULL) || (return_exceptions && errors == NULL))
+  if (return_exceptions && errors == NULL)
     return CIO_EINVAL;
-  for (size_t i = 0; i < n; i++)
-    if (futs[i] == NULL)
-      return CIO_EINVAL;
+  cio_loop *loop = cio__loop_current();
   if (n == 0)
     return 0;
-  cio_loop *loop = futs[0]->loop;
+  if (loop == NULL)
+    return CIO_EPERM;
+  if (cio__futures_check(futs, n, loop) < 0)
+    return CIO_EINVAL;
   struct gather *g =
       cio__malloc(loop, sizeof *g + n * sizeof(struct cio__link));
   if (g == NULL)
@@ -122,10 +123,13 @@ int cio_gather(cio_future *const *futs, size_t n, void **results,
   }
   for (size_t i = 0; i < n; i++)
     cio__link_detach(&g->links[i]);
-  if (rc == 0 && g->cancel_requested)
-    rc = CIO_ECANCELED;
-  else if (rc == 0 && !return_exceptions)
+  /* A child's error wins over the caller's cancellation: CPython's
+   * default-mode done callback sets it on the outer future at once, and
+   * _cancel_requested only matters when every child succeeded. */
+  if (rc == 0 && !return_exceptions && g->first_error != 0)
     rc = g->first_error;
+  else if (rc == 0 && g->cancel_requested)
+    rc = CIO_ECANCELED;
   if (rc == 0 || (return_exceptions && rc != CIO_ECANCELED))
     collect(futs, n, results, errors);
 out:

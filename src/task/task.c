@@ -145,6 +145,8 @@ int cio_create_task(cio_loop *loop, cio_task **out, cio_task_fn fn,
     return CIO_EINVAL;
   if (loop->closing)
     return CIO_ESHUTDOWN;
+  if (opts != NULL && opts->stack_size != 0 && opts->stack_size < 16 * 1024)
+    return CIO_EINVAL;
   cio__stack_pool *pool = pool_for(loop, opts ? opts->stack_size : 0);
   if (pool == NULL)
     return CIO_ENOMEM;
@@ -209,8 +211,8 @@ int cio_task_cancelling(const cio_task *t) {
 }
 
 int cio_task_uncancel(cio_task *t) {
-  if (t == NULL || t->state == CIO__TASK_DONE)
-    return t ? t->num_cancels : 0;
+  if (t == NULL)
+    return 0;
   if (t->num_cancels > 0)
     t->num_cancels--;
   if (t->num_cancels == 0)

@@ -28,24 +28,25 @@ struct cio_taskgroup {
   bool finished;
   bool parent_cancel_requested;
   cio_task *exit_waiter;  /* the parent, parked in exit */
-  int *errors;
+  int *errors;            /* inline_errors, or a larger heap array */
   size_t nerrors, cap_errors;
+  int inline_errors[4];   /* the common case needs no allocation */
 };
 
 static void add_error(cio_taskgroup *tg, int code) {
   if (tg->nerrors == tg->cap_errors) {
-    size_t cap = tg->cap_errors ? tg->cap_errors * 2 : 4;
+    size_t cap = tg->cap_errors * 2;
     int *grown = cio__malloc(tg->loop, cap * sizeof *grown);
     if (grown == NULL) {
-      /* Keep the count honest even if the list cannot grow: the last
-       * slot says "more errors". */
-      if (tg->nerrors > 0)
-        tg->errors[tg->nerrors - 1] = CIO_ENOMEM;
+      /* The list cannot grow: the last slot says "and more errors", so
+       * the group still reports a failure. */
+      tg->errors[tg->nerrors - 1] = CIO_ENOMEM;
       return;
     }
     for (size_t i = 0; i < tg->nerrors; i++)
       grown[i] = tg->errors[i];
-    cio__free(tg->loop, tg->errors);
+    if (tg->errors != tg->inline_errors)
+      cio__free(tg->loop, tg->errors);
     tg->errors = grown;
     tg->cap_errors = cap;
   }
@@ -100,6 +101,8 @@ int cio_taskgroup_enter(cio_taskgroup **out) {
     return CIO_ENOMEM;
   tg->loop = self->fut.loop;
   tg->parent = self;
+  tg->errors = tg->inline_errors;
+  tg->cap_errors = sizeof tg->inline_errors / sizeof tg->inline_errors[0];
   cio__list_init(&tg->children);
   *out = tg;
   return 0;
@@ -195,7 +198,8 @@ int cio_taskgroup_free(cio_taskgroup *tg) {
     return 0;
   if (tg->live > 0)
     return CIO_EBUSY;
-  cio__free(tg->loop, tg->errors);
+  if (tg->errors != tg->inline_errors)
+    cio__free(tg->loop, tg->errors);
   cio__free(tg->loop, tg);
   return 0;
 }

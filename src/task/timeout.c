@@ -24,7 +24,7 @@ struct scope {
   uint64_t when_ns;
   int cancelling;
   uint8_t state;
-  bool has_deadline;
+  bool has_deadline; /* when_ns is set (it stays set after expiry) */
 };
 
 static_assert(sizeof(struct scope) <= sizeof(cio_timeout),
@@ -37,7 +37,6 @@ static struct scope *scope_of(const cio_timeout *to) {
 static void on_deadline(struct cio__callback *cb) {
   struct scope *s = cio__container_of(cb, struct scope, timer.cb);
   s->state = EXPIRING;
-  s->has_deadline = false;
   cio_task_cancel(s->task);
 }
 
@@ -92,8 +91,12 @@ int cio_timeout_exit(cio_timeout *to, int rc) {
   if (to == NULL)
     return CIO_EINVAL;
   struct scope *s = scope_of(to);
+  /* A zeroed (never entered) or already exited scope. */
+  if (s->task == NULL || (s->state != ENTERED && s->state != EXPIRING))
+    return CIO_EINVAL;
+  if (s->task != cio_current_task())
+    return CIO_EPERM;
   cio__timer_stop(s->task->fut.loop, &s->timer);
-  s->has_deadline = false;
   if (s->state == EXPIRING) {
     s->state = EXPIRED;
     if (cio_task_uncancel(s->task) <= s->cancelling && rc == CIO_ECANCELED)
@@ -108,7 +111,7 @@ int cio_timeout_reschedule(cio_timeout *to, double when) {
   if (to == NULL || isnan(when))
     return CIO_EINVAL;
   struct scope *s = scope_of(to);
-  if (s->state != ENTERED)
+  if (s->task == NULL || s->state != ENTERED)
     return CIO_EINVAL;
   arm(s, when_to_ns(when));
   return 0;
@@ -131,9 +134,9 @@ bool cio_timeout_expired(const cio_timeout *to) {
 /* timeout <= 0: cancel `f` and wait until it is done, without letting a
  * cancellation of the caller disturb `f` further (_cancel_and_wait). */
 static int wait_for_now(cio_future *f, void **result) {
-  cio_future_cancel(f);
-  int rc = cio__future_wait(f, false);
-  if (rc < 0)
+  cio_future_cancel(f); /* a plain future is done at once; a task later */
+  int rc;
+  if (f->state == CIO__FUT_PENDING && (rc = cio__future_wait(f, false)) < 0)
     return rc;
   rc = cio__future_outcome(f, result);
   return rc == CIO_ECANCELED ? CIO_ETIMEDOUT : rc;
@@ -152,6 +155,8 @@ int cio_wait_for(cio_future *f, double timeout, void **result) {
     return rc;
   if (&self->fut == f)
     return CIO_EDEADLK;
+  if (f->loop != self->fut.loop)
+    return CIO_EINVAL;
   if (timeout <= 0) {
     if (f->state != CIO__FUT_PENDING)
       return cio__future_outcome(f, result);

@@ -55,14 +55,13 @@ int cio_wait(cio_future *const *futs, size_t n, double timeout,
   if (futs == NULL || n == 0 || done == NULL || isnan(timeout) ||
       return_when < CIO_ALL_COMPLETED || return_when > CIO_FIRST_EXCEPTION)
     return CIO_EINVAL;
-  for (size_t i = 0; i < n; i++)
-    if (futs[i] == NULL)
-      return CIO_EINVAL;
   int rc;
   cio_task *self = cio__task_for_suspend(&rc);
   if (self == NULL)
     return rc;
   cio_loop *loop = self->fut.loop;
+  if (cio__futures_check(futs, n, loop) < 0)
+    return CIO_EINVAL;
   struct waiter_set *w =
       cio__malloc(loop, sizeof *w + n * sizeof(struct cio__link));
   if (w == NULL)
