@@ -105,19 +105,26 @@ func peakKiB() int {
 	return -1
 }
 
-// n goroutines sleep one second at once.
+// n goroutines sleep one second at once.  A goroutine starts running as
+// soon as it is created, so with a million of them the first would wake
+// and exit before the last exists and the peak would count only some:
+// each waits for all to be started, as the tasks of the other peers do
+// (they start only when the spawning code yields).
 func benchSleepers(n int) {
 	base := peakKiB()
 	var wg sync.WaitGroup
 	wg.Add(n)
+	start := make(chan struct{})
 	t0 := time.Now()
 	for i := 0; i < n; i++ {
 		go func() {
+			<-start
 			time.Sleep(time.Second)
 			wg.Done()
 		}()
 	}
 	spawned := time.Since(t0)
+	close(start)
 	wg.Wait()
 	d := time.Since(t0)
 	kib := peakKiB() - base
