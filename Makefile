@@ -27,7 +27,8 @@ deps:
 	@sh scripts/deps.sh
 
 build: deps
-	$(CMAKE) -S . -B $(BUILD_DIR) -DCMAKE_BUILD_TYPE=$(BUILD_TYPE)
+	$(CMAKE) -S . -B $(BUILD_DIR) -DCMAKE_BUILD_TYPE=$(BUILD_TYPE) \
+	  -DCIO_BUILD_TESTS=ON -DCIO_BUILD_EXAMPLES=ON -DCIO_BUILD_BENCH=ON
 	$(CMAKE) --build $(BUILD_DIR) -j $(JOBS)
 
 demo: build
@@ -37,7 +38,8 @@ test: build
 	cd $(BUILD_DIR) && $(CTEST) --output-on-failure -j $(JOBS)
 
 test-asan: deps
-	$(CMAKE) -S . -B $(ASAN_DIR) -DCMAKE_BUILD_TYPE=Debug -DCIO_SANITIZE=ON
+	$(CMAKE) -S . -B $(ASAN_DIR) -DCMAKE_BUILD_TYPE=Debug -DCIO_SANITIZE=ON \
+	  -DCIO_BUILD_TESTS=ON -DCIO_BUILD_EXAMPLES=ON
 	$(CMAKE) --build $(ASAN_DIR) -j $(JOBS)
 	cd $(ASAN_DIR) && $(CTEST) --output-on-failure -j $(JOBS)
 
