@@ -8,6 +8,7 @@
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <time.h>
+#include <uv.h>
 
 #include "casyncio.h"
 #include "test.h"
@@ -626,4 +627,106 @@ TEST(thousand_concurrent_connections) {
     return;
   }
   run_main(thousand_main, NULL);
+}
+
+/* ---- a reader cancelled after data landed in its own buffer ---------- */
+
+/* A waiting reader lends its buffer to libuv.  If it is cancelled after
+ * the bytes arrived there but before it resumed, the bytes go back into
+ * the stream for the next read (asyncio keeps unread data buffered).
+ * To hit that window: a plain-socket peer thread writes while the loop
+ * thread is held, an application prepare handle (just before the poll
+ * that will deliver the bytes) arms, and an application check handle
+ * (libuv runs check handles newest first: before casyncio's round)
+ * cancels the reader that the poll just woke. */
+struct direct_ctx {
+  cio_task *reader;
+  ssize_t reader_rc;
+  cio_stream *s;
+  int listen_fd;
+  _Atomic int go, wrote;
+  bool armed;
+  int cancels;
+};
+
+static void *direct_peer(void *arg) {
+  struct direct_ctx *c = arg;
+  int fd = accept(c->listen_fd, NULL, NULL);
+  CHECK(fd >= 0);
+  while (!c->go)
+    usleep(100);
+  CHECK_EQ(send(fd, "precious", 8, 0), 8);
+  c->wrote = 1;
+  char b;
+  while (recv(fd, &b, 1, 0) > 0) /* until the client closes */
+    ;
+  close(fd);
+  return NULL;
+}
+
+static void arm_before_poll(uv_prepare_t *h) {
+  struct direct_ctx *c = h->data;
+  if (c->wrote == 1) {
+    c->wrote = 2; /* once */
+    c->armed = true;
+  }
+}
+
+static void cancel_woken_reader(uv_check_t *h) {
+  struct direct_ctx *c = h->data;
+  if (c->armed) {
+    c->armed = false;
+    c->cancels += cio_task_cancel(c->reader) == 1;
+  }
+}
+
+static int direct_reader(void *arg, void **result) {
+  (void)result;
+  struct direct_ctx *c = arg;
+  char buf[64];
+  c->reader_rc = cio_stream_read(c->s, buf, sizeof buf);
+  return 0;
+}
+
+static int direct_main(void *arg, void **result) {
+  (void)arg;
+  (void)result;
+  struct direct_ctx c = {0};
+  int port;
+  c.listen_fd = listen_loopback(1, &port);
+  pthread_t th;
+  CHECK_EQ(pthread_create(&th, NULL, direct_peer, &c), 0);
+  CHECK_EQ(cio_open_connection(&c.s, "127.0.0.1", port, NULL), 0);
+  uv_loop_t *uv = cio_loop_uv(cio_get_running_loop());
+  uv_prepare_t prepare;
+  uv_check_t check;
+  uv_prepare_init(uv, &prepare);
+  uv_check_init(uv, &check);
+  prepare.data = check.data = &c;
+  uv_prepare_start(&prepare, arm_before_poll);
+  uv_check_start(&check, cancel_woken_reader);
+  CHECK_EQ(cio_create_task(NULL, &c.reader, direct_reader, &c, NULL), 0);
+  CHECK_EQ(cio_sleep(0.01), 0); /* the reader waits, its buffer lent */
+  c.go = 1;
+  while (c.wrote == 0) /* hold the loop thread: no poll meanwhile */
+    usleep(100);
+  CHECK_EQ(cio_task_join(c.reader, NULL), 0);
+  CHECK_EQ(c.cancels, 1);
+  CHECK_EQ(c.reader_rc, CIO_ECANCELED);
+  char buf[64];
+  cio_timeout to; /* lost bytes would make this read wait for ever */
+  CHECK_EQ(cio_timeout_enter(&to, 2.0), 0);
+  ssize_t n = cio_stream_read(c.s, buf, sizeof buf);
+  CHECK_EQ(cio_timeout_exit(&to, (int)n), 8);
+  CHECK(memcmp(buf, "precious", 8) == 0);
+  uv_close((uv_handle_t *)&prepare, NULL);
+  uv_close((uv_handle_t *)&check, NULL);
+  CHECK_EQ(cio_stream_close(c.s), 0);
+  pthread_join(th, NULL);
+  close(c.listen_fd);
+  return 0;
+}
+
+TEST(cancelled_reader_keeps_bytes_read_into_its_buffer) {
+  run_main(direct_main, NULL);
 }

@@ -143,6 +143,11 @@ static int ensure_space(cio_stream *s, size_t want) {
 static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
   (void)suggested;
   cio_stream *s = h->data;
+  if (s->direct != NULL && buffered(s) == 0) {
+    size_t cap = s->direct_cap < UINT32_MAX ? s->direct_cap : UINT32_MAX;
+    *buf = uv_buf_init(s->direct, (unsigned)cap);
+    return;
+  }
   if (ensure_space(s, READ_CHUNK) < 0) {
     *buf = uv_buf_init(NULL, 0); /* libuv reports UV_ENOBUFS */
     return;
@@ -192,6 +197,12 @@ static void feed_error(cio_stream *s, int err) {
 static void on_read(uv_stream_t *h, ssize_t nread, const uv_buf_t *buf) {
   (void)buf;
   cio_stream *s = h->data;
+  if (nread > 0 && buf->base == s->direct && s->direct != NULL) {
+    s->direct_got = (size_t)nread; /* straight into the reader's buffer */
+    s->direct = NULL;
+    wake_reader(s);
+    return;
+  }
   if (nread > 0) {
     s->rend += (size_t)nread;
     if (buffered(s) > 2 * s->limit && s->reader == NULL)
@@ -270,14 +281,45 @@ static void consume(cio_stream *s, void *dst, size_t n) {
     start_reading(s);
 }
 
+/* Put `n` bytes back at the front of the buffer (a cancelled reader's
+ * direct read): asyncio's read keeps unread data for the next reader. */
+static int unconsume(cio_stream *s, const char *data, size_t n) {
+  size_t len = buffered(s);
+  if (ensure_space(s, n) < 0)
+    return CIO_ENOMEM;
+  memmove(s->rbuf + s->rstart + n, s->rbuf + s->rstart, len);
+  memcpy(s->rbuf + s->rstart, data, n);
+  s->rend += n;
+  return 0;
+}
+
+/* Wait for data with `buf` lent to libuv: bytes may land straight in it
+ * (returned as a count > 0) or in the stream's buffer (0). */
+static ssize_t wait_direct(cio_stream *s, char *buf, size_t n) {
+  if (s->reader != NULL)
+    return CIO_EBUSY; /* before lending: the waiting reader's buffer stays */
+  s->direct = buf;
+  s->direct_cap = n;
+  s->direct_got = 0;
+  int rc = wait_for_data(s);
+  s->direct = NULL;
+  size_t got = s->direct_got;
+  s->direct_got = 0;
+  if (got > 0 && rc < 0) {
+    int urc = unconsume(s, buf, got); /* cancelled: keep the bytes */
+    return urc < 0 ? urc : rc;
+  }
+  return rc < 0 ? rc : (ssize_t)got;
+}
+
 static ssize_t read_some(cio_stream *s, void *buf, size_t n) {
   if (s->error)
     return s->error;
   if (n == 0)
     return 0;
   while (buffered(s) == 0 && !s->eof) {
-    int rc = wait_for_data(s);
-    if (rc < 0)
+    ssize_t rc = wait_direct(s, buf, n);
+    if (rc != 0)
       return rc;
   }
   size_t k = buffered(s) < n ? buffered(s) : n;

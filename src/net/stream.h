@@ -63,6 +63,11 @@ struct cio_stream {
   char *rbuf;
   size_t rcap, rstart, rend;
 
+  /* A reader waiting in cio_stream_read on an empty buffer lends its own
+   * buffer: libuv reads straight into it, saving the copy (stream.c). */
+  char *direct;
+  size_t direct_cap, direct_got;
+
   size_t pending_writes; /* uv_write requests not yet called back */
   uv_shutdown_t shutdown_req;
 
