@@ -27,6 +27,10 @@ int cio__sock_listen(const cio_addr *addr, int backlog, bool reuse_port,
  * `*out` set, CIO_EAGAIN when none is waiting, or the accept error. */
 int cio__sock_accept(uv_os_sock_t fd, uv_os_sock_t *out);
 void cio__sock_close(uv_os_sock_t fd);
+/* write(2) straight to a non-blocking socket or pipe, for a stream with no
+ * libuv write queued: what uv_try_write does without its bookkeeping.
+ * Returns the bytes written, 0 if it would block, or a negative code. */
+ssize_t cio__sock_try_write(int fd, const void *p, size_t n);
 int cio__sock_name(uv_os_sock_t fd, cio_addr *out);
 /* Remove a stale Unix socket file at `path` (if it is a socket). */
 void cio__sock_unlink_unix(const char *path);

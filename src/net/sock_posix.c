@@ -99,6 +99,18 @@ int cio__sock_accept(uv_os_sock_t fd, uv_os_sock_t *out) {
   }
 }
 
+ssize_t cio__sock_try_write(int fd, const void *p, size_t n) {
+  ssize_t k;
+  do {
+    k = write(fd, p, n);
+  } while (k < 0 && errno == EINTR);
+  if (k >= 0)
+    return k;
+  if (errno == EAGAIN || errno == EWOULDBLOCK)
+    return 0;
+  return -errno;
+}
+
 void cio__sock_close(uv_os_sock_t fd) {
   close(fd);
 }

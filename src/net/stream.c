@@ -77,6 +77,7 @@ int cio__stream_new(cio_loop *loop, int kind, const cio_stream_opts *opts,
   s->loop = loop;
   s->kind = (uint8_t)kind;
   s->refs = 2; /* the user's and the handle's */
+  s->fd = -1;
   apply_opts(s, opts);
   cio__list_init(&s->drainers);
   cio__list_init(&s->closers);
@@ -223,6 +224,8 @@ static void on_read(uv_stream_t *h, ssize_t nread, const uv_buf_t *buf) {
 
 int cio__stream_start(cio_stream *s, int dirs) {
   s->dirs = (uint8_t)dirs;
+  uv_os_fd_t fd;
+  s->fd = uv_fileno(&s->h.handle, &fd) == 0 ? (int)fd : -1;
   if (s->kind == CIO__STREAM_TCP)
     uv_tcp_nodelay(&s->h.tcp, 1); /* as asyncio does for every TCP stream */
   start_reading(s);

@@ -57,6 +57,7 @@ struct cio_stream {
   bool write_paused; /* queue went above high water; drain() waits */
   int error;         /* stored read-side error (asyncio's exception()) */
   int write_error;
+  int fd;            /* the descriptor, for direct writes; -1 if unknown */
   size_t limit, high_water, low_water;
 
   /* Read buffer: bytes [rstart, rend) of rbuf. */

@@ -14,6 +14,7 @@
  */
 #include <string.h>
 
+#include "net/net.h"
 #include "net/stream.h"
 
 void cio__stream_feed_closed(cio_stream *s);
@@ -152,7 +153,7 @@ static int queue_write(cio_stream *s, const char *data, size_t n) {
   wr->s = s;
   wr->len = n;
   memcpy(wr->data, data, n);
-  uv_buf_t b = uv_buf_init(wr->data, (unsigned)n);
+  uv_buf_t b = {.base = wr->data, .len = n};
   int rc = uv_write(&wr->req, &s->h.stream, &b, 1, on_write);
   if (rc < 0) {
     cio__free(s->loop, wr);
@@ -191,19 +192,28 @@ int cio_stream_write(cio_stream *s, const void *data, size_t n) {
   return 0;
 }
 
+/* Nothing queued: try the kernel first, straight on the descriptor
+ * (uv_try_write's bookkeeping cost as much as the rest of a round trip);
+ * whatever does not fit is queued with uv_write. */
+static ssize_t try_write(cio_stream *s, const char *p, size_t n) {
+  if (s->fd >= 0)
+    return cio__sock_try_write(s->fd, p, n);
+  uv_buf_t b = {.base = (char *)p, .len = n};
+  int k = uv_try_write(&s->h.stream, &b, 1);
+  return k == UV_EAGAIN || k == UV_ENOSYS ? 0 : k;
+}
+
 static int write_piece(cio_stream *s, const char *p, size_t n) {
   if (s->pending_writes == 0) {
-    uv_buf_t b = uv_buf_init((char *)p, (unsigned)n);
-    int k = uv_try_write(&s->h.stream, &b, 1);
-    if (k >= 0 && (size_t)k == n)
-      return 0;
-    if (k >= 0) {
-      p += k;
-      n -= (size_t)k;
-    } else if (k != UV_EAGAIN && k != UV_ENOSYS) {
-      s->write_error = cio__uv_error(k);
+    ssize_t k = try_write(s, p, n);
+    if (k < 0) {
+      s->write_error = cio__uv_error((int)k);
       return s->write_error;
     }
+    if ((size_t)k == n)
+      return 0;
+    p += k;
+    n -= (size_t)k;
   }
   return queue_write(s, p, n);
 }
