@@ -133,30 +133,9 @@ echo "test-aarch64: test binaries are AArch64 ELF, run with $QEMU"
 # run them; tests/runner.c then prefixes test_self() with this emulator.
 export CIO_TEST_EMULATOR="$QEMU"
 
-exclude='^test_examples\.'
-echo "test-aarch64: skipping test_examples.*: the examples are not built" \
-  "here (they run natively in \`make test\`)"
-
-binfmt=/proc/sys/fs/binfmt_misc/qemu-aarch64
-if ! grep -q CIO_TEST_EMULATOR tests/runner.c &&
-  ! { [ -r "$binfmt" ] && grep -qx enabled "$binfmt"; }; then
-  # TODO: drop once tests/runner.c honours CIO_TEST_EMULATOR.
-  reexec='test_task\.(unread_error_is_reported|read_error_is_not_reported)'
-  reexec="$reexec|test_future\.unretrieved_future_error_is_reported"
-  exclude="$exclude|^($reexec)\$"
-  echo "test-aarch64: skipping the tests that re-run their own binary from" \
-    "/bin/sh: no binfmt_misc entry for qemu-aarch64, and tests/runner.c" \
-    "does not prefix test_self() with \$CIO_TEST_EMULATOR"
-fi
-
-if ! grep -q cio__stack_guard_probe tests/test_loop.c; then
-  # TODO: drop once the test checks that guard pages are available.
-  exclude="$exclude|^test_loop\.stack_overflow_reported_with_guard_pages\$"
-  echo "test-aarch64: skipping test_loop.stack_overflow_reported_with_guard_pages:" \
-    "qemu-user accepts MADV_GUARD_INSTALL without installing a guard, so" \
-    "the probe picks the canary and forcing guard pages (stack_guard=1)" \
-    "fails cio_loop_open with CIO_EINVAL"
-fi
+# The examples are not built here (they run natively in `make test`), so
+# their tests are not registered either.
+echo "test-aarch64: examples and their tests run natively in \`make test\`"
 
 cd "$BUILD_DIR"
-ctest --output-on-failure -j "$JOBS" -E "$exclude"
+ctest --output-on-failure -j "$JOBS"
