@@ -6,6 +6,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "casyncio.h"
 #include "test.h"
 
 #define MAX_TESTS 512
@@ -67,6 +68,11 @@ int test_run_capture(const char *cmd, char *out, size_t cap) {
   size_t n = fread(out, 1, cap - 1, p);
   out[n] = '\0';
   return pclose(p);
+}
+
+int test_run_virtual(int (*fn)(void *arg, void **result), void *arg) {
+  cio_loop_opts opts = {.virtual_clock = true};
+  return cio_run_ex(fn, arg, &opts, NULL);
 }
 
 static char self_path[8192];

@@ -61,6 +61,10 @@ void test_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 const char *test_log_text(void);
 void test_log_reset(void);
 
+/* Run `fn(arg)` as the main task of a fresh loop on the virtual clock
+ * (cio_run_ex), so sleeps take no real time and their times are exact. */
+int test_run_virtual(int (*fn)(void *arg, void **result), void *arg);
+
 /* Shell command that re-runs the running test binary as a child: its
  * absolute path (works under valgrind, unlike /proc/self/exe), after
  * $CIO_TEST_EMULATOR when that is set (a cross build under qemu-user,

@@ -3,11 +3,6 @@
 #include "casyncio.h"
 #include "test.h"
 
-static int run_virtual(cio_task_fn fn, void *arg) {
-  cio_loop_opts opts = {.virtual_clock = true};
-  return cio_run_ex(fn, arg, &opts, NULL);
-}
-
 static int sleep_long_logged(void *arg, void **result) {
   (void)arg;
   (void)result;
@@ -42,7 +37,7 @@ static int main_cancel_sleeping(void *arg, void **result) {
 }
 
 TEST(cancel_sleeping_task) {
-  CHECK_EQ(run_virtual(main_cancel_sleeping, NULL), 0);
+  CHECK_EQ(test_run_virtual(main_cancel_sleeping, NULL), 0);
   CHECK_STR(test_log_text(), "t-start cancel-called t-cancelled main-resumed ");
 }
 
@@ -64,7 +59,7 @@ static int main_cancel_before_start(void *arg, void **result) {
 }
 
 TEST(cancel_before_start_skips_body) {
-  CHECK_EQ(run_virtual(main_cancel_before_start, NULL), 0);
+  CHECK_EQ(test_run_virtual(main_cancel_before_start, NULL), 0);
   CHECK_STR(test_log_text(), "");
 }
 
@@ -95,7 +90,7 @@ static int main_catch(void *arg, void **result) {
 }
 
 TEST(cancellation_can_be_handled) {
-  CHECK_EQ(run_virtual(main_catch, NULL), 0);
+  CHECK_EQ(test_run_virtual(main_catch, NULL), 0);
 }
 
 /* Every cancel() on a pending task counts; uncancel() takes them back. */
@@ -119,7 +114,7 @@ static int main_counting(void *arg, void **result) {
 }
 
 TEST(cancel_counts_and_uncancel) {
-  CHECK_EQ(run_virtual(main_counting, NULL), 0);
+  CHECK_EQ(test_run_virtual(main_counting, NULL), 0);
   CHECK_STR(test_log_text(), "t-start t-cancelled ");
 }
 
@@ -144,7 +139,7 @@ static int main_cancel_self(void *arg, void **result) {
 }
 
 TEST(cancel_self_delivered_at_next_suspension) {
-  CHECK_EQ(run_virtual(main_cancel_self, NULL), 0);
+  CHECK_EQ(test_run_virtual(main_cancel_self, NULL), 0);
   CHECK_STR(test_log_text(), "still-running sleep=ECANCELED ");
 }
 
@@ -169,7 +164,7 @@ static int main_pending_at_return(void *arg, void **result) {
 }
 
 TEST(return_with_pending_cancel_ends_cancelled) {
-  CHECK_EQ(run_virtual(main_pending_at_return, NULL), 0);
+  CHECK_EQ(test_run_virtual(main_pending_at_return, NULL), 0);
 }
 
 /* Cancelling a task that awaits another task passes the cancellation down
@@ -222,13 +217,13 @@ static int main_chain(void *arg, void **result) {
 
 TEST(cancel_propagates_to_awaited_task) {
   struct chain c = {0};
-  CHECK_EQ(run_virtual(main_chain, &c), 0);
+  CHECK_EQ(test_run_virtual(main_chain, &c), 0);
   CHECK_STR(test_log_text(), "inner=ECANCELED outer=ECANCELED ");
 }
 
 TEST(awaited_task_swallowing_cancel_gives_its_result) {
   struct chain c = {.inner_swallows = 1};
-  CHECK_EQ(run_virtual(main_chain, &c), 0);
+  CHECK_EQ(test_run_virtual(main_chain, &c), 0);
   CHECK_STR(test_log_text(), "inner=ECANCELED outer=OK ");
 }
 
@@ -253,7 +248,7 @@ static int main_cancel_future_waiter(void *arg, void **result) {
 }
 
 TEST(cancel_task_awaiting_future_cancels_future) {
-  CHECK_EQ(run_virtual(main_cancel_future_waiter, NULL), 0);
+  CHECK_EQ(test_run_virtual(main_cancel_future_waiter, NULL), 0);
 }
 
 /* The awaited future completed, but the waiter has not resumed yet: the
@@ -276,7 +271,7 @@ static int main_cancel_after_wakeup(void *arg, void **result) {
 }
 
 TEST(cancel_after_wakeup_scheduled_is_delivered) {
-  CHECK_EQ(run_virtual(main_cancel_after_wakeup, NULL), 0);
+  CHECK_EQ(test_run_virtual(main_cancel_after_wakeup, NULL), 0);
 }
 
 /* cio_run cancels what is still alive when main returns, and their
@@ -299,7 +294,7 @@ static int main_leaves_child(void *arg, void **result) {
 }
 
 TEST(run_cancels_leftover_tasks) {
-  CHECK_EQ(run_virtual(main_leaves_child, NULL), 0);
+  CHECK_EQ(test_run_virtual(main_leaves_child, NULL), 0);
   CHECK_STR(test_log_text(), "main-done cleanup=ECANCELED ");
 }
 
@@ -312,7 +307,7 @@ static int main_cancels_itself(void *arg, void **result) {
 }
 
 TEST(run_main_cancelled) {
-  CHECK_EQ(run_virtual(main_cancels_itself, NULL), CIO_ECANCELED);
+  CHECK_EQ(test_run_virtual(main_cancels_itself, NULL), CIO_ECANCELED);
 }
 
 /* A cancellation arriving while the task sleeps does not leave its timer
@@ -330,5 +325,5 @@ static int main_timer_removed(void *arg, void **result) {
 }
 
 TEST(cancelled_sleep_removes_timer) {
-  CHECK_EQ(run_virtual(main_timer_removed, NULL), 0);
+  CHECK_EQ(test_run_virtual(main_timer_removed, NULL), 0);
 }

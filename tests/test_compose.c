@@ -5,11 +5,6 @@
 #include "casyncio.h"
 #include "test.h"
 
-static int run_virtual(cio_task_fn fn, void *arg) {
-  cio_loop_opts opts = {.virtual_clock = true};
-  return cio_run_ex(fn, arg, &opts, NULL);
-}
-
 /* A child described by its argument: sleep `secs`, then return `value` or
  * fail with `error`. */
 struct job {
@@ -73,7 +68,7 @@ static int main_gather_order(void *arg, void **result) {
 }
 
 TEST(gather_results_in_input_order) {
-  CHECK_EQ(run_virtual(main_gather_order, NULL), 0);
+  CHECK_EQ(test_run_virtual(main_gather_order, NULL), 0);
 }
 
 static int main_gather_first_error(void *arg, void **result) {
@@ -96,7 +91,7 @@ static int main_gather_first_error(void *arg, void **result) {
 }
 
 TEST(gather_returns_first_error_others_run_on) {
-  CHECK_EQ(run_virtual(main_gather_first_error, NULL), 0);
+  CHECK_EQ(test_run_virtual(main_gather_first_error, NULL), 0);
   CHECK_STR(test_log_text(), "bad-done mid-done slow-done ");
 }
 
@@ -124,7 +119,7 @@ static int main_gather_collect(void *arg, void **result) {
 }
 
 TEST(gather_return_exceptions_keeps_every_outcome) {
-  CHECK_EQ(run_virtual(main_gather_collect, NULL), 0);
+  CHECK_EQ(test_run_virtual(main_gather_collect, NULL), 0);
 }
 
 /* A child's cancellation is an error of the gather (default mode). */
@@ -146,7 +141,7 @@ static int main_gather_child_cancelled(void *arg, void **result) {
 }
 
 TEST(gather_child_cancellation_is_an_error) {
-  CHECK_EQ(run_virtual(main_gather_child_cancelled, NULL), 0);
+  CHECK_EQ(test_run_virtual(main_gather_child_cancelled, NULL), 0);
 }
 
 struct gather_caller {
@@ -188,12 +183,12 @@ static int main_cancel_gather(void *arg, void **result) {
 }
 
 TEST(cancelling_gather_cancels_children) {
-  CHECK_EQ(run_virtual(main_cancel_gather, NULL), 0);
+  CHECK_EQ(test_run_virtual(main_cancel_gather, NULL), 0);
   CHECK_STR(test_log_text(), "a-cancelled b-cancelled gather=ECANCELED ");
 }
 
 TEST(cancelling_gather_cancels_children_even_collecting) {
-  CHECK_EQ(run_virtual(main_cancel_gather, (void *)1), 0);
+  CHECK_EQ(test_run_virtual(main_cancel_gather, (void *)1), 0);
   CHECK_STR(test_log_text(), "a-cancelled b-cancelled gather=ECANCELED ");
 }
 
@@ -228,7 +223,7 @@ static int main_gather_edges(void *arg, void **result) {
 }
 
 TEST(gather_empty_done_duplicate_and_null) {
-  CHECK_EQ(run_virtual(main_gather_edges, NULL), 0);
+  CHECK_EQ(test_run_virtual(main_gather_edges, NULL), 0);
   CHECK_STR(test_log_text(), "gathered other ");
 }
 
@@ -245,7 +240,7 @@ static int main_gather_calls(void *arg, void **result) {
 }
 
 TEST(gather_calls_spawns_tasks) {
-  CHECK_EQ(run_virtual(main_gather_calls, NULL), 0);
+  CHECK_EQ(test_run_virtual(main_gather_calls, NULL), 0);
   CHECK_STR(test_log_text(), "x y z ");
 }
 
@@ -279,7 +274,7 @@ static int main_wait_modes(void *arg, void **result) {
 }
 
 TEST(wait_first_completed_timeout_all) {
-  CHECK_EQ(run_virtual(main_wait_modes, NULL), 0);
+  CHECK_EQ(test_run_virtual(main_wait_modes, NULL), 0);
 }
 
 static int main_wait_first_exception(void *arg, void **result) {
@@ -311,7 +306,7 @@ static int main_wait_first_exception(void *arg, void **result) {
 }
 
 TEST(wait_first_exception) {
-  CHECK_EQ(run_virtual(main_wait_first_exception, NULL), 0);
+  CHECK_EQ(test_run_virtual(main_wait_first_exception, NULL), 0);
 }
 
 static int waits_on(void *arg, void **result) {
@@ -343,7 +338,7 @@ static int main_wait_cancel_and_errors(void *arg, void **result) {
 }
 
 TEST(wait_cancelled_caller_leaves_children_and_bad_args) {
-  CHECK_EQ(run_virtual(main_wait_cancel_and_errors, NULL), 0);
+  CHECK_EQ(test_run_virtual(main_wait_cancel_and_errors, NULL), 0);
   CHECK_STR(test_log_text(), "wait=ECANCELED child-done ");
 }
 
@@ -382,7 +377,7 @@ static int main_as_completed(void *arg, void **result) {
 }
 
 TEST(as_completed_order_timeout_duplicates) {
-  CHECK_EQ(run_virtual(main_as_completed, NULL), 0);
+  CHECK_EQ(test_run_virtual(main_as_completed, NULL), 0);
 }
 
 static int main_as_completed_all(void *arg, void **result) {
@@ -411,7 +406,7 @@ static int main_as_completed_all(void *arg, void **result) {
 }
 
 TEST(as_completed_hands_back_each_once) {
-  CHECK_EQ(run_virtual(main_as_completed_all, NULL), 0);
+  CHECK_EQ(test_run_virtual(main_as_completed_all, NULL), 0);
   CHECK_STR(test_log_text(), "r1 r2 r3 ");
 }
 
@@ -452,7 +447,7 @@ static int main_wait_for(void *arg, void **result) {
 }
 
 TEST(wait_for_result_timeout_swallow_error) {
-  CHECK_EQ(run_virtual(main_wait_for, NULL), 0);
+  CHECK_EQ(test_run_virtual(main_wait_for, NULL), 0);
   CHECK_STR(test_log_text(), "slow-cancelled ");
 }
 
@@ -485,7 +480,7 @@ static int main_wait_for_zero(void *arg, void **result) {
 }
 
 TEST(wait_for_zero_negative_and_none) {
-  CHECK_EQ(run_virtual(main_wait_for_zero, NULL), 0);
+  CHECK_EQ(test_run_virtual(main_wait_for_zero, NULL), 0);
   CHECK_STR(test_log_text(), "p-cancelled ");
 }
 
@@ -513,7 +508,7 @@ static int main_wait_for_outer_cancel(void *arg, void **result) {
 }
 
 TEST(wait_for_caller_cancelled_cancels_inner) {
-  CHECK_EQ(run_virtual(main_wait_for_outer_cancel, NULL), 0);
+  CHECK_EQ(test_run_virtual(main_wait_for_outer_cancel, NULL), 0);
   CHECK_STR(test_log_text(), "inner-cancelled wait_for=ECANCELED ");
 }
 
@@ -553,7 +548,7 @@ static int main_timeout_scope(void *arg, void **result) {
 }
 
 TEST(timeout_scope_expire_reschedule_remove) {
-  CHECK_EQ(run_virtual(main_timeout_scope, NULL), 0);
+  CHECK_EQ(test_run_virtual(main_timeout_scope, NULL), 0);
 }
 
 TEST(timeout_outside_task_is_eperm) {
@@ -577,7 +572,7 @@ static int main_timeout_zero(void *arg, void **result) {
 }
 
 TEST(timeout_zero_fires_at_next_suspension) {
-  CHECK_EQ(run_virtual(main_timeout_zero, NULL), 0);
+  CHECK_EQ(test_run_virtual(main_timeout_zero, NULL), 0);
 }
 
 static int main_timeout_nested(void *arg, void **result) {
@@ -611,7 +606,7 @@ static int main_timeout_nested(void *arg, void **result) {
 }
 
 TEST(timeout_nested_scopes) {
-  CHECK_EQ(run_virtual(main_timeout_nested, NULL), 0);
+  CHECK_EQ(test_run_virtual(main_timeout_nested, NULL), 0);
 }
 
 static int scoped_sleeper(void *arg, void **result) {
@@ -638,7 +633,7 @@ static int main_timeout_outside_cancel(void *arg, void **result) {
 }
 
 TEST(timeout_outside_cancellation_is_not_a_timeout) {
-  CHECK_EQ(run_virtual(main_timeout_outside_cancel, NULL), 0);
+  CHECK_EQ(test_run_virtual(main_timeout_outside_cancel, NULL), 0);
   CHECK_STR(test_log_text(), "scope=ECANCELED ");
 }
 
@@ -676,7 +671,7 @@ static int main_shield(void *arg, void **result) {
 }
 
 TEST(shield_protects_inner_task) {
-  CHECK_EQ(run_virtual(main_shield, NULL), 0);
+  CHECK_EQ(test_run_virtual(main_shield, NULL), 0);
   CHECK_STR(test_log_text(), "shield=ECANCELED inner-done ");
 }
 
@@ -705,7 +700,7 @@ static int main_taskgroup_ok(void *arg, void **result) {
 }
 
 TEST(taskgroup_waits_for_all) {
-  CHECK_EQ(run_virtual(main_taskgroup_ok, NULL), 0);
+  CHECK_EQ(test_run_virtual(main_taskgroup_ok, NULL), 0);
   CHECK_STR(test_log_text(), "body a-done b-done ");
 }
 
@@ -738,7 +733,7 @@ static int main_taskgroup_child_fails(void *arg, void **result) {
 }
 
 TEST(taskgroup_child_failure_cancels_siblings_and_body) {
-  CHECK_EQ(run_virtual(main_taskgroup_child_fails, NULL), 0);
+  CHECK_EQ(test_run_virtual(main_taskgroup_child_fails, NULL), 0);
   CHECK_STR(test_log_text(), "bad-done bad2-done slow-cancelled ");
 }
 
@@ -760,7 +755,7 @@ static int main_taskgroup_body_fails(void *arg, void **result) {
 }
 
 TEST(taskgroup_body_failure_cancels_children) {
-  CHECK_EQ(run_virtual(main_taskgroup_body_fails, NULL), 0);
+  CHECK_EQ(test_run_virtual(main_taskgroup_body_fails, NULL), 0);
   CHECK_STR(test_log_text(), "slow-cancelled ");
 }
 
@@ -796,7 +791,7 @@ static int main_taskgroup_parent_cancelled(void *arg, void **result) {
 
 TEST(taskgroup_parent_cancelled_from_outside) {
   struct tg_parent p = {.child = {10, 1, 0, 0, 0, "child"}};
-  CHECK_EQ(run_virtual(main_taskgroup_parent_cancelled, &p), 0);
+  CHECK_EQ(test_run_virtual(main_taskgroup_parent_cancelled, &p), 0);
   CHECK_EQ(p.result_rc, CIO_ECANCELED);
   CHECK_STR(test_log_text(), "child-cancelled ");
 }
@@ -805,7 +800,7 @@ TEST(taskgroup_child_errors_beat_outside_cancel_which_is_rearmed) {
   /* The child fails when cancelled: the error wins over the
    * cancellation, which is re-armed for the parent's next wait. */
   struct tg_parent p = {.child = {10, 1, 0, 0, CIO_EIO, "child"}};
-  CHECK_EQ(run_virtual(main_taskgroup_parent_cancelled, &p), 0);
+  CHECK_EQ(test_run_virtual(main_taskgroup_parent_cancelled, &p), 0);
   CHECK_EQ(p.result_rc, CIO_ECHILD);
   CHECK_EQ(p.after_rc, CIO_ECANCELED);
 }
@@ -834,7 +829,7 @@ static int main_wait_for_zero_plain(void *arg, void **result) {
 }
 
 TEST(wait_for_zero_on_plain_future_times_out) {
-  CHECK_EQ(run_virtual(main_wait_for_zero_plain, NULL), 0);
+  CHECK_EQ(test_run_virtual(main_wait_for_zero_plain, NULL), 0);
 }
 
 /* A child's error wins over the gathering caller's cancellation. */
@@ -858,7 +853,7 @@ static int main_gather_error_beats_cancel(void *arg, void **result) {
 }
 
 TEST(gather_child_error_beats_caller_cancellation) {
-  CHECK_EQ(run_virtual(main_gather_error_beats_cancel, NULL), 0);
+  CHECK_EQ(test_run_virtual(main_gather_error_beats_cancel, NULL), 0);
 }
 
 /* What finishes after an as_completed timeout is never handed back. */
@@ -883,7 +878,7 @@ static int main_as_completed_late(void *arg, void **result) {
 }
 
 TEST(as_completed_ignores_futures_finishing_after_timeout) {
-  CHECK_EQ(run_virtual(main_as_completed_late, NULL), 0);
+  CHECK_EQ(test_run_virtual(main_as_completed_late, NULL), 0);
 }
 
 static int main_timeout_misuse(void *arg, void **result) {
@@ -902,7 +897,7 @@ static int main_timeout_misuse(void *arg, void **result) {
 }
 
 TEST(timeout_scope_misuse_is_einval) {
-  CHECK_EQ(run_virtual(main_timeout_misuse, NULL), 0);
+  CHECK_EQ(test_run_virtual(main_timeout_misuse, NULL), 0);
 }
 
 /* A future of another loop is refused, not linked into its queue.  The
@@ -956,7 +951,7 @@ TEST(futures_of_another_loop_are_refused) {
   pthread_t th;
   CHECK_EQ(pthread_create(&th, NULL, foreign_loop_thread, NULL), 0);
   foreign_wait(1);
-  CHECK_EQ(run_virtual(main_cross_loop, NULL), 0);
+  CHECK_EQ(test_run_virtual(main_cross_loop, NULL), 0);
   foreign_advance(2);
   pthread_join(th, NULL);
 }
@@ -973,5 +968,5 @@ static int main_bad_stack_size(void *arg, void **result) {
 }
 
 TEST(tiny_stack_size_is_einval) {
-  CHECK_EQ(run_virtual(main_bad_stack_size, NULL), 0);
+  CHECK_EQ(test_run_virtual(main_bad_stack_size, NULL), 0);
 }

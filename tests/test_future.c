@@ -2,11 +2,6 @@
 #include "casyncio.h"
 #include "test.h"
 
-static int run_virtual(cio_task_fn fn, void *arg) {
-  cio_loop_opts opts = {.virtual_clock = true};
-  return cio_run_ex(fn, arg, &opts, NULL);
-}
-
 TEST(state_errors) {
   cio_loop *loop;
   CHECK_EQ(cio_loop_open(&loop, NULL), 0);
@@ -67,7 +62,7 @@ static int main_task_future_is_readonly(void *arg, void **result) {
 }
 
 TEST(task_future_cannot_be_set) {
-  CHECK_EQ(run_virtual(main_task_future_is_readonly, NULL), 0);
+  CHECK_EQ(test_run_virtual(main_task_future_is_readonly, NULL), 0);
 }
 
 static void log_cb(cio_future *f, void *arg) {
@@ -96,7 +91,7 @@ static int main_callbacks_not_inline(void *arg, void **result) {
 }
 
 TEST(callbacks_scheduled_not_inline) {
-  CHECK_EQ(run_virtual(main_callbacks_not_inline, NULL), 0);
+  CHECK_EQ(test_run_virtual(main_callbacks_not_inline, NULL), 0);
   CHECK_STR(test_log_text(), "set a c after ");
 }
 
@@ -129,7 +124,7 @@ static int main_await_set_by_other(void *arg, void **result) {
 }
 
 TEST(await_future_set_by_other_task) {
-  CHECK_EQ(run_virtual(main_await_set_by_other, NULL), 0);
+  CHECK_EQ(test_run_virtual(main_await_set_by_other, NULL), 0);
   CHECK_STR(test_log_text(), "set got77 ");
 }
 
@@ -158,7 +153,7 @@ static int main_done_no_suspend(void *arg, void **result) {
 }
 
 TEST(await_done_future_does_not_suspend) {
-  CHECK_EQ(run_virtual(main_done_no_suspend, NULL), 0);
+  CHECK_EQ(test_run_virtual(main_done_no_suspend, NULL), 0);
   CHECK_STR(test_log_text(), "awaited other ");
 }
 
@@ -188,7 +183,7 @@ static int main_many_waiters(void *arg, void **result) {
 }
 
 TEST(several_waiters_wake_in_order) {
-  CHECK_EQ(run_virtual(main_many_waiters, NULL), 0);
+  CHECK_EQ(test_run_virtual(main_many_waiters, NULL), 0);
   CHECK_STR(test_log_text(), "w1 w1 w1 ");
 }
 

@@ -8,11 +8,6 @@
 #define P(i) ((void *)(intptr_t)(i))
 #define I(p) ((int)(intptr_t)(p))
 
-static int run_virtual(cio_task_fn fn, void *arg) {
-  cio_loop_opts opts = {.virtual_clock = true};
-  return cio_run_ex(fn, arg, &opts, NULL);
-}
-
 static cio_task *spawn(cio_task_fn fn, void *arg) {
   cio_task *t = NULL;
   CHECK_EQ(cio_create_task(NULL, &t, fn, arg, NULL), 0);
@@ -96,7 +91,7 @@ static int main_orders(void *arg, void **result) {
 }
 
 TEST(queue_fifo_lifo_priority_order) {
-  CHECK_EQ(run_virtual(main_orders, NULL), 0);
+  CHECK_EQ(test_run_virtual(main_orders, NULL), 0);
 }
 
 /* A heap with many items, and a FIFO ring that grows while wrapped. */
@@ -140,7 +135,7 @@ static int main_growth(void *arg, void **result) {
 }
 
 TEST(queue_growth) {
-  CHECK_EQ(run_virtual(main_growth, NULL), 0);
+  CHECK_EQ(test_run_virtual(main_growth, NULL), 0);
 }
 
 /* ---- sizes and nowait errors ------------------------------------------ */
@@ -178,7 +173,7 @@ static int main_nowait(void *arg, void **result) {
 }
 
 TEST(queue_nowait_errors_and_sizes) {
-  CHECK_EQ(run_virtual(main_nowait, NULL), 0);
+  CHECK_EQ(test_run_virtual(main_nowait, NULL), 0);
 }
 
 /* ---- suspension and FIFO among waiters ------------------------------ */
@@ -206,7 +201,7 @@ static int main_no_suspend(void *arg, void **result) {
 }
 
 TEST(queue_no_suspend_when_possible) {
-  CHECK_EQ(run_virtual(main_no_suspend, NULL), 0);
+  CHECK_EQ(test_run_virtual(main_no_suspend, NULL), 0);
   CHECK_STR(test_log_text(), "main other ");
 }
 
@@ -229,7 +224,7 @@ static int main_getters_fifo(void *arg, void **result) {
 }
 
 TEST(queue_blocked_getters_fifo) {
-  CHECK_EQ(run_virtual(main_getters_fifo, NULL), 0);
+  CHECK_EQ(test_run_virtual(main_getters_fifo, NULL), 0);
   CHECK_STR(test_log_text(), "a-got1 b-got2 c-got3 ");
 }
 
@@ -258,7 +253,7 @@ static int main_putters_fifo(void *arg, void **result) {
 }
 
 TEST(queue_put_backpressure_fifo) {
-  CHECK_EQ(run_virtual(main_putters_fifo, NULL), 0);
+  CHECK_EQ(test_run_virtual(main_putters_fifo, NULL), 0);
   CHECK_STR(test_log_text(),
             "main-got0 a-put1 main-got1 b-put2 main-got2 c-put3 main-got3 ");
 }
@@ -324,7 +319,7 @@ static int main_join(void *arg, void **result) {
 }
 
 TEST(queue_task_done_and_join) {
-  CHECK_EQ(run_virtual(main_join, NULL), 0);
+  CHECK_EQ(test_run_virtual(main_join, NULL), 0);
 }
 
 static int joiner(void *arg, void **result) {
@@ -353,7 +348,7 @@ static int main_join_cancel(void *arg, void **result) {
 }
 
 TEST(queue_join_cancelled) {
-  CHECK_EQ(run_virtual(main_join_cancel, NULL), 0);
+  CHECK_EQ(test_run_virtual(main_join_cancel, NULL), 0);
   CHECK_STR(test_log_text(), "join-ECANCELED join-ok ");
 }
 
@@ -378,7 +373,7 @@ static int main_cancel_getter(void *arg, void **result) {
 }
 
 TEST(queue_cancelled_getter) {
-  CHECK_EQ(run_virtual(main_cancel_getter, NULL), 0);
+  CHECK_EQ(test_run_virtual(main_cancel_getter, NULL), 0);
   CHECK_STR(test_log_text(), "a-ECANCELED b-got7 ");
 }
 
@@ -403,7 +398,7 @@ static int main_cancel_woken_getter(void *arg, void **result) {
 }
 
 TEST(queue_cancelled_woken_getter_passes_on) {
-  CHECK_EQ(run_virtual(main_cancel_woken_getter, NULL), 0);
+  CHECK_EQ(test_run_virtual(main_cancel_woken_getter, NULL), 0);
   CHECK_STR(test_log_text(), "a-ECANCELED b-got7 ");
 }
 
@@ -430,7 +425,7 @@ static int main_cancel_woken_putter(void *arg, void **result) {
 }
 
 TEST(queue_cancelled_woken_putter_passes_on) {
-  CHECK_EQ(run_virtual(main_cancel_woken_putter, NULL), 0);
+  CHECK_EQ(test_run_virtual(main_cancel_woken_putter, NULL), 0);
   CHECK_STR(test_log_text(), "a-ECANCELED b-put2 ");
 }
 
@@ -457,7 +452,7 @@ static int main_cancel_putter(void *arg, void **result) {
 }
 
 TEST(queue_cancelled_putter) {
-  CHECK_EQ(run_virtual(main_cancel_putter, NULL), 0);
+  CHECK_EQ(test_run_virtual(main_cancel_putter, NULL), 0);
   CHECK_STR(test_log_text(), "a-ECANCELED ");
 }
 
@@ -494,7 +489,7 @@ static int main_shutdown_graceful(void *arg, void **result) {
 }
 
 TEST(queue_shutdown_graceful) {
-  CHECK_EQ(run_virtual(main_shutdown_graceful, NULL), 0);
+  CHECK_EQ(test_run_virtual(main_shutdown_graceful, NULL), 0);
   CHECK_STR(test_log_text(), "g-ESHUTDOWN p-ESHUTDOWN ");
 }
 
@@ -520,7 +515,7 @@ static int main_shutdown_immediate(void *arg, void **result) {
 }
 
 TEST(queue_shutdown_immediate) {
-  CHECK_EQ(run_virtual(main_shutdown_immediate, NULL), 0);
+  CHECK_EQ(test_run_virtual(main_shutdown_immediate, NULL), 0);
   /* join is released first, as finished.set() runs before the putters
    * are woken in queues.py. */
   CHECK_STR(test_log_text(), "join-ok p-ESHUTDOWN ");
@@ -552,7 +547,7 @@ static int main_enomem(void *arg, void **result) {
 }
 
 TEST(queue_enomem_keeps_item_out) {
-  CHECK_EQ(run_virtual(main_enomem, NULL), 0);
+  CHECK_EQ(test_run_virtual(main_enomem, NULL), 0);
 }
 
 /* ---- seed 002's producer/consumer -------------------------------------- */
@@ -619,7 +614,7 @@ static int main_producer_consumer(void *arg, void **result) {
 }
 
 TEST(queue_producer_consumer) {
-  CHECK_EQ(run_virtual(main_producer_consumer, NULL), 0);
+  CHECK_EQ(test_run_virtual(main_producer_consumer, NULL), 0);
 }
 
 /* A get that times out takes nothing: the next item goes to the next
@@ -651,6 +646,6 @@ static int main_timeouts(void *arg, void **result) {
 }
 
 TEST(queue_timeouts_take_nothing) {
-  CHECK_EQ(run_virtual(main_timeouts, NULL), 0);
+  CHECK_EQ(test_run_virtual(main_timeouts, NULL), 0);
   CHECK_STR(test_log_text(), "b-got5 ");
 }

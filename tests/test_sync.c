@@ -5,11 +5,6 @@
 #include "casyncio.h"
 #include "test.h"
 
-static int run_virtual(cio_task_fn fn, void *arg) {
-  cio_loop_opts opts = {.virtual_clock = true};
-  return cio_run_ex(fn, arg, &opts, NULL);
-}
-
 static cio_task *spawn(cio_task_fn fn, void *arg) {
   cio_task *t = NULL;
   CHECK_EQ(cio_create_task(NULL, &t, fn, arg, NULL), 0);
@@ -77,7 +72,7 @@ static int main_lock_basics(void *arg, void **result) {
 }
 
 TEST(lock_basics) {
-  CHECK_EQ(run_virtual(main_lock_basics, NULL), 0);
+  CHECK_EQ(test_run_virtual(main_lock_basics, NULL), 0);
   CHECK_STR(test_log_text(), "acquired other ");
 }
 
@@ -115,7 +110,7 @@ static int main_lock_fifo(void *arg, void **result) {
 }
 
 TEST(lock_fifo) {
-  CHECK_EQ(run_virtual(main_lock_fifo, NULL), 0);
+  CHECK_EQ(test_run_virtual(main_lock_fifo, NULL), 0);
   CHECK_STR(test_log_text(), "release a-got b-got c-got ");
 }
 
@@ -141,7 +136,7 @@ static int main_lock_no_barging(void *arg, void **result) {
 }
 
 TEST(lock_no_barging) {
-  CHECK_EQ(run_virtual(main_lock_no_barging, NULL), 0);
+  CHECK_EQ(test_run_virtual(main_lock_no_barging, NULL), 0);
   CHECK_STR(test_log_text(), "a-got main-got ");
 }
 
@@ -167,7 +162,7 @@ static int main_lock_cancel_waiting(void *arg, void **result) {
 }
 
 TEST(lock_cancel_waiting) {
-  CHECK_EQ(run_virtual(main_lock_cancel_waiting, NULL), 0);
+  CHECK_EQ(test_run_virtual(main_lock_cancel_waiting, NULL), 0);
   CHECK_STR(test_log_text(), "a-ECANCELED b-got ");
 }
 
@@ -194,7 +189,7 @@ static int main_lock_cancel_release_race(void *arg, void **result) {
 }
 
 TEST(lock_cancel_release_race) {
-  CHECK_EQ(run_virtual(main_lock_cancel_release_race, NULL), 0);
+  CHECK_EQ(test_run_virtual(main_lock_cancel_release_race, NULL), 0);
   CHECK_STR(test_log_text(), "a-ECANCELED b-got c-got ");
 }
 
@@ -218,7 +213,7 @@ static int main_lock_cancel_race(void *arg, void **result) {
 }
 
 TEST(lock_cancel_race) {
-  CHECK_EQ(run_virtual(main_lock_cancel_race, NULL), 0);
+  CHECK_EQ(test_run_virtual(main_lock_cancel_race, NULL), 0);
   CHECK_STR(test_log_text(), "b-ECANCELED c-got ");
 }
 
@@ -243,7 +238,7 @@ static int main_lock_all_cancelled_fast_path(void *arg, void **result) {
 }
 
 TEST(lock_all_cancelled_fast_path) {
-  CHECK_EQ(run_virtual(main_lock_all_cancelled_fast_path, NULL), 0);
+  CHECK_EQ(test_run_virtual(main_lock_all_cancelled_fast_path, NULL), 0);
   CHECK_STR(test_log_text(), "main-got a-ECANCELED ");
 }
 
@@ -283,7 +278,7 @@ static int main_lock_counter(void *arg, void **result) {
 }
 
 TEST(lock_counter_5x1000) {
-  CHECK_EQ(run_virtual(main_lock_counter, NULL), 0);
+  CHECK_EQ(test_run_virtual(main_lock_counter, NULL), 0);
 }
 
 /* ====================================================================
@@ -324,7 +319,7 @@ static int main_event_set_wakes_all(void *arg, void **result) {
 }
 
 TEST(event_set_wakes_all) {
-  CHECK_EQ(run_virtual(main_event_set_wakes_all, NULL), 0);
+  CHECK_EQ(test_run_virtual(main_event_set_wakes_all, NULL), 0);
   CHECK_STR(test_log_text(), "main a-woke b-woke ");
 }
 
@@ -347,7 +342,7 @@ static int main_event_cancel(void *arg, void **result) {
 }
 
 TEST(event_cancelled_wait_leaves_nothing) {
-  CHECK_EQ(run_virtual(main_event_cancel, NULL), 0);
+  CHECK_EQ(test_run_virtual(main_event_cancel, NULL), 0);
   CHECK_STR(test_log_text(), "a-ECANCELED b-woke ");
 }
 
@@ -369,7 +364,7 @@ static int main_event_woken_then_cancelled(void *arg, void **result) {
 }
 
 TEST(event_woken_then_cancelled) {
-  CHECK_EQ(run_virtual(main_event_woken_then_cancelled, NULL), 0);
+  CHECK_EQ(test_run_virtual(main_event_woken_then_cancelled, NULL), 0);
   CHECK_STR(test_log_text(), "a-ECANCELED ");
 }
 
@@ -417,7 +412,7 @@ static int main_cond_notify(void *arg, void **result) {
 }
 
 TEST(condition_notify_n_fifo) {
-  CHECK_EQ(run_virtual(main_cond_notify, NULL), 0);
+  CHECK_EQ(test_run_virtual(main_cond_notify, NULL), 0);
   CHECK_STR(test_log_text(), "notified1 still-held a-woke b-woke c-woke ");
 }
 
@@ -446,7 +441,7 @@ static int main_cond_notify_all(void *arg, void **result) {
 }
 
 TEST(condition_notify_all_shared_lock) {
-  CHECK_EQ(run_virtual(main_cond_notify_all, NULL), 0);
+  CHECK_EQ(test_run_virtual(main_cond_notify_all, NULL), 0);
   CHECK_STR(test_log_text(), "a-woke b-woke c-woke ");
 }
 
@@ -466,7 +461,7 @@ static int main_cond_needs_lock(void *arg, void **result) {
 }
 
 TEST(condition_requires_lock) {
-  CHECK_EQ(run_virtual(main_cond_needs_lock, NULL), 0);
+  CHECK_EQ(test_run_virtual(main_cond_needs_lock, NULL), 0);
 }
 
 struct pred_state {
@@ -514,7 +509,7 @@ static int main_cond_wait_for(void *arg, void **result) {
 }
 
 TEST(condition_wait_for) {
-  CHECK_EQ(run_virtual(main_cond_wait_for, NULL), 0);
+  CHECK_EQ(test_run_virtual(main_cond_wait_for, NULL), 0);
   CHECK_STR(test_log_text(), "reached-3 ");
 }
 
@@ -541,7 +536,7 @@ static int main_cond_cancel_reacquires(void *arg, void **result) {
 }
 
 TEST(condition_cancelled_wait_reacquires) {
-  CHECK_EQ(run_virtual(main_cond_cancel_reacquires, NULL), 0);
+  CHECK_EQ(test_run_virtual(main_cond_cancel_reacquires, NULL), 0);
   CHECK_STR(test_log_text(), "main-release a-ECANCELED ");
 }
 
@@ -567,7 +562,7 @@ static int main_cond_cancel_during_reacquire(void *arg, void **result) {
 }
 
 TEST(condition_cancel_during_reacquire) {
-  CHECK_EQ(run_virtual(main_cond_cancel_during_reacquire, NULL), 0);
+  CHECK_EQ(test_run_virtual(main_cond_cancel_during_reacquire, NULL), 0);
   CHECK_STR(test_log_text(), "a-ECANCELED ");
 }
 
@@ -592,7 +587,7 @@ static int main_cond_cancelled_wakeup(void *arg, void **result) {
 }
 
 TEST(condition_cancelled_wakeup_passed_on) {
-  CHECK_EQ(run_virtual(main_cond_cancelled_wakeup, NULL), 0);
+  CHECK_EQ(test_run_virtual(main_cond_cancelled_wakeup, NULL), 0);
   CHECK_STR(test_log_text(), "a-ECANCELED b-woke ");
 }
 
@@ -637,7 +632,7 @@ static int main_sem_limit(void *arg, void **result) {
 }
 
 TEST(semaphore_limits_concurrency) {
-  CHECK_EQ(run_virtual(main_sem_limit, NULL), 0);
+  CHECK_EQ(test_run_virtual(main_sem_limit, NULL), 0);
 }
 
 static int sem_user(void *arg, void **result) {
@@ -681,7 +676,7 @@ static int main_sem_fifo(void *arg, void **result) {
 }
 
 TEST(semaphore_fifo) {
-  CHECK_EQ(run_virtual(main_sem_fifo, NULL), 0);
+  CHECK_EQ(test_run_virtual(main_sem_fifo, NULL), 0);
   CHECK_STR(test_log_text(), "a-got b-got c-got main-got ");
 }
 
@@ -718,7 +713,7 @@ static int main_sem_newcomer_queues(void *arg, void **result) {
 }
 
 TEST(semaphore_newcomer_queues) {
-  CHECK_EQ(run_virtual(main_sem_newcomer_queues, NULL), 0);
+  CHECK_EQ(test_run_virtual(main_sem_newcomer_queues, NULL), 0);
   CHECK_STR(test_log_text(), "a-got release b-got release main-got ");
 }
 
@@ -745,7 +740,7 @@ static int main_sem_cancel_woken(void *arg, void **result) {
 }
 
 TEST(semaphore_cancel_after_release) {
-  CHECK_EQ(run_virtual(main_sem_cancel_woken, NULL), 0);
+  CHECK_EQ(test_run_virtual(main_sem_cancel_woken, NULL), 0);
   CHECK_STR(test_log_text(), "a-ECANCELED b-got ");
 }
 
@@ -769,7 +764,7 @@ static int main_sem_cancel_waiting(void *arg, void **result) {
 }
 
 TEST(semaphore_cancel_waiting) {
-  CHECK_EQ(run_virtual(main_sem_cancel_waiting, NULL), 0);
+  CHECK_EQ(test_run_virtual(main_sem_cancel_waiting, NULL), 0);
   CHECK_STR(test_log_text(), "a-ECANCELED ");
 }
 
@@ -801,7 +796,7 @@ static int main_sem_errors(void *arg, void **result) {
 }
 
 TEST(semaphore_errors_and_bound) {
-  CHECK_EQ(run_virtual(main_sem_errors, NULL), 0);
+  CHECK_EQ(test_run_virtual(main_sem_errors, NULL), 0);
 }
 
 /* ====================================================================
@@ -854,7 +849,7 @@ static int main_barrier_indices(void *arg, void **result) {
 }
 
 TEST(barrier_indices) {
-  CHECK_EQ(run_virtual(main_barrier_indices, NULL), 0);
+  CHECK_EQ(test_run_virtual(main_barrier_indices, NULL), 0);
   /* The last to arrive passes first; the others follow in order. */
   CHECK_STR(test_log_text(), "c0-passed a0-passed b0-passed ");
 }
@@ -895,7 +890,7 @@ static int main_barrier_rounds(void *arg, void **result) {
 }
 
 TEST(barrier_rounds) {
-  CHECK_EQ(run_virtual(main_barrier_rounds, NULL), 0);
+  CHECK_EQ(test_run_virtual(main_barrier_rounds, NULL), 0);
 }
 
 static int main_barrier_abort(void *arg, void **result) {
@@ -930,7 +925,7 @@ static int main_barrier_abort(void *arg, void **result) {
 }
 
 TEST(barrier_abort_then_reset) {
-  CHECK_EQ(run_virtual(main_barrier_abort, NULL), 0);
+  CHECK_EQ(test_run_virtual(main_barrier_abort, NULL), 0);
   CHECK_STR(test_log_text(), "a0-ENOTRECOVERABLE b0-ENOTRECOVERABLE "
                              "c0-passed d0-passed ");
 }
@@ -966,7 +961,7 @@ static int main_barrier_reset(void *arg, void **result) {
 }
 
 TEST(barrier_reset_breaks_waiters) {
-  CHECK_EQ(run_virtual(main_barrier_reset, NULL), 0);
+  CHECK_EQ(test_run_virtual(main_barrier_reset, NULL), 0);
   CHECK_STR(test_log_text(), "a0-ENOTRECOVERABLE b0-ENOTRECOVERABLE "
                              "c0-passed d0-passed ");
 }
@@ -996,7 +991,7 @@ static int main_barrier_cancel(void *arg, void **result) {
 }
 
 TEST(barrier_cancelled_waiter_leaves) {
-  CHECK_EQ(run_virtual(main_barrier_cancel, NULL), 0);
+  CHECK_EQ(test_run_virtual(main_barrier_cancel, NULL), 0);
   CHECK_STR(test_log_text(), "a0-ECANCELED c0-passed ");
 }
 
@@ -1018,7 +1013,7 @@ static int main_barrier_single(void *arg, void **result) {
 }
 
 TEST(barrier_single_party) {
-  CHECK_EQ(run_virtual(main_barrier_single, NULL), 0);
+  CHECK_EQ(test_run_virtual(main_barrier_single, NULL), 0);
 }
 
 /* ====================================================================
@@ -1057,5 +1052,5 @@ static int main_timeouts(void *arg, void **result) {
 }
 
 TEST(timeouts_leave_primitives_consistent) {
-  CHECK_EQ(run_virtual(main_timeouts, NULL), 0);
+  CHECK_EQ(test_run_virtual(main_timeouts, NULL), 0);
 }

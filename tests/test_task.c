@@ -5,11 +5,6 @@
 
 /* Run `fn` as the main task on a fresh virtual-clock loop; check that the
  * loop closes cleanly. */
-static int run_virtual(cio_task_fn fn, void *arg) {
-  cio_loop_opts opts = {.virtual_clock = true};
-  return cio_run_ex(fn, arg, &opts, NULL);
-}
-
 static int return_42(void *arg, void **result) {
   (void)arg;
   *result = (void *)(intptr_t)42;
@@ -43,7 +38,7 @@ static int main_await_result(void *arg, void **result) {
 }
 
 TEST(await_gives_result) {
-  CHECK_EQ(run_virtual(main_await_result, NULL), 0);
+  CHECK_EQ(test_run_virtual(main_await_result, NULL), 0);
 }
 
 static int main_await_error(void *arg, void **result) {
@@ -58,7 +53,7 @@ static int main_await_error(void *arg, void **result) {
 }
 
 TEST(await_gives_error) {
-  CHECK_EQ(run_virtual(main_await_error, NULL), 0);
+  CHECK_EQ(test_run_virtual(main_await_error, NULL), 0);
 }
 
 static int main_returns_error(void *arg, void **result) {
@@ -68,7 +63,7 @@ static int main_returns_error(void *arg, void **result) {
 }
 
 TEST(run_returns_main_status) {
-  CHECK_EQ(run_virtual(main_returns_error, NULL), CIO_ECONNRESET);
+  CHECK_EQ(test_run_virtual(main_returns_error, NULL), CIO_ECONNRESET);
   void *r = NULL;
   CHECK_EQ(cio_run_ex(return_42, NULL, NULL, &r), 0);
   CHECK_EQ((intptr_t)r, 42);
@@ -99,7 +94,7 @@ static int main_start_order(void *arg, void **result) {
 }
 
 TEST(tasks_start_later_in_creation_order) {
-  CHECK_EQ(run_virtual(main_start_order, NULL), 0);
+  CHECK_EQ(test_run_virtual(main_start_order, NULL), 0);
   CHECK_STR(test_log_text(), "spawned a b c joined ");
 }
 
@@ -126,7 +121,7 @@ static int main_yield(void *arg, void **result) {
 }
 
 TEST(sleep_zero_yields_once) {
-  CHECK_EQ(run_virtual(main_yield, NULL), 0);
+  CHECK_EQ(test_run_virtual(main_yield, NULL), 0);
   CHECK_STR(test_log_text(), "a0 b0 c0 a1 b1 c1 a2 b2 c2 ");
 }
 
@@ -150,7 +145,7 @@ static int main_names(void *arg, void **result) {
 }
 
 TEST(names) {
-  CHECK_EQ(run_virtual(main_names, NULL), 0);
+  CHECK_EQ(test_run_virtual(main_names, NULL), 0);
 }
 
 /* Default names count up across the process: Task-<n>, n increasing. */
@@ -169,7 +164,7 @@ static int main_default_names(void *arg, void **result) {
 }
 
 TEST(default_names_count_up) {
-  CHECK_EQ(run_virtual(main_default_names, NULL), 0);
+  CHECK_EQ(test_run_virtual(main_default_names, NULL), 0);
 }
 
 static int sleep_arg_seconds(void *arg, void **result) {
@@ -200,7 +195,7 @@ static int main_all_tasks(void *arg, void **result) {
 
 TEST(all_tasks_and_current_task) {
   CHECK(cio_current_task() == NULL);
-  CHECK_EQ(run_virtual(main_all_tasks, NULL), 0);
+  CHECK_EQ(test_run_virtual(main_all_tasks, NULL), 0);
 }
 
 static void on_done(cio_future *f, void *arg) {
@@ -233,7 +228,7 @@ static int main_done_callbacks(void *arg, void **result) {
 }
 
 TEST(done_callbacks_in_registration_order) {
-  CHECK_EQ(run_virtual(main_done_callbacks, NULL), 0);
+  CHECK_EQ(test_run_virtual(main_done_callbacks, NULL), 0);
   /* main registered as waiter after cb1 and cb3, so it wakes after them */
   CHECK_STR(test_log_text(), "cb1 cb3 awaited added cb4 ");
 }
@@ -246,7 +241,7 @@ static int await_self(void *arg, void **result) {
 }
 
 TEST(await_self_is_deadlock) {
-  CHECK_EQ(run_virtual(await_self, NULL), 0);
+  CHECK_EQ(test_run_virtual(await_self, NULL), 0);
 }
 
 TEST(suspending_outside_task_is_eperm) {
@@ -289,7 +284,7 @@ static int main_unread_error(void *arg, void **result) {
 
 TEST(unread_error_is_reported) {
   if (getenv("CIO_CHILD")) {
-    exit(run_virtual(main_unread_error, NULL) == 0 ? 0 : 3);
+    exit(test_run_virtual(main_unread_error, NULL) == 0 ? 0 : 3);
   }
   char cmd[512], out[4096];
   snprintf(cmd, sizeof cmd, "CIO_CHILD=1 %s unread_error_is_reported 2>&1", test_self());
@@ -312,7 +307,7 @@ static int main_read_error(void *arg, void **result) {
 
 TEST(read_error_is_not_reported) {
   if (getenv("CIO_CHILD")) {
-    exit(run_virtual(main_read_error, NULL) == 0 ? 0 : 3);
+    exit(test_run_virtual(main_read_error, NULL) == 0 ? 0 : 3);
   }
   char cmd[512], out[4096];
   snprintf(cmd, sizeof cmd, "CIO_CHILD=1 %s read_error_is_not_reported 2>&1", test_self());
@@ -342,7 +337,7 @@ static int main_many(void *arg, void **result) {
 
 TEST(ten_thousand_tasks) {
   int count = 0;
-  CHECK_EQ(run_virtual(main_many, &count), 0);
+  CHECK_EQ(test_run_virtual(main_many, &count), 0);
   CHECK_EQ(count, 10000);
 }
 
@@ -370,5 +365,5 @@ static int main_stack_size(void *arg, void **result) {
 }
 
 TEST(custom_stack_size) {
-  CHECK_EQ(run_virtual(main_stack_size, NULL), 0);
+  CHECK_EQ(test_run_virtual(main_stack_size, NULL), 0);
 }
