@@ -305,14 +305,14 @@ static inline void cio__ready_push(cio_loop *loop, struct cio__callback *cb) {
 void cio__sched_round(cio_loop *loop);
 _Noreturn void cio__sched_exit(cio_loop *loop, cio_task *self);
 void cio__sched_update_handles(cio_loop *loop);
+/* Set up the ready queue and the check/idle/timer handles. */
+int cio__sched_open(cio_loop *loop);
 
 /* timer.c */
 void cio__timer_start(cio_loop *loop, struct cio__timer *t, uint64_t when_ns,
                       void (*run)(struct cio__callback *));
 void cio__timer_stop(cio_loop *loop, struct cio__timer *t);
 void cio__timers_collect(cio_loop *loop);
-bool cio__timer_less(const struct cio__heap_node *a,
-                     const struct cio__heap_node *b);
 
 /* handle.c, future.c: used by cio_loop_close() to drop a queued callback
  * without running it.  False when `cb` is not of their kind. */
@@ -320,10 +320,10 @@ bool cio__handle_try_drop(struct cio__callback *cb);
 bool cio__done_cb_try_drop(struct cio__callback *cb);
 
 /* task.c */
-cio_task *cio__task_current(cio_loop *loop);
+/* Free the cache of task structs kept for reuse (cio_loop_close). */
+void cio__task_cache_drain(cio_loop *loop);
 void cio__task_resume(cio_loop *loop, cio_task *t);
 void cio__task_bury(cio_loop *loop, cio_task *t);
-void cio__task_report_pending(cio_task *t);
 
 /* Park the running task `t` until cio__task_wake().  `hook` (may be NULL)
  * lets cio_task_cancel() interrupt the wait.  Returns the wake code, or
@@ -353,8 +353,6 @@ int cio__future_outcome(struct cio_future *f, void **result);
 void cio__future_free_callbacks(struct cio_future *f);
 void cio__future_report_unretrieved(struct cio_future *f, const char *what,
                                     const char *name);
-int cio__future_add_waiter(struct cio_future *f, struct cio__waiter *w,
-                           cio_task *t);
 
 /* Park the running task until `f` is done.  If the task is cancelled
  * meanwhile: with `propagate`, `f` is cancelled too (asyncio's await);

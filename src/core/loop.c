@@ -16,8 +16,6 @@ cio_loop *cio_get_running_loop(void) {
   return cio__current_loop;
 }
 
-int cio__sched_open(cio_loop *loop);
-void cio__task_cache_drain(cio_loop *loop);
 
 static void on_wakeup(uv_async_t *h) {
   cio__threadsafe_drain(h->data);

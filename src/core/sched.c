@@ -33,11 +33,22 @@ static void on_idle(uv_idle_t *h) {
   (void)h;
 }
 
+/* An active idle handle makes libuv poll without blocking. */
+static void keep_polling_nonblocking(cio_loop *loop) {
+  if (!uv_is_active((uv_handle_t *)&loop->idle))
+    uv_idle_start(&loop->idle, on_idle);
+}
+
 /* Something was queued outside a round (a libuv callback before the
  * poll): make sure the poll will not block. */
 void cio__ready_push_outside_round(cio_loop *loop) {
-  if (loop->uv_handles_open > 0 && !uv_is_active((uv_handle_t *)&loop->idle))
-    uv_idle_start(&loop->idle, on_idle);
+  if (loop->uv_handles_open > 0)
+    keep_polling_nonblocking(loop);
+}
+
+/* Close the batch that starts now: everything queued so far. */
+static void push_marker(cio_loop *loop) {
+  cio__list_push_back(&loop->ready, &loop->marker.node);
 }
 
 /* Start the next batch, if this round may run one more. */
@@ -50,8 +61,7 @@ static bool next_batch(cio_loop *loop) {
     cio__timers_collect(loop);
   if (cio__list_empty(&loop->ready))
     return false;
-  loop->marker.run = marker_run;
-  cio__list_push_back(&loop->ready, &loop->marker.node);
+  push_marker(loop);
   return true;
 }
 
@@ -108,8 +118,7 @@ void cio__sched_round(cio_loop *loop) {
   }
   cio__timers_collect(loop);
   if (!cio__list_empty(&loop->ready)) {
-    loop->marker.run = marker_run;
-    cio__list_push_back(&loop->ready, &loop->marker.node);
+    push_marker(loop);
     struct cio__callback *cb;
     while ((cb = sched_pop(loop)) != NULL)
       dispatch(loop, cb);
@@ -149,6 +158,14 @@ static inline void switch_out(cio_loop *loop, cio_task *self) {
 
 /* ---- parking and waking tasks -------------------------------------- */
 
+/* On resuming: a cancellation still pending is delivered now. */
+static int deliver_cancel(cio_task *t, int rc) {
+  if (!t->must_cancel)
+    return rc;
+  t->must_cancel = false;
+  return CIO_ECANCELED;
+}
+
 int cio__task_park(cio_task *t, cio__cancel_hook hook, void *ctx) {
   cio_loop *loop = t->fut.loop;
   CIO_ASSERT(t == loop->current);
@@ -162,11 +179,7 @@ int cio__task_park(cio_task *t, cio__cancel_hook hook, void *ctx) {
     t->must_cancel = false;
   switch_out(loop, t);
   t->cancel_hook = NULL;
-  if (t->must_cancel) {
-    t->must_cancel = false;
-    return CIO_ECANCELED;
-  }
-  return t->wake_rc;
+  return deliver_cancel(t, t->wake_rc);
 }
 
 void cio__task_wake(cio_task *t, int rc) {
@@ -182,11 +195,7 @@ int cio__task_yield(cio_task *t) {
   t->state = CIO__TASK_READY;
   cio__ready_push(loop, &t->ready);
   switch_out(loop, t);
-  if (t->must_cancel) {
-    t->must_cancel = false;
-    return CIO_ECANCELED;
-  }
-  return 0;
+  return deliver_cancel(t, 0);
 }
 
 _Noreturn void cio__sched_exit(cio_loop *loop, cio_task *self) {
@@ -200,8 +209,7 @@ static void on_timer(uv_timer_t *h) {
   /* Something is due: this iteration's poll must not block.  The due
    * timers join the queue in the check handle, after the poll's I/O
    * callbacks, in asyncio's order (I/O first, then timers). */
-  if (!uv_is_active((uv_handle_t *)&loop->idle))
-    uv_idle_start(&loop->idle, on_idle);
+  keep_polling_nonblocking(loop);
 }
 
 static void arm_timer(cio_loop *loop) {
@@ -228,10 +236,9 @@ void cio__sched_update_handles(cio_loop *loop) {
     return;
   bool work = !cio__list_empty(&loop->ready) ||
               (loop->virtual_clock && cio__heap_min(&loop->timers) != NULL);
-  bool idle_on = uv_is_active((uv_handle_t *)&loop->idle);
-  if (work && !idle_on)
-    uv_idle_start(&loop->idle, on_idle);
-  else if (!work && idle_on)
+  if (work)
+    keep_polling_nonblocking(loop);
+  else if (uv_is_active((uv_handle_t *)&loop->idle))
     uv_idle_stop(&loop->idle);
   if (!loop->virtual_clock)
     arm_timer(loop);
@@ -241,7 +248,6 @@ static void on_check(uv_check_t *h) {
   cio__sched_round(h->data);
 }
 
-int cio__sched_open(cio_loop *loop);
 int cio__sched_open(cio_loop *loop) {
   cio__list_init(&loop->ready);
   cio__list_init(&loop->marker.node);

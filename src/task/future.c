@@ -107,12 +107,10 @@ void cio__future_report_unretrieved(struct cio_future *f, const char *what,
           cio_err_name(f->error), cio_strerror(f->error));
 }
 
-int cio__future_add_waiter(struct cio_future *f, struct cio__waiter *w,
-                           cio_task *t) {
+static void add_waiter(cio_future *f, struct cio__waiter *w, cio_task *t) {
   w->cb.run = cio__waiter_run;
   w->task = t;
   cio__list_push_back(&f->callbacks, &w->cb.node);
-  return 0;
 }
 
 /* ---- public API ------------------------------------------------------ */
@@ -231,7 +229,7 @@ int cio__future_wait(cio_future *f, bool propagate) {
   cio_task *self = cio__loop_current()->current;
   struct cio__waiter w;
   cio_future_retain(f);
-  cio__future_add_waiter(f, &w, self);
+  add_waiter(f, &w, self);
   int rc = propagate ? cio__task_park(self, await_cancel_hook, f)
                      : cio__task_park(self, wait_cancel_hook, &w);
   cio__list_remove(&w.cb.node);

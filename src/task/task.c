@@ -75,7 +75,6 @@ static void task_free(cio_loop *loop, cio_task *t) {
   cio__free(loop, t);
 }
 
-void cio__task_cache_drain(cio_loop *loop);
 void cio__task_cache_drain(cio_loop *loop) {
   while (loop->task_cache != NULL) {
     cio_task *t = loop->task_cache;
@@ -284,12 +283,9 @@ int cio_task_set_name(cio_task *t, const char *name) {
   return 0;
 }
 
-cio_task *cio__task_current(cio_loop *loop) {
-  return loop ? loop->current : NULL;
-}
-
 cio_task *cio_current_task(void) {
-  return cio__task_current(cio__loop_current());
+  cio_loop *loop = cio__loop_current();
+  return loop ? loop->current : NULL;
 }
 
 size_t cio_all_tasks(cio_loop *loop, cio_task **out, size_t cap) {
@@ -345,11 +341,6 @@ void cio_task_release(cio_task *t) {
   cio__free(loop, t->name);
   loop->objects--;
   task_free(loop, t);
-}
-
-void cio__task_report_pending(cio_task *t) {
-  fprintf(stderr, "casyncio: Task was destroyed but it is pending: '%s'\n",
-          cio_task_get_name(t));
 }
 
 /* ---- stack overflow reports ----------------------------------------- */

@@ -5,8 +5,8 @@
  * _ready, so callbacks already queued run first. */
 #include "internal.h"
 
-bool cio__timer_less(const struct cio__heap_node *a,
-                     const struct cio__heap_node *b) {
+static bool cio__timer_less(const struct cio__heap_node *a,
+                            const struct cio__heap_node *b) {
   const struct cio__timer *ta = cio__container_of(a, struct cio__timer, hn);
   const struct cio__timer *tb = cio__container_of(b, struct cio__timer, hn);
   if (ta->when_ns != tb->when_ns)
