@@ -382,7 +382,6 @@ void cio__executor_loop_close(cio_loop *loop) {
     wait_blocking(h->default_ex);
   }
   uv_mutex_lock(&h->lock);
-  h->closing = true;
   while (h->outstanding > 0)
     uv_cond_wait(&h->cv, &h->lock);
   uv_mutex_unlock(&h->lock);

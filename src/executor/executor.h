@@ -57,11 +57,10 @@ struct cio__job {
 struct cio__hub {
   cio_loop *loop;
   uv_async_t async; /* woken by workers; unref'd */
-  uv_mutex_t lock;  /* guards done_*, outstanding, closing */
+  uv_mutex_t lock;  /* guards done_*, outstanding */
   uv_cond_t cv;     /* cio_loop_close() waits for outstanding */
   struct cio__job *done_head, *done_tail;
   size_t outstanding; /* submitted, not yet delivered */
-  bool closing;
   struct cio__list jobs;    /* submitted, `done` not yet run */
   cio_executor *default_ex; /* lazily created; the loop owns it */
   bool default_shut_down;   /* shutdown_default_executor() was called */

@@ -36,6 +36,5 @@ int cio__sock_name(uv_os_sock_t fd, cio_addr *out);
 void cio__sock_unlink_unix(const char *path);
 /* SO_REUSEPORT (and SO_BROADCAST) on a socket libuv made. */
 int cio__sock_set_reuseport(uv_os_sock_t fd);
-int cio__sock_set_broadcast(uv_os_sock_t fd);
 
 #endif

@@ -112,7 +112,6 @@ static int conn_spawn(cio_server *srv, cio_stream *s) {
   cio_task_release(t);
   s->refs++; /* the task's, dropped by conn_done */
   s->server = srv;
-  s->server_task = t;
   cio__list_push_back(&srv->conns, &s->server_node);
   srv->nconns++;
   srv->refs++;
@@ -296,14 +295,13 @@ static void begin_close(cio_server *srv) {
   server_changed(srv);
 }
 
-/* Connections other than the calling task's own. */
+/* Connections other than the calling task's own, in O(1): a connection
+ * task runs conn_main on its stream, and stays attached (counted in
+ * nconns) until conn_done, after it finished. */
 static size_t other_conns(cio_server *srv, cio_task *self) {
-  size_t n = srv->nconns;
-  cio__list_foreach(it, &srv->conns) {
-    if (cio__container_of(it, cio_stream, server_node)->server_task == self)
-      n--;
-  }
-  return n;
+  bool own = self != NULL && self->fn == conn_main &&
+             ((cio_stream *)self->arg)->server == srv;
+  return srv->nconns - (own ? 1 : 0);
 }
 
 static bool is_closed(cio_server *srv, cio_task *self) {

@@ -27,10 +27,6 @@ int cio__sock_set_reuseport(uv_os_sock_t fd) {
 #endif
 }
 
-int cio__sock_set_broadcast(uv_os_sock_t fd) {
-  return set_int_opt(fd, SOL_SOCKET, SO_BROADCAST);
-}
-
 static int make_socket(int family) {
 #if defined(SOCK_NONBLOCK) && defined(SOCK_CLOEXEC)
   int fd = socket(family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);

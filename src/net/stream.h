@@ -78,7 +78,6 @@ struct cio_stream {
 
   /* For connections of a server (server.c). */
   struct cio_server *server;
-  cio_task *server_task;        /* its handler task (compared, not used) */
   struct cio__list server_node; /* in server->conns, or self-linked */
 };
 

@@ -22,7 +22,6 @@ void cio__stream_feed_closed(cio_stream *s);
 struct write_req {
   uv_write_t req;
   cio_stream *s;
-  size_t len;
   char data[];
 };
 
@@ -151,7 +150,6 @@ static int queue_write(cio_stream *s, const char *data, size_t n) {
   if (wr == NULL)
     return CIO_ENOMEM;
   wr->s = s;
-  wr->len = n;
   memcpy(wr->data, data, n);
   uv_buf_t b = {.base = wr->data, .len = n};
   int rc = uv_write(&wr->req, &s->h.stream, &b, 1, on_write);

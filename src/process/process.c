@@ -33,13 +33,8 @@ struct cio_process {
   bool exited;
   bool uv_closed;
   cio_stream *pipes[3];
-  struct cio__list waiters;  /* struct proc_waiter: tasks in wait() */
+  struct cio__list waiters;  /* cio__net_waiter: tasks in wait() */
   struct cio__uvwait *close; /* cio_process_close waiting for CLOSED */
-};
-
-struct proc_waiter {
-  struct cio__list node;
-  cio_task *task;
 };
 
 /* ---- exit and close ---------------------------------------------------- */
@@ -57,9 +52,7 @@ static void on_child_exit(uv_process_t *h, int64_t exit_status,
   /* Python's returncode: the exit status, or -N when killed by signal N. */
   p->returncode = term_signal != 0 ? -term_signal : (int)exit_status;
   p->exited = true;
-  struct cio__list *n;
-  while ((n = cio__list_pop_front(&p->waiters)) != NULL)
-    cio__task_wake(cio__container_of(n, struct proc_waiter, node)->task, 0);
+  cio__net_wake_all(&p->waiters, 0);
   uv_close((uv_handle_t *)&p->handle, on_handle_closed);
 }
 
@@ -295,13 +288,6 @@ int cio_process_kill(cio_process *p) {
 
 /* ---- waiting ----------------------------------------------------------- */
 
-static bool waiter_cancel(cio_task *t, void *ctx) {
-  struct proc_waiter *w = ctx;
-  cio__list_remove(&w->node);
-  cio__task_wake(t, CIO_ECANCELED);
-  return true;
-}
-
 int cio_process_wait(cio_process *p, int *returncode) {
   if (p == NULL)
     return CIO_EINVAL;
@@ -310,10 +296,7 @@ int cio_process_wait(cio_process *p, int *returncode) {
     cio_task *self = cio__task_for_suspend(&rc);
     if (self == NULL)
       return rc;
-    struct proc_waiter w = {.task = self};
-    cio__list_push_back(&p->waiters, &w.node);
-    rc = cio__task_park(self, waiter_cancel, &w);
-    cio__list_remove(&w.node);
+    rc = cio__net_park(&p->waiters, self, true);
     if (rc < 0)
       return rc; /* cancelled: the child runs on, as in asyncio */
   }
