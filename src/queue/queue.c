@@ -220,11 +220,7 @@ static void set_finished(cio_queue *q) {
   if (q->finished)
     return;
   q->finished = true;
-  cio__list_foreach(it, &q->joiners) {
-    struct cio__sw *w = cio__sw_of(it);
-    if (!cio__sw_done(w))
-      cio__sw_wake(w);
-  }
+  cio__sw_wake_n(&q->joiners, SIZE_MAX);
 }
 
 /* ---- put and get ----------------------------------------------------- */

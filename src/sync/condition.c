@@ -56,16 +56,7 @@ bool cio_condition_is_locked(const cio_condition *c) {
 
 /* Wake up to `n` waiters not yet woken, oldest first. */
 static void notify_n(cio_condition *c, size_t n) {
-  size_t woken = 0;
-  cio__list_foreach(it, &c->waiters) {
-    if (woken >= n)
-      break;
-    struct cio__sw *w = cio__sw_of(it);
-    if (!cio__sw_done(w)) {
-      cio__sw_wake(w);
-      woken++;
-    }
-  }
+  cio__sw_wake_n(&c->waiters, n);
 }
 
 int cio_condition_wait(cio_condition *c) {

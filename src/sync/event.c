@@ -40,11 +40,7 @@ int cio_event_set(cio_event *e) {
   if (e->value)
     return 0;
   e->value = true;
-  cio__list_foreach(it, &e->waiters) {
-    struct cio__sw *w = cio__sw_of(it);
-    if (!cio__sw_done(w))
-      cio__sw_wake(w);
-  }
+  cio__sw_wake_n(&e->waiters, SIZE_MAX);
   return 0;
 }
 

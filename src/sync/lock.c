@@ -42,14 +42,6 @@ bool cio_lock_is_locked(const cio_lock *l) {
   return l != NULL && l->locked;
 }
 
-static bool all_waiters_cancelled(cio_lock *l) {
-  cio__list_foreach(it, &l->waiters) {
-    if (cio__sw_of(it)->state != CIO__SW_CANCELLED)
-      return false;
-  }
-  return true;
-}
-
 /* Make sure the first waiter will run; one already woken will. */
 static void wake_up_first(cio_lock *l) {
   struct cio__sw *w = cio__sw_first(&l->waiters);
@@ -60,7 +52,7 @@ static void wake_up_first(cio_lock *l) {
 int cio_lock_acquire(cio_lock *l) {
   if (l == NULL)
     return CIO_EINVAL;
-  if (!l->locked && all_waiters_cancelled(l)) {
+  if (!l->locked && cio__sw_all_cancelled(&l->waiters)) {
     l->locked = true;
     return 0;
   }

@@ -62,26 +62,12 @@ int cio_semaphore_value(const cio_semaphore *s) {
 bool cio_semaphore_is_locked(const cio_semaphore *s) {
   if (s == NULL)
     return false;
-  if (s->value == 0)
-    return true;
-  cio__list_foreach(it, &s->waiters) {
-    if (cio__sw_of(it)->state != CIO__SW_CANCELLED)
-      return true;
-  }
-  return false;
+  return s->value == 0 || !cio__sw_all_cancelled(&s->waiters);
 }
 
-/* Hand a permit to the first waiter not yet woken. */
-static bool wake_up_next(cio_semaphore *s) {
-  cio__list_foreach(it, &s->waiters) {
-    struct cio__sw *w = cio__sw_of(it);
-    if (!cio__sw_done(w)) {
-      s->value--;
-      cio__sw_wake(w);
-      return true;
-    }
-  }
-  return false;
+/* Hand up to `n` free permits to waiters not yet woken, in one pass. */
+static void wake_up(cio_semaphore *s, int n) {
+  s->value -= (int)cio__sw_wake_n(&s->waiters, (size_t)n);
 }
 
 int cio_semaphore_acquire(cio_semaphore *s) {
@@ -100,8 +86,8 @@ int cio_semaphore_acquire(cio_semaphore *s) {
   if (rc < 0 && w.state == CIO__SW_WOKEN)
     s->value++; /* given a permit but not taking it: give it back */
   /* Newcomers may have queued behind us (FIFO) while permits were free. */
-  while (s->value > 0 && wake_up_next(s)) {
-  }
+  if (s->value > 0)
+    wake_up(s, s->value);
   return rc;
 }
 
@@ -111,6 +97,6 @@ int cio_semaphore_release(cio_semaphore *s) {
   if (s->value >= s->bound)
     return CIO_EOVERFLOW;
   s->value++;
-  wake_up_next(s);
+  wake_up(s, 1);
   return 0;
 }

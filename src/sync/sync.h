@@ -57,6 +57,21 @@ static inline void cio__sw_wake(struct cio__sw *w) {
  * w->state tells whether it had been woken. */
 int cio__sw_wait(struct cio__list *list, struct cio__sw *w, cio_task *self);
 
+/* Wake up to `n` waiters still WAITING, oldest first (they stay linked
+ * until they run); returns how many were woken. */
+size_t cio__sw_wake_n(struct cio__list *list, size_t n);
+
+/* True when every waiter of `list` is cancelled (or there is none): a
+ * newcomer may then take the resource, since a woken waiter keeps its
+ * turn. */
+static inline bool cio__sw_all_cancelled(const struct cio__list *list) {
+  for (const struct cio__list *it = list->next; it != list; it = it->next)
+    if (cio__container_of(it, struct cio__sw, node)->state !=
+        CIO__SW_CANCELLED)
+      return false;
+  return true;
+}
+
 /* The first waiter of `list`, or NULL. */
 static inline struct cio__sw *cio__sw_first(struct cio__list *list) {
   return cio__list_empty(list) ? NULL : cio__sw_of(list->next);
