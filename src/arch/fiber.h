@@ -80,8 +80,7 @@ typedef struct cio__stack_pool {
   size_t guard_size;      /* bytes below each stack that fault */
   int guard_mode;         /* CIO__GUARD_PAGES or CIO__GUARD_CANARY, resolved */
   cio__stack *free;       /* LIFO free list: warm stacks first */
-  size_t free_count;      /* stacks on `free` */
-  size_t warm_count;      /* of those, the ones still holding pages */
+  size_t warm_count;      /* free stacks still holding pages */
   size_t live_count;      /* stacks handed out and not yet released */
   size_t keep_warm;       /* warm free stacks kept after a trim */
   struct cio__stack_slab *slabs;

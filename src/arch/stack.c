@@ -10,8 +10,8 @@
  * A stack moves between two states:
  *   FREE -> LIVE   cio__stack_acquire()  (a new slab when none is free)
  *   LIVE -> FREE   cio__stack_release()
- * (1) A stack is on the pool's free list iff it is FREE; free_count and
- *     live_count count the two states over all slabs.
+ * (1) A stack is on the pool's free list iff it is FREE; live_count
+ *     counts LIVE stacks over all slabs.
  * (2) A LIVE canary-mode stack held the canary at lo when handed out.
  * (3) valgrind_id is non-zero iff the stack is registered with Valgrind
  *     (it stores the Valgrind id plus one, since Valgrind ids start at 0).
@@ -179,7 +179,6 @@ static int slab_add(cio__stack_pool *pool) {
   slab->base = base;
   slab->map_size = count * stride;
   slab->guard_size = pool->guard_size;
-  slab->canary = pool->guard_mode == CIO__GUARD_CANARY;
   slab->count = count;
   for (size_t i = count; i-- > 0;) {
     slab->stacks[i] = (cio__stack){
@@ -193,7 +192,6 @@ static int slab_add(cio__stack_pool *pool) {
     pool->free = &slab->stacks[i];
   }
   pool->slabs = slab;
-  pool->free_count += count;
   return 0;
 
 fail_unmap:
@@ -215,15 +213,17 @@ int cio__stack_acquire(cio__stack_pool *pool, cio__stack **out) {
   cio__stack *stack = pool->free;
   pool->free = stack->next_free;
   stack->next_free = NULL;
-  pool->free_count--;
   pool->live_count++;
-  if (stack->cold)
+  if (stack->cold) {
     stack->cold = false;
-  else
+    /* A fresh or MADV_DONTNEED'd stack lost its canary.  A warm one kept
+     * it: its last switch out checked it.  (The store is a cache miss
+     * 64 KiB below the used part, so only where needed.) */
+    if (stack->canary)
+      *(uint64_t *)stack->lo = CIO__STACK_CANARY;
+  } else {
     pool->warm_count--;
-  /* Rewritten every time: MADV_DONTNEED may have zeroed it. */
-  if (stack->canary)
-    *(uint64_t *)stack->lo = CIO__STACK_CANARY;
+  }
 #if defined(CIO__VALGRIND)
   if (stack->valgrind_id == 0) {
     char *lo = stack->lo;
@@ -259,7 +259,6 @@ void cio__stack_release(cio__stack_pool *pool, cio__stack *stack) {
   pool->live_count--;
   stack->next_free = pool->free;
   pool->free = stack;
-  pool->free_count++;
   pool->warm_count++;
   if (pool->warm_count > 2 * pool->keep_warm)
     trim_cold(pool);

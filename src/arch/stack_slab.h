@@ -16,7 +16,6 @@ struct cio__stack_slab {
   void *base;
   size_t map_size;
   size_t guard_size;
-  bool canary; /* CIO__GUARD_CANARY: stacks carry a canary word at lo */
   size_t count;
   cio__stack stacks[];
 };
