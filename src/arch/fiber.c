@@ -38,7 +38,7 @@ static void write_all(int fd, const char *buf, size_t len) {
  * may already be corrupt, so stop here. */
 COLD _Noreturn void cio__fiber_overflow_abort(const cio__stack *stack) {
   char buf[256];
-  if (!cio__overflow_describe(stack->lo, buf, sizeof buf))
+  if (!cio__overflow_describe(stack, NULL, buf, sizeof buf))
     snprintf(buf, sizeof buf,
              "casyncio: stack overflow detected (canary overwritten), "
              "stack size %zu bytes",
@@ -72,8 +72,8 @@ void cio__fiber_check_canary(const cio__stack *s) {
 }
 
 static void check_canary(const cio__fiber *from) {
-  if (from->stack && !cio__stack_canary_check(from->stack))
-    cio__fiber_overflow_abort(from->stack);
+  if (from->stack != NULL && from->stack->canary)
+    cio__fiber_check_canary(from->stack);
 }
 
 #if defined(CIO__ASAN)

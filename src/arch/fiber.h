@@ -177,11 +177,14 @@ int cio__overflow_install_thread(void);
 /* Free the alternate signal stack installed for this thread, if any. */
 void cio__overflow_uninstall_thread(void);
 
-/* Implemented by the core (src/task/): if `fault_addr` hit the guard of the
- * task running on this thread, write a one-line report naming the task and
- * its stack size into `buf` (NUL-terminated, at most `cap` bytes) and return
- * true.  Must be async-signal-safe: no malloc, no stdio. */
-bool cio__overflow_describe(const void *fault_addr, char *buf, size_t cap);
+/* Implemented by the core (src/task/): if the task running on this thread
+ * overflowed, write a one-line report naming the task and its stack size
+ * into `buf` (NUL-terminated, at most `cap` bytes) and return true.  The
+ * overflow is known either by its stack (`known`: the canary check) or by
+ * a fault address in the guard (`known` NULL: the signal handler).  Must
+ * be async-signal-safe: no malloc, no stdio. */
+bool cio__overflow_describe(const cio__stack *known, const void *fault_addr,
+                            char *buf, size_t cap);
 
 /* Raw init: make `ctx` start `entry(arg)` on [stack_lo, stack_lo+size). */
 void cio__context_init(cio__context *ctx, void *stack_lo, size_t size,

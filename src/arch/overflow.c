@@ -45,7 +45,7 @@ static void restore_default(int sig) {
 static void on_fault(int sig, siginfo_t *info, void *uctx) {
   char buf[512];
   int saved_errno = errno;
-  if (cio__overflow_describe(info->si_addr, buf, sizeof buf)) {
+  if (cio__overflow_describe(NULL, info->si_addr, buf, sizeof buf)) {
     size_t len = strlen(buf);
     if (write(2, buf, len) >= 0 && (len == 0 || buf[len - 1] != '\n'))
       (void)!write(2, "\n", 1);

@@ -368,13 +368,14 @@ static size_t append_u64(char *buf, size_t at, size_t cap, uint64_t v) {
 /* Async-signal-safe: called from the SIGSEGV handler and the canary
  * check.  The name was formatted (if ever) before the fault; a task
  * that never asked for its name is reported as Task-<id>. */
-bool cio__overflow_describe(const void *fault_addr, char *buf, size_t cap) {
+bool cio__overflow_describe(const cio__stack *known, const void *fault_addr,
+                            char *buf, size_t cap) {
   cio_loop *loop = cio__loop_current();
   cio_task *t = loop ? loop->current : NULL;
   if (t == NULL || t->fiber.stack == NULL || cap == 0)
     return false;
   const cio__stack *s = t->fiber.stack;
-  if (!cio__stack_guard_contains(s, fault_addr) && fault_addr != s->lo)
+  if (known != NULL ? known != s : !cio__stack_guard_contains(s, fault_addr))
     return false;
   size_t at = append(buf, 0, cap, "casyncio: stack overflow in task '");
   if (t->name != NULL) {
