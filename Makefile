@@ -19,12 +19,15 @@ JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 CMAKE ?= cmake
 CTEST ?= ctest
 
-.PHONY: all deps build demo test test-asan test-tsan test-aarch64 clean
+.PHONY: all deps test-deps build demo test test-asan test-tsan test-aarch64 clean
 
 all: build
 
 deps:
 	@sh scripts/deps.sh
+
+test-deps:
+	@sh scripts/deps.sh test
 
 build: deps
 	$(CMAKE) -S . -B $(BUILD_DIR) -DCMAKE_BUILD_TYPE=$(BUILD_TYPE) \
@@ -34,10 +37,10 @@ build: deps
 demo: build
 	./$(BUILD_DIR)/examples/$(DEMO)
 
-test: build
+test: build test-deps
 	cd $(BUILD_DIR) && $(CTEST) --output-on-failure -j $(JOBS)
 
-test-asan: deps
+test-asan: deps test-deps
 	$(CMAKE) -S . -B $(ASAN_DIR) -DCMAKE_BUILD_TYPE=Debug -DCIO_SANITIZE=ON \
 	  -DCIO_BUILD_TESTS=ON -DCIO_BUILD_EXAMPLES=ON
 	$(CMAKE) --build $(ASAN_DIR) -j $(JOBS)

@@ -1,10 +1,15 @@
 #!/bin/sh
-# Check the build dependencies casyncio needs beyond a C compiler, make
-# and cmake: pkg-config and libuv (>= 1.40, as CMakeLists.txt asks).
+# Check the dependencies casyncio needs beyond a C compiler, make and
+# cmake: pkg-config, libuv (>= 1.40, as CMakeLists.txt asks) and the
+# libraries of the batteries (OpenSSL, libcurl, http-parser, jansson,
+# libpq, SQLite).  `deps.sh test` also checks what the test suite runs
+# against: a PostgreSQL server, curl, openssl and Debian's python3.
 #
 # As root on Debian/Ubuntu, install what is missing with apt-get.
 # Otherwise print the apt packages to install and exit 1.
 set -eu
+
+mode=${1:-build}
 
 missing=""
 need() {
@@ -25,6 +30,25 @@ else
     grep -q 'install ok installed'; then
     need libuv1-dev
   fi
+fi
+
+installed() {
+  dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q 'install ok installed'
+}
+
+# The batteries' libraries (each can be turned off with a CMake option,
+# but `make` builds them all).
+for pkg in libssl-dev libcurl4-openssl-dev libhttp-parser-dev \
+  libjansson-dev libpq-dev libsqlite3-dev; do
+  installed "$pkg" || need "$pkg"
+done
+
+if [ "$mode" = test ]; then
+  # Real peers the tests start on 127.0.0.1 or a Unix socket.
+  [ -x /usr/lib/postgresql/15/bin/initdb ] || need postgresql
+  command -v curl >/dev/null 2>&1 || need curl
+  command -v openssl >/dev/null 2>&1 || need openssl
+  [ -x /usr/bin/python3 ] || need python3
 fi
 
 if [ -n "$missing" ]; then
