@@ -19,7 +19,7 @@ JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 CMAKE ?= cmake
 CTEST ?= ctest
 
-.PHONY: all deps test-deps build demo test test-asan test-tsan test-aarch64 clean
+.PHONY: all deps test-deps build fuzz demo test test-asan test-tsan test-aarch64 clean
 
 all: build
 
@@ -64,5 +64,10 @@ test-tsan: deps
 test-aarch64:
 	BUILD_DIR=$(AARCH64_DIR) JOBS=$(JOBS) sh scripts/test-aarch64.sh
 
+# The libFuzzer harnesses of fuzz/, each for FUZZ_SECONDS (clang).
+FUZZ_SECONDS ?= 20
+fuzz:
+	sh scripts/fuzz.sh $(FUZZ_SECONDS)
+
 clean:
-	rm -rf $(BUILD_DIR) $(ASAN_DIR) $(TSAN_DIR) $(AARCH64_DIR)
+	rm -rf $(BUILD_DIR) $(ASAN_DIR) $(TSAN_DIR) $(AARCH64_DIR) build-fuzz

@@ -78,3 +78,22 @@ list(REMOVE_DUPLICATES CIO_PC_REQUIRES)
 string(REPLACE ";" " " CIO_PC_REQUIRES "${CIO_PC_REQUIRES}")
 configure_file(${CMAKE_CURRENT_SOURCE_DIR}/cmake/config.h.in
                ${CMAKE_CURRENT_BINARY_DIR}/include/casyncio/config.h @ONLY)
+
+# cio_battery_of(<file stem> <out var>): which battery a test, fuzzer or
+# example belongs to by its name (test_tls_*, fuzz_http_server_*, ...):
+# TLS, HTTP_CLIENT, HTTP_SERVER, POSTGRES, SQLITE, or empty for the core.
+function(cio_battery_of stem out)
+  set(b "")
+  if(stem MATCHES "^(test|fuzz|bench|example)_tls")
+    set(b TLS)
+  elseif(stem MATCHES "^(test|fuzz|bench|example)_http_client")
+    set(b HTTP_CLIENT)
+  elseif(stem MATCHES "^(test|fuzz|bench|example)_http_server")
+    set(b HTTP_SERVER)
+  elseif(stem MATCHES "^(test|fuzz|bench|example)_(pg|postgres)")
+    set(b POSTGRES)
+  elseif(stem MATCHES "^(test|fuzz|bench|example)_sqlite")
+    set(b SQLITE)
+  endif()
+  set(${out} "${b}" PARENT_SCOPE)
+endfunction()

@@ -37,6 +37,17 @@ void test_fail(const char *file, int line, const char *fmt, ...) {
   _exit(1);
 }
 
+void test_skip(const char *fmt, ...) {
+  va_list ap;
+  printf("SKIPPED: ");
+  va_start(ap, fmt);
+  vprintf(fmt, ap);
+  va_end(ap);
+  printf("\n");
+  fflush(NULL);
+  _exit(TEST_SKIP_CODE);
+}
+
 static char log_buf[16384];
 static size_t log_len;
 
@@ -105,7 +116,7 @@ int main(int argc, char **argv) {
     fprintf(stderr, "no test named %s\n", argv[1]);
     return 2;
   }
-  int passed = 0, failed = 0;
+  int passed = 0, failed = 0, skipped = 0;
   for (int i = 0; i < ntests; i++) {
     fflush(NULL);
     pid_t pid = fork();
@@ -116,7 +127,9 @@ int main(int argc, char **argv) {
     int status = 0;
     waitpid(pid, &status, 0);
     bool ok = WIFEXITED(status) && WEXITSTATUS(status) == 0;
-    if (ok) {
+    if (WIFEXITED(status) && WEXITSTATUS(status) == TEST_SKIP_CODE) {
+      skipped++;
+    } else if (ok) {
       passed++;
     } else {
       failed++;
@@ -125,6 +138,6 @@ int main(int argc, char **argv) {
               WIFSIGNALED(status) ? WTERMSIG(status) : WEXITSTATUS(status));
     }
   }
-  printf("%d passed, %d failed\n", passed, failed);
+  printf("%d passed, %d failed, %d skipped\n", passed, failed, skipped);
   return failed ? 1 : 0;
 }
