@@ -45,66 +45,70 @@ extern "C" {
 /* ------------------------------------------------------------------------
  * Errors
  *
- * Codes are negative errno values where errno has one (so they equal
- * libuv's UV_E* codes on Unix), and a private range below -4000 for the
- * rest.  The asyncio exception each one stands for is in the comment.
+ * Codes are libuv's UV_E* values, so a libuv status is a casyncio code on
+ * every platform: negative errno (libuv's definition on Unix; the build
+ * checks each against libuv's), the resolver's UV_EAI_* and UV_EOF; and
+ * casyncio's own from -5001.  The asyncio exception each stands for is in
+ * the comment.  Sorted by name within each group.
  * ---------------------------------------------------------------------- */
+#include <errno.h>
+
 #define CIO_ERRNO_MAP(X)                                                       \
-  X(EPERM, -1, "operation not permitted")            /* RuntimeError */        \
-  X(ENOENT, -2, "no such file or directory")                                   \
-  X(EINTR, -4, "interrupted")                        /* loop stopped early */  \
-  X(EIO, -5, "i/o error")                                                      \
-  X(EBADF, -9, "bad file descriptor")                                          \
-  X(ECHILD, -10, "one or more child tasks failed")   /* ExceptionGroup */      \
-  X(EAGAIN, -11, "resource temporarily unavailable") /* QueueEmpty/Full */     \
-  X(ENOMEM, -12, "not enough memory")                                          \
-  X(EACCES, -13, "permission denied")                                          \
-  X(EFAULT, -14, "bad address")                                                \
-  X(EBUSY, -16, "resource busy")                     /* already running */     \
-  X(EEXIST, -17, "file already exists")                                        \
-  X(EINVAL, -22, "invalid argument")                 /* ValueError */          \
-  X(ENFILE, -23, "file table overflow")                                        \
-  X(EMFILE, -24, "too many open files")                                        \
-  X(ENOSPC, -28, "no space left on device")                                    \
-  X(EPIPE, -32, "broken pipe")                                                 \
-  X(ERANGE, -34, "result out of range")                                        \
-  X(EDEADLK, -35, "deadlock would occur")            /* await on itself */     \
-  X(ENOSYS, -38, "function not implemented")                                   \
-  X(ENODATA, -61, "incomplete read")                 /* IncompleteReadError */ \
-  X(ETIME, -62, "timer expired")                                               \
-  X(EOVERFLOW, -75, "value too large")               /* BoundedSemaphore */    \
-  X(EMSGSIZE, -90, "message too long")                                         \
-  X(EPROTO, -71, "protocol error")                                             \
-  X(ENOTSUP, -95, "operation not supported")                                   \
-  X(EADDRINUSE, -98, "address already in use")                                 \
-  X(EADDRNOTAVAIL, -99, "address not available")                               \
-  X(ENETUNREACH, -101, "network is unreachable")                               \
-  X(ECONNABORTED, -103, "connection aborted")                                  \
-  X(ECONNRESET, -104, "connection reset by peer")                              \
-  X(ENOBUFS, -105, "limit overrun")                  /* LimitOverrunError */   \
-  X(EISCONN, -106, "socket is already connected")                              \
-  X(ENOTCONN, -107, "socket is not connected")                                 \
-  X(ESHUTDOWN, -108, "shut down")                    /* closed loop/queue */   \
-  X(ETIMEDOUT, -110, "timed out")                    /* TimeoutError */        \
-  X(ECONNREFUSED, -111, "connection refused")                                  \
-  X(EHOSTUNREACH, -113, "host is unreachable")                                 \
-  X(EALREADY, -114, "already done")                  /* InvalidStateError */   \
-  X(EINPROGRESS, -115, "not done yet")               /* InvalidStateError */   \
-  X(ECANCELED, -125, "cancelled")                    /* CancelledError */      \
-  X(ENOTRECOVERABLE, -131, "broken barrier")         /* BrokenBarrierError */  \
-  X(ESRCH, -3, "no such process")                                              \
-  X(ENXIO, -6, "no such device or address")                                    \
-  X(E2BIG, -7, "argument list too long")                                       \
-  X(ENOTDIR, -20, "not a directory")                                           \
-  X(EISDIR, -21, "is a directory")                                             \
-  X(ESPIPE, -29, "invalid seek")                                               \
-  X(EROFS, -30, "read-only file system")                                       \
-  X(ENAMETOOLONG, -36, "name too long")                                        \
-  X(ENOTEMPTY, -39, "directory not empty")                                     \
-  X(ELOOP, -40, "too many symbolic links")                                     \
-  X(ENOTSOCK, -88, "socket operation on non-socket")                           \
-  X(EAFNOSUPPORT, -97, "address family not supported")                         \
-  X(EAI_ADDRFAMILY, -3000, "address family not supported (resolver)")          \
+  X(E2BIG, (-E2BIG), "argument list too long")                                 \
+  X(EACCES, (-EACCES), "permission denied")                                    \
+  X(EADDRINUSE, (-EADDRINUSE), "address already in use")                       \
+  X(EADDRNOTAVAIL, (-EADDRNOTAVAIL), "address not available")                  \
+  X(EAFNOSUPPORT, (-EAFNOSUPPORT), "address family not supported")             \
+  X(EAGAIN, (-EAGAIN), "resource temporarily unavailable") /* QueueFull */     \
+  X(EALREADY, (-EALREADY), "already done")           /* InvalidStateError */   \
+  X(EBADF, (-EBADF), "bad file descriptor")                                    \
+  X(EBUSY, (-EBUSY), "resource busy")                /* already running */     \
+  X(ECANCELED, (-ECANCELED), "cancelled")            /* CancelledError */      \
+  X(ECHILD, (-ECHILD), "one or more child tasks failed") /* ExceptionGroup */  \
+  X(ECONNABORTED, (-ECONNABORTED), "connection aborted")                       \
+  X(ECONNREFUSED, (-ECONNREFUSED), "connection refused")                       \
+  X(ECONNRESET, (-ECONNRESET), "connection reset by peer")                     \
+  X(EDEADLK, (-EDEADLK), "deadlock would occur")     /* await on itself */     \
+  X(EEXIST, (-EEXIST), "file already exists")                                  \
+  X(EFAULT, (-EFAULT), "bad address")                                          \
+  X(EHOSTUNREACH, (-EHOSTUNREACH), "host is unreachable")                      \
+  X(EINPROGRESS, (-EINPROGRESS), "not done yet")     /* InvalidStateError */   \
+  X(EINTR, (-EINTR), "interrupted")                  /* loop stopped early */  \
+  X(EINVAL, (-EINVAL), "invalid argument")           /* ValueError */          \
+  X(EIO, (-EIO), "i/o error")                                                  \
+  X(EISCONN, (-EISCONN), "socket is already connected")                        \
+  X(EISDIR, (-EISDIR), "is a directory")                                       \
+  X(ELOOP, (-ELOOP), "too many symbolic links")                                \
+  X(EMFILE, (-EMFILE), "too many open files")                                  \
+  X(EMSGSIZE, (-EMSGSIZE), "message too long")                                 \
+  X(ENAMETOOLONG, (-ENAMETOOLONG), "name too long")                            \
+  X(ENETUNREACH, (-ENETUNREACH), "network is unreachable")                     \
+  X(ENFILE, (-ENFILE), "file table overflow")                                  \
+  X(ENOBUFS, (-ENOBUFS), "limit overrun")            /* LimitOverrunError */   \
+  X(ENODATA, (-ENODATA), "incomplete read")          /* IncompleteRead */      \
+  X(ENOENT, (-ENOENT), "no such file or directory")                            \
+  X(ENOMEM, (-ENOMEM), "not enough memory")                                    \
+  X(ENOSPC, (-ENOSPC), "no space left on device")                              \
+  X(ENOSYS, (-ENOSYS), "function not implemented")                             \
+  X(ENOTCONN, (-ENOTCONN), "socket is not connected")                          \
+  X(ENOTDIR, (-ENOTDIR), "not a directory")                                    \
+  X(ENOTEMPTY, (-ENOTEMPTY), "directory not empty")                            \
+  X(ENOTRECOVERABLE, (-ENOTRECOVERABLE), "broken barrier") /* BrokenBarrier */ \
+  X(ENOTSOCK, (-ENOTSOCK), "socket operation on non-socket")                   \
+  X(ENOTSUP, (-ENOTSUP), "operation not supported")                            \
+  X(ENXIO, (-ENXIO), "no such device or address")                              \
+  X(EOVERFLOW, (-EOVERFLOW), "value too large")      /* BoundedSemaphore */    \
+  X(EPERM, (-EPERM), "operation not permitted")      /* RuntimeError */        \
+  X(EPIPE, (-EPIPE), "broken pipe")                                            \
+  X(EPROTO, (-EPROTO), "protocol error")                                       \
+  X(ERANGE, (-ERANGE), "result out of range")                                  \
+  X(EROFS, (-EROFS), "read-only file system")                                  \
+  X(ESHUTDOWN, (-ESHUTDOWN), "shut down")            /* closed loop/queue */   \
+  X(ESPIPE, (-ESPIPE), "invalid seek")                                         \
+  X(ESRCH, (-ESRCH), "no such process")                                        \
+  X(ETIME, (-ETIME), "timer expired")                                          \
+  X(ETIMEDOUT, (-ETIMEDOUT), "timed out")            /* TimeoutError */        \
+  X(EAI_ADDRFAMILY, -3000, "address family not supported")                     \
   X(EAI_AGAIN, -3001, "temporary failure in name resolution")                  \
   X(EAI_BADFLAGS, -3002, "bad resolver flags")                                 \
   X(EAI_CANCELED, -3003, "name resolution cancelled")                          \
@@ -116,9 +120,14 @@ extern "C" {
   X(EAI_OVERFLOW, -3009, "resolver argument buffer overflow")                  \
   X(EAI_SERVICE, -3010, "service not available for socket type")               \
   X(EAI_SOCKTYPE, -3011, "socket type not supported")                          \
-  X(EOF, -4095, "end of file")                                                 \
-  X(ECLOSED, -4094, "closed")                                                  \
-  X(EUNKNOWN, -4093, "unknown error")
+  X(EOF, -4095, "end of file")                                                \
+  X(EUNKNOWN, -4094, "unknown error")                                          \
+  X(ECLOSED, -5001, "closed")                                                  \
+  X(ETLS, -5002, "TLS error")                        /* ssl.SSLError */        \
+  X(ECERT, -5003, "certificate verification failed") /* SSLCertVerify */       \
+  X(EHTTP, -5004, "HTTP protocol error")             /* ClientPayloadError */  \
+  X(EREDIRECT, -5005, "too many redirects")          /* TooManyRedirects */    \
+  X(EDB, -5006, "database error")                    /* PostgresError */
 
 enum cio_errno {
 #define CIO__ERRNO_ENUM(name, value, text) CIO_##name = (value),
