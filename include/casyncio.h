@@ -1079,6 +1079,57 @@ CIO_API bool cio_concurrent_future_is_done(cio_concurrent_future *cf);
 CIO_API void cio_concurrent_future_free(cio_concurrent_future *cf);
 
 /* ------------------------------------------------------------------------
+ * Waiting on file descriptors
+ *
+ * For libraries that own their sockets (libpq, libcurl, OpenSSL over a
+ * raw fd...): a task waits until a descriptor is readable or writable, or
+ * a callback runs whenever it is (asyncio's add_reader / add_writer).
+ * Readiness is level-triggered, as asyncio's selector: a callback keeps
+ * being called, once per loop iteration, while the descriptor stays ready
+ * and the callback registered.  A hang-up or socket error counts as ready
+ * both ways, so the next read or write reports what happened.
+ *
+ * The loop watches a descriptor only while a task waits on it or a
+ * callback is registered, so a program may close it once its waits have
+ * returned and its callbacks are removed (asyncio: remove_reader before
+ * close).  A descriptor that a casyncio stream, server or datagram
+ * endpoint owns cannot be waited on (CIO_EEXIST).  Regular files are
+ * always ready and are refused (CIO_EPERM, libuv's answer).
+ * ---------------------------------------------------------------------- */
+enum {
+  CIO_READABLE = 1,
+  CIO_WRITABLE = 2,
+};
+
+/* Wait until `fd` is ready for any of `events` (CIO_READABLE,
+ * CIO_WRITABLE or both), at most `timeout` seconds (CIO_NO_TIMEOUT: no
+ * limit; 0 or less expires at the next batch, possibly before the loop
+ * polled: a way to give up, not to poll).  Several tasks may wait on it;
+ * every waiter whose events became ready is woken.  Suspends.  Returns
+ * the ready events it asked for (> 0), CIO_ETIMEDOUT, CIO_ECANCELED,
+ * CIO_EINVAL (events or a NaN timeout), CIO_EBADF (fd < 0 or not open),
+ * CIO_EEXIST (a casyncio stream owns fd), CIO_EPERM (a regular file, or
+ * outside a task), CIO_ENOMEM. */
+CIO_API int cio_fd_wait(int fd, int events, double timeout);
+
+/* Call `cb(arg)` on the loop whenever `fd` is readable (asyncio's
+ * loop.add_reader); registering again replaces the callback.  The
+ * callback runs from the ready queue, after the poll that saw the event,
+ * like any loop callback.  Never suspends.  `loop` NULL is the thread's
+ * loop.  Returns 0, CIO_EINVAL, CIO_EBADF, CIO_EEXIST, CIO_EPERM,
+ * CIO_ENOMEM, CIO_ESHUTDOWN.  Callbacks still registered when the loop
+ * closes are removed. */
+CIO_API int cio_loop_add_reader(cio_loop *loop, int fd, cio_callback_fn cb,
+                                void *arg);
+/* Stop calling the reader of `fd`.  Returns 1 if one was registered, 0
+ * if not, CIO_EINVAL without a loop. */
+CIO_API int cio_loop_remove_reader(cio_loop *loop, int fd);
+/* The same for writability (asyncio's add_writer / remove_writer). */
+CIO_API int cio_loop_add_writer(cio_loop *loop, int fd, cio_callback_fn cb,
+                                void *arg);
+CIO_API int cio_loop_remove_writer(cio_loop *loop, int fd);
+
+/* ------------------------------------------------------------------------
  * Streams, servers, datagrams and name resolution
  * ---------------------------------------------------------------------- */
 /* (section: net) */
@@ -1255,6 +1306,30 @@ CIO_API bool cio_stream_is_closing(const cio_stream *s);
  * and ('sockname')).  Returns 0, CIO_ENOTCONN, CIO_ENOTSUP (a pipe). */
 CIO_API int cio_stream_peer_addr(cio_stream *s, cio_addr *out);
 CIO_API int cio_stream_sock_addr(cio_stream *s, cio_addr *out);
+
+/* -- Streams over a descriptor the program already has.  The stream takes
+ * `fd` over (it is closed with the stream); the descriptor is made
+ * non-blocking.  `opts` may be NULL.  They do not suspend and need the
+ * thread's loop (else CIO_EPERM).  On failure `*out` is NULL and `fd`
+ * stays the caller's (except in the unlikely case that libuv accepted it
+ * but could not start reading, reported with libuv's code: then it was
+ * closed with the stream).
+ *
+ * cio_open_connection_sock: a connected stream socket (TCP, Unix), as
+ * asyncio.open_connection(sock=...).  Returns 0, CIO_EINVAL if `fd` is not
+ * a stream socket, CIO_EBADF, CIO_EEXIST if casyncio already watches
+ * `fd`, CIO_ENOMEM, CIO_ESHUTDOWN (the loop is closing).
+ * cio_connect_read_pipe / cio_connect_write_pipe: a pipe, FIFO, character
+ * device or stream socket used in one direction (loop.connect_read_pipe /
+ * connect_write_pipe): reading from the first and writing to the second
+ * work as on any stream; the other direction gives CIO_ENOTSUP.  Returns
+ * as above; CIO_EINVAL for a regular file or a datagram socket. */
+CIO_API int cio_open_connection_sock(cio_stream **out, int fd,
+                                     const cio_stream_opts *opts);
+CIO_API int cio_connect_read_pipe(cio_stream **out, int fd,
+                                  const cio_stream_opts *opts);
+CIO_API int cio_connect_write_pipe(cio_stream **out, int fd,
+                                   const cio_stream_opts *opts);
 
 /* -- Servers (asyncio.start_server).  Each accepted connection runs
  * `handler(stream, arg)` in a task of its own.  The handler may read,

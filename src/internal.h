@@ -23,6 +23,7 @@
 #include "arch/fiber.h"
 
 struct ts_item;
+struct fd_watch;
 #include "heap.h"
 #include "list.h"
 
@@ -66,6 +67,100 @@ struct cio__waiter {
   cio_task *task;
 };
 void cio__waiter_run(struct cio__callback *self);
+
+/* ------------------------------------------------------------------------
+ * The wait kernel (wait.c): how every suspending call parks its task.
+ *
+ * A wait record lives on the waiting task's stack.  The waited-for object
+ * links it into a list of its own (a lock's waiters, a future's callbacks,
+ * an fd's readers...) or keeps a pointer to it (a timer, a libuv request);
+ * the waker sets `result` and readies the task; cio_task_cancel() goes
+ * through cio__wait_cancel(), the one cancel path:
+ *
+ *   WAITING -> WOKEN       cio__wait_wake() and the wake_first/n/all helpers
+ *   WAITING -> CANCELLED   cio__wait_cancel(): unlink, wake with CIO_ECANCELED
+ *
+ * Variations are flags and one optional hook, never a copied cancel path:
+ * - CIO__WAIT_STAY_LINKED: a woken or cancelled record stays in its list
+ *   until its own task runs and unlinks it (locks.py keeps a done future in
+ *   its deque until the waiting task's `finally` removes it).
+ * - CIO__WAIT_SHIELDED: cancellation does not interrupt the wait; it is
+ *   delivered as CIO_ECANCELED when the wait ends by itself (a close that
+ *   must see libuv's close callback).
+ * - `interrupt`: what cancelling must do instead of the default, for waits
+ *   whose end depends on something else: cancel the awaited future, abort
+ *   a libuv request, cancel gather's children.  It returns true when the
+ *   task will be woken (now or when that something completes), false to
+ *   have CIO_ECANCELED delivered when the wait ends by itself.
+ *
+ * (1) A WAITING record's task is WAITING with task->wait == the record.
+ * (2) Without STAY_LINKED a record that is not WAITING is unlinked.
+ * (3) Only the record's own task unlinks a STAY_LINKED record, and the
+ *     record never outlives the wait call that made it.
+ * ---------------------------------------------------------------------- */
+enum cio__wait_state {
+  CIO__WAIT_WAITING,
+  CIO__WAIT_WOKEN,
+  CIO__WAIT_CANCELLED,
+};
+
+enum cio__wait_flag {
+  CIO__WAIT_STAY_LINKED = 1u << 0,
+  CIO__WAIT_SHIELDED = 1u << 1,
+};
+
+struct cio__wait {
+  struct cio__callback cb; /* cb.node: in the object's list, or alone */
+  cio_task *task;
+  uint8_t state; /* cio__wait_state */
+  uint8_t flags; /* cio__wait_flag */
+  int result;    /* set by the waker: 0, events, or a negative code */
+  bool (*interrupt)(struct cio__wait *w);
+  void *ctx; /* for the waiter and its interrupt hook */
+};
+
+/* Prepare `w` for the running task `t` (not yet linked anywhere). */
+void cio__wait_init(struct cio__wait *w, cio_task *t, unsigned flags);
+
+/* Park until woken or cancelled; `w` may be linked by the caller or be
+ * referenced by a timer or request.  Returns w->result, or CIO_ECANCELED
+ * when a cancellation is delivered (even after a wake-up: CPython's
+ * must_cancel).  w->state tells whether it was woken. */
+int cio__wait_park(struct cio__wait *w);
+
+/* Append `w` to `list`, park, and unlink on return (any state). */
+int cio__wait_on(struct cio__list *list, struct cio__wait *w);
+
+/* Wake the record's task with `result` (WAITING -> WOKEN). */
+void cio__wait_wake(struct cio__wait *w, int result);
+
+/* The first record of `list` still WAITING, or NULL. */
+struct cio__wait *cio__wait_first(struct cio__list *list);
+
+/* Wake up to `n` / every record of `list` still WAITING, oldest first;
+ * return how many were woken. */
+size_t cio__wait_wake_n(struct cio__list *list, size_t n, int result);
+size_t cio__wait_wake_all(struct cio__list *list, int result);
+static inline bool cio__wait_wake_first(struct cio__list *list, int result) {
+  return cio__wait_wake_n(list, 1, result) == 1;
+}
+
+/* True when no record of `list` is WAITING or WOKEN (all cancelled, or
+ * none): a newcomer may then take a resource, since a woken waiter keeps
+ * its turn. */
+bool cio__wait_all_cancelled(const struct cio__list *list);
+
+/* The cancel path of a WAITING task (called by cio_task_cancel): true
+ * when the cancellation was taken by the wait (see above). */
+bool cio__wait_cancel(struct cio__wait *w);
+
+/* True for a wait record's callback node (in a future's list). */
+bool cio__callback_is_wait(const struct cio__callback *cb);
+
+/* A record's node back to its record. */
+static inline struct cio__wait *cio__wait_of(struct cio__list *n) {
+  return cio__container_of(n, struct cio__wait, cb.node);
+}
 
 /* A timer: sits in the loop's heap until due, then its callback node moves
  * to the ready queue and `cb.run` is called in its turn. */
@@ -192,6 +287,8 @@ struct cio_loop {
   size_t task_cache_count;
 
   struct cio__list signals;    /* signal handlers (process/signal.c) */
+  struct fd_watch **fd_watches; /* by fd: cio_fd_wait, add_reader (net/fd.c) */
+  size_t fd_cap;
 
   size_t live_allocs;          /* cio__malloc'd and not freed */
   long fail_alloc_after;       /* tests: fail the Nth allocation, or -1 */
@@ -280,6 +377,10 @@ int cio__uvwait_park(struct cio__uvwait *w);
  * asyncio's close does); their handles count in uv_handles_open until
  * closed. */
 void cio__signals_close(cio_loop *loop);
+
+/* net/fd.c: remove the add_reader/add_writer callbacks still registered
+ * (cio_loop_close); their handles count in uv_handles_open until closed. */
+void cio__fd_watches_close(cio_loop *loop);
 
 /* libuv status (UV_E*, negative errno on Unix) to a CIO_E code. */
 int cio__uv_error(int uv_status);

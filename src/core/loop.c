@@ -173,6 +173,7 @@ int cio_loop_close(cio_loop *loop) {
   loop->closing = true;
   cio__threadsafe_close(loop);
   cio__signals_close(loop);
+  cio__fd_watches_close(loop);
   close_uv_handles(loop);
   if (loop->owns_uv)
     uv_loop_close(loop->uv);

@@ -34,6 +34,17 @@ ssize_t cio__sock_try_write(int fd, const void *p, size_t n);
 int cio__sock_name(uv_os_sock_t fd, cio_addr *out);
 /* Remove a stale Unix socket file at `path` (if it is a socket). */
 void cio__sock_unlink_unix(const char *path);
+/* What kind of descriptor `fd` is, for adopting it as a stream. */
+struct cio__fd_kind {
+  bool is_socket; /* else a pipe, FIFO or character device */
+  bool pipe_like;
+  bool stream;    /* SOCK_STREAM */
+  int family;     /* AF_INET, AF_INET6, AF_UNIX for sockets */
+};
+/* Returns 0, CIO_EINVAL (not a socket, pipe or device), or fstat's /
+ * getsockname's error (CIO_EBADF...). */
+int cio__sock_describe(int fd, struct cio__fd_kind *out);
+
 /* SO_REUSEPORT (and SO_BROADCAST) on a socket libuv made. */
 int cio__sock_set_reuseport(uv_os_sock_t fd);
 

@@ -136,3 +136,28 @@ void cio__sock_ignore_sigpipe(void) {
     sigaction(SIGPIPE, &sa, NULL);
   }
 }
+
+int cio__sock_describe(int fd, struct cio__fd_kind *out) {
+  struct stat st;
+  *out = (struct cio__fd_kind){0};
+  if (fstat(fd, &st) != 0)
+    return -errno;
+  if (S_ISFIFO(st.st_mode) || S_ISCHR(st.st_mode)) {
+    out->pipe_like = true;
+    return 0;
+  }
+  if (!S_ISSOCK(st.st_mode))
+    return CIO_EINVAL; /* a regular file or directory: not a stream */
+  cio_addr addr;
+  socklen_t len = sizeof addr;
+  int type = 0;
+  socklen_t tlen = sizeof type;
+  memset(&addr, 0, sizeof addr);
+  if (getsockname(fd, (struct sockaddr *)&addr, &len) != 0 ||
+      getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &tlen) != 0)
+    return -errno;
+  out->is_socket = true;
+  out->family = ((struct sockaddr *)&addr)->sa_family;
+  out->stream = type == SOCK_STREAM;
+  return 0;
+}
