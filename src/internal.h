@@ -294,7 +294,7 @@ struct cio_loop {
   long fail_alloc_after;       /* tests: fail the Nth allocation, or -1 */
 };
 
-/* The loop of this thread (src/core/loop.c); NULL when none.  Read on
+/* The loop of this thread (src/runtime/loop.c); NULL when none.  Read on
  * every suspending call, so it is inline, with the initial-exec TLS model
  * (no __tls_get_addr call from the shared library). */
 #if defined(__GNUC__)

@@ -177,7 +177,7 @@ int cio__overflow_install_thread(void);
 /* Free the alternate signal stack installed for this thread, if any. */
 void cio__overflow_uninstall_thread(void);
 
-/* Implemented by the core (src/task/): if the task running on this thread
+/* Implemented by the core (src/runtime/): if the task running on this thread
  * overflowed, write a one-line report naming the task and its stack size
  * into `buf` (NUL-terminated, at most `cap` bytes) and return true.  The
  * overflow is known either by its stack (`known`: the canary check) or by
