@@ -59,15 +59,6 @@ struct cio__callback {
   void (*run)(struct cio__callback *self);
 };
 
-/* A task parked on a future: lives on the waiting task's stack, linked in
- * the future's callback list among the done-callbacks, so wake-ups keep
- * registration order.  run == cio__waiter_run marks it. */
-struct cio__waiter {
-  struct cio__callback cb;
-  cio_task *task;
-};
-void cio__waiter_run(struct cio__callback *self);
-
 /* ------------------------------------------------------------------------
  * The wait kernel (wait.c): how every suspending call parks its task.
  *
@@ -99,6 +90,7 @@ void cio__waiter_run(struct cio__callback *self);
  *     record never outlives the wait call that made it.
  * ---------------------------------------------------------------------- */
 enum cio__wait_state {
+  CIO__WAIT_IDLE, /* initialised, not parked yet */
   CIO__WAIT_WAITING,
   CIO__WAIT_WOKEN,
   CIO__WAIT_CANCELLED,
@@ -134,6 +126,15 @@ int cio__wait_on(struct cio__list *list, struct cio__wait *w);
 /* Wake the record's task with `result` (WAITING -> WOKEN). */
 void cio__wait_wake(struct cio__wait *w, int result);
 
+/* The same if `w` is still WAITING (a timer or callback that may come
+ * after a cancellation woke the task first); true if it woke it. */
+static inline bool cio__wait_try_wake(struct cio__wait *w, int result) {
+  if (w->state != CIO__WAIT_WAITING)
+    return false;
+  cio__wait_wake(w, result);
+  return true;
+}
+
 /* The first record of `list` still WAITING, or NULL. */
 struct cio__wait *cio__wait_first(struct cio__list *list);
 
@@ -145,14 +146,17 @@ static inline bool cio__wait_wake_first(struct cio__list *list, int result) {
   return cio__wait_wake_n(list, 1, result) == 1;
 }
 
-/* True when no record of `list` is WAITING or WOKEN (all cancelled, or
- * none): a newcomer may then take a resource, since a woken waiter keeps
+/* True when every record of `list` is CANCELLED (or there is none): a newcomer may then take a resource, since a woken waiter keeps
  * its turn. */
 bool cio__wait_all_cancelled(const struct cio__list *list);
 
 /* The cancel path of a WAITING task (called by cio_task_cancel): true
  * when the cancellation was taken by the wait (see above). */
 bool cio__wait_cancel(struct cio__wait *w);
+
+/* The default cancel (unlink unless STAY_LINKED, CANCELLED, wake with
+ * CIO_ECANCELED), for an interrupt hook that does something first. */
+bool cio__wait_cancel_default(struct cio__wait *w);
 
 /* True for a wait record's callback node (in a future's list). */
 bool cio__callback_is_wait(const struct cio__callback *cb);
@@ -203,10 +207,8 @@ enum cio__task_state {
   CIO__TASK_DONE,
 };
 
-/* Called by cio_task_cancel() on a WAITING task: interrupt what it waits
- * for.  Return true if that will wake the task (with CIO_ECANCELED, or by
- * completing what it awaits); false to have the cancellation delivered as
- * CIO_ECANCELED when the task next resumes. */
+/* Transitional, for src/net/ until it parks on wait records: a cancel
+ * hook of the old shape, called by cio__task_park's record. */
 typedef bool (*cio__cancel_hook)(cio_task *t, void *ctx);
 
 struct cio_task {
@@ -216,9 +218,7 @@ struct cio_task {
   uint8_t state;          /* cio__task_state */
   bool must_cancel;       /* deliver CIO_ECANCELED at the next resume */
   int num_cancels;        /* cancelling() */
-  int wake_rc;            /* set by cio__task_wake() */
-  cio__cancel_hook cancel_hook;
-  void *cancel_ctx;
+  struct cio__wait *wait; /* while WAITING: the record it is parked on */
   cio_task_fn fn;
   void *arg;
   cio__stack_pool *pool;
@@ -360,12 +360,11 @@ void cio__executor_loop_close(cio_loop *loop);
  * operation ends by itself.  Returns the callback's status, or
  * CIO_ECANCELED if the task was cancelled while waiting. */
 struct cio__uvwait {
-  cio_task *task;
+  struct cio__wait wait; /* interrupt: `cancel`; shielded without it */
   void (*cancel)(struct cio__uvwait *w);
   void *data;      /* for the caller and its cancel function */
   int status;
   bool done;
-  bool parked;
   bool cancelled;
 };
 void cio__uvwait_init(struct cio__uvwait *w, cio_task *task,
@@ -426,12 +425,17 @@ void cio__task_cache_drain(cio_loop *loop);
 void cio__task_resume(cio_loop *loop, cio_task *t);
 void cio__task_bury(cio_loop *loop, cio_task *t);
 
-/* Park the running task `t` until cio__task_wake().  `hook` (may be NULL)
- * lets cio_task_cancel() interrupt the wait.  Returns the wake code, or
+/* The kernel's side of a task (sched.c; use the cio__wait_* calls):
+ * park the running task `t` on record `w` until its wake, and make a
+ * WAITING task ready again.  cio__task_park returns w->result, or
  * CIO_ECANCELED if a cancellation is to be delivered. */
-int cio__task_park(cio_task *t, cio__cancel_hook hook, void *ctx);
+int cio__task_park_on(cio_task *t, struct cio__wait *w);
+void cio__task_ready(cio_task *t);
 
-/* Make a WAITING task ready; it resumes in a later batch with `rc`. */
+/* Transitional (src/net/ until it moves to wait records): park with an
+ * old-shape cancel hook (NULL: not interruptible), woken by
+ * cio__task_wake(t, rc).  Both go through a wait record. */
+int cio__task_park(cio_task *t, cio__cancel_hook hook, void *ctx);
 void cio__task_wake(cio_task *t, int rc);
 
 /* Suspend for one batch (sleep(0)).  Returns 0 or CIO_ECANCELED. */

@@ -327,3 +327,35 @@ static int main_timer_removed(void *arg, void **result) {
 TEST(cancelled_sleep_removes_timer) {
   CHECK_EQ(test_run_virtual(main_timer_removed, NULL), 0);
 }
+
+/* A timer that cancels a sleeping task in the same batch in which the
+ * task's own sleep comes due: the cancel wins (CPython: the sleep future
+ * is cancelled first, its timer callback then finds it done). */
+static void cancel_cb(void *arg) {
+  test_log("cancel");
+  cio_task_cancel(arg);
+}
+
+static int sleeper_10ms(void *arg, void **result) {
+  (void)arg, (void)result;
+  int rc = cio_sleep(0.01);
+  test_log("slept:%s", rc == 0 ? "ok" : cio_err_name(rc));
+  return rc;
+}
+
+static int main_cancel_in_timer_batch(void *arg, void **result) {
+  (void)arg, (void)result;
+  cio_task *t;
+  CHECK_EQ(cio_create_task(NULL, &t, sleeper_10ms, NULL, NULL), 0);
+  cio_handle *h;
+  /* Scheduled before the task's sleep: same deadline, earlier in order. */
+  CHECK_EQ(cio_loop_call_later(NULL, 0.01, cancel_cb, t, &h), 0);
+  CHECK_EQ(cio_task_join(t, NULL), CIO_ECANCELED);
+  CHECK_STR(test_log_text(), "cancel slept:ECANCELED ");
+  cio_handle_release(h);
+  return 0;
+}
+
+TEST(sleep_cancelled_in_the_batch_its_timer_fires) {
+  CHECK_EQ(test_run_virtual(main_cancel_in_timer_batch, NULL), 0);
+}

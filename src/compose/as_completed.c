@@ -6,7 +6,7 @@
 
 struct cio_as_completed {
   cio_loop *loop;
-  cio_task *parked;          /* the task waiting in _next, or NULL */
+  struct cio__list waiter; /* the task waiting in _next, if any */
   struct cio__timer timer;
   struct cio__list finished; /* links of finished futures, in order */
   size_t remaining;          /* not yet handed back */
@@ -16,10 +16,7 @@ struct cio_as_completed {
 };
 
 static void wake_parked(cio_as_completed *ac) {
-  if (ac->parked != NULL) {
-    cio__task_wake(ac->parked, 0);
-    ac->parked = NULL;
-  }
+  cio__wait_wake_first(&ac->waiter, 0);
 }
 
 static void on_finished(struct cio__callback *cb) {
@@ -41,13 +38,6 @@ static void on_timeout(struct cio__callback *cb) {
         ac->links[i].f->state == CIO__FUT_PENDING)
       cio__link_detach(&ac->links[i]);
   wake_parked(ac);
-}
-
-static bool next_cancel(cio_task *t, void *ctx) {
-  cio_as_completed *ac = ctx;
-  ac->parked = NULL;
-  cio__task_wake(t, CIO_ECANCELED);
-  return true;
 }
 
 static bool seen_before(cio_future *const *futs, size_t i) {
@@ -77,6 +67,7 @@ int cio_as_completed_new(cio_as_completed **out, cio_future *const *futs,
     return CIO_ENOMEM;
   *ac = (cio_as_completed){.loop = loop, .n = n};
   cio__list_init(&ac->finished);
+  cio__list_init(&ac->waiter);
   cio__list_init(&ac->timer.cb.node);
   for (size_t i = 0; i < n; i++) {
     cio__list_init(&ac->links[i].cb.node);
@@ -114,10 +105,11 @@ int cio_as_completed_next(cio_as_completed *ac, cio_future **next) {
       return 0;
     if (ac->timed_out)
       return CIO_ETIMEDOUT;
-    if (ac->parked != NULL)
+    if (!cio__list_empty(&ac->waiter))
       return CIO_EBUSY; /* another task is already waiting here */
-    ac->parked = self;
-    rc = cio__task_park(self, next_cancel, ac);
+    struct cio__wait w;
+    cio__wait_init(&w, self, 0);
+    rc = cio__wait_on(&ac->waiter, &w);
     if (rc < 0)
       return rc;
   }

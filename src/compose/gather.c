@@ -8,20 +8,18 @@
 #include "internal.h"
 
 struct gather {
-  cio_task *task;
+  struct cio__wait wait; /* the caller's, parked until `finished` */
   size_t n, done;
   int first_error;
   bool return_exceptions;
   bool finished;
   bool cancel_requested;
-  bool parked;
   struct cio__link links[];
 };
 
 static void finish(struct gather *g) {
   g->finished = true;
-  if (g->parked)
-    cio__task_wake(g->task, 0);
+  cio__wait_try_wake(&g->wait, 0);
 }
 
 static void on_child_done(struct cio__callback *cb) {
@@ -40,11 +38,12 @@ static void on_child_done(struct cio__callback *cb) {
   cio__link_done(l);
 }
 
-static bool gather_cancel(cio_task *t, void *ctx) {
-  (void)t;
-  struct gather *g = ctx;
-  if (g->finished)
-    return false;
+/* Cancelling the caller cancels the children (_GatheringFuture.cancel);
+ * the caller is woken when they finish.  If none took it (their results
+ * are about to be counted), CIO_ECANCELED comes when gather finishes. */
+static bool gather_interrupt(struct cio__wait *w) {
+  struct gather *g = cio__container_of(w, struct gather, wait);
+  CIO_ASSERT(!g->finished);
   bool any = false;
   for (size_t i = 0; i < g->n; i++)
     if (cio_future_cancel(g->links[i].f) == 1)
@@ -88,8 +87,8 @@ static void count_done(struct gather *g, cio_future *const *futs) {
     g->finished = true;
 }
 
-int cio_gather(cio_future *const *futs, size_t n, void **results,
-               int *errors, bool return_exceptions) {
+int cio_gather(cio_future *const *futs, size_t n, void **results, int *errors,
+               bool return_exceptions) {
   if (return_exceptions && errors == NULL)
     return CIO_EINVAL;
   cio_loop *loop = cio__loop_current();
@@ -107,17 +106,17 @@ int cio_gather(cio_future *const *futs, size_t n, void **results,
   count_done(g, futs);
   int rc = 0;
   if (!g->finished) {
-    g->task = cio__task_for_suspend(&rc);
-    if (g->task == NULL)
+    cio_task *self = cio__task_for_suspend(&rc);
+    if (self == NULL)
       goto out;
+    cio__wait_init(&g->wait, self, 0);
+    g->wait.interrupt = gather_interrupt;
     for (size_t i = 0; i < n; i++)
       if (futs[i]->state == CIO__FUT_PENDING)
         cio__link_attach(&g->links[i], futs[i], on_child_done, g, i);
   }
   while (!g->finished) {
-    g->parked = true;
-    rc = cio__task_park(g->task, gather_cancel, g);
-    g->parked = false;
+    rc = cio__wait_park(&g->wait);
     if (rc < 0 && !g->finished)
       break; /* cancelled, and no child took the cancellation */
   }
@@ -162,8 +161,7 @@ int cio_gather_calls(const cio_call *calls, size_t n, void **results,
   size_t started = 0;
   for (; started < n; started++) {
     cio_task *t;
-    rc = cio_create_task(loop, &t, calls[started].fn, calls[started].arg,
-                         NULL);
+    rc = cio_create_task(loop, &t, calls[started].fn, calls[started].arg, NULL);
     if (rc < 0)
       break;
     futs[started] = cio_task_future(t);

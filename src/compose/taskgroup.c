@@ -27,10 +27,10 @@ struct cio_taskgroup {
   bool exiting;
   bool finished;
   bool parent_cancel_requested;
-  cio_task *exit_waiter;  /* the parent, parked in exit */
-  int *errors;            /* inline_errors, or a larger heap array */
+  struct cio__list exit_waiter; /* the parent, parked in exit */
+  int *errors;                  /* inline_errors, or a larger heap array */
   size_t nerrors, cap_errors;
-  int inline_errors[4];   /* the common case needs no allocation */
+  int inline_errors[4]; /* the common case needs no allocation */
 };
 
 static void add_error(cio_taskgroup *tg, int code) {
@@ -68,10 +68,8 @@ static void on_child_done(struct cio__callback *cb) {
   cio_task *t = c->task;
   cio__list_remove(&c->node);
   tg->live--;
-  if (tg->live == 0 && tg->exit_waiter != NULL) {
-    cio__task_wake(tg->exit_waiter, 0);
-    tg->exit_waiter = NULL;
-  }
+  if (tg->live == 0)
+    cio__wait_wake_first(&tg->exit_waiter, 0);
   int err = cio_task_is_cancelled(t) ? 0 : cio_task_error(t);
   cio__link_done(&c->link);
   cio_task_release(t);
@@ -104,13 +102,13 @@ int cio_taskgroup_enter(cio_taskgroup **out) {
   tg->errors = tg->inline_errors;
   tg->cap_errors = sizeof tg->inline_errors / sizeof tg->inline_errors[0];
   cio__list_init(&tg->children);
+  cio__list_init(&tg->exit_waiter);
   *out = tg;
   return 0;
 }
 
-int cio_taskgroup_create_task(cio_taskgroup *tg, cio_task **out,
-                              cio_task_fn fn, void *arg,
-                              const cio_task_opts *opts) {
+int cio_taskgroup_create_task(cio_taskgroup *tg, cio_task **out, cio_task_fn fn,
+                              void *arg, const cio_task_opts *opts) {
   if (out != NULL)
     *out = NULL;
   if (tg == NULL || fn == NULL)
@@ -133,22 +131,14 @@ int cio_taskgroup_create_task(cio_taskgroup *tg, cio_task **out,
   return 0;
 }
 
-/* The parent, parked in exit, is cancelled: wake it now, as cancelling
- * CPython's _on_completed_fut does. */
-static bool exit_wait_cancel(cio_task *t, void *ctx) {
-  cio_taskgroup *tg = ctx;
-  tg->exit_waiter = NULL;
-  cio__task_wake(t, CIO_ECANCELED);
-  return true;
-}
-
 /* Wait until every child is done; a cancellation of the parent while
- * waiting aborts the children (once) and is remembered. */
+ * waiting wakes it at once (cancelling CPython's _on_completed_fut),
+ * aborts the children (once) and is remembered. */
 static int wait_children(cio_taskgroup *tg, int propagate_cancel) {
   while (tg->live > 0) {
-    tg->exit_waiter = tg->parent;
-    int rc = cio__task_park(tg->parent, exit_wait_cancel, tg);
-    tg->exit_waiter = NULL;
+    struct cio__wait w;
+    cio__wait_init(&w, tg->parent, 0);
+    int rc = cio__wait_on(&tg->exit_waiter, &w);
     if (rc == CIO_ECANCELED && !tg->aborting) {
       propagate_cancel = CIO_ECANCELED;
       abort_children(tg);

@@ -69,8 +69,8 @@ int cio_timeout_enter_at(cio_timeout *to, double when) {
   if (self == NULL)
     return rc;
   struct scope *s = scope_of(to);
-  *s = (struct scope){.task = self, .state = ENTERED,
-                      .cancelling = cio_task_cancelling(self)};
+  *s = (struct scope){
+      .task = self, .state = ENTERED, .cancelling = cio_task_cancelling(self)};
   cio__list_init(&s->timer.cb.node);
   arm(s, when_to_ns(when));
   return 0;
@@ -84,7 +84,8 @@ int cio_timeout_enter(cio_timeout *to, double delay) {
     return CIO_EPERM;
   if (delay == CIO_NO_TIMEOUT)
     return cio_timeout_enter_at(to, CIO_NO_TIMEOUT);
-  return cio_timeout_enter_at(to, cio_loop_time(loop) + (delay > 0 ? delay : 0));
+  return cio_timeout_enter_at(to,
+                              cio_loop_time(loop) + (delay > 0 ? delay : 0));
 }
 
 int cio_timeout_exit(cio_timeout *to, int rc) {

@@ -5,20 +5,15 @@
 #include "internal.h"
 
 struct waiter_set {
-  cio_task *task;
+  struct cio__wait wait; /* the caller's */
   struct cio__timer timer;
   size_t remaining;
   int return_when;
-  bool woken;
   struct cio__link links[];
 };
 
 static void wake_once(struct waiter_set *w) {
-  if (w->woken)
-    return;
-  w->woken = true;
-  cio__timer_stop(w->task->fut.loop, &w->timer);
-  cio__task_wake(w->task, 0);
+  cio__wait_try_wake(&w->wait, 0);
 }
 
 static void on_completion(struct cio__callback *cb) {
@@ -38,18 +33,8 @@ static void on_timeout(struct cio__callback *cb) {
   wake_once(cio__container_of(cb, struct waiter_set, timer.cb));
 }
 
-static bool wait_cancel(cio_task *t, void *ctx) {
-  struct waiter_set *w = ctx;
-  if (w->woken)
-    return false;
-  w->woken = true;
-  cio__timer_stop(t->fut.loop, &w->timer);
-  cio__task_wake(t, CIO_ECANCELED);
-  return true;
-}
-
-int cio_wait(cio_future *const *futs, size_t n, double timeout,
-             int return_when, bool *done, size_t *ndone) {
+int cio_wait(cio_future *const *futs, size_t n, double timeout, int return_when,
+             bool *done, size_t *ndone) {
   if (ndone != NULL)
     *ndone = 0;
   if (futs == NULL || n == 0 || done == NULL || isnan(timeout) ||
@@ -66,15 +51,15 @@ int cio_wait(cio_future *const *futs, size_t n, double timeout,
       cio__malloc(loop, sizeof *w + n * sizeof(struct cio__link));
   if (w == NULL)
     return CIO_ENOMEM;
-  *w = (struct waiter_set){.task = self, .remaining = n,
-                           .return_when = return_when};
+  *w = (struct waiter_set){.remaining = n, .return_when = return_when};
+  cio__wait_init(&w->wait, self, 0);
   cio__list_init(&w->timer.cb.node);
   if (timeout != CIO_NO_TIMEOUT)
     cio__timer_start(loop, &w->timer, cio__deadline_after(loop, timeout),
                      on_timeout);
   for (size_t i = 0; i < n; i++)
     cio__link_attach(&w->links[i], futs[i], on_completion, w, i);
-  rc = cio__task_park(self, wait_cancel, w);
+  rc = cio__wait_park(&w->wait);
   cio__timer_stop(loop, &w->timer);
   for (size_t i = 0; i < n; i++)
     cio__link_detach(&w->links[i]);

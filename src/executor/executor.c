@@ -210,25 +210,18 @@ static void wait_blocking(cio_executor *ex) {
 }
 
 /* A task waiting in cio_executor_shutdown(): a job without work that the
- * last exiting worker hands back. */
+ * last exiting worker hands back.  The task's wait record is in `waiter`
+ * until then; a cancelled task leaves it, and the job frees itself. */
 struct exit_wait {
   struct cio__job job;
-  cio_task *task; /* NULL once the task stopped waiting */
+  struct cio__list waiter;
 };
 
 static void exit_wait_done(struct cio__job *j) {
   struct exit_wait *w = cio__container_of(j, struct exit_wait, job);
   cio_loop *loop = j->hub->loop;
-  if (w->task != NULL)
-    cio__task_wake(w->task, 0);
+  cio__wait_wake_first(&w->waiter, 0);
   cio__free(loop, w);
-}
-
-static bool exit_wait_cancel(cio_task *t, void *ctx) {
-  struct exit_wait *w = ctx;
-  w->task = NULL; /* the job frees itself when it comes back */
-  cio__task_wake(t, CIO_ECANCELED);
-  return true;
 }
 
 static int wait_in_task(cio_executor *ex, cio_task *self) {
@@ -237,7 +230,7 @@ static int wait_in_task(cio_executor *ex, cio_task *self) {
   struct exit_wait *w = h ? cio__calloc(loop, 1, sizeof *w) : NULL;
   if (w == NULL)
     return CIO_ENOMEM;
-  w->task = self;
+  cio__list_init(&w->waiter);
   w->job.hub = h;
   w->job.ex = ex;
   w->job.done = exit_wait_done;
@@ -257,7 +250,9 @@ static int wait_in_task(cio_executor *ex, cio_task *self) {
     cio__free(loop, w);
     return 0;
   }
-  return cio__task_park(self, exit_wait_cancel, w);
+  struct cio__wait rec;
+  cio__wait_init(&rec, self, 0);
+  return cio__wait_on(&w->waiter, &rec);
 }
 
 int cio_executor_shutdown(cio_executor *ex, bool wait, bool cancel_futures) {

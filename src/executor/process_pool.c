@@ -220,7 +220,7 @@ void cio__process_worker_stop(struct cio__worker *w) {
  * it. */
 struct pjob {
   struct cio__job job;
-  struct pwait *waiter; /* NULL once the task stopped waiting */
+  struct cio__list waiter; /* the task's pwait until it stops waiting */
   size_t name_len;
   size_t in_len;
   void *out; /* malloc()ed by the worker thread */
@@ -230,8 +230,8 @@ struct pjob {
 
 /* On the waiting task's stack. */
 struct pwait {
+  struct cio__wait wait; /* in job->waiter */
   struct pjob *job;
-  cio_task *task;
   int status;
   void *out;
   size_t out_len;
@@ -277,24 +277,26 @@ static void pjob_work(struct cio__job *j, struct cio__worker *w) {
 static void pjob_done(struct cio__job *j) {
   struct pjob *pj = cio__container_of(j, struct pjob, job);
   cio_loop *loop = j->hub->loop;
-  struct pwait *pw = pj->waiter;
-  if (pw != NULL) {
+  struct cio__wait *rec = cio__wait_first(&pj->waiter);
+  if (rec != NULL) {
+    struct pwait *pw = cio__container_of(rec, struct pwait, wait);
     pw->status = j->status;
     pw->out = pj->out;
     pw->out_len = pj->out_len;
     pw->done = true;
-    cio__task_wake(pw->task, 0);
+    cio__wait_wake(rec, 0);
   } else {
     free(pj->out); /* a late reply nobody reads */
   }
   cio__free(loop, pj);
 }
 
-static bool pwait_cancel(cio_task *t, void *ctx) {
-  struct pwait *pw = ctx;
-  pw->job->waiter = NULL; /* the job frees itself when it comes back */
-  cio__job_try_cancel(&pw->job->job);
-  cio__task_wake(t, CIO_ECANCELED);
+/* The caller stops waiting (the job frees itself when it comes back) and
+ * takes the job back if no worker has started it. */
+static bool pwait_interrupt(struct cio__wait *rec) {
+  struct pwait *pw = cio__container_of(rec, struct pwait, wait);
+  cio__wait_cancel_default(rec);
+  cio__job_try_cancel(&pw->job->job); /* may run done and free the job */
   return true;
 }
 
@@ -325,14 +327,16 @@ int cio_process_pool_run(cio_executor *pool, const char *name, const void *in,
     memcpy(pj->data + name_len + 1, in, in_len);
   pj->job.work = pjob_work;
   pj->job.done = pjob_done;
-  struct pwait pw = {.job = pj, .task = self};
-  pj->waiter = &pw;
+  struct pwait pw = {.job = pj};
+  cio__wait_init(&pw.wait, self, 0);
+  pw.wait.interrupt = pwait_interrupt;
+  cio__list_init(&pj->waiter);
   rc = cio__job_submit(pool, loop, &pj->job);
   if (rc < 0) {
     cio__free(loop, pj);
     return rc;
   }
-  rc = cio__task_park(self, pwait_cancel, &pw);
+  rc = cio__wait_on(&pj->waiter, &pw.wait);
   if (rc < 0 && pw.done) { /* cancelled after the reply came */
     free(pw.out);
     return rc;

@@ -217,7 +217,7 @@ static void side_run(struct cio__callback *self) {
 
 static void on_wait_timeout(struct cio__callback *cb) {
   struct fd_wait *fw = cio__container_of(cb, struct fd_wait, timer.cb);
-  cio__wait_wake(&fw->wait, CIO_ETIMEDOUT);
+  cio__wait_try_wake(&fw->wait, CIO_ETIMEDOUT);
 }
 
 int cio_fd_wait(int fd, int events, double timeout) {

@@ -4,16 +4,17 @@
  * Sending tries uv_udp_try_send and falls back to uv_udp_send with the
  * task parked until libuv is done with the caller's buffer.
  *
- * (1) d->receiver is set exactly while libuv reads (uv_udp_recv_start).
+ * (1) libuv reads (uv_udp_recv_start) exactly while a receiver waits in
+ *     d->receiver (a list of at most one wait record).
  * (2) refs counts the user, the open handle and calls in progress.
  */
 #include <string.h>
 
 #include "net/net.h"
-#include "net/stream.h"
 
 struct receiver {
-  cio_task *task;
+  struct cio__wait wait; /* in d->receiver */
+  cio_datagram *d;
   char *buf;
   size_t cap;
   cio_addr *from;
@@ -27,7 +28,7 @@ struct cio_datagram {
   int refs;
   bool closing, closed;
   bool connected;
-  struct receiver *receiver;
+  struct cio__list receiver; /* struct receiver, at most one */
   struct cio__list closers;
 };
 
@@ -40,20 +41,23 @@ static void dgram_unref(cio_datagram *d) {
 
 /* ---- receiving ------------------------------------------------------ */
 
+static struct receiver *receiver_of(cio_datagram *d) {
+  struct cio__wait *w = cio__wait_first(&d->receiver);
+  return w ? cio__container_of(w, struct receiver, wait) : NULL;
+}
+
 static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
   (void)suggested;
-  cio_datagram *d = h->data;
-  struct receiver *r = d->receiver;
+  struct receiver *r = receiver_of(h->data);
   *buf = r ? uv_buf_init(r->buf, (unsigned)r->cap) : uv_buf_init(NULL, 0);
 }
 
 static void finish_receive(cio_datagram *d, ssize_t result) {
-  struct receiver *r = d->receiver;
-  d->receiver = NULL;
+  struct receiver *r = receiver_of(d);
   uv_udp_recv_stop(&d->udp);
   r->result = result;
   r->done = true;
-  cio__task_wake(r->task, 0);
+  cio__wait_wake(&r->wait, 0);
 }
 
 static void on_recv(uv_udp_t *h, ssize_t nread, const uv_buf_t *buf,
@@ -61,25 +65,24 @@ static void on_recv(uv_udp_t *h, ssize_t nread, const uv_buf_t *buf,
   (void)buf;
   (void)flags;
   cio_datagram *d = h->data;
-  if (d->receiver == NULL || (nread == 0 && addr == NULL))
+  struct receiver *r = receiver_of(d);
+  if (r == NULL || (nread == 0 && addr == NULL))
     return; /* nothing more to read for now */
-  if (nread >= 0 && addr != NULL && d->receiver->from != NULL) {
-    memset(d->receiver->from, 0, sizeof *d->receiver->from);
-    memcpy(d->receiver->from, addr,
+  if (nread >= 0 && addr != NULL && r->from != NULL) {
+    memset(r->from, 0, sizeof *r->from);
+    memcpy(r->from, addr,
            addr->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6)
                                        : sizeof(struct sockaddr_in));
   }
   finish_receive(d, nread < 0 ? cio__uv_error((int)nread) : nread);
 }
 
-static bool receive_cancel(cio_task *t, void *ctx) {
-  cio_datagram *d = ctx;
-  if (d->receiver != NULL) {
-    d->receiver = NULL;
-    uv_udp_recv_stop(&d->udp);
-  }
-  cio__task_wake(t, CIO_ECANCELED);
-  return true;
+/* Stop reading at once: a datagram arriving before the task resumes
+ * stays in the kernel for the next receiver. */
+static bool receive_interrupt(struct cio__wait *w) {
+  struct receiver *r = cio__container_of(w, struct receiver, wait);
+  uv_udp_recv_stop(&r->d->udp);
+  return cio__wait_cancel_default(w);
 }
 
 ssize_t cio_datagram_recvfrom(cio_datagram *d, void *buf, size_t cap,
@@ -92,19 +95,16 @@ ssize_t cio_datagram_recvfrom(cio_datagram *d, void *buf, size_t cap,
     return rc;
   if (d->closing)
     return CIO_ECLOSED;
-  if (d->receiver != NULL)
+  if (!cio__list_empty(&d->receiver))
     return CIO_EBUSY;
-  struct receiver r = {.task = t, .buf = buf, .cap = cap, .from = from};
+  struct receiver r = {.d = d, .buf = buf, .cap = cap, .from = from};
+  cio__wait_init(&r.wait, t, 0);
+  r.wait.interrupt = receive_interrupt;
   rc = uv_udp_recv_start(&d->udp, on_alloc, on_recv);
   if (rc < 0)
     return cio__uv_error(rc);
-  d->receiver = &r;
   d->refs++;
-  rc = cio__task_park(t, receive_cancel, d);
-  if (d->receiver == &r) { /* woken by close */
-    d->receiver = NULL;
-    uv_udp_recv_stop(&d->udp);
-  }
+  rc = cio__wait_on(&d->receiver, &r.wait);
   dgram_unref(d);
   if (rc < 0)
     return rc;
@@ -189,7 +189,7 @@ static int dgram_setup(cio_datagram *d, const char *local_host, int local_port,
 static void on_close(uv_handle_t *h) {
   cio_datagram *d = h->data;
   d->closed = true;
-  cio__net_wake_all(&d->closers, 0);
+  cio__wait_wake_all(&d->closers, 0);
   dgram_unref(d);
 }
 
@@ -197,11 +197,9 @@ static void begin_close(cio_datagram *d) {
   if (d->closing)
     return;
   d->closing = true;
-  if (d->receiver != NULL) {
-    struct receiver *r = d->receiver;
-    d->receiver = NULL;
+  if (receiver_of(d) != NULL) {
     uv_udp_recv_stop(&d->udp);
-    cio__task_wake(r->task, 0);
+    cio__wait_wake_first(&d->receiver, 0); /* not done: CIO_ECLOSED */
   }
   uv_close((uv_handle_t *)&d->udp, on_close);
 }
@@ -237,6 +235,7 @@ int cio_datagram_open(cio_datagram **out, const char *local_host,
   d->udp.data = d;
   d->loop = loop;
   d->refs = 2; /* the user's and the handle's */
+  cio__list_init(&d->receiver);
   cio__list_init(&d->closers);
   loop->objects++;
   rc = dgram_setup(d, local_host, local_port, remote_host, remote_port, &o);
@@ -255,8 +254,12 @@ int cio_datagram_close(cio_datagram *d) {
   cio_task *t = d->loop->current;
   int rc = 0;
   d->refs++;
+  /* libuv's close callback comes within an iteration: a cancellation
+   * is delivered once the endpoint is closed. */
   while (t != NULL && !d->closed) {
-    if (cio__net_park(&d->closers, t, false) == CIO_ECANCELED)
+    struct cio__wait w;
+    cio__wait_init(&w, t, CIO__WAIT_SHIELDED);
+    if (cio__wait_on(&d->closers, &w) == CIO_ECANCELED)
       rc = CIO_ECANCELED;
   }
   dgram_unref(d);

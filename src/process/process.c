@@ -52,7 +52,7 @@ static void on_child_exit(uv_process_t *h, int64_t exit_status,
   /* Python's returncode: the exit status, or -N when killed by signal N. */
   p->returncode = term_signal != 0 ? -term_signal : (int)exit_status;
   p->exited = true;
-  cio__net_wake_all(&p->waiters, 0);
+  cio__wait_wake_all(&p->waiters, 0);
   uv_close((uv_handle_t *)&p->handle, on_handle_closed);
 }
 
@@ -296,7 +296,9 @@ int cio_process_wait(cio_process *p, int *returncode) {
     cio_task *self = cio__task_for_suspend(&rc);
     if (self == NULL)
       return rc;
-    rc = cio__net_park(&p->waiters, self, true);
+    struct cio__wait w;
+    cio__wait_init(&w, self, 0);
+    rc = cio__wait_on(&p->waiters, &w);
     if (rc < 0)
       return rc; /* cancelled: the child runs on, as in asyncio */
   }

@@ -32,7 +32,7 @@ struct cio_queue {
   size_t cap, head, count; /* head: ring start (FIFO only) */
   size_t maxsize;          /* 0: unbounded */
   size_t unfinished;
-  struct cio__list getters, putters, joiners; /* cio__sw */
+  struct cio__list getters, putters, joiners; /* cio__wait */
   bool finished;
   bool is_shutdown;
 };
@@ -193,34 +193,22 @@ static void *take(cio_queue *q) {
 
 /* ---- waking ---------------------------------------------------------- */
 
-/* Wake the next waiter of `list` that is still waiting, unlinking every
- * waiter looked at (queues.py's _wakeup_next). */
+/* Getters and putters leave their list when woken or cancelled, as
+ * queues.py's _wakeup_next pops its deque: every record left is WAITING. */
 static void wakeup_next(struct cio__list *list) {
-  struct cio__list *n;
-  while ((n = cio__list_pop_front(list)) != NULL) {
-    struct cio__sw *w = cio__sw_of(n);
-    if (!cio__sw_done(w)) {
-      cio__sw_wake(w);
-      return;
-    }
-  }
+  cio__wait_wake_first(list, 0);
 }
 
 static void wakeup_all(struct cio__list *list) {
-  struct cio__list *n;
-  while ((n = cio__list_pop_front(list)) != NULL) {
-    struct cio__sw *w = cio__sw_of(n);
-    if (!cio__sw_done(w))
-      cio__sw_wake(w);
-  }
+  cio__wait_wake_all(list, 0);
 }
 
-/* Event.set() on `finished`: joiners stay linked until they run. */
+/* Event.set() on `finished`. */
 static void set_finished(cio_queue *q) {
   if (q->finished)
     return;
   q->finished = true;
-  cio__sw_wake_n(&q->joiners, SIZE_MAX);
+  cio__wait_wake_all(&q->joiners, 0);
 }
 
 /* ---- put and get ----------------------------------------------------- */
@@ -251,11 +239,12 @@ int cio_queue_put(cio_queue *q, void *item) {
     cio_task *self = cio__task_for_suspend(&rc);
     if (self == NULL)
       return rc;
-    struct cio__sw w;
-    rc = cio__sw_wait(&q->putters, &w, self);
+    struct cio__wait w;
+    cio__wait_init(&w, self, 0);
+    rc = cio__wait_on(&q->putters, &w);
     if (rc < 0) {
       /* Woken by a get but not taking the slot: pass it on. */
-      if (!cio_queue_is_full(q) && w.state != CIO__SW_CANCELLED)
+      if (!cio_queue_is_full(q) && w.state != CIO__WAIT_CANCELLED)
         wakeup_next(&q->putters);
       return rc;
     }
@@ -290,11 +279,12 @@ int cio_queue_get(cio_queue *q, void **item) {
     cio_task *self = cio__task_for_suspend(&rc);
     if (self == NULL)
       return rc;
-    struct cio__sw w;
-    rc = cio__sw_wait(&q->getters, &w, self);
+    struct cio__wait w;
+    cio__wait_init(&w, self, 0);
+    rc = cio__wait_on(&q->getters, &w);
     if (rc < 0) {
       /* Woken by a put but not taking the item: pass it on. */
-      if (q->count > 0 && w.state != CIO__SW_CANCELLED)
+      if (q->count > 0 && w.state != CIO__WAIT_CANCELLED)
         wakeup_next(&q->getters);
       return rc;
     }
@@ -321,8 +311,9 @@ int cio_queue_join(cio_queue *q) {
   cio_task *self = cio__task_for_suspend(&rc);
   if (self == NULL)
     return rc;
-  struct cio__sw w;
-  return cio__sw_wait(&q->joiners, &w, self);
+  struct cio__wait w;
+  cio__wait_init(&w, self, 0);
+  return cio__wait_on(&q->joiners, &w);
 }
 
 int cio_queue_shutdown(cio_queue *q, bool immediate) {

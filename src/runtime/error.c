@@ -7,11 +7,12 @@
  * that a libuv status is returned as it is (cio__uv_error). */
 #define CIO__SAME_AS_UV(X)                                                     \
   X(E2BIG)                                                                     \
-  X(EACCES) X(EADDRINUSE) X(EADDRNOTAVAIL) X(EAFNOSUPPORT) X(EAGAIN) X(        \
-      EALREADY) X(EBADF) X(EBUSY) X(ECANCELED) X(ECONNABORTED) X(ECONNREFUSED) \
-      X(ECONNRESET) X(EEXIST) X(EFAULT) X(EHOSTUNREACH) X(EINTR) X(EINVAL)     \
-          X(EIO) X(EISCONN) X(EISDIR) X(ELOOP) X(EMFILE) X(EMSGSIZE)           \
-              X(ENAMETOOLONG) X(ENETUNREACH) X(ENFILE) X(ENOBUFS) X(ENOENT)    \
+  X(EACCES)                                                                    \
+  X(EADDRINUSE) X(EADDRNOTAVAIL) X(EAFNOSUPPORT) X(EAGAIN) X(EALREADY)         \
+      X(EBADF) X(EBUSY) X(ECANCELED) X(ECONNABORTED) X(ECONNREFUSED)           \
+          X(ECONNRESET) X(EEXIST) X(EFAULT) X(EHOSTUNREACH) X(EINTR) X(EINVAL) \
+              X(EIO) X(EISCONN) X(EISDIR) X(ELOOP) X(EMFILE) X(EMSGSIZE) X(    \
+                  ENAMETOOLONG) X(ENETUNREACH) X(ENFILE) X(ENOBUFS) X(ENOENT)  \
                   X(ENOMEM) X(ENOSPC) X(ENOSYS) X(ENOTCONN) X(ENOTDIR) X(      \
                       ENOTEMPTY) X(ENOTSOCK) X(ENOTSUP) X(ENXIO) X(EOVERFLOW)  \
                       X(EPERM) X(EPIPE) X(EPROTO) X(ERANGE) X(EROFS)           \

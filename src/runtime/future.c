@@ -17,11 +17,6 @@ struct done_cb {
   void *arg;
 };
 
-void cio__waiter_run(struct cio__callback *self) {
-  (void)self;
-  CIO_ASSERT(!"waiters are woken, never run");
-}
-
 void cio__future_init(struct cio_future *f, cio_loop *loop, bool is_task) {
   f->loop = loop;
   f->state = CIO__FUT_PENDING;
@@ -61,8 +56,8 @@ void cio__future_complete(struct cio_future *f, int state, void *result,
   struct cio__list *n;
   while ((n = cio__list_pop_front(&f->callbacks)) != NULL) {
     struct cio__callback *cb = cio__container_of(n, struct cio__callback, node);
-    if (cb->run == cio__waiter_run) {
-      cio__task_wake(cio__container_of(cb, struct cio__waiter, cb)->task, 0);
+    if (cio__callback_is_wait(cb)) {
+      cio__wait_wake(cio__wait_of(n), 0); /* a task awaiting `f` */
     } else {
       cio_future_retain(f);
       cio__ready_push(f->loop, cb);
@@ -92,7 +87,7 @@ void cio__future_free_callbacks(struct cio_future *f) {
   struct cio__list *n;
   while ((n = cio__list_pop_front(&f->callbacks)) != NULL) {
     struct cio__callback *cb = cio__container_of(n, struct cio__callback, node);
-    CIO_ASSERT(cb->run != cio__waiter_run);
+    CIO_ASSERT(!cio__callback_is_wait(cb));
     cio__free(f->loop, cio__container_of(cb, struct done_cb, cb));
   }
 }
@@ -101,16 +96,9 @@ void cio__future_report_unretrieved(struct cio_future *f, const char *what,
                                     const char *name) {
   if (f->state != CIO__FUT_ERROR || f->retrieved)
     return;
-  fprintf(stderr,
-          "casyncio: %s exception was never retrieved%s%s%s: %s (%s)\n",
+  fprintf(stderr, "casyncio: %s exception was never retrieved%s%s%s: %s (%s)\n",
           what, name ? ": '" : "", name ? name : "", name ? "'" : "",
           cio_err_name(f->error), cio_strerror(f->error));
-}
-
-static void add_waiter(cio_future *f, struct cio__waiter *w, cio_task *t) {
-  w->cb.run = cio__waiter_run;
-  w->task = t;
-  cio__list_push_back(&f->callbacks, &w->cb.node);
 }
 
 /* ---- public API ------------------------------------------------------ */
@@ -209,30 +197,24 @@ cio_loop *cio_future_loop(const cio_future *f) {
   return f ? f->loop : NULL;
 }
 
-/* Cancelling a task that awaits `ctx` cancels what it awaits (for a task:
- * asks it to cancel), as asyncio's Task.cancel does with _fut_waiter. */
-static bool await_cancel_hook(cio_task *t, void *ctx) {
-  (void)t;
-  return cio_future_cancel(ctx) == 1;
-}
-
-/* Without propagation the waiter leaves quietly. */
-static bool wait_cancel_hook(cio_task *t, void *ctx) {
-  struct cio__waiter *w = ctx;
-  cio__list_remove(&w->cb.node);
-  cio__task_wake(t, CIO_ECANCELED);
-  return true;
+/* Cancelling a task that awaits `f` cancels what it awaits (for a task:
+ * asks it to cancel), as asyncio's Task.cancel does with _fut_waiter; the
+ * task is woken when `f` completes.  Without propagation the default
+ * cancel applies: the waiter leaves quietly. */
+static bool await_interrupt(struct cio__wait *w) {
+  return cio_future_cancel(w->ctx) == 1;
 }
 
 int cio__future_wait(cio_future *f, bool propagate) {
   CIO_ASSERT(f->state == CIO__FUT_PENDING); /* nothing would wake us */
-  cio_task *self = cio__loop_current()->current;
-  struct cio__waiter w;
+  struct cio__wait w;
+  cio__wait_init(&w, cio__loop_current()->current, 0);
+  if (propagate) {
+    w.interrupt = await_interrupt;
+    w.ctx = f;
+  }
   cio_future_retain(f);
-  add_waiter(f, &w, self);
-  int rc = propagate ? cio__task_park(self, await_cancel_hook, f)
-                     : cio__task_park(self, wait_cancel_hook, &w);
-  cio__list_remove(&w.cb.node);
+  int rc = cio__wait_on(&f->callbacks, &w);
   cio_future_release(f);
   return rc;
 }
@@ -327,8 +309,7 @@ int cio_future_add_done_callback(cio_future *f, cio_done_fn fn, void *arg) {
   return 0;
 }
 
-int cio_future_remove_done_callback(cio_future *f, cio_done_fn fn,
-                                    void *arg) {
+int cio_future_remove_done_callback(cio_future *f, cio_done_fn fn, void *arg) {
   if (f == NULL)
     return CIO_EINVAL;
   int removed = 0;

@@ -106,8 +106,8 @@ int cio_loop_call_later(cio_loop *loop, double delay, cio_callback_fn cb,
   return call_at_ns(l, cio__deadline_after(l, delay), cb, arg, out);
 }
 
-int cio_loop_call_at(cio_loop *loop, double when, cio_callback_fn cb,
-                     void *arg, cio_handle **out) {
+int cio_loop_call_at(cio_loop *loop, double when, cio_callback_fn cb, void *arg,
+                     cio_handle **out) {
   if (out != NULL)
     *out = NULL;
   if (isnan(when))

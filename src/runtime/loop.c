@@ -16,7 +16,6 @@ cio_loop *cio_get_running_loop(void) {
   return cio__current_loop;
 }
 
-
 static void on_wakeup(uv_async_t *h) {
   cio__threadsafe_drain(h->data);
 }
@@ -228,8 +227,7 @@ static void set_running(cio_loop *loop, bool running) {
   cio__loop_update_wakeup_ref(loop);
 }
 
-int cio_loop_run_until_complete(cio_loop *loop, cio_task *task,
-                                void **result) {
+int cio_loop_run_until_complete(cio_loop *loop, cio_task *task, void **result) {
   if (result != NULL)
     *result = NULL;
   int rc = check_can_run(loop);

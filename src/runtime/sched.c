@@ -166,27 +166,23 @@ static int deliver_cancel(cio_task *t, int rc) {
   return CIO_ECANCELED;
 }
 
-int cio__task_park(cio_task *t, cio__cancel_hook hook, void *ctx) {
+int cio__task_park_on(cio_task *t, struct cio__wait *w) {
   cio_loop *loop = t->fut.loop;
   CIO_ASSERT(t == loop->current);
   t->state = CIO__TASK_WAITING;
-  t->wake_rc = 0;
-  t->cancel_hook = hook;
-  t->cancel_ctx = ctx;
+  t->wait = w;
   /* A cancellation requested while running is aimed at the new wait at
    * once, as CPython's __step does with _must_cancel. */
-  if (t->must_cancel && hook != NULL && hook(t, ctx))
+  if (t->must_cancel && cio__wait_cancel(w))
     t->must_cancel = false;
   switch_out(loop, t);
-  t->cancel_hook = NULL;
-  return deliver_cancel(t, t->wake_rc);
+  return deliver_cancel(t, w->result);
 }
 
-void cio__task_wake(cio_task *t, int rc) {
+void cio__task_ready(cio_task *t) {
   CIO_ASSERT(t->state == CIO__TASK_WAITING);
-  t->wake_rc = rc;
   t->state = CIO__TASK_READY;
-  t->cancel_hook = NULL;
+  t->wait = NULL;
   cio__ready_push(t->fut.loop, &t->ready);
 }
 

@@ -6,21 +6,15 @@
 
 struct sleeper {
   struct cio__timer timer;
-  cio_task *task;
+  struct cio__wait wait;
 };
 
 static void sleeper_fire(struct cio__callback *cb) {
   struct sleeper *s = cio__container_of(cb, struct sleeper, timer.cb);
   /* asyncio's timer completes a future whose callback wakes the task on
-   * the following batch; waking through the ready queue keeps that. */
-  cio__task_wake(s->task, 0);
-}
-
-static bool sleeper_cancel(cio_task *t, void *ctx) {
-  struct sleeper *s = ctx;
-  cio__timer_stop(t->fut.loop, &s->timer);
-  cio__task_wake(t, CIO_ECANCELED);
-  return true;
+   * the following batch; waking through the ready queue keeps that.  A
+   * cancellation in the same batch may have woken the task first. */
+  cio__wait_try_wake(&s->wait, 0);
 }
 
 int cio_sleep(double seconds) {
@@ -33,10 +27,11 @@ int cio_sleep(double seconds) {
   if (seconds <= 0)
     return cio__task_yield(self);
   cio_loop *loop = self->fut.loop;
-  struct sleeper s = {.task = self};
+  struct sleeper s = {0};
+  cio__wait_init(&s.wait, self, 0);
   cio__timer_start(loop, &s.timer, cio__deadline_after(loop, seconds),
                    sleeper_fire);
-  rc = cio__task_park(self, sleeper_cancel, &s);
+  rc = cio__wait_park(&s.wait);
   cio__timer_stop(loop, &s.timer);
   return rc;
 }

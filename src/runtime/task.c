@@ -2,9 +2,9 @@
  * outcome.
  *
  *   NEW     -> READY/RUNNING  first dispatch              cio__task_resume()
- *   RUNNING -> WAITING        cio__task_park()
+ *   RUNNING -> WAITING        cio__wait_park() (runtime/wait.c)
  *   RUNNING -> READY          cio__task_yield()
- *   WAITING -> READY          cio__task_wake()
+ *   WAITING -> READY          cio__wait_wake() or the cancel path
  *   READY   -> RUNNING        switched to                 sched.c
  *   RUNNING -> DONE           body returned               task_entry()
  *   NEW     -> DONE           cancelled before it started cio__task_resume()
@@ -135,8 +135,8 @@ void cio__task_bury(cio_loop *loop, cio_task *t) {
   cio_task_release(t);
 }
 
-int cio_create_task(cio_loop *loop, cio_task **out, cio_task_fn fn,
-                    void *arg, const cio_task_opts *opts) {
+int cio_create_task(cio_loop *loop, cio_task **out, cio_task_fn fn, void *arg,
+                    const cio_task_opts *opts) {
   if (out != NULL)
     *out = NULL;
   loop = cio__loop_or_current(loop);
@@ -166,9 +166,7 @@ int cio_create_task(cio_loop *loop, cio_task **out, cio_task_fn fn,
   t->state = CIO__TASK_NEW;
   t->must_cancel = false;
   t->num_cancels = 0;
-  t->wake_rc = 0;
-  t->cancel_hook = NULL;
-  t->cancel_ctx = NULL;
+  t->wait = NULL;
   t->fn = fn;
   t->arg = arg;
   t->pool = pool;
@@ -198,8 +196,7 @@ int cio_task_cancel(cio_task *t) {
   if (t->state == CIO__TASK_DONE)
     return 0;
   t->num_cancels++;
-  if (t->state == CIO__TASK_WAITING && t->cancel_hook != NULL &&
-      t->cancel_hook(t, t->cancel_ctx))
+  if (t->state == CIO__TASK_WAITING && cio__wait_cancel(t->wait))
     return 1;
   t->must_cancel = true;
   return 1;

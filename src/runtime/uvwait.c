@@ -1,46 +1,42 @@
-/* A task waiting for one libuv callback (see internal.h). */
+/* A task waiting for one libuv callback (see internal.h), on a wait
+ * record whose interrupt hook is the request's cancel function. */
 #include "internal.h"
+
+static bool uvwait_interrupt(struct cio__wait *rec) {
+  struct cio__uvwait *w = cio__container_of(rec, struct cio__uvwait, wait);
+  if (!w->cancelled) {
+    w->cancelled = true;
+    w->cancel(w); /* the callback will come, and wake the task */
+  }
+  return true;
+}
 
 void cio__uvwait_init(struct cio__uvwait *w, cio_task *task,
                       void (*cancel)(struct cio__uvwait *w)) {
-  *w = (struct cio__uvwait){.task = task, .cancel = cancel};
+  *w = (struct cio__uvwait){.cancel = cancel};
+  cio__wait_init(&w->wait, task, cancel == NULL ? CIO__WAIT_SHIELDED : 0);
+  if (cancel != NULL)
+    w->wait.interrupt = uvwait_interrupt;
 }
 
 void cio__uvwait_complete(struct cio__uvwait *w, int status) {
   w->done = true;
   w->status = status;
-  if (w->parked) {
-    w->parked = false;
-    cio__task_wake(w->task, 0);
-  }
-}
-
-static bool uvwait_cancel(cio_task *t, void *ctx) {
-  (void)t;
-  struct cio__uvwait *w = ctx;
-  if (w->cancel == NULL || w->cancelled)
-    return false;
-  w->cancelled = true;
-  w->cancel(w); /* the callback will come, and wake the task */
-  return true;
+  cio__wait_try_wake(&w->wait, 0);
 }
 
 int cio__uvwait_park(struct cio__uvwait *w) {
   int rc = 0;
-  while (!w->done) {
-    w->parked = true;
-    int prc = cio__task_park(w->task, uvwait_cancel, w);
-    w->parked = false;
-    if (prc == CIO_ECANCELED)
+  while (!w->done)
+    if (cio__wait_park(&w->wait) == CIO_ECANCELED)
       rc = CIO_ECANCELED; /* keep waiting: the request must finish */
-  }
   if (w->cancelled || rc == CIO_ECANCELED)
     return CIO_ECANCELED;
   return w->status;
 }
 
 int cio__uv_error(int uv_status) {
-  /* On Unix libuv's codes are negative errno, as ours are, and its own
-   * codes (UV_EOF, UV_EAI_*) have the same values in our table. */
+  /* A libuv status is a casyncio code on every platform (error.c checks
+   * the table against libuv's). */
   return uv_status;
 }

@@ -19,18 +19,11 @@ void cio__wait_init(struct cio__wait *w, cio_task *t, unsigned flags) {
   cio__list_init(&w->cb.node);
 }
 
-static bool wait_hook(cio_task *t, void *ctx) {
-  (void)t;
-  return cio__wait_cancel(ctx);
-}
-
 int cio__wait_park(struct cio__wait *w) {
   w->state = CIO__WAIT_WAITING;
   w->result = 0;
-  int rc = cio__task_park(w->task, wait_hook, w);
-  CIO_ASSERT(w->state != CIO__WAIT_WAITING || rc == CIO_ECANCELED);
-  if (w->state == CIO__WAIT_WAITING)
-    w->state = CIO__WAIT_CANCELLED; /* a shielded wait cut short */
+  int rc = cio__task_park_on(w->task, w);
+  CIO_ASSERT(w->state != CIO__WAIT_WAITING); /* only a wake resumes it */
   return rc;
 }
 
@@ -47,7 +40,7 @@ void cio__wait_wake(struct cio__wait *w, int result) {
   w->result = result;
   if (!(w->flags & CIO__WAIT_STAY_LINKED))
     cio__list_remove(&w->cb.node);
-  cio__task_wake(w->task, result);
+  cio__task_ready(w->task);
 }
 
 struct cio__wait *cio__wait_first(struct cio__list *list) {
@@ -90,9 +83,41 @@ bool cio__wait_cancel(struct cio__wait *w) {
     return false;
   if (w->interrupt != NULL)
     return w->interrupt(w);
+  return cio__wait_cancel_default(w);
+}
+
+bool cio__wait_cancel_default(struct cio__wait *w) {
+  CIO_ASSERT(w->state == CIO__WAIT_WAITING);
   w->state = CIO__WAIT_CANCELLED;
+  w->result = CIO_ECANCELED;
   if (!(w->flags & CIO__WAIT_STAY_LINKED))
     cio__list_remove(&w->cb.node);
-  cio__task_wake(w->task, CIO_ECANCELED);
+  cio__task_ready(w->task);
   return true;
+}
+
+/* ---- transitional: old-shape hooks (src/net/) ------------------------ */
+
+struct hooked {
+  struct cio__wait w;
+  cio__cancel_hook hook;
+  void *ctx;
+};
+
+static bool hooked_interrupt(struct cio__wait *w) {
+  struct hooked *h = cio__container_of(w, struct hooked, w);
+  return h->hook(w->task, h->ctx);
+}
+
+int cio__task_park(cio_task *t, cio__cancel_hook hook, void *ctx) {
+  struct hooked h = {.hook = hook, .ctx = ctx};
+  cio__wait_init(&h.w, t, hook == NULL ? CIO__WAIT_SHIELDED : 0);
+  if (hook != NULL)
+    h.w.interrupt = hooked_interrupt;
+  return cio__wait_park(&h.w);
+}
+
+void cio__task_wake(cio_task *t, int rc) {
+  CIO_ASSERT(t->state == CIO__TASK_WAITING && t->wait != NULL);
+  cio__wait_wake(t->wait, rc);
 }

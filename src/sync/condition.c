@@ -56,7 +56,7 @@ bool cio_condition_is_locked(const cio_condition *c) {
 
 /* Wake up to `n` waiters not yet woken, oldest first. */
 static void notify_n(cio_condition *c, size_t n) {
-  cio__sw_wake_n(&c->waiters, n);
+  cio__wait_wake_n(&c->waiters, n, 0);
 }
 
 int cio_condition_wait(cio_condition *c) {
@@ -69,8 +69,9 @@ int cio_condition_wait(cio_condition *c) {
   if (self == NULL)
     return rc;
   cio_lock_release(c->lock);
-  struct cio__sw w;
-  int err = cio__sw_wait(&c->waiters, &w, self);
+  struct cio__wait w;
+  cio__wait_init(&w, self, CIO__WAIT_STAY_LINKED);
+  int err = cio__wait_on(&c->waiters, &w);
   /* Must re-acquire even if cancelled; a cancellation while re-acquiring
    * is remembered and the acquire retried, as locks.py does. */
   while ((rc = cio_lock_acquire(c->lock)) != 0) {

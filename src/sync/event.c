@@ -5,7 +5,7 @@
 
 struct cio_event {
   cio_loop *loop;
-  struct cio__list waiters; /* cio__sw */
+  struct cio__list waiters; /* cio__wait */
   bool value;
 };
 
@@ -40,7 +40,7 @@ int cio_event_set(cio_event *e) {
   if (e->value)
     return 0;
   e->value = true;
-  cio__sw_wake_n(&e->waiters, SIZE_MAX);
+  cio__wait_wake_all(&e->waiters, 0);
   return 0;
 }
 
@@ -60,6 +60,7 @@ int cio_event_wait(cio_event *e) {
   cio_task *self = cio__task_for_suspend(&rc);
   if (self == NULL)
     return rc;
-  struct cio__sw w;
-  return cio__sw_wait(&e->waiters, &w, self);
+  struct cio__wait w;
+  cio__wait_init(&w, self, CIO__WAIT_STAY_LINKED);
+  return cio__wait_on(&e->waiters, &w);
 }

@@ -44,15 +44,17 @@ bool cio_lock_is_locked(const cio_lock *l) {
 
 /* Make sure the first waiter will run; one already woken will. */
 static void wake_up_first(cio_lock *l) {
-  struct cio__sw *w = cio__sw_first(&l->waiters);
-  if (w != NULL && !cio__sw_done(w))
-    cio__sw_wake(w);
+  if (cio__list_empty(&l->waiters))
+    return;
+  struct cio__wait *w = cio__wait_of(l->waiters.next);
+  if (w->state == CIO__WAIT_WAITING)
+    cio__wait_wake(w, 0);
 }
 
 int cio_lock_acquire(cio_lock *l) {
   if (l == NULL)
     return CIO_EINVAL;
-  if (!l->locked && cio__sw_all_cancelled(&l->waiters)) {
+  if (!l->locked && cio__wait_all_cancelled(&l->waiters)) {
     l->locked = true;
     return 0;
   }
@@ -60,8 +62,9 @@ int cio_lock_acquire(cio_lock *l) {
   cio_task *self = cio__task_for_suspend(&rc);
   if (self == NULL)
     return rc;
-  struct cio__sw w;
-  rc = cio__sw_wait(&l->waiters, &w, self);
+  struct cio__wait w;
+  cio__wait_init(&w, self, CIO__WAIT_STAY_LINKED);
+  rc = cio__wait_on(&l->waiters, &w);
   if (rc < 0) {
     /* Woken and cancelled before running, or cancelled while waiting with
      * the lock freed meanwhile: the turn goes to the next in line. */

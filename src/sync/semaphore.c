@@ -16,7 +16,7 @@
 
 struct cio_semaphore {
   cio_loop *loop;
-  struct cio__list waiters; /* cio__sw, FIFO */
+  struct cio__list waiters; /* cio__wait, FIFO */
   int value;
   int bound; /* INT_MAX for a plain semaphore */
 };
@@ -62,12 +62,12 @@ int cio_semaphore_value(const cio_semaphore *s) {
 bool cio_semaphore_is_locked(const cio_semaphore *s) {
   if (s == NULL)
     return false;
-  return s->value == 0 || !cio__sw_all_cancelled(&s->waiters);
+  return s->value == 0 || !cio__wait_all_cancelled(&s->waiters);
 }
 
 /* Hand up to `n` free permits to waiters not yet woken, in one pass. */
 static void wake_up(cio_semaphore *s, int n) {
-  s->value -= (int)cio__sw_wake_n(&s->waiters, (size_t)n);
+  s->value -= (int)cio__wait_wake_n(&s->waiters, (size_t)n, 0);
 }
 
 int cio_semaphore_acquire(cio_semaphore *s) {
@@ -81,9 +81,10 @@ int cio_semaphore_acquire(cio_semaphore *s) {
   cio_task *self = cio__task_for_suspend(&rc);
   if (self == NULL)
     return rc;
-  struct cio__sw w;
-  rc = cio__sw_wait(&s->waiters, &w, self);
-  if (rc < 0 && w.state == CIO__SW_WOKEN)
+  struct cio__wait w;
+  cio__wait_init(&w, self, CIO__WAIT_STAY_LINKED);
+  rc = cio__wait_on(&s->waiters, &w);
+  if (rc < 0 && w.state == CIO__WAIT_WOKEN)
     s->value++; /* given a permit but not taking it: give it back */
   /* Newcomers may have queued behind us (FIFO) while permits were free. */
   if (s->value > 0)
