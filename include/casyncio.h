@@ -154,8 +154,12 @@ typedef struct cio_handle cio_handle;
 
 /* A task's body.  It runs on its own stack.  Return 0 on success, with an
  * optional pointer-sized result stored in `*result` (initially NULL), or a
- * negative CIO_E* code.  Returning CIO_ECANCELED ends the task cancelled,
- * as letting CancelledError escape does in asyncio. */
+ * negative CIO_E* code.  A positive return is a success too, and is kept:
+ * awaiting the task returns it (a count, say) along with `*result`.
+ * Returning CIO_ECANCELED ends the task cancelled, as letting
+ * CancelledError escape does in asyncio; returning another error ends it
+ * with that error even if a cancellation was pending (CPython keeps the
+ * exception the coroutine raised). */
 typedef int (*cio_task_fn)(void *arg, void **result);
 
 /* A plain callback run by the loop (call_soon, call_later, call_at). */
@@ -164,6 +168,14 @@ typedef void (*cio_callback_fn)(void *arg);
 /* A done-callback of a future or task.  `f` is the future (for a task,
  * cio_task_future(task)); it stays valid during the call. */
 typedef void (*cio_done_fn)(cio_future *f, void *arg);
+
+/* Called on the loop thread with an outcome nobody will read: a task's
+ * or executor job's result that was never taken (the task released
+ * unread, a gather that stopped at the first error, a caller cancelled
+ * after the job finished), or, for a job, `status` CIO_ECANCELED and
+ * `result` NULL if it never ran.  `arg` is the argument the function was
+ * started with.  Free `result` (and `arg`) here. */
+typedef void (*cio_dispose_fn)(void *arg, void *result, int status);
 
 /* ------------------------------------------------------------------------
  * Running: the high-level entry point
@@ -284,10 +296,12 @@ CIO_API double cio_time(void);
 CIO_API int cio_loop_call_soon(cio_loop *loop, cio_callback_fn cb, void *arg,
                                cio_handle **handle);
 
-/* Schedule `cb(arg)` after `delay` seconds (a delay <= 0 means due at once,
- * still after callbacks already queued).  Timers run in deadline order;
- * equal deadlines run in the order they were scheduled.  Returns as
- * cio_loop_call_soon(), and CIO_EINVAL for a NaN delay. */
+/* Schedule `cb(arg)` after `delay` seconds: call_at(now + delay), so a
+ * negative delay is a deadline in the past (call_later(-2) runs before an
+ * earlier call_later(-1)); a due timer still runs after callbacks already
+ * queued.  Timers run in deadline order; equal deadlines run in the order
+ * they were scheduled.  Returns as cio_loop_call_soon(), and CIO_EINVAL
+ * for a NaN delay. */
 CIO_API int cio_loop_call_later(cio_loop *loop, double delay,
                                 cio_callback_fn cb, void *arg,
                                 cio_handle **handle);
@@ -335,6 +349,9 @@ typedef struct cio_task_opts {
   const char *name;
   /* Usable stack bytes (at least 16 KiB); 0 means the loop's default. */
   size_t stack_size;
+  /* Receives the task's result if nobody took it by the time the task is
+   * freed (see cio_dispose_fn): a heap result never leaks.  May be NULL. */
+  cio_dispose_fn dispose;
 } cio_task_opts;
 
 /* Schedule `fn(arg)` to run as a new task on `loop` (NULL: the current
@@ -366,6 +383,27 @@ CIO_API int cio_task_cancel(cio_task *task);
 
 /* Number of cancellation requests not yet withdrawn with uncancel. */
 CIO_API int cio_task_cancelling(const cio_task *task);
+
+/* cio_task_cancel() with a message (asyncio's Task.cancel(msg)): `msg`
+ * (copied; NULL for none) replaces the task's last one and travels with
+ * the cancellation: to the future or task it awaits (gather's children,
+ * wait_for's inner task...), into the CIO_ECANCELED the task receives
+ * (cio_cancel_message), and into its outcome if it ends cancelled
+ * (cio_task_cancel_message).  Returns as cio_task_cancel, and
+ * CIO_ENOMEM (then nothing was done). */
+CIO_API int cio_task_cancel_msg(cio_task *task, const char *msg);
+
+/* The message of a task that ended cancelled (NULL if none, or not
+ * cancelled): the one carried by the CIO_ECANCELED it returned, or its own
+ * request's if it returned normally with a cancellation pending.  Valid
+ * while the task is. */
+CIO_API const char *cio_task_cancel_message(const cio_task *task);
+
+/* From a task that just got CIO_ECANCELED from a suspending call or from
+ * reading a cancelled outcome: the message it carries (CPython's
+ * `except CancelledError as e: e.args`), or NULL.  Valid until the task
+ * receives another cancellation or ends.  NULL outside a task. */
+CIO_API const char *cio_cancel_message(void);
 
 /* Withdraw one cancellation request (never below 0) and return how many
  * remain.  When none remain, a request not yet delivered is dropped. */
@@ -458,6 +496,14 @@ CIO_API int cio_future_set_error(cio_future *f, int error);
  * `f` was already done.  For a task this is cio_task_cancel(). */
 CIO_API int cio_future_cancel(cio_future *f);
 
+/* cio_future_cancel() with a message (Future.cancel(msg); copied, may be
+ * NULL); for a task, cio_task_cancel_msg().  Returns as cio_future_cancel,
+ * and CIO_ENOMEM (then nothing was done). */
+CIO_API int cio_future_cancel_msg(cio_future *f, const char *msg);
+
+/* The message `f` was cancelled with, NULL if none or not cancelled. */
+CIO_API const char *cio_future_cancel_message(const cio_future *f);
+
 CIO_API bool cio_future_is_done(const cio_future *f);
 CIO_API bool cio_future_is_cancelled(const cio_future *f);
 
@@ -520,9 +566,13 @@ typedef struct cio_timeout {
   uint64_t private_[16];
 } cio_timeout;
 
-/* Enter a scope that expires `delay` seconds from now (<= 0: at the next
- * suspension; CIO_NO_TIMEOUT: never, until rescheduled).  Call from a
- * task.  Returns 0, CIO_EINVAL (NULL, NaN), CIO_EPERM outside a task. */
+/* Enter a scope that expires `delay` seconds from now: when() is
+ * loop time + delay, in the past for a negative delay, and a deadline
+ * already passed expires the scope at the next suspension;
+ * CIO_NO_TIMEOUT: never, until rescheduled.  Every enter needs its exit:
+ * a task that returns with a scope still entered is reported on stderr,
+ * naming it, and the scope is closed.  Call from a task.  Returns 0,
+ * CIO_EINVAL (NULL, NaN), CIO_EPERM outside a task. */
 CIO_API int cio_timeout_enter(cio_timeout *to, double delay);
 
 /* Enter a scope that expires at loop time `when` (see cio_loop_time). */
@@ -920,10 +970,6 @@ typedef struct cio_executor cio_executor;
  * call casyncio functions that need a loop. */
 typedef int (*cio_blocking_fn)(void *arg, void **result);
 
-/* Called on the loop thread with the outcome of a job nobody waits for
- * any more: `status` CIO_ECANCELED and `result` NULL if it never ran, else
- * what the function returned.  Free `result` (and `arg`) here. */
-typedef void (*cio_dispose_fn)(void *arg, void *result, int status);
 
 /* Create a pool of up to `max_workers` threads (0: min(32, CPUs + 4)),
  * started as jobs arrive.  Does not need a loop.  Returns 0, CIO_EINVAL or

@@ -16,6 +16,7 @@
 
 #include "casyncio.h"
 
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <uv.h>
@@ -171,7 +172,7 @@ static inline struct cio__wait *cio__wait_of(struct cio__list *n) {
 struct cio__timer {
   struct cio__callback cb;
   struct cio__heap_node hn;
-  uint64_t when_ns; /* loop clock */
+  int64_t when_ns;  /* loop clock; may be in the past (call_later(-2)) */
   uint64_t seq;     /* ties in deadline run in scheduling order */
   bool in_heap;
 };
@@ -179,23 +180,48 @@ struct cio__timer {
 /* ------------------------------------------------------------------------
  * Futures and tasks
  * ---------------------------------------------------------------------- */
+/* A future's life (future.c):
+ *   PENDING -> RESULT | ERROR | CANCELLED   cio__future_complete()
+ *   any     -> FREED                        last release (tasks: cached) */
 enum cio__fut_state {
   CIO__FUT_PENDING,
   CIO__FUT_RESULT,
   CIO__FUT_ERROR,
   CIO__FUT_CANCELLED,
+  CIO__FUT_FREED, /* released for good: a later release is a double one */
 };
+
+/* A cancellation message (Task.cancel(msg)), shared along the await
+ * chain it travels: refcounted, so passing it on never allocates. */
+struct cio__msg {
+  int refs;
+  char text[];
+};
+struct cio__msg *cio__msg_new(cio_loop *loop, const char *text);
+struct cio__msg *cio__msg_retain(struct cio__msg *m);
+void cio__msg_release(cio_loop *loop, struct cio__msg *m);
+/* Replace *slot by `m` (retained). */
+void cio__msg_set(cio_loop *loop, struct cio__msg **slot, struct cio__msg *m);
 
 struct cio_future {
   cio_loop *loop;
-  uint8_t state;   /* cio__fut_state */
-  bool is_task;    /* this is the first member of a cio_task */
-  bool retrieved;  /* the error was read (or there is none) */
+  uint8_t state;     /* cio__fut_state */
+  bool is_task;      /* this is the first member of a cio_task */
+  bool retrieved;    /* the error was read (or there is none) */
+  bool result_taken; /* the result was handed to someone */
   int refs;
-  int error;       /* for CIO__FUT_ERROR */
-  void *result;    /* for CIO__FUT_RESULT */
+  int code;          /* ERROR: the error; RESULT: 0 or the body's count */
+  void *result;      /* for CIO__FUT_RESULT */
   struct cio__list callbacks; /* waiters and done-callbacks, in order */
+  struct cio__msg *cancel_msg; /* CANCELLED: the message, or NULL */
+  /* A result nobody took goes here when the future is freed. */
+  cio_dispose_fn dispose;
+  void *dispose_arg;
 };
+
+/* Whole-object checks, asserted at public entry points (CIO_ASSERT). */
+bool cio__future_check(const struct cio_future *f);
+bool cio__task_check(const cio_task *t);
 
 /* Task life cycle (see task.c for the edges):
  *   NEW -> READY -> RUNNING -> (WAITING -> READY -> RUNNING)* -> DONE */
@@ -219,9 +245,12 @@ struct cio_task {
   bool must_cancel;       /* deliver CIO_ECANCELED at the next resume */
   int num_cancels;        /* cancelling() */
   struct cio__wait *wait; /* while WAITING: the record it is parked on */
+  struct cio__list scopes; /* cio__scope_guard: entered, not yet left */
   cio_task_fn fn;
   void *arg;
   cio__stack_pool *pool;
+  struct cio__msg *cancel_request; /* Task.cancel(msg): the next delivery's */
+  struct cio__msg *cancel_received; /* the CIO_ECANCELED it last received */
   struct cio__list alive; /* in loop->tasks until DONE */
   uint64_t id;            /* for the default name Task-<id> */
   char *name;             /* owned; NULL until set or first asked for */
@@ -247,6 +276,7 @@ struct cio_loop {
   uv_mutex_t ts_lock;     /* guards ts_head/ts_tail/ts_closed */
   struct ts_item *ts_head, *ts_tail; /* call_soon_threadsafe, in order */
   bool ts_closed;
+  _Atomic bool ts_pending; /* ts_head is not empty: checked per batch */
   _Atomic size_t ts_users; /* threads inside call_soon_threadsafe */
   size_t external_refs;   /* cio__loop_external_ref() count */
   struct cio__hub *exec;  /* src/executor: jobs in flight, default pool */
@@ -267,9 +297,9 @@ struct cio_loop {
 
   struct cio__heap timers;
   uint64_t timer_seq;
-  uint64_t armed_ns;           /* deadline the uv timer is set for */
+  int64_t armed_ns;            /* deadline the uv timer is set for */
   bool virtual_clock;
-  uint64_t virtual_ns;
+  int64_t virtual_ns;
 
   cio__fiber native;           /* the stack libuv runs on */
   cio_task *current;
@@ -285,6 +315,8 @@ struct cio_loop {
 
   cio_task *task_cache;        /* freed task structs, linked via fn */
   size_t task_cache_count;
+  cio_future *future_cache;    /* freed plain futures, linked via result */
+  size_t future_cache_count;
 
   struct cio__list signals;    /* signal handlers (process/signal.c) */
   struct fd_watch **fd_watches; /* by fd: cio_fd_wait, add_reader (net/fd.c) */
@@ -339,6 +371,13 @@ void cio__loop_external_unref(cio_loop *loop);
 void cio__loop_update_wakeup_ref(cio_loop *loop);
 /* Move what other threads sent to the ready queue; true if there was any. */
 bool cio__threadsafe_take(cio_loop *loop);
+/* The same, only if something was sent (one relaxed load): at every
+ * batch boundary, so a callback posted from another thread runs in the
+ * next batch, as asyncio's call_soon_threadsafe appends to _ready. */
+static inline void cio__threadsafe_poll(cio_loop *loop) {
+  if (atomic_load_explicit(&loop->ts_pending, memory_order_relaxed))
+    cio__threadsafe_take(loop);
+}
 
 /* src/executor/executor.c: called by cio_loop_close() once no task is
  * alive.  Takes back this loop's queued executor jobs, shuts the default
@@ -388,9 +427,14 @@ int cio__uv_error(int uv_status);
 void cio__sock_ignore_sigpipe(void);
 
 /* clock.c */
-uint64_t cio__now_ns(const cio_loop *loop);
-uint64_t cio__seconds_to_ns(double seconds);
-uint64_t cio__deadline_after(const cio_loop *loop, double delay);
+/* Loop times are signed nanoseconds: a deadline may lie in the past, as
+ * asyncio's call_later(-2) is call_at(now - 2).  CIO__NS_NEVER is "no
+ * deadline". */
+#define CIO__NS_NEVER INT64_MAX
+int64_t cio__now_ns(const cio_loop *loop);
+/* Seconds to nanoseconds, either sign, saturating (NaN gives 0). */
+int64_t cio__seconds_to_ns(double seconds);
+int64_t cio__deadline_after(const cio_loop *loop, double delay);
 
 /* sched.c */
 void cio__ready_push_outside_round(cio_loop *loop);
@@ -409,7 +453,7 @@ void cio__sched_update_handles(cio_loop *loop);
 int cio__sched_open(cio_loop *loop);
 
 /* timer.c */
-void cio__timer_start(cio_loop *loop, struct cio__timer *t, uint64_t when_ns,
+void cio__timer_start(cio_loop *loop, struct cio__timer *t, int64_t when_ns,
                       void (*run)(struct cio__callback *));
 void cio__timer_stop(cio_loop *loop, struct cio__timer *t);
 void cio__timers_collect(cio_loop *loop);
@@ -417,6 +461,7 @@ void cio__timers_collect(cio_loop *loop);
 /* handle.c, future.c: used by cio_loop_close() to drop a queued callback
  * without running it.  False when `cb` is not of their kind. */
 bool cio__handle_try_drop(struct cio__callback *cb);
+bool cio__threadsafe_try_drop(struct cio__callback *cb);
 bool cio__done_cb_try_drop(struct cio__callback *cb);
 
 /* task.c */
@@ -438,6 +483,19 @@ void cio__task_ready(cio_task *t);
 int cio__task_park(cio_task *t, cio__cancel_hook hook, void *ctx);
 void cio__task_wake(cio_task *t, int rc);
 
+/* A scope a task enters and must leave before its body returns (a
+ * timeout scope; registered by the layer that owns it, so the runtime
+ * never calls upward).  A task that returns with one still entered is
+ * reported, naming the task and `what`, and `abandon` closes the scope
+ * (its storage is on the dead task's stack: it must let go of it). */
+struct cio__scope_guard {
+  struct cio__list node; /* in task->scopes */
+  const char *what;      /* "a timeout scope" */
+  void (*abandon)(struct cio__scope_guard *g);
+};
+void cio__task_scope_enter(cio_task *t, struct cio__scope_guard *g);
+void cio__task_scope_leave(struct cio__scope_guard *g);
+
 /* Suspend for one batch (sleep(0)).  Returns 0 or CIO_ECANCELED. */
 int cio__task_yield(cio_task *t);
 
@@ -452,9 +510,29 @@ static inline cio_task *cio__task_for_suspend(int *rc) {
 
 /* future.c */
 void cio__future_init(struct cio_future *f, cio_loop *loop, bool is_task);
+/* Complete `f`: RESULT (code >= 0), ERROR (code < 0) or CANCELLED (with
+ * `msg`, retained; may be NULL). */
 void cio__future_complete(struct cio_future *f, int state, void *result,
-                          int error);
+                          int code, struct cio__msg *msg);
+/* Cancel a pending plain future or ask a task to cancel, with `msg`. */
+int cio__future_cancel_msg(struct cio_future *f, struct cio__msg *msg);
+/* The running task `self` received a CIO_ECANCELED carrying `msg` (an
+ * awaited future's cancellation): what cio_cancel_message() reads. */
+void cio__task_received_cancel(cio_task *self, struct cio__msg *msg);
+/* The outcome of a done `f` (CIO_EINPROGRESS if pending): its code with
+ * its result (marked taken when `result` is not NULL), its error (marked
+ * retrieved), or CIO_ECANCELED.  cio__future_take() is the same read by
+ * the running task: a CIO_ECANCELED carries f's message to it. */
 int cio__future_outcome(struct cio_future *f, void **result);
+int cio__future_take(struct cio_future *f, void **result);
+/* The last reference went: dispose of an untaken result, free what `f`
+ * holds, mark it FREED. */
+void cio__future_finalize(struct cio_future *f);
+void cio__future_cache_drain(cio_loop *loop);
+/* "casyncio: task 'x' released once more..." */
+void cio__report_double_release(const char *what, const void *obj,
+                                const char *name);
+int cio__task_cancel_msg(cio_task *t, struct cio__msg *msg);
 void cio__future_free_callbacks(struct cio_future *f);
 void cio__future_report_unretrieved(struct cio_future *f, const char *what,
                                     const char *name);

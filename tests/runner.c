@@ -86,6 +86,32 @@ int test_run_virtual(int (*fn)(void *arg, void **result), void *arg) {
   return cio_run_ex(fn, arg, &opts, NULL);
 }
 
+static int saved_stderr = -1;
+static FILE *captured;
+
+void test_stderr_begin(void) {
+  fflush(stderr);
+  captured = tmpfile();
+  if (captured == NULL)
+    test_fail(__FILE__, __LINE__, "tmpfile: cannot capture stderr");
+  saved_stderr = dup(2);
+  dup2(fileno(captured), 2);
+}
+
+const char *test_stderr_end(void) {
+  static char text[16384];
+  fflush(stderr);
+  dup2(saved_stderr, 2);
+  close(saved_stderr);
+  saved_stderr = -1;
+  rewind(captured);
+  size_t n = fread(text, 1, sizeof text - 1, captured);
+  text[n] = '\0';
+  fclose(captured);
+  captured = NULL;
+  return text;
+}
+
 static char self_path[8192];
 
 const char *test_self(void) {

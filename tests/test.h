@@ -68,6 +68,12 @@ void test_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 const char *test_log_text(void);
 void test_log_reset(void);
 
+/* Capture what the process writes to stderr between the two calls (a
+ * report casyncio prints); test_stderr_end() returns it (static buffer,
+ * up to 16 KiB) and restores stderr. */
+void test_stderr_begin(void);
+const char *test_stderr_end(void);
+
 /* Run `fn(arg)` as the main task of a fresh loop on the virtual clock
  * (cio_run_ex), so sleeps take no real time and their times are exact. */
 int test_run_virtual(int (*fn)(void *arg, void **result), void *arg);

@@ -11,6 +11,7 @@ struct gather {
   struct cio__wait wait; /* the caller's, parked until `finished` */
   size_t n, done;
   int first_error;
+  cio_future *first_failed; /* whose error (or cancellation) ends it */
   bool return_exceptions;
   bool finished;
   bool cancel_requested;
@@ -30,6 +31,7 @@ static void on_child_done(struct cio__callback *cb) {
   if (!g->finished) {
     if (!g->return_exceptions && f->state != CIO__FUT_RESULT) {
       g->first_error = cio__future_outcome(f, NULL);
+      g->first_failed = f;
       finish(g);
     } else if (g->done == g->n) {
       finish(g);
@@ -46,7 +48,7 @@ static bool gather_interrupt(struct cio__wait *w) {
   CIO_ASSERT(!g->finished);
   bool any = false;
   for (size_t i = 0; i < g->n; i++)
-    if (cio_future_cancel(g->links[i].f) == 1)
+    if (cio__future_cancel_msg(g->links[i].f, w->task->cancel_request) == 1)
       any = true;
   if (any)
     g->cancel_requested = true;
@@ -57,7 +59,7 @@ static void collect(cio_future *const *futs, size_t n, void **results,
                     int *errors) {
   for (size_t i = 0; i < n; i++) {
     void *r = NULL;
-    int rc = cio__future_outcome(futs[i], &r);
+    int rc = cio__future_outcome(futs[i], results != NULL ? &r : NULL);
     if (results != NULL)
       results[i] = r;
     if (errors != NULL)
@@ -80,6 +82,7 @@ static void count_done(struct gather *g, cio_future *const *futs) {
     g->done++;
     if (!g->return_exceptions && f->state != CIO__FUT_RESULT) {
       g->first_error = cio__future_outcome(f, NULL);
+      g->first_failed = f;
       g->finished = true;
     }
   }
@@ -131,6 +134,14 @@ int cio_gather(cio_future *const *futs, size_t n, void **results, int *errors,
     rc = CIO_ECANCELED;
   if (rc == 0 || (return_exceptions && rc != CIO_ECANCELED))
     collect(futs, n, results, errors);
+  /* The CancelledError gather raises is the child's (_make_cancelled_error
+   * of the child that finished it), carrying its message. */
+  cio_task *self = loop->current;
+  if (rc == CIO_ECANCELED && self != NULL && g->first_failed != NULL &&
+      g->first_error == CIO_ECANCELED)
+    cio__task_received_cancel(self, g->first_failed->cancel_msg);
+  else if (rc == CIO_ECANCELED && self != NULL && g->cancel_requested)
+    cio__task_received_cancel(self, self->cancel_request);
 out:
   cio__free(loop, g);
   return rc;

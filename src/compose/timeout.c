@@ -20,8 +20,9 @@ enum { CREATED, ENTERED, EXPIRING, EXPIRED, EXITED };
 
 struct scope {
   struct cio__timer timer;
+  struct cio__scope_guard guard; /* in task->scopes while entered */
   cio_task *task;
-  uint64_t when_ns;
+  int64_t when_ns;
   int cancelling;
   uint8_t state;
   bool has_deadline; /* when_ns is set (it stays set after expiry) */
@@ -34,19 +35,27 @@ static struct scope *scope_of(const cio_timeout *to) {
   return (struct scope *)(void *)to;
 }
 
+/* The task returned without cio_timeout_exit: stop the timer, which
+ * points into its stack. */
+static void abandon(struct cio__scope_guard *g) {
+  struct scope *s = cio__container_of(g, struct scope, guard);
+  cio__timer_stop(s->task->fut.loop, &s->timer);
+  s->state = EXITED;
+}
+
 static void on_deadline(struct cio__callback *cb) {
   struct scope *s = cio__container_of(cb, struct scope, timer.cb);
   s->state = EXPIRING;
   cio_task_cancel(s->task);
 }
 
-/* Arm the timer for `when_ns` (UINT64_MAX: no deadline).  A deadline that
- * has passed fires on the next batch, like asyncio's call_soon there. */
-static void arm(struct scope *s, uint64_t when_ns) {
+/* Arm the timer for `when_ns` (CIO__NS_NEVER: no deadline).  A deadline
+ * that has passed fires on the next batch, like asyncio's call_soon there. */
+static void arm(struct scope *s, int64_t when_ns) {
   cio_loop *loop = s->task->fut.loop;
   cio__timer_stop(loop, &s->timer);
   s->when_ns = when_ns;
-  s->has_deadline = when_ns != UINT64_MAX;
+  s->has_deadline = when_ns != CIO__NS_NEVER;
   if (!s->has_deadline)
     return;
   if (when_ns <= cio__now_ns(loop)) {
@@ -57,12 +66,12 @@ static void arm(struct scope *s, uint64_t when_ns) {
   }
 }
 
-static uint64_t when_to_ns(double when) {
-  return when == CIO_NO_TIMEOUT ? UINT64_MAX : cio__seconds_to_ns(when);
+static int64_t when_to_ns(double when) {
+  return when == CIO_NO_TIMEOUT ? CIO__NS_NEVER : cio__seconds_to_ns(when);
 }
 
-int cio_timeout_enter_at(cio_timeout *to, double when) {
-  if (to == NULL || isnan(when))
+static int enter(cio_timeout *to, bool relative, double t) {
+  if (to == NULL || isnan(t))
     return CIO_EINVAL;
   int rc;
   cio_task *self = cio__task_for_suspend(&rc);
@@ -72,20 +81,25 @@ int cio_timeout_enter_at(cio_timeout *to, double when) {
   *s = (struct scope){
       .task = self, .state = ENTERED, .cancelling = cio_task_cancelling(self)};
   cio__list_init(&s->timer.cb.node);
-  arm(s, when_to_ns(when));
+  s->guard.what = "a timeout scope";
+  s->guard.abandon = abandon;
+  cio__task_scope_enter(self, &s->guard);
+  /* A delay in the past is a deadline in the past, as asyncio's
+   * loop.time() + delay: timeout(-11).when() is now - 11. */
+  if (t == CIO_NO_TIMEOUT)
+    arm(s, CIO__NS_NEVER);
+  else
+    arm(s, relative ? cio__deadline_after(self->fut.loop, t)
+                    : cio__seconds_to_ns(t));
   return 0;
 }
 
+int cio_timeout_enter_at(cio_timeout *to, double when) {
+  return enter(to, false, when);
+}
+
 int cio_timeout_enter(cio_timeout *to, double delay) {
-  if (to == NULL || isnan(delay))
-    return CIO_EINVAL;
-  cio_loop *loop = cio__loop_current();
-  if (loop == NULL)
-    return CIO_EPERM;
-  if (delay == CIO_NO_TIMEOUT)
-    return cio_timeout_enter_at(to, CIO_NO_TIMEOUT);
-  return cio_timeout_enter_at(to,
-                              cio_loop_time(loop) + (delay > 0 ? delay : 0));
+  return enter(to, true, delay);
 }
 
 int cio_timeout_exit(cio_timeout *to, int rc) {
@@ -98,6 +112,7 @@ int cio_timeout_exit(cio_timeout *to, int rc) {
   if (s->task != cio_current_task())
     return CIO_EPERM;
   cio__timer_stop(s->task->fut.loop, &s->timer);
+  cio__task_scope_leave(&s->guard);
   if (s->state == EXPIRING) {
     s->state = EXPIRED;
     if (cio_task_uncancel(s->task) <= s->cancelling && rc == CIO_ECANCELED)

@@ -415,7 +415,8 @@ static void fjob_done(struct cio__job *j) {
     if (fj->dispose != NULL)
       fj->dispose(fj->arg, j->result, j->status);
   } else if (j->status >= 0) {
-    cio_future_set_result(fut, j->result);
+    /* A positive status (a count) is kept: awaiting returns it. */
+    cio__future_complete(fut, CIO__FUT_RESULT, j->result, j->status, NULL);
   } else if (j->status == CIO_ECANCELED) {
     cio_future_cancel(fut);
   } else {
@@ -456,6 +457,10 @@ int cio_executor_submit(cio_executor *ex, cio_blocking_fn fn, void *arg,
   fj->fn = fn;
   fj->arg = arg;
   fj->dispose = dispose;
+  /* A result set on the future but never taken (its awaiting task was
+   * cancelled after the job finished, before it resumed) goes there too. */
+  fj->fut->dispose = dispose;
+  fj->fut->dispose_arg = arg;
   fj->job.work = fjob_work;
   fj->job.done = fjob_done;
   cio__link_attach(&fj->link, fj->fut, fjob_link_run, fj, 0);

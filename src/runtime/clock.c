@@ -5,20 +5,25 @@
 
 #include "internal.h"
 
-uint64_t cio__now_ns(const cio_loop *loop) {
-  return loop->virtual_clock ? loop->virtual_ns : uv_hrtime();
+int64_t cio__now_ns(const cio_loop *loop) {
+  return loop->virtual_clock ? loop->virtual_ns : (int64_t)uv_hrtime();
 }
 
-/* Seconds to nanoseconds, saturating; negative and NaN give 0. */
-uint64_t cio__seconds_to_ns(double seconds) {
-  if (!(seconds > 0))
+/* ~570 years: beyond any deadline we can reach, and far from overflow
+ * when added to a clock reading. */
+#define HORIZON_S 1.8e10
+
+int64_t cio__seconds_to_ns(double seconds) {
+  if (isnan(seconds))
     return 0;
-  if (seconds >= 1.8e10) /* ~570 years: beyond any deadline we can reach */
-    return UINT64_MAX / 2;
-  return (uint64_t)llround(seconds * 1e9);
+  if (seconds >= HORIZON_S)
+    return INT64_MAX / 4;
+  if (seconds <= -HORIZON_S)
+    return -(INT64_MAX / 4);
+  return (int64_t)llround(seconds * 1e9);
 }
 
-uint64_t cio__deadline_after(const cio_loop *loop, double delay) {
+int64_t cio__deadline_after(const cio_loop *loop, double delay) {
   return cio__now_ns(loop) + cio__seconds_to_ns(delay);
 }
 

@@ -8,21 +8,21 @@
 #define CIO__SAME_AS_UV(X)                                                     \
   X(E2BIG)                                                                     \
   X(EACCES)                                                                    \
-  X(EADDRINUSE) X(EADDRNOTAVAIL) X(EAFNOSUPPORT) X(EAGAIN) X(EALREADY)         \
-      X(EBADF) X(EBUSY) X(ECANCELED) X(ECONNABORTED) X(ECONNREFUSED)           \
-          X(ECONNRESET) X(EEXIST) X(EFAULT) X(EHOSTUNREACH) X(EINTR) X(EINVAL) \
-              X(EIO) X(EISCONN) X(EISDIR) X(ELOOP) X(EMFILE) X(EMSGSIZE) X(    \
-                  ENAMETOOLONG) X(ENETUNREACH) X(ENFILE) X(ENOBUFS) X(ENOENT)  \
-                  X(ENOMEM) X(ENOSPC) X(ENOSYS) X(ENOTCONN) X(ENOTDIR) X(      \
-                      ENOTEMPTY) X(ENOTSOCK) X(ENOTSUP) X(ENXIO) X(EOVERFLOW)  \
-                      X(EPERM) X(EPIPE) X(EPROTO) X(ERANGE) X(EROFS)           \
-                          X(ESHUTDOWN) X(ESPIPE) X(ESRCH) X(ETIMEDOUT)         \
-                              X(EAI_ADDRFAMILY) X(EAI_AGAIN) X(EAI_BADFLAGS)   \
-                                  X(EAI_CANCELED) X(EAI_FAIL) X(EAI_FAMILY)    \
-                                      X(EAI_MEMORY) X(EAI_NODATA)              \
-                                          X(EAI_NONAME) X(EAI_OVERFLOW)        \
-                                              X(EAI_SERVICE) X(EAI_SOCKTYPE)   \
-                                                  X(EOF)
+  X(EADDRINUSE)                                                                \
+  X(EADDRNOTAVAIL) X(EAFNOSUPPORT) X(EAGAIN) X(EALREADY) X(EBADF) X(EBUSY) X(  \
+      ECANCELED) X(ECONNABORTED) X(ECONNREFUSED) X(ECONNRESET) X(EEXIST)       \
+      X(EFAULT) X(EHOSTUNREACH) X(EINTR) X(EINVAL) X(EIO) X(EISCONN) X(EISDIR) \
+          X(ELOOP) X(EMFILE) X(EMSGSIZE) X(ENAMETOOLONG) X(ENETUNREACH)        \
+              X(ENFILE) X(ENOBUFS) X(ENOENT) X(ENOMEM) X(ENOSPC) X(ENOSYS)     \
+                  X(ENOTCONN) X(ENOTDIR) X(ENOTEMPTY) X(ENOTSOCK) X(ENOTSUP)   \
+                      X(ENXIO) X(EOVERFLOW) X(EPERM) X(EPIPE) X(EPROTO)        \
+                          X(ERANGE) X(EROFS) X(ESHUTDOWN) X(ESPIPE) X(ESRCH)   \
+                              X(ETIMEDOUT) X(EAI_ADDRFAMILY) X(EAI_AGAIN)      \
+                                  X(EAI_BADFLAGS) X(EAI_CANCELED) X(EAI_FAIL)  \
+                                      X(EAI_FAMILY) X(EAI_MEMORY)              \
+                                          X(EAI_NODATA) X(EAI_NONAME)          \
+                                              X(EAI_OVERFLOW) X(EAI_SERVICE)   \
+                                                  X(EAI_SOCKTYPE) X(EOF)
 #define CIO__CHECK_UV(name)                                                    \
   _Static_assert((int)CIO_##name == (int)UV_##name,                            \
                  "CIO_" #name " is not UV_" #name);

@@ -1,13 +1,19 @@
 /* Futures: a result slot with waiters and done-callbacks.
  *
  *   PENDING -> RESULT | ERROR | CANCELLED    cio__future_complete()
+ *   any     -> FREED                         cio_future_release(), last
  *
  * (1) `callbacks` is empty once the future is done: completion moves every
  *     waiter and callback to the ready queue, in registration order, so
  *     nothing ever runs inside set_result/set_error/cancel (asyncio §1.3).
  * (2) A done-callback waiting in the ready queue holds a reference on its
  *     future; a waiter is covered by the reference cio_await() holds.
+ * (3) refs > 0 until FREED; only CANCELLED has a cancel_msg; RESULT has a
+ *     code >= 0, ERROR a code < 0 other than CIO_ECANCELED.
+ * (4) A RESULT nobody took (result_taken) goes to `dispose` when FREED.
  */
+#include <string.h>
+
 #include "internal.h"
 
 struct done_cb {
@@ -18,14 +24,56 @@ struct done_cb {
 };
 
 void cio__future_init(struct cio_future *f, cio_loop *loop, bool is_task) {
-  f->loop = loop;
-  f->state = CIO__FUT_PENDING;
-  f->is_task = is_task;
-  f->retrieved = true;
-  f->refs = 1;
-  f->error = 0;
-  f->result = NULL;
+  *f = (struct cio_future){.loop = loop,
+                           .state = CIO__FUT_PENDING,
+                           .is_task = is_task,
+                           .retrieved = true,
+                           .refs = 1};
   cio__list_init(&f->callbacks);
+}
+
+bool cio__future_check(const struct cio_future *f) {
+  if (f == NULL || f->loop == NULL || f->refs <= 0 ||
+      f->state > CIO__FUT_CANCELLED)
+    return false;
+  if (f->state != CIO__FUT_PENDING && !cio__list_empty(&f->callbacks))
+    return false;
+  if (f->cancel_msg != NULL && f->state != CIO__FUT_CANCELLED)
+    return false;
+  if (f->state == CIO__FUT_RESULT && f->code < 0)
+    return false;
+  if (f->state == CIO__FUT_ERROR && (f->code >= 0 || f->code == CIO_ECANCELED))
+    return false;
+  return true;
+}
+
+/* ---- cancel messages --------------------------------------------------- */
+
+struct cio__msg *cio__msg_new(cio_loop *loop, const char *text) {
+  size_t n = strlen(text) + 1;
+  struct cio__msg *m = cio__malloc(loop, sizeof *m + n);
+  if (m != NULL) {
+    m->refs = 1;
+    memcpy(m->text, text, n);
+  }
+  return m;
+}
+
+struct cio__msg *cio__msg_retain(struct cio__msg *m) {
+  if (m != NULL)
+    m->refs++;
+  return m;
+}
+
+void cio__msg_release(cio_loop *loop, struct cio__msg *m) {
+  if (m != NULL && --m->refs == 0)
+    cio__free(loop, m);
+}
+
+void cio__msg_set(cio_loop *loop, struct cio__msg **slot, struct cio__msg *m) {
+  cio__msg_retain(m);
+  cio__msg_release(loop, *slot);
+  *slot = m;
 }
 
 static void done_cb_run(struct cio__callback *self) {
@@ -47,12 +95,14 @@ bool cio__done_cb_try_drop(struct cio__callback *cb) {
 }
 
 void cio__future_complete(struct cio_future *f, int state, void *result,
-                          int error) {
+                          int code, struct cio__msg *msg) {
   CIO_ASSERT(f->state == CIO__FUT_PENDING);
   f->state = (uint8_t)state;
   f->result = state == CIO__FUT_RESULT ? result : NULL;
-  f->error = state == CIO__FUT_ERROR ? error : 0;
+  f->code = state == CIO__FUT_RESULT || state == CIO__FUT_ERROR ? code : 0;
   f->retrieved = state != CIO__FUT_ERROR;
+  if (state == CIO__FUT_CANCELLED)
+    f->cancel_msg = cio__msg_retain(msg);
   struct cio__list *n;
   while ((n = cio__list_pop_front(&f->callbacks)) != NULL) {
     struct cio__callback *cb = cio__container_of(n, struct cio__callback, node);
@@ -73,14 +123,37 @@ int cio__future_outcome(struct cio_future *f, void **result) {
     return CIO_EINPROGRESS;
   case CIO__FUT_CANCELLED:
     return CIO_ECANCELED;
+  case CIO__FUT_FREED:
+    return CIO_EINVAL;
   case CIO__FUT_ERROR:
     f->retrieved = true;
-    return f->error;
+    return f->code;
   default:
-    if (result != NULL)
+    if (result != NULL) {
       *result = f->result;
-    return 0;
+      f->result_taken = true;
+    }
+    return f->code;
   }
+}
+
+/* The last reference: hand an untaken result to `dispose`, drop what the
+ * future holds, and mark it FREED (the caller frees or caches it). */
+void cio__future_finalize(struct cio_future *f) {
+  if (f->state == CIO__FUT_RESULT && !f->result_taken && f->dispose != NULL)
+    f->dispose(f->dispose_arg, f->result, f->code);
+  cio__future_free_callbacks(f);
+  cio__msg_release(f->loop, f->cancel_msg);
+  f->cancel_msg = NULL;
+  f->state = CIO__FUT_FREED;
+}
+
+void cio__report_double_release(const char *what, const void *obj,
+                                const char *name) {
+  fprintf(stderr,
+          "casyncio: %s %p%s%s%s released once more after its last "
+          "reference was dropped (a double release); ignored\n",
+          what, obj, name ? " '" : "", name ? name : "", name ? "'" : "");
 }
 
 void cio__future_free_callbacks(struct cio_future *f) {
@@ -98,10 +171,40 @@ void cio__future_report_unretrieved(struct cio_future *f, const char *what,
     return;
   fprintf(stderr, "casyncio: %s exception was never retrieved%s%s%s: %s (%s)\n",
           what, name ? ": '" : "", name ? name : "", name ? "'" : "",
-          cio_err_name(f->error), cio_strerror(f->error));
+          cio_err_name(f->code), cio_strerror(f->code));
 }
 
 /* ---- public API ------------------------------------------------------ */
+
+/* A freed plain future stays FREED in memory until reused, so a second
+ * release is seen and reported rather than corrupting the allocator. */
+static cio_future *future_alloc(cio_loop *loop) {
+  cio_future *f = loop->future_cache;
+  if (f == NULL)
+    return cio__malloc(loop, sizeof *f);
+  loop->future_cache = f->result;
+  loop->future_cache_count--;
+  return f;
+}
+
+static void future_free(cio_loop *loop, cio_future *f) {
+  if (loop->future_cache_count >= 4096) {
+    cio__free(loop, f);
+    return;
+  }
+  f->result = loop->future_cache;
+  loop->future_cache = f;
+  loop->future_cache_count++;
+}
+
+void cio__future_cache_drain(cio_loop *loop) {
+  while (loop->future_cache != NULL) {
+    cio_future *f = loop->future_cache;
+    loop->future_cache = f->result;
+    cio__free(loop, f);
+  }
+  loop->future_cache_count = 0;
+}
 
 int cio_future_new(cio_loop *loop, cio_future **out) {
   if (out == NULL)
@@ -110,7 +213,7 @@ int cio_future_new(cio_loop *loop, cio_future **out) {
   loop = cio__loop_or_current(loop);
   if (loop == NULL)
     return CIO_EINVAL;
-  cio_future *f = cio__malloc(loop, sizeof *f);
+  cio_future *f = future_alloc(loop);
   if (f == NULL)
     return CIO_ENOMEM;
   cio__future_init(f, loop, false);
@@ -120,8 +223,15 @@ int cio_future_new(cio_loop *loop, cio_future **out) {
 }
 
 cio_future *cio_future_retain(cio_future *f) {
-  if (f != NULL)
-    f->refs++;
+  if (f == NULL)
+    return NULL;
+  if (f->is_task)
+    return &cio_task_retain(cio_future_task(f))->fut;
+  if (f->state == CIO__FUT_FREED) {
+    cio__report_double_release("future (retained after its release)", f, NULL);
+    return f;
+  }
+  f->refs++;
   return f;
 }
 
@@ -132,43 +242,74 @@ void cio_future_release(cio_future *f) {
     cio_task_release(cio_future_task(f));
     return;
   }
-  CIO_ASSERT(f->refs > 0);
+  if (f->state == CIO__FUT_FREED) {
+    cio__report_double_release("future", f, NULL);
+    return;
+  }
+  CIO_ASSERT(cio__future_check(f));
   if (--f->refs > 0)
     return;
   cio_loop *loop = f->loop;
   cio__future_report_unretrieved(f, "Future", NULL);
-  cio__future_free_callbacks(f);
+  cio__future_finalize(f);
   loop->objects--;
-  cio__free(loop, f);
+  future_free(loop, f);
 }
 
 int cio_future_set_result(cio_future *f, void *result) {
   if (f == NULL || f->is_task)
     return CIO_EINVAL;
+  CIO_ASSERT(cio__future_check(f));
   if (f->state != CIO__FUT_PENDING)
     return CIO_EALREADY;
-  cio__future_complete(f, CIO__FUT_RESULT, result, 0);
+  cio__future_complete(f, CIO__FUT_RESULT, result, 0, NULL);
   return 0;
 }
 
 int cio_future_set_error(cio_future *f, int error) {
   if (f == NULL || f->is_task || error >= 0 || error == CIO_ECANCELED)
     return CIO_EINVAL;
+  CIO_ASSERT(cio__future_check(f));
   if (f->state != CIO__FUT_PENDING)
     return CIO_EALREADY;
-  cio__future_complete(f, CIO__FUT_ERROR, NULL, error);
+  cio__future_complete(f, CIO__FUT_ERROR, NULL, error, NULL);
   return 0;
+}
+
+int cio__future_cancel_msg(cio_future *f, struct cio__msg *msg) {
+  if (f->is_task)
+    return cio__task_cancel_msg(cio_future_task(f), msg);
+  if (f->state != CIO__FUT_PENDING)
+    return 0;
+  cio__future_complete(f, CIO__FUT_CANCELLED, NULL, 0, msg);
+  return 1;
 }
 
 int cio_future_cancel(cio_future *f) {
   if (f == NULL)
     return CIO_EINVAL;
-  if (f->is_task)
-    return cio_task_cancel(cio_future_task(f));
+  CIO_ASSERT(cio__future_check(f));
+  return cio__future_cancel_msg(f, NULL);
+}
+
+int cio_future_cancel_msg(cio_future *f, const char *msg) {
+  if (f == NULL)
+    return CIO_EINVAL;
+  CIO_ASSERT(cio__future_check(f));
   if (f->state != CIO__FUT_PENDING)
     return 0;
-  cio__future_complete(f, CIO__FUT_CANCELLED, NULL, 0);
-  return 1;
+  struct cio__msg *m = NULL;
+  if (msg != NULL && (m = cio__msg_new(f->loop, msg)) == NULL)
+    return CIO_ENOMEM;
+  int rc = cio__future_cancel_msg(f, m);
+  cio__msg_release(f->loop, m);
+  return rc;
+}
+
+const char *cio_future_cancel_message(const cio_future *f) {
+  if (f == NULL || f->state != CIO__FUT_CANCELLED || f->cancel_msg == NULL)
+    return NULL;
+  return f->cancel_msg->text;
 }
 
 bool cio_future_is_done(const cio_future *f) {
@@ -179,18 +320,30 @@ bool cio_future_is_cancelled(const cio_future *f) {
   return f != NULL && f->state == CIO__FUT_CANCELLED;
 }
 
+/* Reading a cancelled outcome from a task is receiving its
+ * CancelledError: cio_cancel_message() then gives its message. */
+int cio__future_take(cio_future *f, void **result) {
+  int rc = cio__future_outcome(f, result);
+  cio_task *self = f->loop->current;
+  if (rc == CIO_ECANCELED && self != NULL)
+    cio__task_received_cancel(self, f->cancel_msg);
+  return rc;
+}
+
 int cio_future_result(cio_future *f, void **result) {
   if (result != NULL)
     *result = NULL;
   if (f == NULL)
     return CIO_EINVAL;
-  return cio__future_outcome(f, result);
+  CIO_ASSERT(f->state == CIO__FUT_FREED || cio__future_check(f));
+  return cio__future_take(f, result);
 }
 
 int cio_future_error(cio_future *f) {
   if (f == NULL)
     return CIO_EINVAL;
-  return cio__future_outcome(f, NULL);
+  CIO_ASSERT(f->state == CIO__FUT_FREED || cio__future_check(f));
+  return cio__future_take(f, NULL);
 }
 
 cio_loop *cio_future_loop(const cio_future *f) {
@@ -198,11 +351,12 @@ cio_loop *cio_future_loop(const cio_future *f) {
 }
 
 /* Cancelling a task that awaits `f` cancels what it awaits (for a task:
- * asks it to cancel), as asyncio's Task.cancel does with _fut_waiter; the
- * task is woken when `f` completes.  Without propagation the default
- * cancel applies: the waiter leaves quietly. */
+ * asks it to cancel), with the task's cancel message, as asyncio's
+ * Task.cancel does with _fut_waiter.cancel(msg); the task is woken when
+ * `f` completes.  Without propagation the default cancel applies: the
+ * waiter leaves quietly. */
 static bool await_interrupt(struct cio__wait *w) {
-  return cio_future_cancel(w->ctx) == 1;
+  return cio__future_cancel_msg(w->ctx, w->task->cancel_request) == 1;
 }
 
 int cio__future_wait(cio_future *f, bool propagate) {
@@ -224,8 +378,9 @@ int cio__await(cio_future *f, void **result, bool propagate) {
     *result = NULL;
   if (f == NULL)
     return CIO_EINVAL;
+  CIO_ASSERT(cio__future_check(f));
   if (f->state != CIO__FUT_PENDING)
-    return cio__future_outcome(f, result);
+    return cio__future_take(f, result);
   int rc;
   cio_task *self = cio__task_for_suspend(&rc);
   if (self == NULL)
@@ -236,7 +391,7 @@ int cio__await(cio_future *f, void **result, bool propagate) {
     return CIO_EINVAL;
   rc = cio__future_wait(f, propagate);
   if (rc == 0)
-    rc = cio__future_outcome(f, result);
+    rc = cio__future_take(f, result);
   return rc;
 }
 

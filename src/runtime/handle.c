@@ -81,7 +81,7 @@ int cio_loop_call_soon(cio_loop *loop, cio_callback_fn cb, void *arg,
   return 0;
 }
 
-static int call_at_ns(cio_loop *loop, uint64_t when_ns, cio_callback_fn cb,
+static int call_at_ns(cio_loop *loop, int64_t when_ns, cio_callback_fn cb,
                       void *arg, cio_handle **out) {
   cio_handle *h;
   int rc = handle_new(&loop, cb, arg, &h);

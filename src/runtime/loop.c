@@ -111,7 +111,7 @@ static void drop_scheduled(cio_loop *loop) {
     struct cio__callback *cb = cio__container_of(n, struct cio__callback, node);
     /* Anything else belongs to an object the program never freed; the
      * allocation count reports it. */
-    if (!cio__handle_try_drop(cb))
+    if (!cio__handle_try_drop(cb) && !cio__threadsafe_try_drop(cb))
       (void)cio__done_cb_try_drop(cb);
   }
   struct cio__heap_node *min;
@@ -178,6 +178,7 @@ int cio_loop_close(cio_loop *loop) {
     uv_loop_close(loop->uv);
   free_stacks(loop);
   cio__task_cache_drain(loop);
+  cio__future_cache_drain(loop);
   cio__overflow_uninstall_thread();
   cio__current_loop = NULL;
   if (loop->live_allocs != 0) {
@@ -317,8 +318,8 @@ static void report_shutdown_errors(cio_task **tasks, size_t n) {
       fprintf(stderr,
               "casyncio: unhandled error during cio_run() shutdown: "
               "task '%s': %s (%s)\n",
-              cio_task_get_name(t), cio_err_name(t->fut.error),
-              cio_strerror(t->fut.error));
+              cio_task_get_name(t), cio_err_name(t->fut.code),
+              cio_strerror(t->fut.code));
     }
     cio_task_release(t);
   }

@@ -57,6 +57,7 @@ static bool next_batch(cio_loop *loop) {
     return false;
   if (loop->until != NULL && loop->until->fut.state != CIO__FUT_PENDING)
     return false;
+  cio__threadsafe_poll(loop);
   if (cio__heap_min(&loop->timers) != NULL)
     cio__timers_collect(loop);
   if (cio__list_empty(&loop->ready))
@@ -116,6 +117,7 @@ void cio__sched_round(cio_loop *loop) {
         loop->virtual_ns = t->when_ns;
     }
   }
+  cio__threadsafe_poll(loop);
   cio__timers_collect(loop);
   if (!cio__list_empty(&loop->ready)) {
     push_marker(loop);
@@ -158,12 +160,17 @@ static inline void switch_out(cio_loop *loop, cio_task *self) {
 
 /* ---- parking and waking tasks -------------------------------------- */
 
-/* On resuming: a cancellation still pending is delivered now. */
+/* On resuming: a cancellation still pending is delivered now.  The
+ * CIO_ECANCELED a task receives from its own cancel request carries the
+ * request's message (CancelledError(msg)). */
 static int deliver_cancel(cio_task *t, int rc) {
-  if (!t->must_cancel)
-    return rc;
-  t->must_cancel = false;
-  return CIO_ECANCELED;
+  if (t->must_cancel) {
+    t->must_cancel = false;
+    rc = CIO_ECANCELED;
+  }
+  if (rc == CIO_ECANCELED)
+    cio__task_received_cancel(t, t->cancel_request);
+  return rc;
 }
 
 int cio__task_park_on(cio_task *t, struct cio__wait *w) {
@@ -201,7 +208,7 @@ _Noreturn void cio__sched_exit(cio_loop *loop, cio_task *self) {
 
 static void on_timer(uv_timer_t *h) {
   cio_loop *loop = h->data;
-  loop->armed_ns = UINT64_MAX;
+  loop->armed_ns = CIO__NS_NEVER;
   /* Something is due: this iteration's poll must not block.  The due
    * timers join the queue in the check handle, after the poll's I/O
    * callbacks, in asyncio's order (I/O first, then timers). */
@@ -211,16 +218,16 @@ static void on_timer(uv_timer_t *h) {
 static void arm_timer(cio_loop *loop) {
   struct cio__heap_node *min = cio__heap_min(&loop->timers);
   if (min == NULL) {
-    if (loop->armed_ns != UINT64_MAX)
+    if (loop->armed_ns != CIO__NS_NEVER)
       uv_timer_stop(&loop->timer);
-    loop->armed_ns = UINT64_MAX;
+    loop->armed_ns = CIO__NS_NEVER;
     return;
   }
-  uint64_t when = cio__container_of(min, struct cio__timer, hn)->when_ns;
+  int64_t when = cio__container_of(min, struct cio__timer, hn)->when_ns;
   if (when == loop->armed_ns)
     return;
-  uint64_t now = uv_hrtime();
-  uint64_t ms = when > now ? (when - now + 999999) / 1000000 : 0;
+  int64_t now = (int64_t)uv_hrtime();
+  uint64_t ms = when > now ? (uint64_t)(when - now + 999999) / 1000000 : 0;
   /* libuv measures the timeout from its cached time, which may lag. */
   uv_update_time(loop->uv);
   uv_timer_start(&loop->timer, on_timer, ms, 0);
@@ -248,7 +255,7 @@ int cio__sched_open(cio_loop *loop) {
   cio__list_init(&loop->ready);
   cio__list_init(&loop->marker.node);
   loop->marker.run = marker_run;
-  loop->armed_ns = UINT64_MAX;
+  loop->armed_ns = CIO__NS_NEVER;
   loop->round_over = true;
   uv_check_init(loop->uv, &loop->check);
   uv_idle_init(loop->uv, &loop->idle);

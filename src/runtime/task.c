@@ -55,23 +55,28 @@ static cio__stack_pool *pool_for(cio_loop *loop, size_t stack_size) {
   return &p->pool;
 }
 
+/* Freed task structs are cached (LIFO, warm) and stay FREED, with their
+ * name, until reused: a double release is reported by name. */
 static cio_task *task_alloc(cio_loop *loop) {
   cio_task *t = loop->task_cache;
   if (t != NULL) {
     loop->task_cache = (cio_task *)t->arg;
     loop->task_cache_count--;
+    cio__free(loop, t->name);
     return t;
   }
   return cio__malloc(loop, sizeof *t);
 }
 
 static void task_free(cio_loop *loop, cio_task *t) {
+  t->fut.state = CIO__FUT_FREED;
   if (loop->task_cache_count < 4096) {
     t->arg = loop->task_cache;
     loop->task_cache = t;
     loop->task_cache_count++;
     return;
   }
+  cio__free(loop, t->name);
   cio__free(loop, t);
 }
 
@@ -79,27 +84,78 @@ void cio__task_cache_drain(cio_loop *loop) {
   while (loop->task_cache != NULL) {
     cio_task *t = loop->task_cache;
     loop->task_cache = (cio_task *)t->arg;
+    cio__free(loop, t->name);
     cio__free(loop, t);
   }
   loop->task_cache_count = 0;
 }
 
+bool cio__task_check(const cio_task *t) {
+  if (t == NULL || !t->fut.is_task || t->fut.state == CIO__FUT_FREED ||
+      t->state > CIO__TASK_DONE)
+    return false;
+  if (!cio__future_check(&t->fut))
+    return false;
+  /* DONE exactly when the future is; WAITING exactly with a record. */
+  if ((t->state == CIO__TASK_DONE) != (t->fut.state != CIO__FUT_PENDING))
+    return false;
+  if ((t->state == CIO__TASK_WAITING) != (t->wait != NULL))
+    return false;
+  if (t->state == CIO__TASK_DONE && t->must_cancel)
+    return false;
+  return t->num_cancels >= 0;
+}
+
 /* ---- the body -------------------------------------------------------- */
 
-/* Record the outcome and wake whoever awaits it.  A task that returns
- * while a cancellation is pending ends cancelled, its result discarded
- * (CPython: must_cancel at StopIteration). */
+void cio__task_scope_enter(cio_task *t, struct cio__scope_guard *g) {
+  cio__list_push_back(&t->scopes, &g->node);
+}
+
+void cio__task_scope_leave(struct cio__scope_guard *g) {
+  cio__list_remove(&g->node);
+}
+
+/* Scopes still entered when the body returned: say so, and close them
+ * before the stack they live on is reused. */
+static void abandon_scopes(cio_task *t) {
+  struct cio__list *n;
+  while ((n = cio__list_pop_front(&t->scopes)) != NULL) {
+    struct cio__scope_guard *g =
+        cio__container_of(n, struct cio__scope_guard, node);
+    fprintf(stderr,
+            "casyncio: task '%s' returned with %s still entered; it is "
+            "closed now (every enter needs its exit)\n",
+            cio_task_get_name(t), g->what);
+    g->abandon(g);
+  }
+}
+
+/* Record the outcome and wake whoever awaits it, as CPython's __step:
+ * a body that returns normally while a cancellation is pending ends
+ * cancelled, its result discarded (must_cancel at StopIteration), with
+ * the request's message; one that returns CIO_ECANCELED ends cancelled
+ * with the message it received; any other error is kept, pending
+ * cancellation or not (set_exception wins). */
 static void task_finish(cio_loop *loop, cio_task *t, int rc, void *result) {
   int state = CIO__FUT_RESULT;
-  if (rc == CIO_ECANCELED || t->must_cancel)
+  struct cio__msg *msg = NULL;
+  if (rc == CIO_ECANCELED) {
     state = CIO__FUT_CANCELLED;
-  else if (rc < 0)
+    msg = t->cancel_received;
+  } else if (rc < 0) {
     state = CIO__FUT_ERROR;
+  } else if (t->must_cancel) {
+    state = CIO__FUT_CANCELLED;
+    msg = t->cancel_request;
+  }
+  if (state == CIO__FUT_CANCELLED && result != NULL && t->fut.dispose != NULL)
+    t->fut.dispose(t->fut.dispose_arg, result, rc); /* discarded */
   t->must_cancel = false;
   t->state = CIO__TASK_DONE;
   cio__list_remove(&t->alive);
   loop->live_tasks--;
-  cio__future_complete(&t->fut, state, result, rc);
+  cio__future_complete(&t->fut, state, result, rc, msg);
 }
 
 static void task_entry(void *arg) {
@@ -108,6 +164,8 @@ static void task_entry(void *arg) {
   loop->current = t;
   void *result = NULL;
   int rc = t->fn(t->arg, &result);
+  if (!cio__list_empty(&t->scopes))
+    abandon_scopes(t);
   task_finish(loop, t, rc, result);
   cio__sched_exit(loop, t);
 }
@@ -115,7 +173,9 @@ static void task_entry(void *arg) {
 /* Called on the loop's stack when a task is dispatched. */
 void cio__task_resume(cio_loop *loop, cio_task *t) {
   if (t->state == CIO__TASK_NEW && t->must_cancel) {
-    /* Cancelled before its first step: the body never runs. */
+    /* Cancelled before its first step: the body never runs, and ends
+     * with the request's CancelledError. */
+    cio__task_received_cancel(t, t->cancel_request);
     task_finish(loop, t, CIO_ECANCELED, NULL);
     loop->dead = t;
     return;
@@ -163,10 +223,15 @@ int cio_create_task(cio_loop *loop, cio_task **out, cio_task_fn fn, void *arg,
   }
   cio__future_init(&t->fut, loop, true);
   t->fut.refs = out != NULL ? 2 : 1; /* the loop's, and the caller's */
+  t->fut.dispose = opts != NULL ? opts->dispose : NULL;
+  t->fut.dispose_arg = arg;
+  t->cancel_request = NULL;
+  t->cancel_received = NULL;
   t->state = CIO__TASK_NEW;
   t->must_cancel = false;
   t->num_cancels = 0;
   t->wait = NULL;
+  cio__list_init(&t->scopes);
   t->fn = fn;
   t->arg = arg;
   t->pool = pool;
@@ -190,16 +255,52 @@ fail_free_task:
 
 /* ---- cancellation ---------------------------------------------------- */
 
-int cio_task_cancel(cio_task *t) {
-  if (t == NULL)
-    return CIO_EINVAL;
+/* Task.cancel(msg): the message always replaces the last one, and goes
+ * with the cancellation to what the task awaits. */
+int cio__task_cancel_msg(cio_task *t, struct cio__msg *msg) {
+  CIO_ASSERT(cio__task_check(t));
   if (t->state == CIO__TASK_DONE)
     return 0;
   t->num_cancels++;
+  cio__msg_set(t->fut.loop, &t->cancel_request, msg);
   if (t->state == CIO__TASK_WAITING && cio__wait_cancel(t->wait))
     return 1;
   t->must_cancel = true;
   return 1;
+}
+
+int cio_task_cancel(cio_task *t) {
+  if (t == NULL)
+    return CIO_EINVAL;
+  return cio__task_cancel_msg(t, NULL);
+}
+
+int cio_task_cancel_msg(cio_task *t, const char *msg) {
+  if (t == NULL)
+    return CIO_EINVAL;
+  if (t->state == CIO__TASK_DONE)
+    return 0;
+  struct cio__msg *m = NULL;
+  if (msg != NULL && (m = cio__msg_new(t->fut.loop, msg)) == NULL)
+    return CIO_ENOMEM;
+  int rc = cio__task_cancel_msg(t, m);
+  cio__msg_release(t->fut.loop, m);
+  return rc;
+}
+
+void cio__task_received_cancel(cio_task *self, struct cio__msg *msg) {
+  cio__msg_set(self->fut.loop, &self->cancel_received, msg);
+}
+
+const char *cio_task_cancel_message(const cio_task *t) {
+  return t != NULL ? cio_future_cancel_message(&t->fut) : NULL;
+}
+
+const char *cio_cancel_message(void) {
+  cio_loop *loop = cio__loop_current();
+  cio_task *t = loop ? loop->current : NULL;
+  return t != NULL && t->cancel_received != NULL ? t->cancel_received->text
+                                                 : NULL;
 }
 
 int cio_task_cancelling(const cio_task *t) {
@@ -319,25 +420,35 @@ cio_task *cio_future_task(cio_future *f) {
 }
 
 cio_task *cio_task_retain(cio_task *t) {
-  if (t != NULL)
-    t->fut.refs++;
+  if (t == NULL)
+    return NULL;
+  if (t->fut.state == CIO__FUT_FREED) {
+    cio__report_double_release("task (retained after its release)", t, t->name);
+    return t;
+  }
+  t->fut.refs++;
   return t;
 }
 
 void cio_task_release(cio_task *t) {
   if (t == NULL)
     return;
-  CIO_ASSERT(t->fut.refs > 0);
+  if (t->fut.state == CIO__FUT_FREED) {
+    cio__report_double_release("task", t, t->name);
+    return;
+  }
+  CIO_ASSERT(cio__task_check(t));
   if (--t->fut.refs > 0)
     return;
   cio_loop *loop = t->fut.loop;
   CIO_ASSERT(t->state == CIO__TASK_DONE);
   if (t->fut.state == CIO__FUT_ERROR && !t->fut.retrieved)
     cio__future_report_unretrieved(&t->fut, "Task", cio_task_get_name(t));
-  cio__future_free_callbacks(&t->fut);
-  cio__free(loop, t->name);
+  cio__future_finalize(&t->fut);
+  cio__msg_release(loop, t->cancel_request);
+  cio__msg_release(loop, t->cancel_received);
   loop->objects--;
-  task_free(loop, t);
+  task_free(loop, t); /* keeps the name for a double release report */
 }
 
 /* ---- stack overflow reports ----------------------------------------- */

@@ -28,6 +28,16 @@ static void ts_item_run(struct cio__callback *cb) {
   fn(arg);
 }
 
+bool cio__threadsafe_try_drop(struct cio__callback *cb) {
+  if (cb->run != ts_item_run)
+    return false;
+  struct ts_item *it = cio__container_of(cb, struct ts_item, cb);
+  if (it->drop != NULL)
+    it->drop(it->arg);
+  free(it);
+  return true;
+}
+
 int cio__threadsafe_open(cio_loop *loop) {
   return uv_mutex_init(&loop->ts_lock) == 0 ? 0 : CIO_ENOMEM;
 }
@@ -37,6 +47,7 @@ void cio__threadsafe_drain(cio_loop *loop) {
   uv_mutex_lock(&loop->ts_lock);
   struct ts_item *it = loop->ts_head;
   loop->ts_head = loop->ts_tail = NULL;
+  atomic_store_explicit(&loop->ts_pending, false, memory_order_relaxed);
   uv_mutex_unlock(&loop->ts_lock);
   while (it != NULL) {
     struct ts_item *next = it->next;
@@ -88,6 +99,7 @@ int cio__loop_call_soon_threadsafe_or_drop(cio_loop *loop, cio_callback_fn cb,
   else
     loop->ts_head = it;
   loop->ts_tail = it;
+  atomic_store_explicit(&loop->ts_pending, true, memory_order_relaxed);
   /* Sent under the lock so close() cannot free the handle in between. */
   uv_async_send(&loop->wakeup);
   uv_mutex_unlock(&loop->ts_lock);
@@ -97,6 +109,21 @@ int cio__loop_call_soon_threadsafe_or_drop(cio_loop *loop, cio_callback_fn cb,
 
 int cio_loop_call_soon_threadsafe(cio_loop *loop, cio_callback_fn cb,
                                   void *arg) {
+  if (loop != NULL && loop == cio__loop_current() && !loop->closing) {
+    /* The loop's own thread: straight into the ready queue, behind
+     * whatever other threads sent before (kept FIFO), as call_soon. */
+    struct ts_item *it = cb != NULL ? malloc(sizeof *it) : NULL;
+    if (cb == NULL)
+      return CIO_EINVAL;
+    if (it == NULL)
+      return CIO_ENOMEM;
+    *it = (struct ts_item){.fn = cb, .arg = arg};
+    cio__threadsafe_poll(loop);
+    cio__list_init(&it->cb.node);
+    it->cb.run = ts_item_run;
+    cio__ready_push(loop, &it->cb);
+    return 0;
+  }
   return cio__loop_call_soon_threadsafe_or_drop(loop, cb, NULL, arg);
 }
 

@@ -14,7 +14,7 @@ static bool cio__timer_less(const struct cio__heap_node *a,
   return ta->seq < tb->seq;
 }
 
-void cio__timer_start(cio_loop *loop, struct cio__timer *t, uint64_t when_ns,
+void cio__timer_start(cio_loop *loop, struct cio__timer *t, int64_t when_ns,
                       void (*run)(struct cio__callback *)) {
   CIO_ASSERT(!t->in_heap);
   cio__list_init(&t->cb.node);
@@ -40,7 +40,7 @@ void cio__timers_collect(cio_loop *loop) {
   struct cio__heap_node *min = cio__heap_min(&loop->timers);
   if (min == NULL)
     return;
-  uint64_t now = cio__now_ns(loop);
+  int64_t now = cio__now_ns(loop);
   while (min != NULL) {
     struct cio__timer *t = cio__container_of(min, struct cio__timer, hn);
     if (t->when_ns > now)

@@ -1,0 +1,358 @@
+/* Behaviours where casyncio once differed from CPython 3.13's asyncio,
+ * each named after the behaviour, with the CPython result it mirrors
+ * (Lib/test/test_asyncio/test_tasks.py, test_timeouts.py,
+ * test_taskgroups.py, test_base_events.py). */
+#include <pthread.h>
+#include <stdatomic.h>
+
+#include "casyncio.h"
+#include "test.h"
+
+/* ---- cancel messages -------------------------------------------------- */
+
+static int sleep_forever_noting(void *arg, void **result) {
+  (void)arg, (void)result;
+  int rc = cio_sleep(3600);
+  const char *m = cio_cancel_message();
+  test_log("inner:%s:%s", cio_err_name(rc), m ? m : "-");
+  return rc;
+}
+
+/* task.cancel("my message") before it starts: awaiting it raises
+ * CancelledError('my message') (test_cancel_with_message_before_starting_task).
+ */
+static int main_msg_before_start(void *arg, void **result) {
+  (void)arg, (void)result;
+  cio_task *t;
+  CHECK_EQ(cio_create_task(NULL, &t, sleep_forever_noting, NULL, NULL), 0);
+  CHECK_EQ(cio_task_cancel_msg(t, "my message"), 1);
+  CHECK_EQ(cio_task_await(t, NULL), CIO_ECANCELED);
+  CHECK_STR(cio_cancel_message(), "my message");
+  CHECK_STR(cio_task_cancel_message(t), "my message");
+  CHECK_STR(test_log_text(), ""); /* the body never ran */
+  cio_task_release(t);
+  return 0;
+}
+
+TEST(cancel_message_before_start_reaches_the_awaiter) {
+  CHECK_EQ(test_run_virtual(main_msg_before_start, NULL), 0);
+}
+
+static int awaits_arg(void *arg, void **result) {
+  (void)result;
+  int rc = cio_task_await(arg, NULL);
+  const char *m = cio_cancel_message();
+  test_log("middle:%s:%s", cio_err_name(rc), m ? m : "-");
+  return rc;
+}
+
+/* Cancelling the outer task of an await chain cancels the innermost wait
+ * with the message; each level sees CancelledError('stop') and ends
+ * cancelled with it (Task.cancel(msg) -> _fut_waiter.cancel(msg)). */
+static int main_msg_chain(void *arg, void **result) {
+  (void)arg, (void)result;
+  cio_task *inner, *middle;
+  CHECK_EQ(cio_create_task(NULL, &inner, sleep_forever_noting, NULL, NULL), 0);
+  CHECK_EQ(cio_create_task(NULL, &middle, awaits_arg, inner, NULL), 0);
+  CHECK_EQ(cio_sleep(1), 0);
+  CHECK_EQ(cio_task_cancel_msg(middle, "stop"), 1);
+  CHECK_EQ(cio_task_await(middle, NULL), CIO_ECANCELED);
+  CHECK_STR(cio_cancel_message(), "stop");
+  CHECK_STR(test_log_text(), "inner:ECANCELED:stop middle:ECANCELED:stop ");
+  CHECK_STR(cio_task_cancel_message(inner), "stop");
+  CHECK_STR(cio_task_cancel_message(middle), "stop");
+  cio_task_release(inner);
+  cio_task_release(middle);
+  return 0;
+}
+
+TEST(cancel_message_travels_the_await_chain) {
+  CHECK_EQ(test_run_virtual(main_msg_chain, NULL), 0);
+}
+
+static int gathers_two(void *arg, void **result) {
+  (void)arg, (void)result;
+  cio_task *a, *b;
+  CHECK_EQ(cio_create_task(NULL, &a, sleep_forever_noting, NULL, NULL), 0);
+  CHECK_EQ(cio_create_task(NULL, &b, sleep_forever_noting, NULL, NULL), 0);
+  cio_future *fs[2] = {cio_task_future(a), cio_task_future(b)};
+  int rc = cio_gather(fs, 2, NULL, NULL, false);
+  const char *m = cio_cancel_message();
+  test_log("gather:%s:%s", cio_err_name(rc), m ? m : "-");
+  cio_task_release(a);
+  cio_task_release(b);
+  return rc;
+}
+
+/* Cancelling a task in gather cancels the children with the message and
+ * gather raises CancelledError with it (_GatheringFuture.cancel(msg)). */
+static int main_msg_gather(void *arg, void **result) {
+  (void)arg, (void)result;
+  cio_task *g;
+  CHECK_EQ(cio_create_task(NULL, &g, gathers_two, NULL, NULL), 0);
+  CHECK_EQ(cio_sleep(1), 0);
+  CHECK_EQ(cio_task_cancel_msg(g, "enough"), 1);
+  CHECK_EQ(cio_task_join(g, NULL), CIO_ECANCELED);
+  CHECK_STR(test_log_text(), "inner:ECANCELED:enough "
+                             "inner:ECANCELED:enough gather:ECANCELED:enough ");
+  return 0;
+}
+
+TEST(cancel_message_reaches_gathered_children_and_gather) {
+  CHECK_EQ(test_run_virtual(main_msg_gather, NULL), 0);
+}
+
+static int waits_for_inner(void *arg, void **result) {
+  (void)arg, (void)result;
+  cio_task *inner;
+  CHECK_EQ(cio_create_task(NULL, &inner, sleep_forever_noting, NULL, NULL), 0);
+  int rc = cio_wait_for(cio_task_future(inner), 100, NULL);
+  const char *m = cio_cancel_message();
+  test_log("wait_for:%s:%s", cio_err_name(rc), m ? m : "-");
+  cio_task_release(inner);
+  return rc;
+}
+
+/* wait_for (3.12: a timeout scope around await): a cancel of the caller
+ * with a message reaches the inner task with it. */
+static int main_msg_wait_for(void *arg, void **result) {
+  (void)arg, (void)result;
+  cio_task *w;
+  CHECK_EQ(cio_create_task(NULL, &w, waits_for_inner, NULL, NULL), 0);
+  CHECK_EQ(cio_sleep(1), 0);
+  CHECK_EQ(cio_task_cancel_msg(w, "halt"), 1);
+  CHECK_EQ(cio_task_join(w, NULL), CIO_ECANCELED);
+  CHECK_STR(test_log_text(), "inner:ECANCELED:halt wait_for:ECANCELED:halt ");
+  return 0;
+}
+
+TEST(cancel_message_reaches_the_task_in_wait_for) {
+  CHECK_EQ(test_run_virtual(main_msg_wait_for, NULL), 0);
+}
+
+static int group_owner(void *arg, void **result) {
+  (void)arg, (void)result;
+  cio_taskgroup *tg;
+  CHECK_EQ(cio_taskgroup_enter(&tg), 0);
+  CHECK_EQ(
+      cio_taskgroup_create_task(tg, NULL, sleep_forever_noting, NULL, NULL), 0);
+  int rc = cio_taskgroup_exit(tg, 0);
+  const char *m = cio_cancel_message();
+  test_log("owner:%s:%s", cio_err_name(rc), m ? m : "-");
+  cio_taskgroup_free(tg);
+  return rc;
+}
+
+/* A TaskGroup's owner cancelled with a message while waiting in exit: the
+ * children are cancelled plainly (_abort: t.cancel()), and the owner's
+ * own CancelledError keeps its message. */
+static int main_msg_taskgroup(void *arg, void **result) {
+  (void)arg, (void)result;
+  cio_task *o;
+  CHECK_EQ(cio_create_task(NULL, &o, group_owner, NULL, NULL), 0);
+  CHECK_EQ(cio_sleep(1), 0);
+  CHECK_EQ(cio_task_cancel_msg(o, "closing"), 1);
+  CHECK_EQ(cio_task_join(o, NULL), CIO_ECANCELED);
+  CHECK_STR(test_log_text(), "inner:ECANCELED:- owner:ECANCELED:closing ");
+  return 0;
+}
+
+TEST(cancel_message_stays_with_the_taskgroup_owner) {
+  CHECK_EQ(test_run_virtual(main_msg_taskgroup, NULL), 0);
+}
+
+/* Future.cancel(msg): the message is read back from the future, and a
+ * task awaiting it receives it. */
+static int main_msg_future(void *arg, void **result) {
+  (void)arg, (void)result;
+  cio_future *f;
+  CHECK_EQ(cio_future_new(NULL, &f), 0);
+  CHECK(cio_future_cancel_message(f) == NULL);
+  CHECK_EQ(cio_future_cancel_msg(f, "gone"), 1);
+  CHECK_EQ(cio_future_cancel_msg(f, "again"), 0); /* done already */
+  CHECK_STR(cio_future_cancel_message(f), "gone");
+  CHECK_EQ(cio_await(f, NULL), CIO_ECANCELED);
+  CHECK_STR(cio_cancel_message(), "gone");
+  cio_future_release(f);
+  return 0;
+}
+
+TEST(future_cancel_message_read_back) {
+  CHECK_EQ(test_run_virtual(main_msg_future, NULL), 0);
+}
+
+/* ---- an error wins over a pending cancellation ------------------------ */
+
+static int cancel_self_then_fail(void *arg, void **result) {
+  (void)arg, (void)result;
+  cio_task_cancel(cio_current_task());
+  return CIO_EIO; /* raised while the cancel is pending */
+}
+
+/* A coroutine raising while a cancellation is pending ends with its
+ * exception (Task.__step: set_exception), not cancelled. */
+static int main_error_wins(void *arg, void **result) {
+  (void)arg, (void)result;
+  cio_task *t;
+  CHECK_EQ(cio_create_task(NULL, &t, cancel_self_then_fail, NULL, NULL), 0);
+  CHECK_EQ(cio_task_await(t, NULL), CIO_EIO);
+  CHECK(!cio_task_is_cancelled(t));
+  cio_task_release(t);
+  return 0;
+}
+
+TEST(error_returned_with_cancel_pending_ends_with_the_error) {
+  CHECK_EQ(test_run_virtual(main_error_wins, NULL), 0);
+}
+
+static int fails_during_cleanup(void *arg, void **result) {
+  (void)arg, (void)result;
+  int rc = cio_sleep(3600);
+  CHECK_EQ(rc, CIO_ECANCELED);
+  return CIO_EIO; /* cleanup failed */
+}
+
+static int owner_with_failing_children(void *arg, void **result) {
+  (void)arg, (void)result;
+  cio_taskgroup *tg;
+  CHECK_EQ(cio_taskgroup_enter(&tg), 0);
+  CHECK_EQ(
+      cio_taskgroup_create_task(tg, NULL, fails_during_cleanup, NULL, NULL), 0);
+  int rc = cio_taskgroup_exit(tg, 0);
+  int codes[2];
+  CHECK_EQ(cio_taskgroup_errors(tg, codes, 2), 1);
+  CHECK_EQ(codes[0], CIO_EIO);
+  cio_taskgroup_free(tg);
+  return rc;
+}
+
+/* test_taskgroups: the owner cancelled from outside while a child fails
+ * during its cleanup ends with the ExceptionGroup, not CancelledError. */
+static int main_group_error_wins(void *arg, void **result) {
+  (void)arg, (void)result;
+  cio_task *o;
+  CHECK_EQ(cio_create_task(NULL, &o, owner_with_failing_children, NULL, NULL),
+           0);
+  CHECK_EQ(cio_sleep(1), 0);
+  CHECK_EQ(cio_task_cancel(o), 1);
+  CHECK_EQ(cio_task_await(o, NULL), CIO_ECHILD);
+  CHECK(!cio_task_is_cancelled(o));
+  cio_task_release(o);
+  return 0;
+}
+
+TEST(taskgroup_owner_cancelled_with_failing_children_ends_with_group_error) {
+  CHECK_EQ(test_run_virtual(main_group_error_wins, NULL), 0);
+}
+
+/* ---- negative delays --------------------------------------------------- */
+
+static void log_cb(void *arg) {
+  test_log("%s", (const char *)arg);
+}
+
+/* call_later(delay) is call_at(now + delay): a call_later(-2) made after a
+ * call_later(-1) runs first (test_base_events: negative delays). */
+static int main_negative_delay(void *arg, void **result) {
+  (void)arg, (void)result;
+  cio_handle *h1, *h2;
+  double now = cio_time();
+  CHECK_EQ(cio_loop_call_later(NULL, -1, log_cb, "minus1", &h1), 0);
+  CHECK_EQ(cio_loop_call_later(NULL, -2, log_cb, "minus2", &h2), 0);
+  CHECK_NEAR(cio_handle_when(h1), now - 1, 1e-9);
+  CHECK_NEAR(cio_handle_when(h2), now - 2, 1e-9);
+  CHECK_EQ(cio_sleep(0), 0);
+  CHECK_EQ(cio_sleep(0), 0);
+  CHECK_STR(test_log_text(), "minus2 minus1 ");
+  cio_handle_release(h1);
+  cio_handle_release(h2);
+  return 0;
+}
+
+TEST(call_later_negative_delay_is_a_deadline_in_the_past) {
+  CHECK_EQ(test_run_virtual(main_negative_delay, NULL), 0);
+}
+
+/* async with timeout(-11) as cm: await sleep(0) -> TimeoutError;
+ * cm.when() == loop.time() - 11; cm.expired()
+ * (test_timeout_in_the_past_sleep_zero). */
+static int main_timeout_past(void *arg, void **result) {
+  (void)arg, (void)result;
+  CHECK_EQ(cio_sleep(5), 0); /* a clock reading that is not 0 */
+  double t0 = cio_time();
+  cio_timeout to;
+  CHECK_EQ(cio_timeout_enter(&to, -11), 0);
+  CHECK_NEAR(cio_timeout_when(&to), t0 - 11, 1e-9);
+  int rc = cio_sleep(0);
+  CHECK_EQ(cio_timeout_exit(&to, rc), CIO_ETIMEDOUT);
+  CHECK(cio_timeout_expired(&to));
+  CHECK_NEAR(cio_timeout_when(&to), t0 - 11, 1e-9);
+  return 0;
+}
+
+TEST(timeout_in_the_past_sleep_zero) {
+  CHECK_EQ(test_run_virtual(main_timeout_past, NULL), 0);
+}
+
+/* ---- call_soon_threadsafe joins the ready queue at once --------------- */
+
+/* From the loop's own thread: the same FIFO as call_soon. */
+static int main_threadsafe_own_thread(void *arg, void **result) {
+  (void)arg, (void)result;
+  cio_loop *loop = cio_get_running_loop();
+  CHECK_EQ(cio_loop_call_soon_threadsafe(loop, log_cb, "threadsafe"), 0);
+  CHECK_EQ(cio_loop_call_soon(loop, log_cb, "soon", NULL), 0);
+  CHECK_EQ(cio_sleep(0), 0);
+  CHECK_STR(test_log_text(), "threadsafe soon ");
+  return 0;
+}
+
+TEST(call_soon_threadsafe_from_the_loop_thread_is_fifo_with_call_soon) {
+  CHECK_EQ(test_run_virtual(main_threadsafe_own_thread, NULL), 0);
+}
+
+struct poster {
+  cio_loop *loop;
+  atomic_int go;
+  atomic_int posted_at; /* batch the poster saw when it had posted */
+  atomic_int ran_at;    /* batch in which the callback ran */
+  atomic_int batch;
+};
+
+static void note_ran(void *arg) {
+  struct poster *p = arg;
+  atomic_store(&p->ran_at, atomic_load(&p->batch));
+}
+
+static void *poster_thread(void *arg) {
+  struct poster *p = arg;
+  while (!atomic_load(&p->go))
+    ;
+  CHECK_EQ(cio_loop_call_soon_threadsafe(p->loop, note_ran, p), 0);
+  atomic_store(&p->posted_at, atomic_load(&p->batch));
+  return NULL;
+}
+
+/* From another thread while the loop is busy: the callback runs in the
+ * next batch (asyncio appends to _ready), not after a thousand steps. */
+static int main_threadsafe_other_thread(void *arg, void **result) {
+  (void)arg, (void)result;
+  struct poster p = {
+      .loop = cio_get_running_loop(), .posted_at = -1, .ran_at = -1};
+  pthread_t th;
+  CHECK_EQ(pthread_create(&th, NULL, poster_thread, &p), 0);
+  atomic_store(&p.go, 1);
+  for (int i = 0; atomic_load(&p.ran_at) < 0; i++) {
+    CHECK(i < 100000000); /* the poster thread did not get to run */
+    atomic_store(&p.batch, i);
+    CHECK_EQ(cio_sleep(0), 0); /* one batch each: the loop never polls */
+  }
+  pthread_join(th, NULL);
+  CHECK(atomic_load(&p.ran_at) >= 0);
+  CHECK(atomic_load(&p.ran_at) - atomic_load(&p.posted_at) <= 2);
+  return 0;
+}
+
+TEST(call_soon_threadsafe_from_another_thread_runs_in_the_next_batch) {
+  CHECK_EQ(cio_run(main_threadsafe_other_thread, NULL), 0);
+}
