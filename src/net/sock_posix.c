@@ -148,7 +148,7 @@ int cio__sock_describe(int fd, struct cio__fd_kind *out) {
   }
   if (!S_ISSOCK(st.st_mode))
     return CIO_EINVAL; /* a regular file or directory: not a stream */
-  cio_addr addr;
+  struct sockaddr_storage addr;
   socklen_t len = sizeof addr;
   int type = 0;
   socklen_t tlen = sizeof type;
@@ -157,7 +157,7 @@ int cio__sock_describe(int fd, struct cio__fd_kind *out) {
       getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &tlen) != 0)
     return -errno;
   out->is_socket = true;
-  out->family = ((struct sockaddr *)&addr)->sa_family;
+  out->family = addr.ss_family;
   out->stream = type == SOCK_STREAM;
   return 0;
 }
