@@ -170,10 +170,12 @@ typedef void (*cio_callback_fn)(void *arg);
 typedef void (*cio_done_fn)(cio_future *f, void *arg);
 
 /* Called on the loop thread with an outcome nobody will read: a task's
- * or executor job's result that was never taken (the task released
- * unread, a gather that stopped at the first error, a caller cancelled
- * after the job finished), or, for a job, `status` CIO_ECANCELED and
- * `result` NULL if it never ran.  `arg` is the argument the function was
+ * or executor job's result whose outcome nobody read (the task released
+ * unawaited, a gather that stopped at the first error, a caller cancelled
+ * after the job finished, before it resumed), or, for a job, `status`
+ * CIO_ECANCELED and `result` NULL if it never ran.  Reading the outcome
+ * (await, result, gather...) takes the result, even with a NULL result
+ * pointer.  `arg` is the argument the function was
  * started with.  Free `result` (and `arg`) here. */
 typedef void (*cio_dispose_fn)(void *arg, void *result, int status);
 

@@ -520,7 +520,7 @@ int cio__future_cancel_msg(struct cio_future *f, struct cio__msg *msg);
  * awaited future's cancellation): what cio_cancel_message() reads. */
 void cio__task_received_cancel(cio_task *self, struct cio__msg *msg);
 /* The outcome of a done `f` (CIO_EINPROGRESS if pending): its code with
- * its result (marked taken when `result` is not NULL), its error (marked
+ * its result (marked taken: the reader owns it now), its error (marked
  * retrieved), or CIO_ECANCELED.  cio__future_take() is the same read by
  * the running task: a CIO_ECANCELED carries f's message to it. */
 int cio__future_outcome(struct cio_future *f, void **result);

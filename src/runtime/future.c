@@ -129,10 +129,11 @@ int cio__future_outcome(struct cio_future *f, void **result) {
     f->retrieved = true;
     return f->code;
   default:
-    if (result != NULL) {
+    /* Reading the outcome takes the result, pointer or not: whoever read
+     * it owns it.  Only an outcome nobody read goes to `dispose`. */
+    f->result_taken = true;
+    if (result != NULL)
       *result = f->result;
-      f->result_taken = true;
-    }
     return f->code;
   }
 }
