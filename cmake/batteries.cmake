@@ -72,6 +72,12 @@ cio_battery(POSTGRES CIO_WITH_POSTGRES libpq-dev
 cio_battery(SQLITE CIO_WITH_SQLITE libsqlite3-dev
   SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/src/db/sqlite/*.c
   MODULES sqlite3)
+# What both database batteries share: the result object and the value
+# parsers (src/db/*.c).
+if(CIO_HAVE_POSTGRES OR CIO_HAVE_SQLITE)
+  file(GLOB _srcs CONFIGURE_DEPENDS ${CMAKE_CURRENT_SOURCE_DIR}/src/db/*.c)
+  list(APPEND CIO_SOURCES ${_srcs})
+endif()
 
 list(REMOVE_DUPLICATES CIO_BATTERY_TARGETS)
 list(REMOVE_DUPLICATES CIO_PC_REQUIRES)
