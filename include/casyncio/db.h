@@ -50,7 +50,7 @@ enum cio_db_type {
  * borrowed and must stay valid for the call that takes the array. */
 typedef struct cio_db_value {
   int type; /* enum cio_db_type */
-  int64_t i;
+  int64_t i; /* INT, BOOL; TEXT: 1 when p[len] is a NUL (cio_db_text) */
   double f;
   const void *p;
   size_t len;
@@ -74,7 +74,7 @@ static inline cio_db_value cio_db_bool(bool b) {
 }
 /* A NUL-terminated string; NULL gives SQL NULL. */
 static inline cio_db_value cio_db_text(const char *s) {
-  cio_db_value v = {s ? CIO_DB_TEXT : CIO_DB_NULL, 0, 0.0, s,
+  cio_db_value v = {s ? CIO_DB_TEXT : CIO_DB_NULL, 1, 0.0, s,
                     s ? strlen(s) : 0};
   return v;
 }
@@ -223,6 +223,10 @@ CIO_API int cio_pg_close(cio_pg_conn *c);
 
 /* True once the connection broke; it then fails every call. */
 CIO_API bool cio_pg_is_broken(const cio_pg_conn *c);
+
+/* True while the connection is inside a transaction block (after the
+ * last answer received). */
+CIO_API bool cio_pg_in_transaction(const cio_pg_conn *c);
 
 /* Queries not yet answered (sent or queued), all tasks together. */
 CIO_API size_t cio_pg_pending(const cio_pg_conn *c);

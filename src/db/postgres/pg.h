@@ -1,0 +1,130 @@
+/* Private types of the PostgreSQL battery (src/db/postgres/).
+ *
+ * A connection is a libpq PGconn in non-blocking pipeline mode, driven by
+ * the loop: a reader callback on its socket is registered as long as the
+ * connection is open (results, notifications, and a server that goes
+ * away are all seen there), a writer callback only while libpq has bytes
+ * it could not send.  Tasks never read the socket themselves: each query
+ * is an op in `ops`, and its task awaits the op's future.
+ *
+ * Modes of a connection (conn.c):
+ *   PIPELINE -> SIMPLE     an exclusive op (a script, a COPY) is sent
+ *                          once nothing else is in flight  cio__pg_begin_simple()
+ *   SIMPLE -> COPY_IN/OUT  the server accepted a COPY      on_result()
+ *   SIMPLE -> PIPELINE     the op's results are all in     end_simple()
+ *   COPY_* -> SIMPLE       the copy ended (copy.c)         cio__pg_copy_end...
+ *   * -> BROKEN            the socket or the server failed cio__pg_conn_break()
+ *
+ * Ops (queries) in `ops`, in the order they were sent:
+ *   SENT -> FINISHED      its results and its sync came back  finish_op()
+ *   SENT -> ABANDONED     its future was cancelled (the task stopped
+ *                         waiting); a cancel request goes to the server
+ *                         once it is at the front; its results are
+ *                         dropped when they come              op_future_done()
+ * (1) `ops` is in the order of the pipeline: the front op is the one whose
+ *     results arrive next.
+ * (2) An op is freed when both the driver (it finished) and its future's
+ *     done-callback (which always runs) let go: `refs`.
+ * (3) While `excl` is set or mode != PIPELINE, new queries wait on
+ *     `send_waiters` (they have not been sent): pipeline mode is left
+ *     only with no op in flight.
+ * (4) In BROKEN mode every op and waiter has been failed with `error`,
+ *     the callbacks are removed, and nothing is sent again. */
+#ifndef CIO_DB_PG_H
+#define CIO_DB_PG_H
+
+#include <libpq-fe.h>
+
+#include "db/db.h"
+
+enum pg_mode {
+  PG_PIPELINE,
+  PG_SIMPLE,
+  PG_COPY_IN,
+  PG_COPY_OUT,
+  PG_BROKEN,
+};
+
+enum op_kind {
+  OP_QUERY,    /* extended protocol + its own sync, in the pipeline */
+  OP_SIMPLE,   /* simple protocol, pipeline left (script, COPY start) */
+  OP_DETACHED, /* a pipelined query nobody waits for (ROLLBACK ...) */
+};
+
+struct pg_op {
+  struct cio__list node; /* in conn->ops */
+  cio_pg_conn *conn;     /* NULL once the op left the connection */
+  int kind;              /* enum op_kind */
+  int refs;              /* invariant 2 */
+  bool abandoned;        /* the future was cancelled */
+  bool cancel_sent;
+  int flags;             /* CIO_PG_BINARY_RESULTS */
+  cio_future *fut;       /* NULL for OP_DETACHED */
+  PGresult *res;         /* the result kept (the first error, or the last) */
+};
+
+struct pg_notify_item {
+  struct cio__list node;
+  cio_pg_notification n;
+};
+
+/* A task waiting for its turn to send (invariant 3), or a COPY or a
+ * notification waiter: completed by the driver. */
+struct pg_waiter {
+  struct cio__list node;
+  cio_future *fut;
+  bool exclusive;
+};
+
+struct cio_pg_conn {
+  cio_loop *loop;
+  PGconn *pg;
+  int fd;
+  int mode;     /* enum pg_mode */
+  int error;    /* BROKEN: why */
+  bool writing; /* writer callback registered */
+  bool excl;    /* an exclusive op holds or waits for the connection */
+  struct cio__list ops;          /* pg_op, invariant 1 */
+  size_t nops;
+  struct cio__list send_waiters; /* pg_waiter, FIFO */
+  struct cio__list notifies;     /* pg_notify_item */
+  cio_future *notify_waiter;
+  cio_future *copy_waiter; /* a COPY waiting for input or room */
+  uint64_t stmt_seq;
+  cio_task *cancel_task;     /* a cancel request in flight */
+  struct pg_cancel *cancel;  /* its state */
+  /* pool.c */
+  struct cio_pg_pool *pool;
+  struct cio__list pool_node;
+  double idle_since;
+  uint64_t uses;
+};
+
+/* conn.c */
+/* Wait until this task may send: the pipeline is open, or (exclusive)
+ * nothing at all is in flight; then `excl` is the caller's. */
+int cio__pg_wait_turn(cio_pg_conn *c, bool exclusive);
+struct pg_op *cio__pg_op_add(cio_pg_conn *c, int kind, int flags);
+int cio__pg_sent(cio_pg_conn *c, bool ok);
+int cio__pg_flush(cio_pg_conn *c);
+int cio__pg_op_wait(struct pg_op *op, cio_db_result **res);
+/* Stop waiting for `op` without awaiting it (the task's hold goes). */
+void cio__pg_op_abandon(struct pg_op *op);
+/* Read the results libpq has complete (the reader callback's work). */
+void cio__pg_drive(cio_pg_conn *c);
+/* A simple-protocol query with the connection to itself (query.c). */
+int cio__pg_simple(cio_pg_conn *c, const char *sql, cio_db_result **res);
+void cio__pg_begin_simple(cio_pg_conn *c);
+void cio__pg_end_exclusive(cio_pg_conn *c);
+void cio__pg_conn_break(cio_pg_conn *c, int error);
+int cio__pg_copy_wait(cio_pg_conn *c);
+void cio__pg_send_cancel(cio_pg_conn *c);
+/* Wait until the cancel request in flight (if any) was delivered. */
+int cio__pg_cancel_wait(cio_pg_conn *c);
+void cio__pg_send_detached(cio_pg_conn *c, const char *sql);
+
+/* result.c: a cio_db_result over a PGresult (taking it); NULL on ENOMEM
+ * (then `res` is cleared). */
+cio_db_result *cio__pg_result_wrap(cio_loop *loop, PGresult *res);
+
+#endif
