@@ -1,0 +1,208 @@
+/* PostgreSQL pools against a real server (tests/pg_cluster.c). */
+#include "casyncio.h"
+#include "casyncio/db.h"
+#include "pg_cluster.h"
+#include "test.h"
+
+static const char *conninfo;
+
+static void run_pg(cio_task_fn fn) {
+  conninfo = pg_test_conninfo();
+  CHECK_EQ(cio_run(fn, NULL), 0);
+}
+
+static int64_t scalar(cio_pg_conn *c, const char *sql) {
+  cio_db_result *r;
+  int64_t v = -1;
+  CHECK_EQ(cio_pg_query(c, sql, NULL, 0, &r), 0);
+  CHECK_EQ(cio_db_result_int(r, 0, 0, &v), 0);
+  cio_db_result_free(r);
+  return v;
+}
+
+/* ---- 1,000 tasks over a pool of 10 ----------------------------------- */
+
+static cio_pg_pool *pool;
+static size_t max_size;
+
+static int pooled(void *arg, void **result) {
+  intptr_t i = (intptr_t)arg;
+  cio_db_result *r;
+  int rc = cio_pg_pool_query(pool, "SELECT $1::int + 1",
+                             (cio_db_value[]){cio_db_int(i)}, 1, &r);
+  if (cio_pg_pool_size(pool) > max_size)
+    max_size = cio_pg_pool_size(pool);
+  if (rc < 0)
+    return rc;
+  int64_t v;
+  rc = cio_db_result_int(r, 0, 0, &v);
+  cio_db_result_free(r);
+  *result = (void *)(intptr_t)v;
+  return rc;
+}
+
+static int many_main(void *arg, void **result) {
+  (void)arg;
+  (void)result;
+  enum { N = 1000 };
+  cio_pg_pool_opts o = {.min_size = 2, .max_size = 10};
+  CHECK_EQ(cio_pg_pool_open(&pool, conninfo, &o), 0);
+  CHECK_EQ(cio_pg_pool_size(pool), 2);
+  CHECK_EQ(cio_pg_pool_idle(pool), 2);
+  static cio_call calls[N];
+  static void *results[N];
+  for (int i = 0; i < N; i++)
+    calls[i] = (cio_call){pooled, (void *)(intptr_t)i};
+  CHECK_EQ(cio_gather_calls(calls, N, results, NULL, false), 0);
+  for (int i = 0; i < N; i++)
+    CHECK_EQ((intptr_t)results[i], i + 1);
+  CHECK_EQ(max_size, 10);
+  CHECK_EQ(cio_pg_pool_size(pool), 10);
+  CHECK_EQ(cio_pg_pool_idle(pool), 10);
+  /* The server saw at most 10 of our connections. */
+  cio_pg_conn *c;
+  CHECK_EQ(cio_pg_pool_acquire(pool, 5, &c), 0);
+  CHECK(scalar(c, "SELECT count(*) FROM pg_stat_activity "
+                  "WHERE backend_type = 'client backend'") <= 10 + 2);
+  CHECK_EQ(cio_pg_pool_release(pool, c), 0);
+  CHECK_EQ(cio_pg_pool_close(pool), 0);
+  return 0;
+}
+
+TEST(a_pool_of_10_under_1000_tasks) {
+  run_pg(many_main);
+}
+
+/* ---- acquire, release, timeouts -------------------------------------- */
+
+static int acquire_main(void *arg, void **result) {
+  (void)arg;
+  (void)result;
+  cio_pg_pool_opts o = {.max_size = 1};
+  CHECK_EQ(cio_pg_pool_open(&pool, conninfo, &o), 0);
+  CHECK_EQ(cio_pg_pool_size(pool), 0);
+  cio_pg_conn *a, *b;
+  CHECK_EQ(cio_pg_pool_acquire(pool, 5, &a), 0);
+  double t0 = cio_time();
+  CHECK_EQ(cio_pg_pool_acquire(pool, 0.2, &b), CIO_ETIMEDOUT);
+  CHECK(b == NULL);
+  CHECK_NEAR(cio_time() - t0, 0.2, 0.15);
+  /* Releasing hands the connection to the task waiting first. */
+  cio_task *t;
+  CHECK_EQ(cio_create_task(NULL, &t, pooled, (void *)41, NULL), 0);
+  CHECK_EQ(cio_sleep(0.05), 0);
+  CHECK(!cio_task_is_done(t));
+  int pid = cio_pg_backend_pid(a);
+  CHECK_EQ(cio_pg_pool_release(pool, a), 0);
+  void *v;
+  CHECK_EQ(cio_task_join(t, &v), 0);
+  CHECK_EQ((intptr_t)v, 42);
+  CHECK_EQ(cio_pg_pool_acquire(pool, 5, &a), 0);
+  CHECK_EQ(cio_pg_backend_pid(a), pid); /* the same connection, reused */
+  CHECK_EQ(cio_pg_pool_release(pool, a), 0);
+  CHECK_EQ(cio_pg_pool_release(pool, a), CIO_EINVAL); /* twice */
+  /* A cancelled acquire takes nothing. */
+  CHECK_EQ(cio_pg_pool_acquire(pool, 5, &a), 0);
+  CHECK_EQ(cio_create_task(NULL, &t, pooled, (void *)1, NULL), 0);
+  CHECK_EQ(cio_sleep(0.05), 0);
+  cio_task_cancel(t);
+  CHECK_EQ(cio_task_join(t, NULL), CIO_ECANCELED);
+  CHECK_EQ(cio_pg_pool_release(pool, a), 0);
+  CHECK_EQ(cio_pg_pool_idle(pool), 1);
+  CHECK_EQ(cio_pg_pool_close(pool), 0);
+  return 0;
+}
+
+TEST(acquire_waits_times_out_and_reuses) {
+  run_pg(acquire_main);
+}
+
+/* ---- health ---------------------------------------------------------- */
+
+static int health_main(void *arg, void **result) {
+  (void)arg;
+  (void)result;
+  cio_pg_pool_opts o = {.max_size = 2, .max_queries = 3};
+  CHECK_EQ(cio_pg_pool_open(&pool, conninfo, &o), 0);
+  cio_pg_conn *a, *killer;
+  CHECK_EQ(cio_pg_connect(&killer, conninfo, 5, NULL, 0), 0);
+
+  /* A connection whose server process died is replaced. */
+  CHECK_EQ(cio_pg_pool_acquire(pool, 5, &a), 0);
+  int pid = cio_pg_backend_pid(a);
+  CHECK_EQ(cio_pg_pool_release(pool, a), 0);
+  CHECK_EQ(cio_pg_execute(killer, "SELECT pg_terminate_backend($1)",
+                          (cio_db_value[]){cio_db_int(pid)}, 1, NULL),
+           0);
+  CHECK_EQ(cio_sleep(0.2), 0); /* the loop sees the socket close */
+  CHECK_EQ(cio_pg_pool_acquire(pool, 5, &a), 0);
+  CHECK(cio_pg_backend_pid(a) != pid);
+  CHECK_EQ(scalar(a, "SELECT 5"), 5);
+  CHECK_EQ(cio_pg_pool_release(pool, a), 0);
+  CHECK_EQ(cio_pg_pool_size(pool), 1);
+
+  /* A connection left in a transaction is not reused. */
+  CHECK_EQ(cio_pg_pool_acquire(pool, 5, &a), 0);
+  pid = cio_pg_backend_pid(a);
+  CHECK_EQ(cio_pg_execute(a, "BEGIN", NULL, 0, NULL), 0);
+  CHECK_EQ(cio_pg_pool_release(pool, a), 0);
+  CHECK_EQ(cio_pg_pool_acquire(pool, 5, &a), 0);
+  CHECK(cio_pg_backend_pid(a) != pid);
+  CHECK(!cio_pg_in_transaction(a));
+  pid = cio_pg_backend_pid(a);
+  CHECK_EQ(cio_pg_pool_release(pool, a), 0);
+
+  /* max_queries: the third use is the last. */
+  for (int i = 0; i < 2; i++) {
+    CHECK_EQ(cio_pg_pool_acquire(pool, 5, &a), 0);
+    CHECK_EQ(cio_pg_backend_pid(a), pid);
+    CHECK_EQ(cio_pg_pool_release(pool, a), 0);
+  }
+  CHECK_EQ(cio_pg_pool_acquire(pool, 5, &a), 0);
+  CHECK(cio_pg_backend_pid(a) != pid);
+  CHECK_EQ(cio_pg_pool_release(pool, a), 0);
+  cio_pg_close(killer);
+  CHECK_EQ(cio_pg_pool_close(pool), 0);
+  return 0;
+}
+
+TEST(broken_and_worn_connections_are_replaced) {
+  run_pg(health_main);
+}
+
+static int close_pool(void *arg, void **result) {
+  (void)result;
+  return cio_pg_pool_close(arg);
+}
+
+static int idle_main(void *arg, void **result) {
+  (void)arg;
+  (void)result;
+  cio_pg_pool_opts o = {.min_size = 1, .max_size = 4, .idle_timeout = 0.2};
+  CHECK_EQ(cio_pg_pool_open(&pool, conninfo, &o), 0);
+  cio_pg_conn *c[4];
+  for (int i = 0; i < 4; i++)
+    CHECK_EQ(cio_pg_pool_acquire(pool, 5, &c[i]), 0);
+  for (int i = 0; i < 4; i++)
+    CHECK_EQ(cio_pg_pool_release(pool, c[i]), 0);
+  CHECK_EQ(cio_pg_pool_size(pool), 4);
+  CHECK_EQ(cio_sleep(0.6), 0);
+  CHECK_EQ(cio_pg_pool_size(pool), 1); /* down to min_size */
+
+  /* Close waits for the connection in use; acquire then fails. */
+  CHECK_EQ(cio_pg_pool_acquire(pool, 5, &c[0]), 0);
+  cio_task *closer;
+  CHECK_EQ(cio_create_task(NULL, &closer, close_pool, pool, NULL), 0);
+  CHECK_EQ(cio_sleep(0.05), 0);
+  CHECK(!cio_task_is_done(closer));
+  cio_pg_conn *d;
+  CHECK_EQ(cio_pg_pool_acquire(pool, 5, &d), CIO_ESHUTDOWN);
+  CHECK_EQ(scalar(c[0], "SELECT 3"), 3);
+  CHECK_EQ(cio_pg_pool_release(pool, c[0]), 0);
+  CHECK_EQ(cio_task_join(closer, NULL), 0);
+  return 0;
+}
+
+TEST(idle_connections_close_and_close_waits_for_releases) {
+  run_pg(idle_main);
+}
