@@ -43,6 +43,7 @@ static struct job *job_new(cio_sqlite *c, int kind, const char *sql,
     return NULL;
   }
   j->kind = kind;
+  j->refs = 1;
   j->conn = c;
   j->params = (cio_db_value *)(j + 1);
   j->nparams = n;
@@ -70,8 +71,10 @@ static void conn_free(cio_sqlite *c) {
   cio__free(c->loop, c);
 }
 
-/* Loop thread, once per job (invariant 3). */
+/* Loop thread: let go of `j` (invariant 3). */
 static void job_finish(struct job *j) {
+  if (--j->refs > 0)
+    return;
   cio_sqlite *c = j->conn;
   cio_loop *loop = c->loop;
   cio_db_result_free(j->res);
@@ -97,14 +100,19 @@ static int job_wait(struct job *j, bool *gone) {
                                &fut);
   if (rc < 0)
     return rc;
+  j->refs++; /* the executor's */
   rc = cio_await(fut, NULL);
   if (rc == CIO_ECANCELED && cio_future_is_cancelled(fut)) {
+    /* The dispose lets go of the executor's hold, now or later. */
     uv_mutex_lock(&c->lock);
     j->abandoned = true;
     if (c->running == j && (j->kind == JOB_QUERY || j->kind == JOB_SCRIPT))
       sqlite3_interrupt(c->db);
     uv_mutex_unlock(&c->lock);
     *gone = true;
+    job_finish(j); /* the task's hold */
+  } else {
+    j->refs--; /* it came back to us: no dispose will run */
   }
   cio_future_release(fut);
   return rc;
@@ -114,6 +122,8 @@ static int job_wait(struct job *j, bool *gone) {
  * in its turn and is finished when it comes back. */
 static void detached_done(cio_future *f, void *arg) {
   (void)cio_future_error(f); /* read: its failure is expected */
+  if (!cio_future_is_cancelled(f))
+    job_finish(arg); /* the executor's hold: no dispose runs */
   job_finish(arg);
 }
 
@@ -128,8 +138,11 @@ static void submit_detached(cio_sqlite *c, const char *sql) {
     job_finish(j);
     return;
   }
-  if (cio_future_add_done_callback(fut, detached_done, j) < 0)
-    cio_future_cancel(fut); /* dispose finishes it */
+  j->refs++; /* the executor's */
+  if (cio_future_add_done_callback(fut, detached_done, j) < 0) {
+    cio_future_cancel(fut); /* the dispose lets go of the executor's hold */
+    job_finish(j);
+  }
   cio_future_release(fut);
 }
 

@@ -16,8 +16,9 @@
  * (2) `running` and `abandoned` are guarded by `lock`: the loop thread
  *     interrupts only while its own job runs, so an interrupt never hits
  *     the next job.
- * (3) Each job is finished (job_finish) exactly once: by the task that
- *     waited for it, or by the executor's dispose when nobody waits. */
+ * (3) A job is freed when both holders let go (`refs`): the task that
+ *     waits for it, and the executor (which lets go through its dispose
+ *     function when the task stopped waiting, else through the task). */
 #ifndef CIO_DB_SQLITE_H
 #define CIO_DB_SQLITE_H
 
@@ -38,6 +39,7 @@ struct cio_sqlite {
 
 struct job {
   int kind; /* enum job_kind */
+  int refs; /* invariant 3; loop thread only */
   cio_sqlite *conn;
   bool abandoned; /* conn->lock */
   /* Input, copied: it must outlive a task that stopped waiting. */
