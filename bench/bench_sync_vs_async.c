@@ -20,9 +20,24 @@
  * learn/sync       the operations one after another;
  * learn/casyncio   one task per operation, all joined; its line carries
  *                  ratio=sync/casyncio, the throughput gain, which should
- *                  be far above 2 (about 3N at the limit). */
+ *                  be far above 2 (about 3N at the limit).
+ *
+ * With $CIO_PG_CONNINFO set (a PostgreSQL server; bench/suites/db.py
+ * starts one), or WHICH = db, the same lesson with real database waits:
+ * N queries that each keep the server busy for 2 ms (pg_sleep), sent
+ *   learn-db/sync      over one blocking libpq connection, one after
+ *                      another (what a program without a loop does);
+ *   learn-db/casyncio  as N tasks over a pool of 10 connections; its line
+ *                      carries ratio=sync/casyncio (about 10 at most: the
+ *                      server runs one query per connection at a time). */
 #include "bench.h"
 #include "casyncio.h"
+#include "casyncio/config.h"
+#if CIO_HAVE_POSTGRES
+#include <libpq-fe.h>
+
+#include "casyncio/db.h"
+#endif
 
 #include <errno.h>
 #include <fcntl.h>
@@ -108,6 +123,69 @@ static int run_async(void *arg, void **result) {
   return 0;
 }
 
+/* ---- database waits ---- */
+
+#if CIO_HAVE_POSTGRES
+#define DB_QUERY "SELECT pg_sleep(0.002), $1::int"
+
+static const char *conninfo;
+static cio_pg_pool *pool;
+
+static uint64_t db_sync(void) {
+  PGconn *pg = PQconnectdb(conninfo);
+  if (PQstatus(pg) != CONNECTION_OK) {
+    fprintf(stderr, "bench_sync_vs_async: %s", PQerrorMessage(pg));
+    exit(1);
+  }
+  uint64_t t0 = bench_now_ns();
+  for (long i = 0; i < n_ops; i++) {
+    char num[24];
+    snprintf(num, sizeof num, "%ld", i);
+    const char *vals[1] = {num};
+    PGresult *r = PQexecParams(pg, DB_QUERY, 1, NULL, vals, NULL, NULL, 0);
+    if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+      fprintf(stderr, "bench_sync_vs_async: %s", PQerrorMessage(pg));
+      exit(1);
+    }
+    PQclear(r);
+  }
+  uint64_t ns = bench_now_ns() - t0;
+  PQfinish(pg);
+  return ns;
+}
+
+static int db_query(void *arg, void **result) {
+  (void)result;
+  cio_db_value v = cio_db_int((intptr_t)arg);
+  return cio_pg_pool_query(pool, DB_QUERY, &v, 1, NULL);
+}
+
+static int db_async(void *arg, void **result) {
+  (void)result;
+  cio_pg_pool_opts o = {.min_size = 10, .max_size = 10};
+  BENCH_CHECK(cio_pg_pool_open(&pool, conninfo, &o));
+  cio_call *calls = malloc((size_t)n_ops * sizeof *calls);
+  if (calls == NULL)
+    return CIO_ENOMEM;
+  for (long i = 0; i < n_ops; i++)
+    calls[i] = (cio_call){db_query, (void *)(intptr_t)i};
+  uint64_t t0 = bench_now_ns();
+  BENCH_CHECK(cio_gather_calls(calls, (size_t)n_ops, NULL, NULL, false));
+  *(uint64_t *)arg = bench_now_ns() - t0;
+  free(calls);
+  return cio_pg_pool_close(pool);
+}
+
+static void run_db(void) {
+  uint64_t sync_ns = db_sync(), async_ns = 0;
+  bench_report("learn-db/sync", (double)n_ops, (double)sync_ns, "n=%ld",
+               n_ops);
+  BENCH_CHECK(cio_run(db_async, &async_ns));
+  bench_report("learn-db/casyncio", (double)n_ops, (double)async_ns,
+               "n=%ld ratio=%.1f", n_ops, (double)sync_ns / (double)async_ns);
+}
+#endif
+
 static int open_data_file(void) {
   char path[] = "/tmp/bench_sync_vs_async.XXXXXX";
   int fd = mkstemp(path);
@@ -126,6 +204,20 @@ static int open_data_file(void) {
 int main(int argc, char **argv) {
   n_ops = bench_arg(argc, argv, 1, 200);
   const char *only = argc > 2 ? argv[2] : NULL;
+  if (only != NULL && strcmp(only, "db") == 0) {
+#if CIO_HAVE_POSTGRES
+    conninfo = getenv("CIO_PG_CONNINFO");
+    if (conninfo == NULL || conninfo[0] == '\0') {
+      fprintf(stderr, "bench_sync_vs_async: db needs CIO_PG_CONNINFO\n");
+      return 2;
+    }
+    run_db();
+    return 0;
+#else
+    fprintf(stderr, "bench_sync_vs_async: built without PostgreSQL\n");
+    return 2;
+#endif
+  }
   data_fd = open_data_file();
   if (data_fd < 0) {
     perror("bench_sync_vs_async: temporary file");
@@ -153,5 +245,10 @@ int main(int argc, char **argv) {
       bench_report("learn/casyncio", ops, (double)async_ns, "n=%ld", n_ops);
   }
   close(data_fd);
+#if CIO_HAVE_POSTGRES
+  conninfo = getenv("CIO_PG_CONNINFO");
+  if (only == NULL && conninfo != NULL && conninfo[0] != '\0')
+    run_db();
+#endif
   return 0;
 }

@@ -351,6 +351,62 @@ static int errors_main(void *arg, void **result) {
   return 0;
 }
 
+/* Queries run as cached prepared statements; a statement gone stale
+ * (its table changed, or DEALLOCATE ALL) fails once and is prepared
+ * again. */
+static int cache_main(void *arg, void **result) {
+  (void)arg;
+  (void)result;
+  cio_pg_conn *c = connect_ok();
+  exec_ok(c, "CREATE TEMP TABLE sc (a int); INSERT INTO sc VALUES (1)");
+  for (int i = 0; i < 3; i++) {
+    cio_db_result *r = query_ok(c, "SELECT * FROM sc", NULL, 0);
+    CHECK_EQ(cio_db_result_ncols(r), 1);
+    cio_db_result_free(r);
+  }
+  cio_db_result *r = query_ok(c, "SELECT count(*) FROM pg_prepared_statements "
+                                 "WHERE statement = 'SELECT * FROM sc'",
+                              NULL, 0);
+  CHECK_EQ(int_of(r, 0, 0), 1);
+  cio_db_result_free(r);
+  exec_ok(c, "ALTER TABLE sc ADD COLUMN b int");
+  CHECK_EQ(cio_pg_query(c, "SELECT * FROM sc", NULL, 0, &r), CIO_EDB);
+  CHECK_STR(cio_db_result_error(r)->sqlstate, "0A000");
+  cio_db_result_free(r);
+  r = query_ok(c, "SELECT * FROM sc", NULL, 0);
+  CHECK_EQ(cio_db_result_ncols(r), 2);
+  cio_db_result_free(r);
+  exec_ok(c, "DEALLOCATE ALL");
+  CHECK_EQ(cio_pg_query(c, "SELECT * FROM sc", NULL, 0, &r), CIO_EDB);
+  CHECK_STR(cio_db_result_error(r)->sqlstate, "26000");
+  cio_db_result_free(r);
+  r = query_ok(c, "SELECT * FROM sc", NULL, 0);
+  cio_db_result_free(r);
+  /* A statement that does not prepare is not kept. */
+  for (int i = 0; i < 2; i++) {
+    CHECK_EQ(cio_pg_query(c, "SELEC 1", NULL, 0, &r), CIO_EDB);
+    CHECK_STR(cio_db_result_error(r)->sqlstate, "42601");
+    cio_db_result_free(r);
+  }
+  /* More distinct statements than the cache holds. */
+  for (int i = 0; i < 100; i++) {
+    char sql[64];
+    snprintf(sql, sizeof sql, "SELECT %d", i);
+    r = query_ok(c, sql, NULL, 0);
+    CHECK_EQ(int_of(r, 0, 0), i);
+    cio_db_result_free(r);
+  }
+  r = query_ok(c, "SELECT count(*) FROM pg_prepared_statements", NULL, 0);
+  CHECK(int_of(r, 0, 0) <= 64);
+  cio_db_result_free(r);
+  cio_pg_close(c);
+  return 0;
+}
+
+TEST(statement_cache) {
+  run_pg(cache_main);
+}
+
 TEST(errors_carry_sqlstate_message_and_detail) {
   run_pg(errors_main);
 }

@@ -349,6 +349,9 @@ static void on_result(cio_pg_conn *c, PGresult *r) {
     finish_op(c, op, 0);
     return;
   }
+  if (op->cached[0] != '\0' && is_error(r))
+    cio__pg_cache_failed(c, op->cached, op->prepares,
+                         PQresultErrorField(r, PG_DIAG_SQLSTATE));
   /* Keep the first error, else the last result (a script's last
    * statement). */
   if (op->res != NULL && is_error(op->res)) {
@@ -637,6 +640,7 @@ int cio_pg_close(cio_pg_conn *c) {
   struct cio__list *n;
   while ((n = cio__list_pop_front(&c->notifies)) != NULL)
     cio__free(c->loop, cio__container_of(n, struct pg_notify_item, node));
+  cio__pg_cache_clear(c);
   PQfinish(c->pg);
   cio__free(c->loop, c);
   return 0;

@@ -53,6 +53,8 @@ enum op_kind {
 
 struct pg_op {
   struct cio__list node; /* in conn->ops */
+  char cached[24];       /* the cached statement it runs, or "" */
+  bool prepares;         /* it prepares that statement first */
   cio_pg_conn *conn;     /* NULL once the op left the connection */
   int kind;              /* enum op_kind */
   int refs;              /* invariant 2 */
@@ -76,6 +78,17 @@ struct pg_waiter {
   bool exclusive;
 };
 
+/* A cached statement (stmt_cache.c). */
+enum { STMT_CACHE = 64, PG_CACHE_MAX_PARAMS = 16 };
+struct pg_cached {
+  char *sql; /* NULL: a free slot */
+  char name[24];
+  uint32_t hash;
+  int n;
+  Oid types[PG_CACHE_MAX_PARAMS];
+  uint64_t last_use;
+};
+
 struct cio_pg_conn {
   cio_loop *loop;
   PGconn *pg;
@@ -91,6 +104,8 @@ struct cio_pg_conn {
   cio_future *notify_waiter;
   cio_future *copy_waiter; /* a COPY waiting for input or room */
   uint64_t stmt_seq;
+  struct pg_cached cache[STMT_CACHE];
+  uint64_t cache_clock;
   cio_task *cancel_task;     /* a cancel request in flight */
   struct pg_cancel *cancel;  /* its state */
   /* pool.c */
@@ -122,6 +137,15 @@ void cio__pg_send_cancel(cio_pg_conn *c);
 /* Wait until the cancel request in flight (if any) was delivered. */
 int cio__pg_cancel_wait(cio_pg_conn *c);
 void cio__pg_send_detached(cio_pg_conn *c, const char *sql);
+
+/* stmt_cache.c: the entry for (sql, types), made if new (`*fresh`: it
+ * must be prepared first); NULL when not cacheable or out of memory. */
+struct pg_cached *cio__pg_cache_get(cio_pg_conn *c, const char *sql,
+                                    const Oid *types, int n, bool *fresh);
+/* An op running cached statement `name` failed with `sqlstate`. */
+void cio__pg_cache_failed(cio_pg_conn *c, const char *name, bool prepared,
+                          const char *sqlstate);
+void cio__pg_cache_clear(cio_pg_conn *c);
 
 /* result.c: a cio_db_result over a PGresult (taking it); NULL on ENOMEM
  * (then `res` is cleared). */

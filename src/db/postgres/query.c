@@ -193,14 +193,26 @@ static int send_query(cio_pg_conn *c, const char *sql, const char *stmt,
     return rc;
   }
   int fmt = flags & CIO_PG_BINARY_RESULTS ? 1 : 0;
-  bool ok = stmt == NULL
-                ? PQsendQueryParams(c->pg, sql, p.n, p.types, p.vals, p.lens,
-                                    p.fmts, fmt)
-                : PQsendQueryPrepared(c->pg, stmt, p.n, p.vals, p.lens, p.fmts,
-                                      fmt);
+  bool fresh = false, ok = true;
+  struct pg_cached *e =
+      stmt == NULL ? cio__pg_cache_get(c, sql, p.types, p.n, &fresh) : NULL;
+  if (e != NULL) {
+    stmt = e->name;
+    if (fresh) /* same segment as the execution: no extra round trip */
+      ok = PQsendPrepare(c->pg, stmt, sql, p.n, p.types);
+  }
+  if (ok)
+    ok = stmt == NULL ? PQsendQueryParams(c->pg, sql, p.n, p.types, p.vals,
+                                          p.lens, p.fmts, fmt)
+                      : PQsendQueryPrepared(c->pg, stmt, p.n, p.vals, p.lens,
+                                            p.fmts, fmt);
   params_free(&p);
   ok = ok && PQpipelineSync(c->pg);
   struct pg_op *op = ok ? cio__pg_op_add(c, OP_QUERY, flags) : NULL;
+  if (op != NULL && e != NULL) {
+    snprintf(op->cached, sizeof op->cached, "%s", e->name);
+    op->prepares = fresh;
+  }
   if (ok && op == NULL) {
     cio__pg_conn_break(c, CIO_ENOMEM);
     return CIO_ENOMEM;
