@@ -153,8 +153,8 @@ CIO_API int cio_db_result_bool(const cio_db_result *r, size_t row, size_t col,
  * what PostgreSQL prints for it (numeric '12.50', timestamp
  * '2024-01-02 03:04:05+00', bytea '\x0102' ...), SQLite's text of the
  * value.  NULL for SQL NULL, out of range, and a PostgreSQL value asked in
- * binary format whose text form casyncio does not know (numeric,
- * timestamps: ask for text results). */
+ * binary format whose text form casyncio does not make (see
+ * CIO_PG_BINARY_RESULTS). */
 CIO_API const char *cio_db_result_text(cio_db_result *r, size_t row,
                                        size_t col, size_t *len);
 
@@ -236,8 +236,10 @@ CIO_API int cio_pg_backend_pid(const cio_pg_conn *c);
 
 /* Flags of cio_pg_query_ex(). */
 enum {
-  /* Ask for results in binary format: integers, floats, bools, bytea and
-   * text read as usual; numeric and timestamps have no text form then. */
+  /* Ask for results in binary format.  The getters read it as they read
+   * text; cio_db_result_text() formats numbers, bool, numeric, date and
+   * timestamps (timestamptz in UTC) the way the server prints them, and
+   * returns NULL for other types (uuid, arrays ...): ask for text. */
   CIO_PG_BINARY_RESULTS = 1,
 };
 
@@ -245,7 +247,11 @@ enum {
  * when n is 0) and wait for its result, which goes to `*res` (may be NULL
  * to drop it).  Integers, floats, bools and text are sent in text format
  * with their type left to the server (as psql's literals are), bytes in
- * binary format as bytea.  Suspends.  Returns 0, CIO_EDB (see the top of
+ * binary format as bytea.  The statement is prepared and cached on the
+ * connection (up to 64, as asyncpg does; the first use costs no extra
+ * round trip); a cached statement gone stale (the table changed: SQLSTATE
+ * 0A000; DEALLOCATE ALL: 26000) fails once and is prepared again on the
+ * next call.  Suspends.  Returns 0, CIO_EDB (see the top of
  * this file), CIO_ECANCELED (a cancel request goes to the server; the
  * connection stays usable), CIO_ECONNRESET (the connection broke),
  * CIO_EINVAL, CIO_ENOMEM, CIO_EPERM outside a task. */
