@@ -6,6 +6,7 @@
 #include <glob.h>
 #include <netinet/in.h>
 #include <pwd.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -193,6 +194,12 @@ void pg_cluster_stop_at_exit(struct pg_cluster *c) {
   fflush(NULL);
   pid_t pid = fork();
   if (pid == 0) {
+    /* Out of the test's process group, deaf to the signals that stop a
+     * test (ctest's and timeout(1)'s kill the whole group). */
+    setsid();
+    signal(SIGTERM, SIG_IGN);
+    signal(SIGINT, SIG_IGN);
+    signal(SIGHUP, SIG_IGN);
     close(fds[1]);
     char b;
     while (read(fds[0], &b, 1) < 0 && errno == EINTR)
