@@ -1,6 +1,11 @@
 /* Test runner.  `test_x` runs every case of the file, each in a forked
  * child with a time limit; `test_x NAME` runs one case in the foreground
- * (that is how ctest calls it, and how to debug one). */
+ * (that is how ctest calls it, and how to debug one).
+ *
+ * No case may be dropped silently: a registration past MAX_TESTS or a name
+ * registered twice makes every run fail, and `test_x --check-cases NAME...`
+ * (a ctest case of its own per file, given the names tests/CMakeLists.txt
+ * found) fails unless ctest and the binary know the same cases. */
 #include <signal.h>
 #include <stdarg.h>
 #include <sys/wait.h>
@@ -16,14 +21,66 @@ static struct {
   test_fn fn;
 } tests[MAX_TESTS];
 static int ntests;
+/* Registration problems, reported by main() before anything runs (the
+ * constructors that register cases run before stderr is worth trusting). */
+static int overflowed;
+static const char *duplicate;
 
 void test_register(const char *name, test_fn fn, const char *file) {
   (void)file;
-  if (ntests < MAX_TESTS) {
-    tests[ntests].name = name;
-    tests[ntests].fn = fn;
-    ntests++;
+  for (int i = 0; i < ntests; i++)
+    if (strcmp(tests[i].name, name) == 0)
+      duplicate = name;
+  if (ntests == MAX_TESTS) {
+    overflowed++;
+    return;
   }
+  tests[ntests].name = name;
+  tests[ntests].fn = fn;
+  ntests++;
+}
+
+static bool registration_ok(void) {
+  if (overflowed > 0)
+    fprintf(stderr, "runner: %d cases beyond MAX_TESTS (%d) were not "
+            "registered; raise MAX_TESTS in tests/runner.c\n",
+            overflowed, MAX_TESTS);
+  if (duplicate != NULL)
+    fprintf(stderr, "runner: two cases are named %s\n", duplicate);
+  return overflowed == 0 && duplicate == NULL;
+}
+
+static int find_case(const char *name) {
+  for (int i = 0; i < ntests; i++)
+    if (strcmp(tests[i].name, name) == 0)
+      return i;
+  return -1;
+}
+
+/* The names ctest was given (argv) against the registered cases: every
+ * case must be in both, else one of them would never run. */
+static int check_cases(int argc, char **argv) {
+  int missing = 0;
+  for (int i = 0; i < argc; i++)
+    if (find_case(argv[i]) < 0) {
+      fprintf(stderr, "runner: ctest has a case %s that the binary did not "
+              "register\n", argv[i]);
+      missing++;
+    }
+  for (int i = 0; i < ntests; i++) {
+    bool known = false;
+    for (int j = 0; j < argc && !known; j++)
+      known = strcmp(argv[j], tests[i].name) == 0;
+    if (!known) {
+      fprintf(stderr, "runner: case %s is registered but ctest does not know "
+              "it (tests/CMakeLists.txt finds cases written as a line "
+              "starting with TEST(name))\n", tests[i].name);
+      missing++;
+    }
+  }
+  if (missing == 0)
+    printf("%d cases, all known to ctest\n", ntests);
+  return missing == 0 ? 0 : 1;
 }
 
 void test_fail(const char *file, int line, const char *fmt, ...) {
@@ -135,10 +192,19 @@ int main(int argc, char **argv) {
     snprintf(self_path, sizeof self_path, "%s %s", emulator, path);
   else
     snprintf(self_path, sizeof self_path, "%s", path);
-  if (argc > 1) {
+  if (!registration_ok())
+    return 2;
+  if (argc > 1 && strcmp(argv[1], "--list") == 0) {
     for (int i = 0; i < ntests; i++)
-      if (strcmp(tests[i].name, argv[1]) == 0)
-        return run_one(i);
+      printf("%s\n", tests[i].name);
+    return 0;
+  }
+  if (argc > 1 && strcmp(argv[1], "--check-cases") == 0)
+    return check_cases(argc - 2, argv + 2);
+  if (argc > 1) {
+    int i = find_case(argv[1]);
+    if (i >= 0)
+      return run_one(i);
     fprintf(stderr, "no test named %s\n", argv[1]);
     return 2;
   }
