@@ -346,6 +346,30 @@ void *cio__calloc(cio_loop *loop, size_t n, size_t size);
 void cio__free(cio_loop *loop, void *p);
 char *cio__strdup(cio_loop *loop, const char *s);
 
+/* Test hooks (alloc.c), for tests/runner.c only.
+ *
+ * True when the allocation about to be made must fail: asked by
+ * cio__malloc, by cio_loop_open for the loop itself, and by the stack
+ * pools before they map a slab.  Armed by cio__test_fail_alloc(n,
+ * persist): the nth allocation from then on fails (and with `persist`
+ * every later one); n == 0 disarms.  Counts since arming are read back
+ * with cio__test_alloc_count() and cio__test_alloc_failures(). */
+bool cio__alloc_fault(void);
+void cio__test_fail_alloc(long n, bool persist);
+long cio__test_alloc_count(void);
+long cio__test_alloc_failures(void);
+/* What loops left behind, over the whole process: loops opened and not
+ * yet freed (one that cio_run abandons stays counted), and the blocks
+ * and libuv handles loops still held when cio_loop_close freed them. */
+struct cio__test_leaks {
+  long loops;
+  long allocs;
+  long handles;
+};
+void cio__test_leaks(struct cio__test_leaks *out);
+void cio__test_loop_opened(void);
+void cio__test_loop_freed(size_t allocs, size_t handles);
+
 /* Resolve a NULL loop argument to the thread's loop. */
 static inline cio_loop *cio__loop_or_current(cio_loop *loop) {
   return loop ? loop : cio__loop_current();

@@ -44,7 +44,7 @@ int cio_loop_open(cio_loop **out, const cio_loop_opts *opts) {
     return CIO_EINVAL;
   if (o.stack_size != 0 && o.stack_size < 16 * 1024)
     return CIO_EINVAL;
-  cio_loop *loop = calloc(1, sizeof *loop);
+  cio_loop *loop = cio__alloc_fault() ? NULL : calloc(1, sizeof *loop);
   if (loop == NULL)
     return CIO_ENOMEM;
   loop->fail_alloc_after = -1;
@@ -83,6 +83,7 @@ int cio_loop_open(cio_loop **out, const cio_loop_opts *opts) {
   uv_unref((uv_handle_t *)&loop->wakeup);
   loop->uv_handles_open++;
   cio__current_loop = loop;
+  cio__test_loop_opened();
   *out = loop;
   return 0;
 
@@ -136,6 +137,22 @@ static void close_uv_handles(cio_loop *loop) {
     uv_run(loop->uv, UV_RUN_NOWAIT);
 }
 
+static void report_handle(uv_handle_t *h, void *arg) {
+  ++*(size_t *)arg;
+  fprintf(stderr, "casyncio: cio_loop_close: a libuv %s handle is still open\n",
+          uv_handle_type_name(uv_handle_get_type(h)));
+}
+
+/* Close our libuv loop; returns how many handles were still open (each
+ * one the handle of an object the program leaked, pointing into the
+ * loop about to be freed). */
+static size_t close_uv_loop(cio_loop *loop) {
+  size_t open = 0;
+  if (loop->owns_uv && uv_loop_close(loop->uv) != 0)
+    uv_walk(loop->uv, report_handle, &open);
+  return open;
+}
+
 static void free_stacks(cio_loop *loop) {
   cio__stack_pool_destroy(&loop->stacks);
   while (loop->extra_pools != NULL) {
@@ -174,20 +191,20 @@ int cio_loop_close(cio_loop *loop) {
   cio__signals_close(loop);
   cio__fd_watches_close(loop);
   close_uv_handles(loop);
-  if (loop->owns_uv)
-    uv_loop_close(loop->uv);
+  size_t open_handles = close_uv_loop(loop);
   free_stacks(loop);
   cio__task_cache_drain(loop);
   cio__future_cache_drain(loop);
   cio__overflow_uninstall_thread();
   cio__current_loop = NULL;
-  if (loop->live_allocs != 0) {
+  if (loop->live_allocs != 0)
     fprintf(stderr, "casyncio: cio_loop_close: %zu allocations leaked\n",
             loop->live_allocs);
 #if defined(CIO_DEBUG)
+  if (loop->live_allocs != 0 || open_handles != 0)
     abort();
 #endif
-  }
+  cio__test_loop_freed(loop->live_allocs, open_handles);
   free(loop);
   return 0;
 }
