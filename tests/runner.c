@@ -6,12 +6,14 @@
  * registered twice makes every run fail, and `test_x --check-cases NAME...`
  * (a ctest case of its own per file, given the names tests/CMakeLists.txt
  * found) fails unless ctest and the binary know the same cases. */
+#include <fcntl.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include "casyncio.h"
+#include "internal.h" /* cio__test_*: what loops leaked */
 #include "test.h"
 
 #define MAX_TESTS 512
@@ -175,9 +177,89 @@ const char *test_self(void) {
   return self_path;
 }
 
+/* ---- leak checks -------------------------------------------------------
+ * After a case returns, nothing it opened may be left: no loop (open on
+ * this thread, abandoned by cio_run, or open on a thread the case
+ * started), no allocation or libuv handle a loop still held when it
+ * closed, no file descriptor that was not open before the case. */
+
+#define MAX_FDS 4096
+
+static unsigned char fds_before[MAX_FDS / 8];
+
+static void fd_snapshot(unsigned char *set) {
+  memset(set, 0, MAX_FDS / 8);
+  for (int fd = 0; fd < MAX_FDS; fd++)
+    if (fcntl(fd, F_GETFD) != -1)
+      set[fd / 8] |= (unsigned char)(1u << (fd % 8));
+}
+
+/* What `fd` is, for the report: "socket:[1234]", a path, ... */
+static void fd_describe(int fd, char *out, size_t cap) {
+  char link[64];
+  snprintf(link, sizeof link, "/proc/self/fd/%d", fd);
+  ssize_t n = readlink(link, out, cap - 1);
+  if (n < 0)
+    n = snprintf(out, cap, "?");
+  out[n] = '\0';
+}
+
+/* A loop opened and closed before the snapshot: libuv creates process-wide
+ * descriptors on its first loop (the signal lock pipe), which no case
+ * leaked. */
+static void leak_baseline(void) {
+  cio_loop *loop;
+  if (cio_loop_open(&loop, NULL) == 0)
+    cio_loop_close(loop);
+  fd_snapshot(fds_before);
+}
+
+/* Print one line per kind of leak; the number of kinds found. */
+static int leak_report(void) {
+  int kinds = 0;
+  if (cio_get_running_loop() != NULL) {
+    fprintf(stderr, "leaked: the loop of this thread was never closed\n");
+    kinds++;
+  }
+  struct cio__test_leaks l;
+  cio__test_leaks(&l);
+  if (l.loops != 0) {
+    fprintf(stderr, "leaked: %ld loop(s) never freed (not closed, or "
+            "abandoned by cio_run because cio_loop_close failed)\n", l.loops);
+    kinds++;
+  }
+  if (l.allocs != 0) {
+    fprintf(stderr, "leaked: %ld allocation(s) still live when their loop "
+            "closed\n", l.allocs);
+    kinds++;
+  }
+  if (l.handles != 0) {
+    fprintf(stderr, "leaked: %ld libuv handle(s) still open when their loop "
+            "closed\n", l.handles);
+    kinds++;
+  }
+  unsigned char now[MAX_FDS / 8];
+  fd_snapshot(now);
+  for (int fd = 0; fd < MAX_FDS; fd++) {
+    unsigned char bit = (unsigned char)(1u << (fd % 8));
+    if ((now[fd / 8] & bit) && !(fds_before[fd / 8] & bit)) {
+      char what[256];
+      fd_describe(fd, what, sizeof what);
+      fprintf(stderr, "leaked: file descriptor %d (%s)\n", fd, what);
+      kinds++;
+    }
+  }
+  return kinds;
+}
+
 static int run_one(int i) {
+  leak_baseline();
   tests[i].fn();
   fflush(NULL);
+  if (leak_report() > 0) {
+    fprintf(stderr, "FAILED: %s left the above behind\n", tests[i].name);
+    return 1;
+  }
   return 0;
 }
 

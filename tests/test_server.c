@@ -232,7 +232,7 @@ static int emfile_main(void *arg, void **result) {
   CHECK_EQ(cio_start_server(&srv, line_handler, NULL, "127.0.0.1", 0, NULL), 0);
   int port = cio_server_port(srv);
   cio_stream *cl[MAXC];
-  int n = 0, stuck = -1;
+  int n = 0, stuck = -1, eaten = -1;
   /* Connect until the server cannot accept (its echo times out) or the
    * client itself runs out of descriptors. */
   while (n < MAXC) {
@@ -258,7 +258,8 @@ static int emfile_main(void *arg, void **result) {
     CHECK(n >= 2);
     CHECK_EQ(cio_stream_close(cl[--n]), 0);
     CHECK_EQ(cio_sleep(0.05), 0);
-    CHECK(open("/dev/null", O_RDONLY) >= 0);
+    eaten = open("/dev/null", O_RDONLY);
+    CHECK(eaten >= 0);
     CHECK_EQ(cio_open_connection(&cl[n], "127.0.0.1", port, NULL), 0);
     cio_timeout to;
     CHECK_EQ(cio_timeout_enter(&to, 0.3), 0);
@@ -284,6 +285,8 @@ static int emfile_main(void *arg, void **result) {
     CHECK_EQ(cio_stream_close(cl[i]), 0);
   CHECK(cio_server_is_serving(srv));
   CHECK_EQ(cio_server_close(srv), 0);
+  if (eaten >= 0)
+    close(eaten);
   return 0;
 }
 
@@ -301,9 +304,11 @@ TEST(accept_backs_off_when_out_of_descriptors) {
   for (int free_slots = 0; free_slots < 24; fd++)
     if (fcntl(fd, F_GETFD) == -1)
       free_slots++;
-  struct rlimit rl;
+  struct rlimit rl, was;
   CHECK_EQ(getrlimit(RLIMIT_NOFILE, &rl), 0);
+  was = rl;
   rl.rlim_cur = (rlim_t)fd;
   CHECK_EQ(setrlimit(RLIMIT_NOFILE, &rl), 0);
   run_main(emfile_main, NULL);
+  CHECK_EQ(setrlimit(RLIMIT_NOFILE, &was), 0);
 }
