@@ -84,6 +84,9 @@ typedef struct cio__stack_pool {
   size_t live_count;      /* stacks handed out and not yet released */
   size_t keep_warm;       /* warm free stacks kept after a trim */
   struct cio__stack_slab *slabs;
+  /* Set by the owner of the pool: asked before each new slab, true fails
+   * it as a failed mmap would (tests inject allocation failures). */
+  bool (*fail_map)(void);
 } cio__stack_pool;
 
 /* Prepare `pool` for stacks of at least `stack_size` usable bytes (rounded

@@ -165,6 +165,8 @@ static int slab_add(cio__stack_pool *pool) {
   size_t count = (SLAB_TARGET_BYTES + stride - 1) / stride;
   if (count > SLAB_MAX_STACKS)
     count = SLAB_MAX_STACKS;
+  if (pool->fail_map != NULL && pool->fail_map())
+    return CIO_ENOMEM;
   struct cio__stack_slab *slab =
       book_alloc(sizeof *slab + count * sizeof slab->stacks[0]);
   if (!slab)
