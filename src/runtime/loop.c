@@ -56,6 +56,7 @@ int cio_loop_open(cio_loop **out, const cio_loop_opts *opts) {
       loop->guard_mode);
   if (rc < 0)
     goto fail_free;
+  loop->stacks.fail_map = cio__alloc_fault;
   if (o.uv_loop != NULL) {
     loop->uv = o.uv_loop;
   } else {

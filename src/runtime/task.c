@@ -45,6 +45,7 @@ static cio__stack_pool *pool_for(cio_loop *loop, size_t stack_size) {
     cio__free(loop, p);
     return NULL;
   }
+  p->pool.fail_map = cio__alloc_fault;
   if (p->pool.stack_size == loop->stacks.stack_size) {
     cio__stack_pool_destroy(&p->pool);
     cio__free(loop, p);
