@@ -7,6 +7,7 @@
  * (a ctest case of its own per file, given the names tests/CMakeLists.txt
  * found) fails unless ctest and the binary know the same cases. */
 #include <fcntl.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <sys/wait.h>
@@ -263,6 +264,116 @@ static int run_one(int i) {
   return 0;
 }
 
+/* ---- allocation failures -------------------------------------------------
+ * CIO_TEST_FAIL_ALLOC in the environment:
+ *   sweep   run each case again and again, failing its 1st, 2nd, ...
+ *           allocation (stack slabs and loops included), each run in a
+ *           child, until a run sees no injected failure.  Every run must
+ *           pass: a case tolerates the failure only where it surfaces as
+ *           CIO_ENOMEM (see TRY in test.h), and the leak checks hold.
+ *           Up to SWEEP_DENSE every allocation is failed in turn, then
+ *           every (N / 16)th: past that point a case repeats itself.
+ *   N       run once failing allocation N only (to debug one sweep run)
+ *   count   run once and print how many allocations the case made
+ */
+
+#define SWEEP_DENSE 256
+#define CIO__STR2(x) #x
+#define CIO__STR(x) CIO__STR2(x)
+#define SWEEP_LAST_CLEAN 78 /* a sweep run in which nothing failed */
+
+static bool fault_tolerated;
+
+bool test_alloc_failed(void) {
+  return fault_tolerated && cio__test_alloc_failures() > 0;
+}
+
+static int run_failing(int i, long n) {
+  leak_baseline();
+  fault_tolerated = true;
+  cio__test_fail_alloc(n, false);
+  tests[i].fn();
+  long failures = cio__test_alloc_failures();
+  long count = cio__test_alloc_count();
+  cio__test_fail_alloc(0, false);
+  fflush(NULL);
+  if (leak_report() > 0) {
+    fprintf(stderr, "FAILED: %s left the above behind (allocation %ld "
+            "failed)\n", tests[i].name, n);
+    return 1;
+  }
+  if (n == LONG_MAX)
+    printf("%s: %ld allocations\n", tests[i].name, count);
+  return failures == 0 ? SWEEP_LAST_CLEAN : 0;
+}
+
+static long sweep_next(long n) {
+  return n < SWEEP_DENSE ? n + 1 : n + n / 16;
+}
+
+static int sweep(int i) {
+  long runs = 0;
+  for (long n = 1;; n = sweep_next(n)) {
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid == 0) {
+      /* A case that runs this binary again runs it normally. */
+      unsetenv("CIO_TEST_FAIL_ALLOC");
+      alarm(60);
+      int rc = run_failing(i, n);
+      fflush(NULL);
+      _exit(rc);
+    }
+    int status = 0;
+    waitpid(pid, &status, 0);
+    runs++;
+    if (WIFEXITED(status) && WEXITSTATUS(status) == SWEEP_LAST_CLEAN) {
+      if (n == 1)
+        printf("%s: makes no allocation\n", tests[i].name);
+      else
+        printf("%s: %ld runs, allocations 1 to %ld failed in turn%s\n",
+               tests[i].name, runs, n - 1, n > SWEEP_DENSE ? " (sampled "
+               "past " CIO__STR(SWEEP_DENSE) ")" : "");
+      return 0;
+    }
+    if (WIFEXITED(status) && WEXITSTATUS(status) == TEST_SKIP_CODE)
+      return TEST_SKIP_CODE;
+    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+      fprintf(stderr, "FAILED: %s with allocation %ld failing (%s %d); "
+              "rerun: CIO_TEST_FAIL_ALLOC=%ld %s %s\n", tests[i].name, n,
+              WIFSIGNALED(status) ? "signal" : "exit",
+              WIFSIGNALED(status) ? WTERMSIG(status) : WEXITSTATUS(status), n,
+              self_path, tests[i].name);
+      return 1;
+    }
+  }
+}
+
+/* Run case i as the environment asks. */
+static int run_case(int i) {
+  const char *mode = getenv("CIO_TEST_FAIL_ALLOC");
+  if (mode == NULL || mode[0] == '\0')
+    return run_one(i);
+  if (strcmp(mode, "sweep") == 0)
+    return sweep(i);
+  if (strcmp(mode, "count") == 0) {
+    int rc = run_failing(i, LONG_MAX);
+    return rc == SWEEP_LAST_CLEAN ? 0 : rc;
+  }
+  char *end;
+  long n = strtol(mode, &end, 10);
+  if (*end != '\0' || n <= 0) {
+    fprintf(stderr, "CIO_TEST_FAIL_ALLOC: sweep, count or a number, not %s\n",
+            mode);
+    return 2;
+  }
+  int rc = run_failing(i, n);
+  if (rc == SWEEP_LAST_CLEAN)
+    printf("%s: allocation %ld did not fail (the case makes fewer)\n",
+           tests[i].name, n);
+  return rc == SWEEP_LAST_CLEAN ? 0 : rc;
+}
+
 int main(int argc, char **argv) {
   char path[4096];
   if (realpath(argv[0], path) == NULL)
@@ -286,7 +397,7 @@ int main(int argc, char **argv) {
   if (argc > 1) {
     int i = find_case(argv[1]);
     if (i >= 0)
-      return run_one(i);
+      return run_case(i);
     fprintf(stderr, "no test named %s\n", argv[1]);
     return 2;
   }
@@ -295,8 +406,11 @@ int main(int argc, char **argv) {
     fflush(NULL);
     pid_t pid = fork();
     if (pid == 0) {
-      alarm(60);
-      _exit(run_one(i));
+      if (getenv("CIO_TEST_FAIL_ALLOC") == NULL)
+        alarm(60);
+      int rc = run_case(i);
+      fflush(NULL);
+      _exit(rc);
     }
     int status = 0;
     waitpid(pid, &status, 0);

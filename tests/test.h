@@ -63,6 +63,10 @@ void test_skip(const char *fmt, ...)
                 a_, b_, (double)(tol));                                        \
   } while (0)
 
+/* True once an allocation failed by injection (CIO_TEST_FAIL_ALLOC, see
+ * runner.c) in this run: from then on CIO_ENOMEM is an expected outcome. */
+bool test_alloc_failed(void);
+
 /* An event log for order checks: test_log("a%d", 1) appends "a1 ". */
 void test_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 const char *test_log_text(void);
