@@ -5,30 +5,34 @@
 
 #include "example_harness.h"
 
-double now_seconds(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+void example_path(char *buf, size_t cap, const char *name) {
+  snprintf(buf, cap, "%s/%s", CIO_EXAMPLES_DIR, name);
+  if (access(buf, X_OK) != 0)
+    test_fail(__FILE__, __LINE__,
+              "%s is not built (configure with -DCIO_BUILD_EXAMPLES=ON)", buf);
 }
 
-/* Run `env examples/<name> args` with the shell and record each output
- * line with the time it arrived.  Fails the test unless the program exits
- * with status 0. */
+/* The shell command running `env examples/<name> args`, merging stderr;
+ * under $CIO_TEST_EMULATOR (qemu-user) when that is set. */
+static void example_command(char *cmd, size_t cap, const char *env,
+                            const char *name, const char *args) {
+  char path[1024];
+  example_path(path, sizeof path, name);
+  const char *emu = getenv("CIO_TEST_EMULATOR");
+  snprintf(cmd, cap, "%s %s '%s' %s 2>&1", env, emu ? emu : "", path, args);
+}
+
 size_t run_example_with(const char *env, const char *name, const char *args,
-                        struct line *lines, size_t cap) {
-  char path[1024], cmd[1400];
-  snprintf(path, sizeof path, "%s/%s", CIO_EXAMPLES_DIR, name);
-  if (access(path, X_OK) != 0)
-    test_fail(__FILE__, __LINE__,
-              "%s is not built (configure with -DCIO_BUILD_EXAMPLES=ON)", path);
-  snprintf(cmd, sizeof cmd, "%s '%s' %s 2>&1", env, path, args);
-  double start = now_seconds();
+                        struct line *lines, size_t cap, double *took) {
+  char cmd[1600];
+  example_command(cmd, sizeof cmd, env, name, args);
+  double start = test_now();
   FILE *p = popen(cmd, "r");
   CHECK(p != NULL);
   size_t n = 0;
   char buf[sizeof lines[0].text];
   while (fgets(buf, sizeof buf, p) != NULL) {
-    double at = now_seconds() - start;
+    double at = test_now() - start;
     buf[strcspn(buf, "\n")] = '\0';
     if (n < cap) {
       snprintf(lines[n].text, sizeof lines[n].text, "%s", buf);
@@ -37,6 +41,8 @@ size_t run_example_with(const char *env, const char *name, const char *args,
     n++;
   }
   int status = pclose(p);
+  if (took != NULL)
+    *took = test_now() - start;
   for (size_t i = 0; i < n && i < cap; i++)
     fprintf(stderr, "%6.3f %s\n", lines[i].at, lines[i].text);
   CHECK(WIFEXITED(status));
@@ -46,7 +52,19 @@ size_t run_example_with(const char *env, const char *name, const char *args,
 }
 
 size_t run_example(const char *name, struct line *lines, size_t cap) {
-  return run_example_with("", name, "", lines, cap);
+  return run_example_with("", name, "", lines, cap, NULL);
+}
+
+double run_example_output(const char *name, char *out, size_t cap) {
+  char cmd[1600];
+  example_command(cmd, sizeof cmd, "", name, "");
+  double start = test_now();
+  int status = test_run_capture(cmd, out, cap);
+  double took = test_now() - start;
+  fprintf(stderr, "%s (%.3f s):\n%s", name, took, out);
+  CHECK(WIFEXITED(status));
+  CHECK_EQ(WEXITSTATUS(status), 0);
+  return took;
 }
 
 /* Match `text` against `pattern`; see struct expect.  Stores the {hms}

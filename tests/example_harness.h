@@ -30,14 +30,19 @@ struct expect {
   double value;
 };
 
-double now_seconds(void);
+/* examples/<name> into buf; fails the case unless it was built. */
+void example_path(char *buf, size_t cap, const char *name);
 
 /* Run `env examples/<name> args` with the shell and record each output
- * line with the time it arrived.  Fails the test unless the program
- * exits with status 0. */
+ * line with the time it arrived; `*took` (unless NULL) gets how long the
+ * program ran.  Fails the case unless the program exits with status 0. */
 size_t run_example_with(const char *env, const char *name, const char *args,
-                        struct line *lines, size_t cap);
+                        struct line *lines, size_t cap, double *took);
 size_t run_example(const char *name, struct line *lines, size_t cap);
+
+/* Run examples/<name>, put its whole output in `out`, and return how many
+ * seconds it ran.  Fails the case unless it exits with status 0. */
+double run_example_output(const char *name, char *out, size_t cap);
 
 /* Match `text` against `pattern` (see struct expect); the {hms} time goes
  * to `*hms` as seconds of the day (or -1), the {sec} number to `*sec`. */

@@ -108,70 +108,6 @@ void test_skip(const char *fmt, ...) {
   _exit(TEST_SKIP_CODE);
 }
 
-static char log_buf[16384];
-static size_t log_len;
-
-void test_log(const char *fmt, ...) {
-  va_list ap;
-  va_start(ap, fmt);
-  int n = vsnprintf(log_buf + log_len, sizeof log_buf - log_len, fmt, ap);
-  va_end(ap);
-  if (n > 0 && log_len + (size_t)n + 1 < sizeof log_buf) {
-    log_len += (size_t)n;
-    log_buf[log_len++] = ' ';
-    log_buf[log_len] = '\0';
-  }
-}
-
-const char *test_log_text(void) {
-  return log_buf;
-}
-
-void test_log_reset(void) {
-  log_len = 0;
-  log_buf[0] = '\0';
-}
-
-int test_run_capture(const char *cmd, char *out, size_t cap) {
-  FILE *p = popen(cmd, "r");
-  if (p == NULL)
-    return -1;
-  size_t n = fread(out, 1, cap - 1, p);
-  out[n] = '\0';
-  return pclose(p);
-}
-
-int test_run_virtual(int (*fn)(void *arg, void **result), void *arg) {
-  cio_loop_opts opts = {.virtual_clock = true};
-  return cio_run_ex(fn, arg, &opts, NULL);
-}
-
-static int saved_stderr = -1;
-static FILE *captured;
-
-void test_stderr_begin(void) {
-  fflush(stderr);
-  captured = tmpfile();
-  if (captured == NULL)
-    test_fail(__FILE__, __LINE__, "tmpfile: cannot capture stderr");
-  saved_stderr = dup(2);
-  dup2(fileno(captured), 2);
-}
-
-const char *test_stderr_end(void) {
-  static char text[16384];
-  fflush(stderr);
-  dup2(saved_stderr, 2);
-  close(saved_stderr);
-  saved_stderr = -1;
-  rewind(captured);
-  size_t n = fread(text, 1, sizeof text - 1, captured);
-  text[n] = '\0';
-  fclose(captured);
-  captured = NULL;
-  return text;
-}
-
 static char self_path[8192];
 
 const char *test_self(void) {
@@ -278,8 +214,6 @@ static int run_one(int i) {
  */
 
 #define SWEEP_DENSE 256
-#define CIO__STR2(x) #x
-#define CIO__STR(x) CIO__STR2(x)
 #define SWEEP_LAST_CLEAN 78 /* a sweep run in which nothing failed */
 
 static bool fault_tolerated;
@@ -332,8 +266,9 @@ static int sweep(int i) {
         printf("%s: makes no allocation\n", tests[i].name);
       else
         printf("%s: %ld runs, allocations 1 to %ld failed in turn%s\n",
-               tests[i].name, runs, n - 1, n > SWEEP_DENSE ? " (sampled "
-               "past " CIO__STR(SWEEP_DENSE) ")" : "");
+               tests[i].name, runs, n - 1,
+               n > SWEEP_DENSE ? " (every one up to SWEEP_DENSE, then "
+                                 "sampled)" : "");
       return 0;
     }
     if (WIFEXITED(status) && WEXITSTATUS(status) == TEST_SKIP_CODE)

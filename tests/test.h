@@ -6,11 +6,14 @@
 #define CIO_TEST_H
 
 #include <math.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <stdbool.h>
 #include <string.h>
 #include <unistd.h>
+
+#include "casyncio.h"
 
 typedef void (*test_fn)(void);
 void test_register(const char *name, test_fn fn, const char *file);
@@ -67,10 +70,17 @@ void test_skip(const char *fmt, ...)
  * runner.c) in this run: from then on CIO_ENOMEM is an expected outcome. */
 bool test_alloc_failed(void);
 
+/* ---- helpers shared by the test files (helpers.c) ---- */
+
 /* An event log for order checks: test_log("a%d", 1) appends "a1 ". */
 void test_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 const char *test_log_text(void);
 void test_log_reset(void);
+/* A task body that logs its argument, a string. */
+int test_logger(void *arg, void **result);
+
+/* Seconds on the monotonic clock, for real-time checks. */
+double test_now(void);
 
 /* Capture what the process writes to stderr between the two calls (a
  * report casyncio prints); test_stderr_end() returns it (static buffer,
@@ -82,6 +92,17 @@ const char *test_stderr_end(void);
  * (cio_run_ex), so sleeps take no real time and their times are exact. */
 int test_run_virtual(int (*fn)(void *arg, void **result), void *arg);
 
+/* Run `fn(arg)` as the main task of a fresh loop on the real clock; fail
+ * the case unless it returns 0 and the loop closes cleanly. */
+void test_run_main(cio_task_fn fn, void *arg);
+
+/* Create a task on the running loop (the caller owns the reference). */
+cio_task *test_spawn(cio_task_fn fn, void *arg);
+
+/* Yield `n` times (sleep(0)): lets every task ready now, and what it
+ * wakes, run. */
+void test_yield_n(int n);
+
 /* Shell command that re-runs the running test binary as a child: its
  * absolute path (works under valgrind, unlike /proc/self/exe), after
  * $CIO_TEST_EMULATOR when that is set (a cross build under qemu-user,
@@ -91,5 +112,16 @@ const char *test_self(void);
 /* Run `cmd` with /bin/sh, capture stdout+stderr (up to cap bytes) and
  * return the wait status. */
 int test_run_capture(const char *cmd, char *out, size_t cap);
+
+/* A case that checks what the runtime prints runs itself as a child:
+ *
+ *   if (test_is_child()) { ...do what prints...; return; }
+ *   int status = test_run_child("this_case", out, sizeof out);
+ *
+ * test_run_child runs case `name` of this binary with CIO_CHILD=1, its
+ * stdout and stderr into `out`, and returns the wait status.  The child
+ * ends like any case, with the runner's leak checks. */
+bool test_is_child(void);
+int test_run_child(const char *name, char *out, size_t cap);
 
 #endif

@@ -232,7 +232,8 @@ static void check_seconds(double got, double tutorial) {
 TEST(tour) {
   struct line lines[MAX_LINES];
   size_t n =
-      run_example_with("CIO_TOUR_SCALE=0.1", "tour", "", lines, MAX_LINES);
+      run_example_with("CIO_TOUR_SCALE=0.1", "tour", "", lines, MAX_LINES,
+                       NULL);
   CHECK_EQ(n, 4 + NTOUR + 2);
   CHECK(strncmp(lines[0].text, "casyncio tour: ", 15) == 0);
   CHECK(strncmp(lines[1].text, "scale 0.10: ", 12) == 0);

@@ -2,58 +2,7 @@
  * "Semaphore + run_in_executor" programs and seed 003's five blocking
  * sleeps): run each from CIO_EXAMPLES_DIR and check every line and when
  * it appeared.  stderr is merged in, so a runtime warning fails too. */
-#include <sys/wait.h>
-#include <time.h>
-
-#include "test.h"
-
-#define MAX_LINES 64
-#define TOLERANCE 0.5 /* seconds */
-
-struct line {
-  char text[256];
-  double at; /* seconds since the program started */
-};
-
-static double now_seconds(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-/* Run examples/<name>, record each line with its arrival time, and
- * return how many lines there were.  Fails unless it exits with 0. */
-static size_t run_example(const char *name, struct line *lines, size_t cap,
-                          double *took) {
-  char path[1024], cmd[1200];
-  snprintf(path, sizeof path, "%s/%s", CIO_EXAMPLES_DIR, name);
-  if (access(path, X_OK) != 0)
-    test_fail(__FILE__, __LINE__,
-              "%s is not built (configure with -DCIO_BUILD_EXAMPLES=ON)", path);
-  const char *emu = getenv("CIO_TEST_EMULATOR");
-  snprintf(cmd, sizeof cmd, "%s '%s' 2>&1", emu ? emu : "", path);
-  double start = now_seconds();
-  FILE *p = popen(cmd, "r");
-  CHECK(p != NULL);
-  size_t n = 0;
-  char buf[sizeof lines[0].text];
-  while (fgets(buf, sizeof buf, p) != NULL) {
-    buf[strcspn(buf, "\n")] = '\0';
-    if (n < cap) {
-      snprintf(lines[n].text, sizeof lines[n].text, "%s", buf);
-      lines[n].at = now_seconds() - start;
-    }
-    n++;
-  }
-  int status = pclose(p);
-  *took = now_seconds() - start;
-  for (size_t i = 0; i < n && i < cap; i++)
-    fprintf(stderr, "%6.3f %s\n", lines[i].at, lines[i].text);
-  CHECK(WIFEXITED(status));
-  CHECK_EQ(WEXITSTATUS(status), 0);
-  CHECK(n <= cap);
-  return n;
-}
+#include "example_harness.h"
 
 /* "HH:MM:SS rest": the seconds of the day, or -1. */
 static long hms_of(const char *text, const char **rest) {
@@ -69,15 +18,14 @@ static long hms_of(const char *text, const char **rest) {
  * after 2 s. */
 TEST(executor_blocking_io) {
   struct line l[MAX_LINES];
-  double took;
-  size_t n = run_example("executor_blocking_io", l, MAX_LINES, &took);
+  size_t n = run_example("executor_blocking_io", l, MAX_LINES);
   CHECK_EQ(n, 4);
   for (int i = 0; i < 3; i++) {
     CHECK_STR(l[i].text, "tick");
-    CHECK_NEAR(l[i].at, 0.5 * (i + 1), TOLERANCE);
+    CHECK_NEAR(l[i].at, 0.5 * (i + 1), TIME_TOLERANCE);
   }
   CHECK_STR(l[3].text, "blocking result: 9");
-  CHECK_NEAR(l[3].at, 2.0, TOLERANCE);
+  CHECK_NEAR(l[3].at, 2.0, TIME_TOLERANCE);
 }
 
 /* Twenty workers, five at a time, each 0..0.5 s of "network" and 1 s in
@@ -85,8 +33,7 @@ TEST(executor_blocking_io) {
  * by 1.5 s, all within about 4 rounds of 1..1.5 s. */
 TEST(executor_semaphore) {
   struct line l[MAX_LINES];
-  double took;
-  size_t n = run_example("executor_semaphore", l, MAX_LINES, &took);
+  size_t n = run_example("executor_semaphore", l, MAX_LINES);
   CHECK_EQ(n, 20);
   int seen[20] = {0};
   for (size_t i = 0; i < n; i++) {
@@ -98,8 +45,8 @@ TEST(executor_semaphore) {
   }
   for (int k = 0; k < 20; k++)
     CHECK_EQ(seen[k], 1);
-  CHECK(l[4].at <= 1.5 + TOLERANCE);
-  CHECK(l[19].at >= 4.0 - 0.05 && l[19].at <= 6.0 + TOLERANCE);
+  CHECK(l[4].at <= 1.5 + TIME_TOLERANCE);
+  CHECK(l[19].at >= 4.0 - 0.05 && l[19].at <= 6.0 + TIME_TOLERANCE);
 }
 
 /* start, then the five sleeps all end together 2 s later, in order,
@@ -107,22 +54,23 @@ TEST(executor_semaphore) {
 TEST(executor_sync_sleep) {
   struct line l[MAX_LINES];
   double took;
-  size_t n = run_example("executor_sync_sleep", l, MAX_LINES, &took);
+  size_t n =
+      run_example_with("", "executor_sync_sleep", "", l, MAX_LINES, &took);
   CHECK_EQ(n, 7);
   const char *rest;
   long t0 = hms_of(l[0].text, &rest);
   CHECK(t0 >= 0);
   CHECK_STR(rest, "start");
-  CHECK_NEAR(l[0].at, 0.0, TOLERANCE);
+  CHECK_NEAR(l[0].at, 0.0, TIME_TOLERANCE);
   for (int i = 1; i <= 6; i++) {
     long t = hms_of(l[i].text, &rest);
     CHECK(t >= 0);
     char want[8];
     snprintf(want, sizeof want, "%d", i - 1);
     CHECK_STR(rest, i == 6 ? "end" : want);
-    CHECK_NEAR(l[i].at, 2.0, TOLERANCE);
+    CHECK_NEAR(l[i].at, 2.0, TIME_TOLERANCE);
     /* The stamps moved on by 2 s (to the second). */
     CHECK_NEAR((double)((t - t0 + 86400) % 86400), 2.0, 1.0);
   }
-  CHECK_NEAR(took, 2.0, TOLERANCE);
+  CHECK_NEAR(took, 2.0, TIME_TOLERANCE);
 }

@@ -1,21 +1,8 @@
 /* The network examples, run as real processes: echo_server with
  * echo_client against it, and the crawler fetching from its own server. */
 #include <sys/wait.h>
-#include <time.h>
 
-#include "test.h"
-
-static void example_path(char *buf, size_t cap, const char *name) {
-  snprintf(buf, cap, "%s/%s", CIO_EXAMPLES_DIR, name);
-  if (access(buf, X_OK) != 0)
-    test_fail(__FILE__, __LINE__, "%s is not built", buf);
-}
-
-static double now_s(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
+#include "example_harness.h"
 
 TEST(echo_server_and_client) {
   char srv[1024], cli[1024], cmd[2200];
@@ -56,37 +43,15 @@ TEST(echo_client_without_server) {
 }
 
 TEST(crawler_fetches_concurrently) {
-  char path[1024], cmd[1200];
-  example_path(path, sizeof path, "crawler");
-  snprintf(cmd, sizeof cmd, "'%s' 2>&1", path);
-  static const struct {
-    const char *text;
-    double at;
-  } want[] = {
-      {"[1] request started", 0},
-      {"[2] request started", 0},
-      {"[3] request started", 0},
-      {"[3] received 'data_3'", 1},
-      {"[1] received 'data_1'", 2},
-      {"[2] received 'data_2'", 3},
-      {"results: ['data_1', 'data_2', 'data_3']", 3},
-      {"elapsed: 3.0 s (one after the other: 6 s)", 3},
+  static const struct expect want[] = {
+      {"[1] request started", 0, 0},
+      {"[2] request started", 0, 0},
+      {"[3] request started", 0, 0},
+      {"[3] received 'data_3'", 1, 0},
+      {"[1] received 'data_1'", 2, 0},
+      {"[2] received 'data_2'", 3, 0},
+      {"results: ['data_1', 'data_2', 'data_3']", 3, 0},
+      {"elapsed: {sec} s (one after the other: 6 s)", 3, 3.0},
   };
-  double start = now_s();
-  FILE *p = popen(cmd, "r");
-  CHECK(p != NULL);
-  char line[256];
-  size_t i = 0;
-  while (fgets(line, sizeof line, p) != NULL) {
-    double at = now_s() - start;
-    line[strcspn(line, "\n")] = '\0';
-    fprintf(stderr, "%6.3f %s\n", at, line);
-    CHECK(i < sizeof want / sizeof want[0]);
-    CHECK_STR(line, want[i].text);
-    CHECK_NEAR(at, want[i].at, 0.5);
-    i++;
-  }
-  CHECK_EQ(i, sizeof want / sizeof want[0]);
-  int st = pclose(p);
-  CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+  CHECK_EXAMPLE("crawler", want);
 }

@@ -1,35 +1,7 @@
 /* The sync and queue examples (C twins of seed 002's programs): run each
  * from CIO_EXAMPLES_DIR and check what it prints.  stderr is merged into
  * the output, so a runtime warning fails the comparison. */
-#include <sys/wait.h>
-#include <time.h>
-
-#include "test.h"
-
-static double now_seconds(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-/* Run examples/<name>, expect exit status 0, return its output in `out`
- * and the seconds it took. */
-static double run_example(const char *name, char *out, size_t cap) {
-  char path[1024], cmd[1200];
-  snprintf(path, sizeof path, "%s/%s", CIO_EXAMPLES_DIR, name);
-  if (access(path, X_OK) != 0)
-    test_fail(__FILE__, __LINE__,
-              "%s is not built (configure with -DCIO_BUILD_EXAMPLES=ON)", path);
-  const char *emu = getenv("CIO_TEST_EMULATOR");
-  snprintf(cmd, sizeof cmd, "%s '%s' 2>&1", emu ? emu : "", path);
-  double start = now_seconds();
-  int status = test_run_capture(cmd, out, cap);
-  double took = now_seconds() - start;
-  fprintf(stderr, "%s (%.3f s):\n%s", name, took, out);
-  CHECK(WIFEXITED(status));
-  CHECK_EQ(WEXITSTATUS(status), 0);
-  return took;
-}
+#include "example_harness.h"
 
 static int count_lines(const char *s) {
   int n = 0;
@@ -41,7 +13,7 @@ static int count_lines(const char *s) {
 /* Ten workers, each finishing once, never more than three at a time. */
 TEST(sync_semaphore) {
   char out[4096];
-  run_example("sync_semaphore", out, sizeof out);
+  run_example_output("sync_semaphore", out, sizeof out);
   CHECK_EQ(count_lines(out), 11);
   for (int i = 0; i < 10; i++) {
     char want[32];
@@ -56,14 +28,14 @@ TEST(sync_semaphore) {
 
 TEST(sync_lock) {
   char out[256];
-  run_example("sync_lock", out, sizeof out);
+  run_example_output("sync_lock", out, sizeof out);
   CHECK_STR(out, "final counter: 5000\n");
 }
 
 /* Both waiters resume, after the setter's line, a second in. */
 TEST(sync_event) {
   char out[1024];
-  double took = run_example("sync_event", out, sizeof out);
+  double took = run_example_output("sync_event", out, sizeof out);
   CHECK_STR(out, "W1 is waiting for event\n"
                  "W2 is waiting for event\n"
                  "setter will sleep and then set the event\n"
@@ -76,7 +48,7 @@ TEST(sync_event) {
 /* Every item produced once and consumed once, by both consumers. */
 TEST(queue_producer_consumer) {
   char out[4096];
-  run_example("queue_producer_consumer", out, sizeof out);
+  run_example_output("queue_producer_consumer", out, sizeof out);
   CHECK_EQ(count_lines(out), 20);
   for (int i = 0; i < 10; i++) {
     char produced[32], consumed[32];

@@ -47,22 +47,10 @@ static int count_fds(void) {
   return n;
 }
 
-static double now(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 static int run(cio_task_fn fn) {
   int rc = cio_run(fn, NULL);
   remove_dir();
   return rc;
-}
-
-static cio_task *spawn(cio_task_fn fn, void *arg) {
-  cio_task *t = NULL;
-  CHECK_EQ(cio_create_task(NULL, &t, fn, arg, NULL), 0);
-  return t;
 }
 
 /* ------------------------------------------------------------------ */
@@ -184,8 +172,8 @@ static int big_file(void *arg, void **result) {
 
 static int main_big(void *arg, void **result) {
   (void)arg, (void)result;
-  cio_task *a = spawn(big_file, (void *)path_in("big1"));
-  cio_task *b = spawn(big_file, (void *)path_in("big2"));
+  cio_task *a = test_spawn(big_file, (void *)path_in("big1"));
+  cio_task *b = test_spawn(big_file, (void *)path_in("big2"));
   CHECK_EQ(cio_task_join(a, NULL), 0);
   CHECK_EQ(cio_task_join(b, NULL), 0);
   return 0;
@@ -215,7 +203,7 @@ static int main_not_blocking(void *arg, void **result) {
   (void)arg, (void)result;
   const char *fifo = path_in("fifo");
   CHECK_EQ(mkfifo(fifo, 0600), 0);
-  cio_task *r = spawn(fifo_reader, (void *)fifo);
+  cio_task *r = test_spawn(fifo_reader, (void *)fifo);
   for (int i = 0; i < 3; i++) {
     CHECK_EQ(cio_sleep(0.02), 0);
     test_log("tick%d", i);
@@ -270,17 +258,17 @@ static int main_cancel(void *arg, void **result) {
   for (int i = 0; i < POOL; i++) {
     o[i] = (struct opener){.path = path_in(names[i]), .fd = -1};
     CHECK_EQ(mkfifo(o[i].path, 0600), 0);
-    t[i] = spawn(fifo_open_task, &o[i]);
+    t[i] = test_spawn(fifo_open_task, &o[i]);
   }
   CHECK_EQ(cio_sleep(0.1), 0); /* all four now block in the pool */
 
-  cio_task *queued = spawn(stat_task, NULL);
+  cio_task *queued = test_spawn(stat_task, NULL);
   CHECK_EQ(cio_sleep(0.05), 0);
   CHECK(!cio_task_is_done(queued));
-  double t0 = now();
+  double t0 = test_now();
   CHECK_EQ(cio_task_cancel(queued), 1);
   CHECK_EQ(cio_task_join(queued, NULL), CIO_ECANCELED);
-  CHECK(now() - t0 < 0.05);
+  CHECK(test_now() - t0 < 0.05);
 
   /* A running open cannot be stopped: the task stays until it ends. */
   CHECK_EQ(cio_task_cancel(t[0]), 1);
@@ -335,7 +323,7 @@ static void *through_cat(int fd, int64_t offset, size_t count, ssize_t want,
   cio_process *p;
   CHECK_EQ(cio_create_subprocess_exec(&p, argv, &o), 0);
   struct slurp sl = {.s = cio_process_stdout(p)};
-  cio_task *reader = spawn(slurp_task, &sl);
+  cio_task *reader = test_spawn(slurp_task, &sl);
   CHECK_EQ(cio_stream_write(cio_process_stdin(p), "<", 1), 0);
   CHECK_EQ(cio_fs_sendfile(cio_process_stdin(p), fd, offset, count), want);
   CHECK_EQ(cio_stream_close(cio_process_stdin(p)), 0);

@@ -188,19 +188,20 @@ TEST(several_waiters_wake_in_order) {
 }
 
 TEST(unretrieved_future_error_is_reported) {
-  if (getenv("CIO_CHILD")) {
+  if (test_is_child()) {
     cio_loop *loop;
-    cio_loop_open(&loop, NULL);
+    CHECK_EQ(cio_loop_open(&loop, NULL), 0);
     cio_future *f;
-    cio_future_new(loop, &f);
-    cio_future_set_error(f, CIO_ECONNREFUSED);
+    CHECK_EQ(cio_future_new(loop, &f), 0);
+    CHECK_EQ(cio_future_set_error(f, CIO_ECONNREFUSED), 0);
     cio_future_release(f);
-    exit(cio_loop_close(loop) == 0 ? 0 : 3);
+    CHECK_EQ(cio_loop_close(loop), 0);
+    return;
   }
-  char cmd[512], out[4096];
-  snprintf(cmd, sizeof cmd,
-           "CIO_CHILD=1 %s unretrieved_future_error_is_reported 2>&1", test_self());
-  CHECK_EQ(test_run_capture(cmd, out, sizeof out), 0);
+  char out[4096];
+  CHECK_EQ(test_run_child("unretrieved_future_error_is_reported", out,
+                          sizeof out),
+           0);
   CHECK(strstr(out, "Future exception was never retrieved") != NULL);
   CHECK(strstr(out, "ECONNREFUSED") != NULL);
 }

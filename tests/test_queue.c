@@ -8,17 +8,6 @@
 #define P(i) ((void *)(intptr_t)(i))
 #define I(p) ((int)(intptr_t)(p))
 
-static cio_task *spawn(cio_task_fn fn, void *arg) {
-  cio_task *t = NULL;
-  CHECK_EQ(cio_create_task(NULL, &t, fn, arg, NULL), 0);
-  return t;
-}
-
-static void yield_n(int n) {
-  for (int i = 0; i < n; i++)
-    CHECK_EQ(cio_sleep(0), 0);
-}
-
 struct who {
   const char *name;
   cio_queue *q;
@@ -178,19 +167,13 @@ TEST(queue_nowait_errors_and_sizes) {
 
 /* ---- suspension and FIFO among waiters ------------------------------ */
 
-static int logger(void *arg, void **result) {
-  (void)result;
-  test_log("%s", (const char *)arg);
-  return 0;
-}
-
 /* get with items present and put with room do not suspend. */
 static int main_no_suspend(void *arg, void **result) {
   (void)arg;
   (void)result;
   cio_queue *q;
   CHECK_EQ(cio_queue_new(&q, 1), 0);
-  cio_task *t = spawn(logger, "other");
+  cio_task *t = test_spawn(test_logger, "other");
   CHECK_EQ(cio_queue_put(q, P(1)), 0);
   void *item;
   CHECK_EQ(cio_queue_get(q, &item), 0);
@@ -213,8 +196,8 @@ static int main_getters_fifo(void *arg, void **result) {
   struct who w[3] = {{"a", q, 0, 0}, {"b", q, 0, 0}, {"c", q, 0, 0}};
   cio_task *t[3];
   for (int i = 0; i < 3; i++)
-    t[i] = spawn(getter, &w[i]);
-  yield_n(1);
+    t[i] = test_spawn(getter, &w[i]);
+  test_yield_n(1);
   for (int i = 1; i <= 3; i++)
     CHECK_EQ(cio_queue_put_nowait(q, P(i)), 0);
   for (int i = 0; i < 3; i++)
@@ -238,7 +221,7 @@ static int main_putters_fifo(void *arg, void **result) {
   struct who w[3] = {{"a", q, 1, 0}, {"b", q, 2, 0}, {"c", q, 3, 0}};
   cio_task *t[3];
   for (int i = 0; i < 3; i++)
-    t[i] = spawn(putter, &w[i]);
+    t[i] = test_spawn(putter, &w[i]);
   CHECK_EQ(cio_sleep(10), 0);
   CHECK_STR(test_log_text(), ""); /* all blocked */
   for (int i = 0; i < 4; i++) {
@@ -305,7 +288,7 @@ static int main_join(void *arg, void **result) {
   CHECK_EQ(cio_queue_task_done(c.q), CIO_EINVAL); /* ValueError */
   for (int i = 0; i < 6; i++)
     CHECK_EQ(cio_queue_put(c.q, P(i)), 0);
-  cio_task *w[2] = {spawn(join_worker, &c), spawn(join_worker, &c)};
+  cio_task *w[2] = {test_spawn(join_worker, &c), test_spawn(join_worker, &c)};
   CHECK_EQ(cio_queue_join(c.q), 0);
   CHECK_EQ(c.processed, 6);
   CHECK_NEAR(cio_time(), 1.5, 1e-9);
@@ -335,8 +318,8 @@ static int main_join_cancel(void *arg, void **result) {
   cio_queue *q;
   CHECK_EQ(cio_queue_new(&q, 0), 0);
   CHECK_EQ(cio_queue_put(q, P(1)), 0);
-  cio_task *j1 = spawn(joiner, q), *j2 = spawn(joiner, q);
-  yield_n(1);
+  cio_task *j1 = test_spawn(joiner, q), *j2 = test_spawn(joiner, q);
+  test_yield_n(1);
   CHECK_EQ(cio_task_cancel(j1), 1);
   CHECK_EQ(cio_task_join(j1, NULL), CIO_ECANCELED);
   void *item;
@@ -361,8 +344,8 @@ static int main_cancel_getter(void *arg, void **result) {
   cio_queue *q;
   CHECK_EQ(cio_queue_new(&q, 0), 0);
   struct who a = {"a", q, 0, 0}, b = {"b", q, 0, 0};
-  cio_task *ta = spawn(getter, &a), *tb = spawn(getter, &b);
-  yield_n(1);
+  cio_task *ta = test_spawn(getter, &a), *tb = test_spawn(getter, &b);
+  test_yield_n(1);
   CHECK_EQ(cio_task_cancel(ta), 1);
   CHECK_EQ(cio_task_join(ta, NULL), CIO_ECANCELED);
   CHECK_EQ(cio_queue_put(q, P(7)), 0);
@@ -386,8 +369,8 @@ static int main_cancel_woken_getter(void *arg, void **result) {
   cio_queue *q;
   CHECK_EQ(cio_queue_new(&q, 0), 0);
   struct who a = {"a", q, 0, 0}, b = {"b", q, 0, 0};
-  cio_task *ta = spawn(getter, &a), *tb = spawn(getter, &b);
-  yield_n(1);
+  cio_task *ta = test_spawn(getter, &a), *tb = test_spawn(getter, &b);
+  test_yield_n(1);
   CHECK_EQ(cio_queue_put_nowait(q, P(7)), 0); /* wakes a */
   CHECK_EQ(cio_task_cancel(ta), 1);           /* before a runs */
   CHECK_EQ(cio_task_join(ta, NULL), CIO_ECANCELED);
@@ -410,8 +393,8 @@ static int main_cancel_woken_putter(void *arg, void **result) {
   CHECK_EQ(cio_queue_new(&q, 1), 0);
   CHECK_EQ(cio_queue_put(q, P(0)), 0);
   struct who a = {"a", q, 1, 0}, b = {"b", q, 2, 0};
-  cio_task *ta = spawn(putter, &a), *tb = spawn(putter, &b);
-  yield_n(1);
+  cio_task *ta = test_spawn(putter, &a), *tb = test_spawn(putter, &b);
+  test_yield_n(1);
   void *item;
   CHECK_EQ(cio_queue_get_nowait(q, &item), 0); /* wakes a */
   CHECK_EQ(cio_task_cancel(ta), 1);
@@ -437,8 +420,8 @@ static int main_cancel_putter(void *arg, void **result) {
   CHECK_EQ(cio_queue_new(&q, 1), 0);
   CHECK_EQ(cio_queue_put(q, P(0)), 0);
   struct who a = {"a", q, 1, 0};
-  cio_task *ta = spawn(putter, &a);
-  yield_n(1);
+  cio_task *ta = test_spawn(putter, &a);
+  test_yield_n(1);
   CHECK_EQ(cio_task_cancel(ta), 1);
   CHECK_EQ(cio_task_join(ta, NULL), CIO_ECANCELED);
   void *item;
@@ -466,8 +449,8 @@ static int main_shutdown_graceful(void *arg, void **result) {
   CHECK_EQ(cio_queue_new(&full, 1), 0);
   CHECK_EQ(cio_queue_put(full, P(1)), 0);
   struct who g = {"g", q, 0, 0}, p = {"p", full, 2, 0};
-  cio_task *tg = spawn(getter, &g), *tp = spawn(putter, &p);
-  yield_n(1);
+  cio_task *tg = test_spawn(getter, &g), *tp = test_spawn(putter, &p);
+  test_yield_n(1);
   CHECK_EQ(cio_queue_shutdown(q, false), 0);
   CHECK_EQ(cio_queue_shutdown(full, false), 0);
   CHECK(cio_queue_is_shut_down(q));
@@ -501,8 +484,8 @@ static int main_shutdown_immediate(void *arg, void **result) {
   CHECK_EQ(cio_queue_put(q, P(1)), 0);
   CHECK_EQ(cio_queue_put(q, P(2)), 0);
   struct who p = {"p", q, 3, 0};
-  cio_task *tp = spawn(putter, &p), *tj = spawn(joiner, q);
-  yield_n(1);
+  cio_task *tp = test_spawn(putter, &p), *tj = test_spawn(joiner, q);
+  test_yield_n(1);
   CHECK_EQ(cio_queue_shutdown(q, true), 0);
   CHECK_EQ(cio_queue_qsize(q), 0);
   void *item;
@@ -599,10 +582,10 @@ static int main_producer_consumer(void *arg, void **result) {
   struct pc pc = {0};
   CHECK_EQ(cio_queue_new(&pc.q, 5), 0);
   struct consumer_arg args[2] = {{&pc, 0}, {&pc, 1}};
-  cio_task *prod = spawn(producer, &pc);
+  cio_task *prod = test_spawn(producer, &pc);
   cio_task *cons[2];
   for (int i = 0; i < 2; i++)
-    cons[i] = spawn(consumer, &args[i]);
+    cons[i] = test_spawn(consumer, &args[i]);
   CHECK_EQ(cio_task_join(prod, NULL), 0);
   for (int i = 0; i < 2; i++)
     CHECK_EQ(cio_task_join(cons[i], NULL), 0);
@@ -631,8 +614,8 @@ static int main_timeouts(void *arg, void **result) {
   CHECK(item == NULL);
   CHECK_NEAR(cio_time(), 1.0, 1e-9);
   struct who b = {"b", q, 0, 0};
-  cio_task *tb = spawn(getter, &b);
-  yield_n(1);
+  cio_task *tb = test_spawn(getter, &b);
+  test_yield_n(1);
   CHECK_EQ(cio_queue_put(q, P(5)), 0);
   CHECK_EQ(cio_task_join(tb, NULL), 0);
   CHECK_EQ(cio_queue_put(q, P(6)), 0);

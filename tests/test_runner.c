@@ -1,23 +1,15 @@
 /* The runner itself: a case that leaks fails, naming what it leaked.  Each
- * case runs a leaking case body in a child (the same binary, CIO_CHILD
- * set) and checks what the runner said about it. */
+ * case runs a leaking case body in a child (test_run_child) and checks
+ * what the runner said about it. */
 #include <fcntl.h>
 #include <sys/wait.h>
 
 #include "casyncio.h"
 #include "test.h"
 
-/* Run case `name` of this binary as a child with CIO_CHILD=1; its exit
- * status and output (stdout and stderr) go to *status and out. */
-static int run_child(const char *name, char *out, size_t cap) {
-  char cmd[8400];
-  snprintf(cmd, sizeof cmd, "CIO_CHILD=1 %s %s 2>&1", test_self(), name);
-  return test_run_capture(cmd, out, cap);
-}
-
 static void check_child_leaks(const char *name, const char *what) {
   char out[4096];
-  int status = run_child(name, out, sizeof out);
+  int status = test_run_child(name, out, sizeof out);
   fprintf(stderr, "%s", out);
   CHECK(WIFEXITED(status));
   CHECK_EQ(WEXITSTATUS(status), 1);
@@ -26,7 +18,7 @@ static void check_child_leaks(const char *name, const char *what) {
 }
 
 TEST(leaked_fd_fails) {
-  if (getenv("CIO_CHILD")) {
+  if (test_is_child()) {
     CHECK(open("/dev/null", O_RDONLY) >= 0);
     return;
   }
@@ -34,7 +26,7 @@ TEST(leaked_fd_fails) {
 }
 
 TEST(loop_left_open_fails) {
-  if (getenv("CIO_CHILD")) {
+  if (test_is_child()) {
     cio_loop *loop;
     CHECK_EQ(cio_loop_open(&loop, NULL), 0);
     return;
@@ -54,7 +46,7 @@ static int keep_future(void *arg, void **result) {
 }
 
 TEST(abandoned_loop_fails) {
-  if (getenv("CIO_CHILD")) {
+  if (test_is_child()) {
     CHECK_EQ(cio_run(keep_future, NULL), 0);
     return;
   }
@@ -72,12 +64,12 @@ static int clean_main(void *arg, void **result) {
 }
 
 TEST(clean_case_passes) {
-  if (getenv("CIO_CHILD")) {
+  if (test_is_child()) {
     CHECK_EQ(cio_run(clean_main, NULL), 0);
     return;
   }
   char out[4096];
-  int status = run_child("clean_case_passes", out, sizeof out);
+  int status = test_run_child("clean_case_passes", out, sizeof out);
   CHECK(WIFEXITED(status));
   CHECK_EQ(WEXITSTATUS(status), 0);
   CHECK_STR(out, "");

@@ -8,18 +8,6 @@
 #include "casyncio.h"
 #include "test.h"
 
-static void run_main(cio_task_fn fn, void *arg) {
-  cio_loop *loop;
-  CHECK_EQ(cio_loop_open(&loop, NULL), 0);
-  cio_task *t;
-  CHECK_EQ(cio_create_task(loop, &t, fn, arg, NULL), 0);
-  int rc = cio_loop_run_until_complete(loop, t, NULL);
-  if (rc != 0)
-    test_fail(__FILE__, __LINE__, "main task: %s", cio_err_name(rc));
-  cio_task_release(t);
-  CHECK_EQ(cio_loop_close(loop), 0);
-}
-
 /* Echo lines; the line "fail" makes the handler return an error. */
 static int line_handler(cio_stream *s, void *arg) {
   (void)arg;
@@ -91,7 +79,7 @@ static int serve_main(void *arg, void **result) {
 }
 
 TEST(serve_forever_until_closed) {
-  run_main(serve_main, NULL);
+  test_run_main(serve_main, NULL);
 }
 
 static int serve_cancel_main(void *arg, void **result) {
@@ -116,7 +104,7 @@ static int serve_cancel_main(void *arg, void **result) {
 }
 
 TEST(cancelling_serve_forever_closes_the_server) {
-  run_main(serve_cancel_main, NULL);
+  test_run_main(serve_cancel_main, NULL);
 }
 
 /* ---- failing handlers and closing clients ----------------------------- */
@@ -143,7 +131,7 @@ static int failing_main(void *arg, void **result) {
 }
 
 TEST(failing_handler_closes_only_its_connection) {
-  run_main(failing_main, NULL);
+  test_run_main(failing_main, NULL);
 }
 
 struct waiter_ctx {
@@ -186,7 +174,7 @@ static int clients_main(void *arg, void **result) {
 }
 
 TEST(close_clients_and_wait_closed) {
-  run_main(clients_main, NULL);
+  test_run_main(clients_main, NULL);
 }
 
 static int reuseport_main(void *arg, void **result) {
@@ -211,7 +199,7 @@ static int reuseport_main(void *arg, void **result) {
 }
 
 TEST(reuse_port_lets_two_servers_share_a_port) {
-  run_main(reuseport_main, NULL);
+  test_run_main(reuseport_main, NULL);
 }
 
 /* ---- out of file descriptors ------------------------------------------ */
@@ -309,6 +297,6 @@ TEST(accept_backs_off_when_out_of_descriptors) {
   was = rl;
   rl.rlim_cur = (rlim_t)fd;
   CHECK_EQ(setrlimit(RLIMIT_NOFILE, &rl), 0);
-  run_main(emfile_main, NULL);
+  test_run_main(emfile_main, NULL);
   CHECK_EQ(setrlimit(RLIMIT_NOFILE, &was), 0);
 }

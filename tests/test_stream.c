@@ -13,25 +13,6 @@
 #include "casyncio.h"
 #include "test.h"
 
-static double now_s(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-/* Run `fn(arg)` as the main task of a fresh loop and close it cleanly. */
-static void run_main(cio_task_fn fn, void *arg) {
-  cio_loop *loop;
-  CHECK_EQ(cio_loop_open(&loop, NULL), 0);
-  cio_task *t;
-  CHECK_EQ(cio_create_task(loop, &t, fn, arg, NULL), 0);
-  int rc = cio_loop_run_until_complete(loop, t, NULL);
-  if (rc != 0)
-    test_fail(__FILE__, __LINE__, "main task: %s", cio_err_name(rc));
-  cio_task_release(t);
-  CHECK_EQ(cio_loop_close(loop), 0);
-}
-
 static int listen_loopback(int backlog, int *port) {
   int fd = socket(AF_INET, SOCK_STREAM, 0);
   struct sockaddr_in sin = {.sin_family = AF_INET,
@@ -119,7 +100,7 @@ static int echo_main(void *arg, void **result) {
 }
 
 TEST(echo_roundtrip_and_addresses) {
-  run_main(echo_main, NULL);
+  test_run_main(echo_main, NULL);
 }
 
 /* ---- partial reads, readexactly at EOF ------------------------------ */
@@ -143,7 +124,7 @@ static int partial_main(void *arg, void **result) {
 }
 
 TEST(read_returns_partial_data) {
-  run_main(partial_main, NULL);
+  test_run_main(partial_main, NULL);
 }
 
 static int exactly_eof_main(void *arg, void **result) {
@@ -171,7 +152,7 @@ static int exactly_eof_main(void *arg, void **result) {
 }
 
 TEST(readexactly_eof_in_the_middle) {
-  run_main(exactly_eof_main, NULL);
+  test_run_main(exactly_eof_main, NULL);
 }
 
 /* ---- lines, separators and limits ---------------------------------- */
@@ -202,7 +183,7 @@ static int lines_main(void *arg, void **result) {
 }
 
 TEST(readline_and_readuntil) {
-  run_main(lines_main, NULL);
+  test_run_main(lines_main, NULL);
 }
 
 static int limit_main(void *arg, void **result) {
@@ -240,7 +221,7 @@ static int limit_main(void *arg, void **result) {
 }
 
 TEST(limit_overrun_leaves_stream_usable) {
-  run_main(limit_main, NULL);
+  test_run_main(limit_main, NULL);
 }
 
 /* Reading pauses above 2 * limit and resumes when the buffer drains. */
@@ -280,7 +261,7 @@ static int pause_main(void *arg, void **result) {
 }
 
 TEST(reading_pauses_at_twice_the_limit) {
-  run_main(pause_main, NULL);
+  test_run_main(pause_main, NULL);
 }
 
 /* ---- concurrent readers, cancellation, timeouts ---------------------- */
@@ -337,7 +318,7 @@ static int readers_main(void *arg, void **result) {
 }
 
 TEST(read_timeout_and_second_reader) {
-  run_main(readers_main, NULL);
+  test_run_main(readers_main, NULL);
 }
 
 /* A reader blocked in one task sees EOF when another task closes. */
@@ -360,7 +341,7 @@ static int close_wakes_main(void *arg, void **result) {
 }
 
 TEST(close_wakes_a_blocked_reader) {
-  run_main(close_wakes_main, NULL);
+  test_run_main(close_wakes_main, NULL);
 }
 
 /* A listening socket that never accepts, with a full backlog, leaves
@@ -388,7 +369,7 @@ static int connect_timeout_main(void *arg, void **result) {
 TEST(connect_timeout) {
   int port;
   int fd = listen_loopback(0, &port);
-  run_main(connect_timeout_main, &port);
+  test_run_main(connect_timeout_main, &port);
   close(fd);
 }
 
@@ -407,7 +388,7 @@ static int refused_main(void *arg, void **result) {
 }
 
 TEST(connect_refused) {
-  run_main(refused_main, NULL);
+  test_run_main(refused_main, NULL);
 }
 
 /* ---- half-close, reset, write after close ---------------------------- */
@@ -447,7 +428,7 @@ static int half_close_main(void *arg, void **result) {
 }
 
 TEST(half_close) {
-  run_main(half_close_main, NULL);
+  test_run_main(half_close_main, NULL);
 }
 
 /* A plain socket peer on a thread: accepts one client, waits for its
@@ -486,7 +467,7 @@ TEST(peer_reset) {
   int lfd = listen_loopback(1, &port);
   pthread_t th;
   CHECK_EQ(pthread_create(&th, NULL, rude_peer, &lfd), 0);
-  run_main(reset_main, &port);
+  test_run_main(reset_main, &port);
   pthread_join(th, NULL);
   close(lfd);
 }
@@ -524,9 +505,9 @@ static int drain_main(void *arg, void **result) {
     sent += sizeof block;
     CHECK(sent < (256u << 20));
   }
-  double t0 = now_s();
+  double t0 = test_now();
   CHECK_EQ(cio_stream_drain(s), 0);
-  double waited = now_s() - t0;
+  double waited = test_now() - t0;
   CHECK(waited > 0.2); /* suspended until the reader woke up */
   CHECK(cio_stream_write_buffer_size(s) <= 16 * 1024);
   CHECK_EQ(cio_stream_close(s), 0); /* flushes the rest */
@@ -537,7 +518,7 @@ static int drain_main(void *arg, void **result) {
 
 TEST(drain_waits_for_a_slow_reader) {
   struct slow_ctx c = {0};
-  run_main(drain_main, &c);
+  test_run_main(drain_main, &c);
 }
 
 /* ---- Unix sockets ----------------------------------------------------- */
@@ -567,7 +548,7 @@ static int unix_main(void *arg, void **result) {
 TEST(unix_socket_echo) {
   char path[64];
   snprintf(path, sizeof path, "/tmp/cio-test-%d.sock", (int)getpid());
-  run_main(unix_main, path);
+  test_run_main(unix_main, path);
 }
 
 /* ---- 1,000 concurrent connections -------------------------------------- */
@@ -626,7 +607,7 @@ TEST(thousand_concurrent_connections) {
     fprintf(stderr, "skipped: RLIMIT_NOFILE %ld\n", (long)rl.rlim_cur);
     return;
   }
-  run_main(thousand_main, NULL);
+  test_run_main(thousand_main, NULL);
 }
 
 /* ---- a reader cancelled after data landed in its own buffer ---------- */
@@ -728,5 +709,5 @@ static int direct_main(void *arg, void **result) {
 }
 
 TEST(cancelled_reader_keeps_bytes_read_into_its_buffer) {
-  run_main(direct_main, NULL);
+  test_run_main(direct_main, NULL);
 }

@@ -5,18 +5,6 @@
 #include "casyncio.h"
 #include "test.h"
 
-static cio_task *spawn(cio_task_fn fn, void *arg) {
-  cio_task *t = NULL;
-  CHECK_EQ(cio_create_task(NULL, &t, fn, arg, NULL), 0);
-  return t;
-}
-
-/* Yield `n` times: lets every task ready now (and what it wakes) run. */
-static void yield_n(int n) {
-  for (int i = 0; i < n; i++)
-    CHECK_EQ(cio_sleep(0), 0);
-}
-
 /* A named participant: its name for the log and the object it uses. */
 struct who {
   const char *name;
@@ -42,12 +30,6 @@ static int lock_user(void *arg, void **result) {
   return 0;
 }
 
-static int logger(void *arg, void **result) {
-  (void)result;
-  test_log("%s", (const char *)arg);
-  return 0;
-}
-
 static int main_lock_basics(void *arg, void **result) {
   (void)arg;
   (void)result;
@@ -55,7 +37,7 @@ static int main_lock_basics(void *arg, void **result) {
   CHECK_EQ(cio_lock_new(&l), 0);
   CHECK(!cio_lock_is_locked(l));
   CHECK_EQ(cio_lock_release(l), CIO_EPERM); /* RuntimeError */
-  cio_task *other = spawn(logger, "other");
+  cio_task *other = test_spawn(test_logger, "other");
   /* Uncontended: no suspension, so `other` has not run yet. */
   CHECK_EQ(cio_lock_acquire(l), 0);
   test_log("acquired");
@@ -98,8 +80,8 @@ static int main_lock_fifo(void *arg, void **result) {
   struct who w[3] = {{"a", l, 0}, {"b", l, 0}, {"c", l, 0}};
   cio_task *t[3];
   for (int i = 0; i < 3; i++)
-    t[i] = spawn(lock_user, &w[i]);
-  yield_n(1); /* all three queue, in creation order */
+    t[i] = test_spawn(lock_user, &w[i]);
+  test_yield_n(1); /* all three queue, in creation order */
   test_log("release");
   CHECK_EQ(cio_lock_release(l), 0);
   for (int i = 0; i < 3; i++)
@@ -123,8 +105,8 @@ static int main_lock_no_barging(void *arg, void **result) {
   CHECK_EQ(cio_lock_new(&l), 0);
   CHECK_EQ(cio_lock_acquire(l), 0);
   struct who a = {"a", l, 0};
-  cio_task *t = spawn(lock_user, &a);
-  yield_n(1);
+  cio_task *t = test_spawn(lock_user, &a);
+  test_yield_n(1);
   CHECK_EQ(cio_lock_release(l), 0);
   CHECK(!cio_lock_is_locked(l));    /* woken, not yet run */
   CHECK_EQ(cio_lock_acquire(l), 0); /* waits for a's turn */
@@ -148,8 +130,8 @@ static int main_lock_cancel_waiting(void *arg, void **result) {
   CHECK_EQ(cio_lock_new(&l), 0);
   CHECK_EQ(cio_lock_acquire(l), 0);
   struct who a = {"a", l, 0}, b = {"b", l, 0};
-  cio_task *ta = spawn(lock_user, &a), *tb = spawn(lock_user, &b);
-  yield_n(1);
+  cio_task *ta = test_spawn(lock_user, &a), *tb = test_spawn(lock_user, &b);
+  test_yield_n(1);
   CHECK_EQ(cio_task_cancel(ta), 1);
   CHECK_EQ(cio_task_join(ta, NULL), CIO_ECANCELED);
   CHECK_EQ(a.rc, CIO_ECANCELED);
@@ -175,9 +157,9 @@ static int main_lock_cancel_release_race(void *arg, void **result) {
   CHECK_EQ(cio_lock_new(&l), 0);
   CHECK_EQ(cio_lock_acquire(l), 0);
   struct who a = {"a", l, 0}, b = {"b", l, 0}, c = {"c", l, 0};
-  cio_task *ta = spawn(lock_user, &a), *tb = spawn(lock_user, &b),
-           *tc = spawn(lock_user, &c);
-  yield_n(1);
+  cio_task *ta = test_spawn(lock_user, &a), *tb = test_spawn(lock_user, &b),
+           *tc = test_spawn(lock_user, &c);
+  test_yield_n(1);
   CHECK_EQ(cio_lock_release(l), 0); /* wakes a */
   CHECK_EQ(cio_task_cancel(ta), 1); /* before a runs */
   CHECK_EQ(cio_task_join(ta, NULL), CIO_ECANCELED);
@@ -202,8 +184,8 @@ static int main_lock_cancel_race(void *arg, void **result) {
   CHECK_EQ(cio_lock_new(&l), 0);
   CHECK_EQ(cio_lock_acquire(l), 0);
   struct who b = {"b", l, 0}, c = {"c", l, 0};
-  cio_task *tb = spawn(lock_user, &b), *tc = spawn(lock_user, &c);
-  yield_n(1);
+  cio_task *tb = test_spawn(lock_user, &b), *tc = test_spawn(lock_user, &c);
+  test_yield_n(1);
   CHECK_EQ(cio_task_cancel(tb), 1);
   CHECK_EQ(cio_lock_release(l), 0);
   CHECK_EQ(cio_task_join(tb, NULL), CIO_ECANCELED);
@@ -225,8 +207,8 @@ static int main_lock_all_cancelled_fast_path(void *arg, void **result) {
   CHECK_EQ(cio_lock_new(&l), 0);
   CHECK_EQ(cio_lock_acquire(l), 0);
   struct who a = {"a", l, 0};
-  cio_task *ta = spawn(lock_user, &a);
-  yield_n(1);
+  cio_task *ta = test_spawn(lock_user, &a);
+  test_yield_n(1);
   CHECK_EQ(cio_task_cancel(ta), 1);
   CHECK_EQ(cio_lock_release(l), 0);
   CHECK_EQ(cio_lock_acquire(l), 0); /* fast path: a is cancelled */
@@ -269,7 +251,7 @@ static int main_lock_counter(void *arg, void **result) {
   CHECK_EQ(cio_lock_new(&c.lock), 0);
   cio_task *t[5];
   for (int i = 0; i < 5; i++)
-    t[i] = spawn(incrementer, &c);
+    t[i] = test_spawn(incrementer, &c);
   for (int i = 0; i < 5; i++)
     CHECK_EQ(cio_task_join(t[i], NULL), 0);
   CHECK_EQ(c.value, 5000);
@@ -300,8 +282,8 @@ static int main_event_set_wakes_all(void *arg, void **result) {
   CHECK_EQ(cio_event_new(&e), 0);
   CHECK(!cio_event_is_set(e));
   struct who a = {"a", e, 0}, b = {"b", e, 0};
-  cio_task *ta = spawn(event_waiter, &a), *tb = spawn(event_waiter, &b);
-  yield_n(1);
+  cio_task *ta = test_spawn(event_waiter, &a), *tb = test_spawn(event_waiter, &b);
+  test_yield_n(1);
   CHECK_EQ(cio_event_set(e), 0);
   CHECK(cio_event_is_set(e));
   /* Waking is scheduling: a wait() started now returns first. */
@@ -329,8 +311,8 @@ static int main_event_cancel(void *arg, void **result) {
   cio_event *e;
   CHECK_EQ(cio_event_new(&e), 0);
   struct who a = {"a", e, 0}, b = {"b", e, 0};
-  cio_task *ta = spawn(event_waiter, &a), *tb = spawn(event_waiter, &b);
-  yield_n(1);
+  cio_task *ta = test_spawn(event_waiter, &a), *tb = test_spawn(event_waiter, &b);
+  test_yield_n(1);
   CHECK_EQ(cio_task_cancel(ta), 1);
   CHECK_EQ(cio_task_join(ta, NULL), CIO_ECANCELED);
   CHECK_EQ(cio_sleep(5), 0);
@@ -354,8 +336,8 @@ static int main_event_woken_then_cancelled(void *arg, void **result) {
   cio_event *e;
   CHECK_EQ(cio_event_new(&e), 0);
   struct who a = {"a", e, 0};
-  cio_task *ta = spawn(event_waiter, &a);
-  yield_n(1);
+  cio_task *ta = test_spawn(event_waiter, &a);
+  test_yield_n(1);
   CHECK_EQ(cio_event_set(e), 0);
   CHECK_EQ(cio_task_cancel(ta), 1);
   CHECK_EQ(cio_task_join(ta, NULL), CIO_ECANCELED);
@@ -393,15 +375,15 @@ static int main_cond_notify(void *arg, void **result) {
   struct who w[3] = {{"a", c, 0}, {"b", c, 0}, {"c", c, 0}};
   cio_task *t[3];
   for (int i = 0; i < 3; i++)
-    t[i] = spawn(cond_waiter, &w[i]);
-  yield_n(1);
+    t[i] = test_spawn(cond_waiter, &w[i]);
+  test_yield_n(1);
   CHECK_EQ(cio_condition_acquire(c), 0);
   CHECK_EQ(cio_condition_notify(c, 1), 0);
   test_log("notified1");
-  yield_n(3);
+  test_yield_n(3);
   test_log("still-held"); /* a needs the lock to return */
   CHECK_EQ(cio_condition_release(c), 0);
-  yield_n(3);
+  test_yield_n(3);
   CHECK_EQ(cio_condition_acquire(c), 0);
   CHECK_EQ(cio_condition_notify(c, 2), 0);
   CHECK_EQ(cio_condition_release(c), 0);
@@ -427,8 +409,8 @@ static int main_cond_notify_all(void *arg, void **result) {
   struct who w[3] = {{"a", c, 0}, {"b", c, 0}, {"c", c, 0}};
   cio_task *t[3];
   for (int i = 0; i < 3; i++)
-    t[i] = spawn(cond_waiter, &w[i]);
-  yield_n(1);
+    t[i] = test_spawn(cond_waiter, &w[i]);
+  test_yield_n(1);
   CHECK_EQ(cio_lock_acquire(l), 0);
   CHECK(cio_condition_is_locked(c));
   CHECK_EQ(cio_condition_notify_all(c), 0);
@@ -491,9 +473,9 @@ static int main_cond_wait_for(void *arg, void **result) {
   (void)result;
   struct pred_state p = {0};
   CHECK_EQ(cio_condition_new(&p.c, NULL), 0);
-  cio_task *t = spawn(wait_for_3, &p);
+  cio_task *t = test_spawn(wait_for_3, &p);
   for (int i = 0; i < 3; i++) {
-    yield_n(2);
+    test_yield_n(2);
     CHECK_EQ(cio_condition_acquire(p.c), 0);
     p.value++;
     CHECK_EQ(cio_condition_notify(p.c, 1), 0);
@@ -521,11 +503,11 @@ static int main_cond_cancel_reacquires(void *arg, void **result) {
   cio_condition *c;
   CHECK_EQ(cio_condition_new(&c, NULL), 0);
   struct who a = {"a", c, 0};
-  cio_task *ta = spawn(cond_waiter, &a);
-  yield_n(1);
+  cio_task *ta = test_spawn(cond_waiter, &a);
+  test_yield_n(1);
   CHECK_EQ(cio_condition_acquire(c), 0);
   CHECK_EQ(cio_task_cancel(ta), 1);
-  yield_n(3);
+  test_yield_n(3);
   CHECK(!cio_task_is_done(ta)); /* blocked re-acquiring */
   test_log("main-release");
   CHECK_EQ(cio_condition_release(c), 0);
@@ -547,13 +529,13 @@ static int main_cond_cancel_during_reacquire(void *arg, void **result) {
   cio_condition *c;
   CHECK_EQ(cio_condition_new(&c, NULL), 0);
   struct who a = {"a", c, 0};
-  cio_task *ta = spawn(cond_waiter, &a);
-  yield_n(1);
+  cio_task *ta = test_spawn(cond_waiter, &a);
+  test_yield_n(1);
   CHECK_EQ(cio_condition_acquire(c), 0);
   CHECK_EQ(cio_condition_notify(c, 1), 0);
-  yield_n(2); /* a now waits for the lock */
+  test_yield_n(2); /* a now waits for the lock */
   CHECK_EQ(cio_task_cancel(ta), 1);
-  yield_n(2);
+  test_yield_n(2);
   CHECK(!cio_task_is_done(ta));
   CHECK_EQ(cio_condition_release(c), 0);
   CHECK_EQ(cio_task_join(ta, NULL), CIO_ECANCELED);
@@ -574,8 +556,8 @@ static int main_cond_cancelled_wakeup(void *arg, void **result) {
   cio_condition *c;
   CHECK_EQ(cio_condition_new(&c, NULL), 0);
   struct who a = {"a", c, 0}, b = {"b", c, 0};
-  cio_task *ta = spawn(cond_waiter, &a), *tb = spawn(cond_waiter, &b);
-  yield_n(1);
+  cio_task *ta = test_spawn(cond_waiter, &a), *tb = test_spawn(cond_waiter, &b);
+  test_yield_n(1);
   CHECK_EQ(cio_condition_acquire(c), 0);
   CHECK_EQ(cio_condition_notify(c, 1), 0); /* a */
   CHECK_EQ(cio_task_cancel(ta), 1);
@@ -621,7 +603,7 @@ static int main_sem_limit(void *arg, void **result) {
   CHECK_EQ(cio_semaphore_new(&lim.sem, 3), 0);
   cio_task *t[10];
   for (int i = 0; i < 10; i++)
-    t[i] = spawn(limited_worker, &lim);
+    t[i] = test_spawn(limited_worker, &lim);
   for (int i = 0; i < 10; i++)
     CHECK_EQ(cio_task_join(t[i], NULL), 0);
   CHECK_EQ(lim.max_inside, 3);
@@ -652,8 +634,8 @@ static int main_sem_fifo(void *arg, void **result) {
   struct who w[3] = {{"a", s, 0}, {"b", s, 0}, {"c", s, 0}};
   cio_task *t[3];
   for (int i = 0; i < 3; i++)
-    t[i] = spawn(sem_user, &w[i]);
-  yield_n(1);
+    t[i] = test_spawn(sem_user, &w[i]);
+  test_yield_n(1);
   CHECK_EQ(cio_semaphore_release(s), 0); /* handed to a */
   CHECK_EQ(cio_semaphore_value(s), 0);
   CHECK(cio_semaphore_is_locked(s));
@@ -698,10 +680,10 @@ static int main_sem_newcomer_queues(void *arg, void **result) {
   cio_semaphore *s;
   CHECK_EQ(cio_semaphore_new(&s, 0), 0);
   struct who a = {"a", s, 0}, b = {"b", s, 0};
-  cio_task *ta = spawn(sem_user, &a), *tb = spawn(sem_user, &b);
-  yield_n(1);
+  cio_task *ta = test_spawn(sem_user, &a), *tb = test_spawn(sem_user, &b);
+  test_yield_n(1);
   CHECK_EQ(cio_semaphore_release(s), 0); /* to a */
-  cio_task *r = spawn(releaser, s);
+  cio_task *r = test_spawn(releaser, s);
   CHECK_EQ(cio_semaphore_acquire(s), 0); /* behind b: two releases */
   test_log("main-got");
   CHECK_NEAR(cio_time(), 2.0, 1e-9);
@@ -725,8 +707,8 @@ static int main_sem_cancel_woken(void *arg, void **result) {
   cio_semaphore *s;
   CHECK_EQ(cio_semaphore_new(&s, 0), 0);
   struct who a = {"a", s, 0}, b = {"b", s, 0};
-  cio_task *ta = spawn(sem_user, &a), *tb = spawn(sem_user, &b);
-  yield_n(1);
+  cio_task *ta = test_spawn(sem_user, &a), *tb = test_spawn(sem_user, &b);
+  test_yield_n(1);
   CHECK_EQ(cio_semaphore_release(s), 0); /* to a */
   CHECK_EQ(cio_task_cancel(ta), 1);
   CHECK_EQ(cio_task_join(ta, NULL), CIO_ECANCELED);
@@ -750,8 +732,8 @@ static int main_sem_cancel_waiting(void *arg, void **result) {
   cio_semaphore *s;
   CHECK_EQ(cio_semaphore_new(&s, 0), 0);
   struct who a = {"a", s, 0};
-  cio_task *ta = spawn(sem_user, &a);
-  yield_n(1);
+  cio_task *ta = test_spawn(sem_user, &a);
+  test_yield_n(1);
   CHECK_EQ(cio_task_cancel(ta), 1);
   CHECK(cio_semaphore_is_locked(s)); /* value 0 */
   CHECK_EQ(cio_task_join(ta, NULL), CIO_ECANCELED);
@@ -833,10 +815,10 @@ static int main_barrier_indices(void *arg, void **result) {
   struct party p[3] = {{"a", b, 0, 0, 0}, {"b", b, 0, 0, 0}, {"c", b, 0, 0, 0}};
   cio_task *t[3];
   for (int i = 0; i < 2; i++)
-    t[i] = spawn(barrier_party, &p[i]);
-  yield_n(2);
+    t[i] = test_spawn(barrier_party, &p[i]);
+  test_yield_n(2);
   CHECK_EQ(cio_barrier_n_waiting(b), 2);
-  t[2] = spawn(barrier_party, &p[2]);
+  t[2] = test_spawn(barrier_party, &p[2]);
   for (int i = 0; i < 3; i++)
     CHECK_EQ(cio_task_join(t[i], NULL), 0);
   CHECK_EQ(p[0].index, 0);
@@ -878,7 +860,7 @@ static int main_barrier_rounds(void *arg, void **result) {
   (void)result;
   struct rounds r = {0};
   CHECK_EQ(cio_barrier_new(&r.b, 2), 0);
-  cio_task *t1 = spawn(round_party, &r), *t2 = spawn(round_party, &r);
+  cio_task *t1 = test_spawn(round_party, &r), *t2 = test_spawn(round_party, &r);
   CHECK_EQ(cio_task_join(t1, NULL), 0);
   CHECK_EQ(cio_task_join(t2, NULL), 0);
   for (int i = 0; i < 4; i++) {
@@ -901,8 +883,8 @@ static int main_barrier_abort(void *arg, void **result) {
   struct party p[2] = {{"a", b, 0, 0, 0}, {"b", b, 0, 0, 0}};
   cio_task *t[2];
   for (int i = 0; i < 2; i++)
-    t[i] = spawn(barrier_party, &p[i]);
-  yield_n(2);
+    t[i] = test_spawn(barrier_party, &p[i]);
+  test_yield_n(2);
   CHECK_EQ(cio_barrier_abort(b), 0);
   CHECK(cio_barrier_is_broken(b));
   for (int i = 0; i < 2; i++)
@@ -914,8 +896,8 @@ static int main_barrier_abort(void *arg, void **result) {
   CHECK(!cio_barrier_is_broken(b));
   struct party q[2] = {{"c", b, 0, 0, 0}, {"d", b, 0, 0, 0}};
   for (int i = 0; i < 2; i++)
-    t[i] = spawn(barrier_party, &q[i]);
-  yield_n(2);
+    t[i] = test_spawn(barrier_party, &q[i]);
+  test_yield_n(2);
   CHECK_EQ(cio_barrier_wait(b, &index), 0);
   CHECK_EQ(index, 2);
   for (int i = 0; i < 2; i++)
@@ -938,8 +920,8 @@ static int main_barrier_reset(void *arg, void **result) {
   struct party p[2] = {{"a", b, 0, 0, 0}, {"b", b, 0, 0, 0}};
   cio_task *t[2];
   for (int i = 0; i < 2; i++)
-    t[i] = spawn(barrier_party, &p[i]);
-  yield_n(2);
+    t[i] = test_spawn(barrier_party, &p[i]);
+  test_yield_n(2);
   CHECK_EQ(cio_barrier_reset(b), 0);
   CHECK(!cio_barrier_is_broken(b));
   CHECK_EQ(cio_barrier_n_waiting(b), 0); /* resetting */
@@ -949,8 +931,8 @@ static int main_barrier_reset(void *arg, void **result) {
   /* Back to filling: a full round passes. */
   struct party q[2] = {{"c", b, 0, 0, 0}, {"d", b, 0, 0, 0}};
   for (int i = 0; i < 2; i++)
-    t[i] = spawn(barrier_party, &q[i]);
-  yield_n(2);
+    t[i] = test_spawn(barrier_party, &q[i]);
+  test_yield_n(2);
   int index;
   CHECK_EQ(cio_barrier_wait(b, &index), 0);
   CHECK_EQ(index, 2);
@@ -972,15 +954,15 @@ static int main_barrier_cancel(void *arg, void **result) {
   cio_barrier *b;
   CHECK_EQ(cio_barrier_new(&b, 2), 0);
   struct party a = {"a", b, 0, 0, 0};
-  cio_task *ta = spawn(barrier_party, &a);
-  yield_n(1);
+  cio_task *ta = test_spawn(barrier_party, &a);
+  test_yield_n(1);
   CHECK_EQ(cio_barrier_n_waiting(b), 1);
   CHECK_EQ(cio_task_cancel(ta), 1);
   CHECK_EQ(cio_task_join(ta, NULL), CIO_ECANCELED);
   CHECK_EQ(cio_barrier_n_waiting(b), 0);
   struct party c = {"c", b, 0, 0, 0};
-  cio_task *tc = spawn(barrier_party, &c);
-  yield_n(1);
+  cio_task *tc = test_spawn(barrier_party, &c);
+  test_yield_n(1);
   int index;
   CHECK_EQ(cio_barrier_wait(b, &index), 0);
   CHECK_EQ(cio_task_join(tc, NULL), 0);

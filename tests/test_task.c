@@ -283,13 +283,12 @@ static int main_unread_error(void *arg, void **result) {
 }
 
 TEST(unread_error_is_reported) {
-  if (getenv("CIO_CHILD")) {
-    exit(test_run_virtual(main_unread_error, NULL) == 0 ? 0 : 3);
+  if (test_is_child()) {
+    CHECK_EQ(test_run_virtual(main_unread_error, NULL), 0);
+    return;
   }
-  char cmd[512], out[4096];
-  snprintf(cmd, sizeof cmd, "CIO_CHILD=1 %s unread_error_is_reported 2>&1", test_self());
-  int status = test_run_capture(cmd, out, sizeof out);
-  CHECK_EQ(status, 0);
+  char out[4096];
+  CHECK_EQ(test_run_child("unread_error_is_reported", out, sizeof out), 0);
   CHECK(strstr(out, "exception was never retrieved") != NULL);
   CHECK(strstr(out, "forgotten") != NULL);
   CHECK(strstr(out, "EIO") != NULL);
@@ -306,12 +305,12 @@ static int main_read_error(void *arg, void **result) {
 }
 
 TEST(read_error_is_not_reported) {
-  if (getenv("CIO_CHILD")) {
-    exit(test_run_virtual(main_read_error, NULL) == 0 ? 0 : 3);
+  if (test_is_child()) {
+    CHECK_EQ(test_run_virtual(main_read_error, NULL), 0);
+    return;
   }
-  char cmd[512], out[4096];
-  snprintf(cmd, sizeof cmd, "CIO_CHILD=1 %s read_error_is_not_reported 2>&1", test_self());
-  CHECK_EQ(test_run_capture(cmd, out, sizeof out), 0);
+  char out[4096];
+  CHECK_EQ(test_run_child("read_error_is_not_reported", out, sizeof out), 0);
   CHECK_STR(out, "");
 }
 

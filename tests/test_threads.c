@@ -9,12 +9,6 @@
 #include "casyncio.h"
 #include "test.h"
 
-static double now(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 /* A loop running forever in its own thread until stopped. */
 struct loop_thread {
   pthread_t th;
@@ -123,9 +117,9 @@ TEST(run_coroutine_threadsafe_result_error_timeout_cancel) {
   CHECK_EQ(cio_run_coroutine_threadsafe(lt.loop, sleep_then_return,
                                         (void *)(intptr_t)200, &cf),
            0);
-  double t0 = now();
+  double t0 = test_now();
   CHECK_EQ(cio_concurrent_future_wait(cf, 0.05, &r), CIO_ETIMEDOUT);
-  CHECK(now() - t0 >= 0.045 && now() - t0 < 0.15);
+  CHECK(test_now() - t0 >= 0.045 && test_now() - t0 < 0.15);
   CHECK_EQ(cio_concurrent_future_wait(cf, 0, &r), CIO_ETIMEDOUT);
   CHECK(!cio_concurrent_future_is_done(cf));
   CHECK_EQ(cio_concurrent_future_wait(cf, 5.0, &r), 0);
@@ -136,10 +130,10 @@ TEST(run_coroutine_threadsafe_result_error_timeout_cancel) {
   CHECK_EQ(cio_run_coroutine_threadsafe(lt.loop, sleep_long, NULL, &cf), 0);
   struct timespec ms20 = {0, 20000000};
   nanosleep(&ms20, NULL);
-  t0 = now();
+  t0 = test_now();
   CHECK_EQ(cio_concurrent_future_cancel(cf), 1);
   CHECK_EQ(cio_concurrent_future_wait(cf, CIO_NO_TIMEOUT, &r), CIO_ECANCELED);
-  CHECK(now() - t0 < 0.05);
+  CHECK(test_now() - t0 < 0.05);
   cio_concurrent_future_free(cf);
   for (int i = 0; i < 500 && !atomic_load(&saw_cancel); i++)
     nanosleep(&ms20, NULL);

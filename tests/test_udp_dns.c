@@ -6,18 +6,6 @@
 #include "casyncio.h"
 #include "test.h"
 
-static void run_main(cio_task_fn fn, void *arg) {
-  cio_loop *loop;
-  CHECK_EQ(cio_loop_open(&loop, NULL), 0);
-  cio_task *t;
-  CHECK_EQ(cio_create_task(loop, &t, fn, arg, NULL), 0);
-  int rc = cio_loop_run_until_complete(loop, t, NULL);
-  if (rc != 0)
-    test_fail(__FILE__, __LINE__, "main task: %s", cio_err_name(rc));
-  cio_task_release(t);
-  CHECK_EQ(cio_loop_close(loop), 0);
-}
-
 static int udp_roundtrip(const char *ip) {
   cio_datagram *a, *b;
   int rc = cio_datagram_open(&a, ip, 0, NULL, 0, NULL);
@@ -56,7 +44,7 @@ static int udp4_main(void *arg, void **result) {
 }
 
 TEST(udp_ipv4_sendto_recvfrom) {
-  run_main(udp4_main, NULL);
+  test_run_main(udp4_main, NULL);
 }
 
 static int udp6_main(void *arg, void **result) {
@@ -71,7 +59,7 @@ static int udp6_main(void *arg, void **result) {
 }
 
 TEST(udp_ipv6_sendto_recvfrom) {
-  run_main(udp6_main, NULL);
+  test_run_main(udp6_main, NULL);
 }
 
 struct recv_ctx {
@@ -127,7 +115,7 @@ static int connected_main(void *arg, void **result) {
 }
 
 TEST(udp_connected_timeout_and_close) {
-  run_main(connected_main, NULL);
+  test_run_main(connected_main, NULL);
 }
 
 /* ---- name resolution ------------------------------------------------ */
@@ -184,7 +172,7 @@ static int dns_main(void *arg, void **result) {
 }
 
 TEST(getaddrinfo_and_getnameinfo) {
-  run_main(dns_main, NULL);
+  test_run_main(dns_main, NULL);
 }
 
 /* cio_getaddrinfo outside a task, and a connection made by name. */
@@ -213,5 +201,5 @@ static int by_name_main(void *arg, void **result) {
 TEST(connect_by_name) {
   struct addrinfo *res;
   CHECK_EQ(cio_getaddrinfo("localhost", NULL, NULL, &res), CIO_EPERM);
-  run_main(by_name_main, NULL);
+  test_run_main(by_name_main, NULL);
 }
