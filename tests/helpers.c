@@ -47,32 +47,178 @@ double test_now(void) {
 
 /* ---- main tasks, tasks ------------------------------------------------------ */
 
-int test_run_virtual(int (*fn)(void *arg, void **result), void *arg) {
+/* ---- DEFER, and the main task's end ---------------------------------- */
+
+#define MAX_DEFERRED 4096
+
+static struct deferred {
+  enum test_defer_kind kind;
+  void *obj;
+} deferred[MAX_DEFERRED];
+static size_t ndeferred;
+static bool in_run; /* inside test_run_virtual's main task */
+
+void test_defer(enum test_defer_kind kind, void *obj) {
+  if (!in_run)
+    test_fail(__FILE__, __LINE__, "DEFER outside test_run or test_run_virtual");
+  if (ndeferred == MAX_DEFERRED)
+    test_fail(__FILE__, __LINE__, "DEFER: more than %d objects",
+              MAX_DEFERRED);
+  if (obj != NULL)
+    deferred[ndeferred++] = (struct deferred){kind, obj};
+}
+
+static void release(const struct deferred *d) {
+  switch (d->kind) {
+  case TEST_DEFER_TASK:
+    cio_task_release(d->obj);
+    break;
+  case TEST_DEFER_FUTURE:
+    cio_future_release(d->obj);
+    break;
+  case TEST_DEFER_HANDLE:
+    cio_handle_release(d->obj);
+    break;
+  case TEST_DEFER_QUEUE:
+    cio_queue_free(d->obj);
+    break;
+  case TEST_DEFER_LOCK:
+    cio_lock_free(d->obj);
+    break;
+  case TEST_DEFER_EVENT:
+    cio_event_free(d->obj);
+    break;
+  case TEST_DEFER_CONDITION:
+    cio_condition_free(d->obj);
+    break;
+  case TEST_DEFER_SEMAPHORE:
+    cio_semaphore_free(d->obj);
+    break;
+  case TEST_DEFER_BARRIER:
+    cio_barrier_free(d->obj);
+    break;
+  case TEST_DEFER_AS_COMPLETED:
+    cio_as_completed_free(d->obj);
+    break;
+  }
+}
+
+static cio_task *main_task; /* test_run's, while its function runs */
+static cio_loop *body_loop; /* test_with_loop's, while its body runs */
+
+/* The case stopped early: cancel every other task and wait until each
+ * ran out, so nothing still uses what is about to be released. */
+static void finish_other_tasks(void) {
+  cio_task *self = cio_current_task();
+  for (;;) {
+    cio_task *tasks[64];
+    size_t n = cio_all_tasks(NULL, tasks, 64);
+    cio_task *other = NULL;
+    for (size_t i = 0; i < n && i < 64 && other == NULL; i++)
+      if (tasks[i] != self)
+        other = tasks[i];
+    if (other == NULL)
+      return;
+    cio_task_retain(other);
+    cio_task_cancel(other);
+    (void)cio_task_await(other, NULL);
+    cio_task_release(other);
+  }
+}
+
+void test_stop_here(void) {
+  cio_task *self = cio_current_task();
+  if (self != NULL && self == main_task)
+    finish_other_tasks();
+  else if (self == NULL && body_loop != NULL)
+    CHECK_EQ(cio_loop_shutdown_tasks(body_loop), 0);
+}
+
+struct run {
+  cio_task_fn fn;
+  void *arg;
+};
+
+static int run_main_task(void *arg, void **result) {
+  struct run *r = arg;
+  main_task = cio_current_task();
+  int rc = r->fn(r->arg, result);
+  main_task = NULL;
+  /* Stopped by a code returned straight (not through TRY): too late for
+   * what the other tasks used on fn's stack, not for the rest. */
+  if (rc != 0 && test_alloc_failed())
+    finish_other_tasks();
+  while (ndeferred > 0)
+    release(&deferred[--ndeferred]);
+  in_run = false;
+  return rc;
+}
+
+static int run_with(cio_task_fn fn, void *arg, const cio_loop_opts *opts) {
+  struct run r = {fn, arg};
+  if (in_run)
+    test_fail(__FILE__, __LINE__, "a test run inside another");
+  in_run = true;
+  ndeferred = 0;
+  int rc = cio_run_ex(run_main_task, &r, opts, NULL);
+  in_run = false;
+  return rc;
+}
+
+int test_run(cio_task_fn fn, void *arg) {
+  return run_with(fn, arg, NULL);
+}
+
+int test_run_virtual(cio_task_fn fn, void *arg) {
   cio_loop_opts opts = {.virtual_clock = true};
-  return cio_run_ex(fn, arg, &opts, NULL);
+  return run_with(fn, arg, &opts);
+}
+
+int test_with_loop(const cio_loop_opts *opts,
+                   int (*body)(cio_loop *loop, void *arg), void *arg) {
+  if (in_run)
+    test_fail(__FILE__, __LINE__, "a test run inside another");
+  cio_loop *loop;
+  int rc = cio_loop_open(&loop, opts);
+  if (rc != 0)
+    return rc;
+  in_run = true;
+  ndeferred = 0;
+  body_loop = loop;
+  rc = body(loop, arg);
+  body_loop = NULL;
+  /* Tasks a body that stopped early left (even never started) end first,
+   * as cio_run ends them. */
+  CHECK_EQ(cio_loop_shutdown_tasks(loop), 0);
+  while (ndeferred > 0)
+    release(&deferred[--ndeferred]);
+  in_run = false;
+  CHECK_EQ(cio_loop_close(loop), 0);
+  return rc;
 }
 
 void test_run_main(cio_task_fn fn, void *arg) {
-  cio_loop *loop;
-  CHECK_EQ(cio_loop_open(&loop, NULL), 0);
-  cio_task *t;
-  CHECK_EQ(cio_create_task(loop, &t, fn, arg, NULL), 0);
-  int rc = cio_loop_run_until_complete(loop, t, NULL);
+  int rc = test_run(fn, arg);
   if (rc != 0)
     test_fail(__FILE__, __LINE__, "main task: %s", cio_err_name(rc));
-  cio_task_release(t);
-  CHECK_EQ(cio_loop_close(loop), 0);
 }
 
-cio_task *test_spawn(cio_task_fn fn, void *arg) {
+int test_spawn(cio_task **out, cio_task_fn fn, void *arg) {
   cio_task *t = NULL;
-  CHECK_EQ(cio_create_task(NULL, &t, fn, arg, NULL), 0);
-  return t;
+  int rc = cio_create_task(NULL, &t, fn, arg, NULL);
+  DEFER(t);
+  if (out != NULL)
+    *out = t;
+  return rc;
 }
 
-void test_yield_n(int n) {
-  for (int i = 0; i < n; i++)
-    CHECK_EQ(cio_sleep(0), 0);
+int test_yield_n(int n) {
+  for (int i = 0; i < n; i++) {
+    int rc = cio_sleep(0);
+    if (rc != 0)
+      return rc;
+  }
+  return 0;
 }
 
 /* ---- child commands ------------------------------------------------------- */

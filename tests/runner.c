@@ -8,6 +8,7 @@
  * found) fails unless ctest and the binary know the same cases. */
 #include <fcntl.h>
 #include <limits.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <sys/wait.h>
@@ -209,23 +210,46 @@ static int run_one(int i) {
  *           CIO_ENOMEM (see TRY in test.h), and the leak checks hold.
  *           Up to SWEEP_DENSE every allocation is failed in turn, then
  *           every (N / 16)th: past that point a case repeats itself.
- *   N       run once failing allocation N only (to debug one sweep run)
+ *   sweep-persist
+ *           the same, but from the Nth on every allocation fails: the
+ *           paths that clean up after a failure must not need memory.
+ *   N, N+   run once failing allocation N only, or N and every later one
+ *           (to debug one sweep run)
  *   count   run once and print how many allocations the case made
  */
 
 #define SWEEP_DENSE 256
 #define SWEEP_LAST_CLEAN 78 /* a sweep run in which nothing failed */
 
-static bool fault_tolerated;
+#define SWEEP_ABSORBED 79    /* the failure did not stop the case */
+
+static bool sweeping;     /* this run fails an allocation */
+static bool persist;      /* ...and every one after it */
+static bool stopped;      /* ...and the case stopped on it */
 
 bool test_alloc_failed(void) {
-  return fault_tolerated && cio__test_alloc_failures() > 0;
+  return sweeping && cio__test_alloc_failures() > 0;
+}
+
+bool test_tolerated(int rc) {
+  if (!test_alloc_failed() || (rc != CIO_ENOMEM && rc != CIO_ECANCELED))
+    return false;
+  stopped = true;
+  return true;
+}
+
+/* A process the case forks (to check a crash report, say) runs without
+ * injected failures: they belong to the case's own process. */
+static void disarm_in_child(void) {
+  cio__test_fail_alloc(0, false);
+  sweeping = false;
 }
 
 static int run_failing(int i, long n) {
   leak_baseline();
-  fault_tolerated = true;
-  cio__test_fail_alloc(n, false);
+  pthread_atfork(NULL, NULL, disarm_in_child);
+  sweeping = true;
+  cio__test_fail_alloc(n, persist);
   tests[i].fn();
   long failures = cio__test_alloc_failures();
   long count = cio__test_alloc_count();
@@ -238,7 +262,9 @@ static int run_failing(int i, long n) {
   }
   if (n == LONG_MAX)
     printf("%s: %ld allocations\n", tests[i].name, count);
-  return failures == 0 ? SWEEP_LAST_CLEAN : 0;
+  if (failures == 0)
+    return SWEEP_LAST_CLEAN;
+  return stopped ? 0 : SWEEP_ABSORBED;
 }
 
 static long sweep_next(long n) {
@@ -246,7 +272,7 @@ static long sweep_next(long n) {
 }
 
 static int sweep(int i) {
-  long runs = 0;
+  long runs = 0, absorbed = 0;
   for (long n = 1;; n = sweep_next(n)) {
     fflush(NULL);
     pid_t pid = fork();
@@ -260,27 +286,34 @@ static int sweep(int i) {
     }
     int status = 0;
     waitpid(pid, &status, 0);
-    runs++;
-    if (WIFEXITED(status) && WEXITSTATUS(status) == SWEEP_LAST_CLEAN) {
+    int code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+    if (code == SWEEP_LAST_CLEAN) {
       if (n == 1)
         printf("%s: makes no allocation\n", tests[i].name);
+      else if (n <= SWEEP_DENSE + 1)
+        printf("%s: failed each of its %ld allocations in turn: %ld runs "
+               "stopped at CIO_ENOMEM, %ld went on\n", tests[i].name, n - 1,
+               runs - absorbed, absorbed);
       else
-        printf("%s: %ld runs, allocations 1 to %ld failed in turn%s\n",
-               tests[i].name, runs, n - 1,
-               n > SWEEP_DENSE ? " (every one up to SWEEP_DENSE, then "
-                                 "sampled)" : "");
+        printf("%s: failed each of its first %d allocations in turn, then "
+               "sampled up to %ld: %ld runs stopped at CIO_ENOMEM, %ld went "
+               "on\n", tests[i].name, SWEEP_DENSE, n, runs - absorbed,
+               absorbed);
       return 0;
     }
-    if (WIFEXITED(status) && WEXITSTATUS(status) == TEST_SKIP_CODE)
+    if (code == TEST_SKIP_CODE)
       return TEST_SKIP_CODE;
-    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
-      fprintf(stderr, "FAILED: %s with allocation %ld failing (%s %d); "
-              "rerun: CIO_TEST_FAIL_ALLOC=%ld %s %s\n", tests[i].name, n,
+    if (code != 0 && code != SWEEP_ABSORBED) {
+      fprintf(stderr, "FAILED: %s with allocation %ld%s failing (%s %d); "
+              "rerun: CIO_TEST_FAIL_ALLOC=%ld%s %s %s\n", tests[i].name, n,
+              persist ? " and later ones" : "",
               WIFSIGNALED(status) ? "signal" : "exit",
-              WIFSIGNALED(status) ? WTERMSIG(status) : WEXITSTATUS(status), n,
-              self_path, tests[i].name);
+              WIFSIGNALED(status) ? WTERMSIG(status) : code, n,
+              persist ? "+" : "", self_path, tests[i].name);
       return 1;
     }
+    runs++;
+    absorbed += code == SWEEP_ABSORBED;
   }
 }
 
@@ -289,7 +322,8 @@ static int run_case(int i) {
   const char *mode = getenv("CIO_TEST_FAIL_ALLOC");
   if (mode == NULL || mode[0] == '\0')
     return run_one(i);
-  if (strcmp(mode, "sweep") == 0)
+  persist = strcmp(mode, "sweep-persist") == 0;
+  if (strcmp(mode, "sweep") == 0 || persist)
     return sweep(i);
   if (strcmp(mode, "count") == 0) {
     int rc = run_failing(i, LONG_MAX);
@@ -297,16 +331,20 @@ static int run_case(int i) {
   }
   char *end;
   long n = strtol(mode, &end, 10);
-  if (*end != '\0' || n <= 0) {
-    fprintf(stderr, "CIO_TEST_FAIL_ALLOC: sweep, count or a number, not %s\n",
-            mode);
+  persist = *end == '+';
+  if (end[persist] != '\0' || n <= 0) {
+    fprintf(stderr, "CIO_TEST_FAIL_ALLOC: sweep, sweep-persist, count, N or "
+            "N+, not %s\n", mode);
     return 2;
   }
   int rc = run_failing(i, n);
   if (rc == SWEEP_LAST_CLEAN)
     printf("%s: allocation %ld did not fail (the case makes fewer)\n",
            tests[i].name, n);
-  return rc == SWEEP_LAST_CLEAN ? 0 : rc;
+  if (rc == SWEEP_ABSORBED)
+    printf("%s: allocation %ld failed, and the case went on\n",
+           tests[i].name, n);
+  return rc == SWEEP_LAST_CLEAN || rc == SWEEP_ABSORBED ? 0 : rc;
 }
 
 int main(int argc, char **argv) {

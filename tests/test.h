@@ -66,9 +66,112 @@ void test_skip(const char *fmt, ...)
                 a_, b_, (double)(tol));                                        \
   } while (0)
 
-/* True once an allocation failed by injection (CIO_TEST_FAIL_ALLOC, see
- * runner.c) in this run: from then on CIO_ENOMEM is an expected outcome. */
+/* ---- cases under injected allocation failures ----
+ *
+ * The sweep (CIO_TEST_FAIL_ALLOC=sweep, see runner.c) fails one
+ * allocation per run, the 1st, then the 2nd, ...  A case passes such a
+ * run when it does and checks all it does normally, or when the failure
+ * surfaces as CIO_ENOMEM from the call that needed the memory, the case
+ * stops there like any careful program, and nothing is left behind (the
+ * runner's leak checks).  So a case:
+ *  - checks each call that may fail that way with TRY / TRY_EQ in a
+ *    function returning int (the code ends the function and travels up),
+ *    CHECK_RUN in a void one (a TEST body, where the run's code ends the
+ *    case).  Outside the sweep, or before its failure happened, they are
+ *    CHECK_EQ exactly: nothing is tolerated then.
+ *  - after the failure also tolerates CIO_ECANCELED: the tasks a stopped
+ *    case leaves running are cancelled.
+ *  - hands what it holds to DEFER(obj) (tasks from test_spawn are
+ *    already): released when the main task of test_run(_virtual) ends
+ *    (or the body of test_with_loop returns),
+ *    after the tasks still running (if the case stopped early) were
+ *    cancelled and ran out. */
+
+/* True once an allocation failed by injection in this run. */
 bool test_alloc_failed(void);
+
+/* True when `rc` is what an injected failure explains: CIO_ENOMEM or
+ * CIO_ECANCELED after one happened.  Counts the case as stopped early. */
+bool test_tolerated(int rc);
+
+/* The case stops here (TRY and CHECK_RUN call it): from the main task of
+ * test_run(_virtual), or the body of test_with_loop, the other tasks are
+ * cancelled and run out first, while what they use on the stopping
+ * function's stack is still alive. */
+void test_stop_here(void);
+
+#define TRY_EQ(expr, want)                                                     \
+  do {                                                                         \
+    long long r_ = (long long)(expr), w_ = (long long)(want);                  \
+    if (r_ != w_) {                                                            \
+      if (test_tolerated((int)r_)) {                                           \
+        test_stop_here();                                                      \
+        return (int)r_;                                                        \
+      }                                                                        \
+      test_fail(__FILE__, __LINE__, "%s == %s: %lld != %lld", #expr, #want,    \
+                r_, w_);                                                       \
+    }                                                                          \
+  } while (0)
+
+#define TRY(expr) TRY_EQ(expr, 0)
+
+#define CHECK_RUN(expr, want)                                                  \
+  do {                                                                         \
+    long long r_ = (long long)(expr), w_ = (long long)(want);                  \
+    if (r_ != w_) {                                                            \
+      if (test_tolerated((int)r_))                                             \
+        return;                                                                \
+      test_fail(__FILE__, __LINE__, "%s == %s: %lld != %lld", #expr, #want,    \
+                r_, w_);                                                       \
+    }                                                                          \
+  } while (0)
+
+/* In a function returning int: task `t` the case expects to be still
+ * running has ended.  Only an injected failure may explain that (the task
+ * stopped on it): the function then returns the task's code. */
+#define TRY_STILL_RUNNING(t)                                                   \
+  do {                                                                         \
+    if (cio_task_is_done(t)) {                                                 \
+      int r_ = cio_task_await(t, NULL);                                        \
+      if (!test_tolerated(r_))                                                 \
+        test_fail(__FILE__, __LINE__, "%s ended early: %s", #t,                \
+                  cio_err_name(r_));                                           \
+      test_stop_here();                                                        \
+      return r_;                                                               \
+    }                                                                          \
+  } while (0)
+
+enum test_defer_kind {
+  TEST_DEFER_TASK,
+  TEST_DEFER_FUTURE,
+  TEST_DEFER_HANDLE,
+  TEST_DEFER_QUEUE,
+  TEST_DEFER_LOCK,
+  TEST_DEFER_EVENT,
+  TEST_DEFER_CONDITION,
+  TEST_DEFER_SEMAPHORE,
+  TEST_DEFER_BARRIER,
+  TEST_DEFER_AS_COMPLETED,
+};
+
+/* Release or free `obj` (a task, future, handle, queue, lock, event,
+ * condition, semaphore, barrier or as_completed iterator) when the main
+ * task of test_run or test_run_virtual ends, newest first.  The case must not release
+ * or free it itself.  NULL is ignored. */
+#define DEFER(obj)                                                             \
+  test_defer(_Generic((obj),                                                   \
+                 cio_task *: TEST_DEFER_TASK,                                  \
+                 cio_future *: TEST_DEFER_FUTURE,                              \
+                 cio_handle *: TEST_DEFER_HANDLE,                              \
+                 cio_queue *: TEST_DEFER_QUEUE,                                \
+                 cio_lock *: TEST_DEFER_LOCK,                                  \
+                 cio_event *: TEST_DEFER_EVENT,                                \
+                 cio_condition *: TEST_DEFER_CONDITION,                        \
+                 cio_semaphore *: TEST_DEFER_SEMAPHORE,                        \
+                 cio_barrier *: TEST_DEFER_BARRIER,                            \
+                 cio_as_completed *: TEST_DEFER_AS_COMPLETED),                 \
+             (obj))
+void test_defer(enum test_defer_kind kind, void *obj);
 
 /* ---- helpers shared by the test files (helpers.c) ---- */
 
@@ -88,20 +191,34 @@ double test_now(void);
 void test_stderr_begin(void);
 const char *test_stderr_end(void);
 
-/* Run `fn(arg)` as the main task of a fresh loop on the virtual clock
- * (cio_run_ex), so sleeps take no real time and their times are exact. */
-int test_run_virtual(int (*fn)(void *arg, void **result), void *arg);
+/* Run `fn(arg)` as the main task of a fresh loop (cio_run_ex) on the real
+ * clock, or on the virtual one, where sleeps take no real time and their
+ * times are exact.  When `fn` returns: if it stopped on an injected
+ * failure, the other tasks are cancelled and awaited; then what was
+ * DEFERred is released.  Returns what `fn` returned (or cio_run_ex's own
+ * error). */
+int test_run(cio_task_fn fn, void *arg);
+int test_run_virtual(cio_task_fn fn, void *arg);
 
-/* Run `fn(arg)` as the main task of a fresh loop on the real clock; fail
- * the case unless it returns 0 and the loop closes cleanly. */
+/* Open a loop with `opts` (may be NULL), call `body(loop, arg)` outside
+ * any task (it may run the loop), end the tasks still alive as cio_run
+ * does, release what was DEFERred, and close the loop (failing the case
+ * unless it closes).  Returns what `body` returned, or cio_loop_open's
+ * error. */
+int test_with_loop(const cio_loop_opts *opts,
+                   int (*body)(cio_loop *loop, void *arg), void *arg);
+
+/* test_run, failing the case unless it returns 0. */
 void test_run_main(cio_task_fn fn, void *arg);
 
-/* Create a task on the running loop (the caller owns the reference). */
-cio_task *test_spawn(cio_task_fn fn, void *arg);
+/* Create a task on the running loop; its reference is DEFERred (await it
+ * with cio_task_await, never cio_task_join or release).  `out` may be
+ * NULL.  Returns cio_create_task's code. */
+int test_spawn(cio_task **out, cio_task_fn fn, void *arg);
 
 /* Yield `n` times (sleep(0)): lets every task ready now, and what it
- * wakes, run. */
-void test_yield_n(int n);
+ * wakes, run.  Returns 0, or the first error of cio_sleep. */
+int test_yield_n(int n);
 
 /* Shell command that re-runs the running test binary as a child: its
  * absolute path (works under valgrind, unlike /proc/self/exe), after

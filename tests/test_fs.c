@@ -48,7 +48,7 @@ static int count_fds(void) {
 }
 
 static int run(cio_task_fn fn) {
-  int rc = cio_run(fn, NULL);
+  int rc = test_run(fn, NULL);
   remove_dir();
   return rc;
 }
@@ -172,10 +172,12 @@ static int big_file(void *arg, void **result) {
 
 static int main_big(void *arg, void **result) {
   (void)arg, (void)result;
-  cio_task *a = test_spawn(big_file, (void *)path_in("big1"));
-  cio_task *b = test_spawn(big_file, (void *)path_in("big2"));
-  CHECK_EQ(cio_task_join(a, NULL), 0);
-  CHECK_EQ(cio_task_join(b, NULL), 0);
+  cio_task *a;
+  CHECK_EQ(test_spawn(&a, big_file, (void *)path_in("big1")), 0);
+  cio_task *b;
+  CHECK_EQ(test_spawn(&b, big_file, (void *)path_in("big2")), 0);
+  CHECK_EQ(cio_task_await(a, NULL), 0);
+  CHECK_EQ(cio_task_await(b, NULL), 0);
   return 0;
 }
 
@@ -203,7 +205,8 @@ static int main_not_blocking(void *arg, void **result) {
   (void)arg, (void)result;
   const char *fifo = path_in("fifo");
   CHECK_EQ(mkfifo(fifo, 0600), 0);
-  cio_task *r = test_spawn(fifo_reader, (void *)fifo);
+  cio_task *r;
+  CHECK_EQ(test_spawn(&r, fifo_reader, (void *)fifo), 0);
   for (int i = 0; i < 3; i++) {
     CHECK_EQ(cio_sleep(0.02), 0);
     test_log("tick%d", i);
@@ -212,7 +215,7 @@ static int main_not_blocking(void *arg, void **result) {
   CHECK_EQ(cio_fs_open(fifo, O_WRONLY, 0, &fd), 0);
   CHECK_EQ(cio_fs_write(fd, "hi", 2), 2);
   CHECK_EQ(cio_fs_close(fd), 0);
-  CHECK_EQ(cio_task_join(r, NULL), 0);
+  CHECK_EQ(cio_task_await(r, NULL), 0);
   CHECK_STR(test_log_text(), "tick0 tick1 tick2 reader-open read-hi ");
   return 0;
 }
@@ -258,16 +261,17 @@ static int main_cancel(void *arg, void **result) {
   for (int i = 0; i < POOL; i++) {
     o[i] = (struct opener){.path = path_in(names[i]), .fd = -1};
     CHECK_EQ(mkfifo(o[i].path, 0600), 0);
-    t[i] = test_spawn(fifo_open_task, &o[i]);
+    CHECK_EQ(test_spawn(&t[i], fifo_open_task, &o[i]), 0);
   }
   CHECK_EQ(cio_sleep(0.1), 0); /* all four now block in the pool */
 
-  cio_task *queued = test_spawn(stat_task, NULL);
+  cio_task *queued;
+  CHECK_EQ(test_spawn(&queued, stat_task, NULL), 0);
   CHECK_EQ(cio_sleep(0.05), 0);
   CHECK(!cio_task_is_done(queued));
   double t0 = test_now();
   CHECK_EQ(cio_task_cancel(queued), 1);
-  CHECK_EQ(cio_task_join(queued, NULL), CIO_ECANCELED);
+  CHECK_EQ(cio_task_await(queued, NULL), CIO_ECANCELED);
   CHECK(test_now() - t0 < 0.05);
 
   /* A running open cannot be stopped: the task stays until it ends. */
@@ -279,10 +283,10 @@ static int main_cancel(void *arg, void **result) {
     CHECK(w >= 0);
     close(w);
   }
-  CHECK_EQ(cio_task_join(t[0], NULL), CIO_ECANCELED);
+  CHECK_EQ(cio_task_await(t[0], NULL), CIO_ECANCELED);
   CHECK_EQ(o[0].fd, -1);
   for (int i = 1; i < POOL; i++) {
-    CHECK_EQ(cio_task_join(t[i], NULL), 0);
+    CHECK_EQ(cio_task_await(t[i], NULL), 0);
     CHECK_EQ(cio_fs_close(o[i].fd), 0);
   }
   CHECK_EQ(count_fds(), fds_before); /* t[0]'s descriptor was closed */
@@ -323,11 +327,12 @@ static void *through_cat(int fd, int64_t offset, size_t count, ssize_t want,
   cio_process *p;
   CHECK_EQ(cio_create_subprocess_exec(&p, argv, &o), 0);
   struct slurp sl = {.s = cio_process_stdout(p)};
-  cio_task *reader = test_spawn(slurp_task, &sl);
+  cio_task *reader;
+  CHECK_EQ(test_spawn(&reader, slurp_task, &sl), 0);
   CHECK_EQ(cio_stream_write(cio_process_stdin(p), "<", 1), 0);
   CHECK_EQ(cio_fs_sendfile(cio_process_stdin(p), fd, offset, count), want);
   CHECK_EQ(cio_stream_close(cio_process_stdin(p)), 0);
-  CHECK_EQ(cio_task_join(reader, NULL), 0);
+  CHECK_EQ(cio_task_await(reader, NULL), 0);
   int code;
   CHECK_EQ(cio_process_wait(p, &code), 0);
   CHECK_EQ(code, 0);
