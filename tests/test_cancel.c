@@ -18,7 +18,7 @@ static int main_cancel_sleeping(void *arg, void **result) {
   (void)arg;
   (void)result;
   cio_task *t;
-  CHECK_EQ(cio_create_task(NULL, &t, sleep_long_logged, NULL, NULL), 0);
+  TRY(cio_create_task(NULL, &t, sleep_long_logged, NULL, NULL));
   CHECK_EQ(cio_sleep(0), 0);
   CHECK_EQ(cio_task_cancel(t), 1);
   test_log("cancel-called");
@@ -37,7 +37,7 @@ static int main_cancel_sleeping(void *arg, void **result) {
 }
 
 TEST(cancel_sleeping_task) {
-  CHECK_EQ(test_run_virtual(main_cancel_sleeping, NULL), 0);
+  CHECK_RUN(test_run_virtual(main_cancel_sleeping, NULL), 0);
   CHECK_STR(test_log_text(), "t-start cancel-called t-cancelled main-resumed ");
 }
 
@@ -52,14 +52,14 @@ static int main_cancel_before_start(void *arg, void **result) {
   (void)arg;
   (void)result;
   cio_task *t;
-  CHECK_EQ(cio_create_task(NULL, &t, never_runs, NULL, NULL), 0);
+  TRY(cio_create_task(NULL, &t, never_runs, NULL, NULL));
   CHECK_EQ(cio_task_cancel(t), 1);
   CHECK_EQ(cio_task_join(t, NULL), CIO_ECANCELED);
   return 0;
 }
 
 TEST(cancel_before_start_skips_body) {
-  CHECK_EQ(test_run_virtual(main_cancel_before_start, NULL), 0);
+  CHECK_RUN(test_run_virtual(main_cancel_before_start, NULL), 0);
   CHECK_STR(test_log_text(), "");
 }
 
@@ -80,7 +80,7 @@ static int main_catch(void *arg, void **result) {
   (void)arg;
   (void)result;
   cio_task *t;
-  CHECK_EQ(cio_create_task(NULL, &t, catches_cancel, NULL, NULL), 0);
+  TRY(cio_create_task(NULL, &t, catches_cancel, NULL, NULL));
   CHECK_EQ(cio_sleep(0), 0);
   cio_task_cancel(t);
   void *r = NULL;
@@ -90,7 +90,7 @@ static int main_catch(void *arg, void **result) {
 }
 
 TEST(cancellation_can_be_handled) {
-  CHECK_EQ(test_run_virtual(main_catch, NULL), 0);
+  CHECK_RUN(test_run_virtual(main_catch, NULL), 0);
 }
 
 /* Every cancel() on a pending task counts; uncancel() takes them back. */
@@ -98,7 +98,7 @@ static int main_counting(void *arg, void **result) {
   (void)arg;
   (void)result;
   cio_task *t;
-  CHECK_EQ(cio_create_task(NULL, &t, sleep_long_logged, NULL, NULL), 0);
+  TRY(cio_create_task(NULL, &t, sleep_long_logged, NULL, NULL));
   CHECK_EQ(cio_task_cancel(t), 1);
   CHECK_EQ(cio_task_cancel(t), 1);
   CHECK_EQ(cio_task_cancelling(t), 2);
@@ -114,7 +114,7 @@ static int main_counting(void *arg, void **result) {
 }
 
 TEST(cancel_counts_and_uncancel) {
-  CHECK_EQ(test_run_virtual(main_counting, NULL), 0);
+  CHECK_RUN(test_run_virtual(main_counting, NULL), 0);
   CHECK_STR(test_log_text(), "t-start t-cancelled ");
 }
 
@@ -133,13 +133,13 @@ static int main_cancel_self(void *arg, void **result) {
   (void)arg;
   (void)result;
   cio_task *t;
-  CHECK_EQ(cio_create_task(NULL, &t, cancel_self, NULL, NULL), 0);
+  TRY(cio_create_task(NULL, &t, cancel_self, NULL, NULL));
   CHECK_EQ(cio_task_join(t, NULL), CIO_ECANCELED);
   return 0;
 }
 
 TEST(cancel_self_delivered_at_next_suspension) {
-  CHECK_EQ(test_run_virtual(main_cancel_self, NULL), 0);
+  CHECK_RUN(test_run_virtual(main_cancel_self, NULL), 0);
   CHECK_STR(test_log_text(), "still-running sleep=ECANCELED ");
 }
 
@@ -156,7 +156,7 @@ static int main_pending_at_return(void *arg, void **result) {
   (void)arg;
   (void)result;
   cio_task *t;
-  CHECK_EQ(cio_create_task(NULL, &t, cancel_self_then_return, NULL, NULL), 0);
+  TRY(cio_create_task(NULL, &t, cancel_self_then_return, NULL, NULL));
   void *r = (void *)1;
   CHECK_EQ(cio_task_join(t, &r), CIO_ECANCELED);
   CHECK(r == NULL);
@@ -164,7 +164,7 @@ static int main_pending_at_return(void *arg, void **result) {
 }
 
 TEST(return_with_pending_cancel_ends_cancelled) {
-  CHECK_EQ(test_run_virtual(main_pending_at_return, NULL), 0);
+  CHECK_RUN(test_run_virtual(main_pending_at_return, NULL), 0);
 }
 
 /* Cancelling a task that awaits another task passes the cancellation down
@@ -187,7 +187,7 @@ static int inner_fn(void *arg, void **result) {
 
 static int outer_fn(void *arg, void **result) {
   struct chain *c = arg;
-  CHECK_EQ(cio_create_task(NULL, &c->inner, inner_fn, c, NULL), 0);
+  TRY(test_spawn(&c->inner, inner_fn, c));
   int rc = cio_task_await(c->inner, result);
   test_log("outer=%s", cio_err_name(rc));
   return rc;
@@ -197,12 +197,13 @@ static int main_chain(void *arg, void **result) {
   (void)result;
   struct chain *c = arg;
   cio_task *outer;
-  CHECK_EQ(cio_create_task(NULL, &outer, outer_fn, c, NULL), 0);
+  TRY(test_spawn(&outer, outer_fn, c));
   CHECK_EQ(cio_sleep(1), 0);
+  TRY_STILL_RUNNING(outer); /* unless it could not create the inner task */
   CHECK_EQ(cio_task_cancel(outer), 1);
   CHECK_EQ(cio_task_cancelling(c->inner), 1);
   void *r = NULL;
-  int rc = cio_task_join(outer, &r);
+  int rc = cio_task_await(outer, &r);
   if (c->inner_swallows) {
     /* asyncio: the outer task gets what the inner one returned */
     CHECK_EQ(rc, 0);
@@ -211,19 +212,18 @@ static int main_chain(void *arg, void **result) {
     CHECK_EQ(rc, CIO_ECANCELED);
   }
   CHECK(cio_task_is_done(c->inner));
-  cio_task_release(c->inner);
   return 0;
 }
 
 TEST(cancel_propagates_to_awaited_task) {
   struct chain c = {0};
-  CHECK_EQ(test_run_virtual(main_chain, &c), 0);
+  CHECK_RUN(test_run_virtual(main_chain, &c), 0);
   CHECK_STR(test_log_text(), "inner=ECANCELED outer=ECANCELED ");
 }
 
 TEST(awaited_task_swallowing_cancel_gives_its_result) {
   struct chain c = {.inner_swallows = 1};
-  CHECK_EQ(test_run_virtual(main_chain, &c), 0);
+  CHECK_RUN(test_run_virtual(main_chain, &c), 0);
   CHECK_STR(test_log_text(), "inner=ECANCELED outer=OK ");
 }
 
@@ -236,19 +236,19 @@ static int main_cancel_future_waiter(void *arg, void **result) {
   (void)arg;
   (void)result;
   cio_future *f;
-  CHECK_EQ(cio_future_new(NULL, &f), 0);
+  TRY(cio_future_new(NULL, &f));
+  DEFER(f);
   cio_task *t;
-  CHECK_EQ(cio_create_task(NULL, &t, await_future, f, NULL), 0);
+  TRY(cio_create_task(NULL, &t, await_future, f, NULL));
   CHECK_EQ(cio_sleep(0), 0);
   CHECK_EQ(cio_task_cancel(t), 1);
   CHECK(cio_future_is_cancelled(f));
   CHECK_EQ(cio_task_join(t, NULL), CIO_ECANCELED);
-  cio_future_release(f);
   return 0;
 }
 
 TEST(cancel_task_awaiting_future_cancels_future) {
-  CHECK_EQ(test_run_virtual(main_cancel_future_waiter, NULL), 0);
+  CHECK_RUN(test_run_virtual(main_cancel_future_waiter, NULL), 0);
 }
 
 /* The awaited future completed, but the waiter has not resumed yet: the
@@ -258,20 +258,20 @@ static int main_cancel_after_wakeup(void *arg, void **result) {
   (void)arg;
   (void)result;
   cio_future *f;
-  CHECK_EQ(cio_future_new(NULL, &f), 0);
+  TRY(cio_future_new(NULL, &f));
+  DEFER(f);
   cio_task *t;
-  CHECK_EQ(cio_create_task(NULL, &t, await_future, f, NULL), 0);
+  TRY(cio_create_task(NULL, &t, await_future, f, NULL));
   CHECK_EQ(cio_sleep(0), 0);
   CHECK_EQ(cio_future_set_result(f, (void *)3), 0);
   CHECK_EQ(cio_task_cancel(t), 1);
   CHECK_EQ(cio_task_join(t, NULL), CIO_ECANCELED);
   CHECK(!cio_future_is_cancelled(f));
-  cio_future_release(f);
   return 0;
 }
 
 TEST(cancel_after_wakeup_scheduled_is_delivered) {
-  CHECK_EQ(test_run_virtual(main_cancel_after_wakeup, NULL), 0);
+  CHECK_RUN(test_run_virtual(main_cancel_after_wakeup, NULL), 0);
 }
 
 /* cio_run cancels what is still alive when main returns, and their
@@ -287,14 +287,14 @@ static int child_with_cleanup(void *arg, void **result) {
 static int main_leaves_child(void *arg, void **result) {
   (void)arg;
   (void)result;
-  CHECK_EQ(cio_create_task(NULL, NULL, child_with_cleanup, NULL, NULL), 0);
+  TRY(cio_create_task(NULL, NULL, child_with_cleanup, NULL, NULL));
   CHECK_EQ(cio_sleep(1), 0);
   test_log("main-done");
   return 0;
 }
 
 TEST(run_cancels_leftover_tasks) {
-  CHECK_EQ(test_run_virtual(main_leaves_child, NULL), 0);
+  CHECK_RUN(test_run_virtual(main_leaves_child, NULL), 0);
   CHECK_STR(test_log_text(), "main-done cleanup=ECANCELED ");
 }
 
@@ -307,7 +307,7 @@ static int main_cancels_itself(void *arg, void **result) {
 }
 
 TEST(run_main_cancelled) {
-  CHECK_EQ(test_run_virtual(main_cancels_itself, NULL), CIO_ECANCELED);
+  CHECK_RUN(test_run_virtual(main_cancels_itself, NULL), CIO_ECANCELED);
 }
 
 /* A cancellation arriving while the task sleeps does not leave its timer
@@ -316,7 +316,7 @@ static int main_timer_removed(void *arg, void **result) {
   (void)arg;
   (void)result;
   cio_task *t;
-  CHECK_EQ(cio_create_task(NULL, &t, sleep_long_logged, NULL, NULL), 0);
+  TRY(cio_create_task(NULL, &t, sleep_long_logged, NULL, NULL));
   CHECK_EQ(cio_sleep(2), 0);
   cio_task_cancel(t);
   CHECK_EQ(cio_task_join(t, NULL), CIO_ECANCELED);
@@ -325,7 +325,7 @@ static int main_timer_removed(void *arg, void **result) {
 }
 
 TEST(cancelled_sleep_removes_timer) {
-  CHECK_EQ(test_run_virtual(main_timer_removed, NULL), 0);
+  CHECK_RUN(test_run_virtual(main_timer_removed, NULL), 0);
 }
 
 /* A timer that cancels a sleeping task in the same batch in which the

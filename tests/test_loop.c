@@ -15,9 +15,17 @@ static void log_cb(void *arg) {
   test_log("%s", (const char *)arg);
 }
 
+/* What a callback's call_soon gave when an injected failure stopped it:
+ * the case picks it up after running the loop. */
+static int callback_rc;
+
 static void schedule_c(void *arg) {
   test_log("%s", (const char *)arg);
-  CHECK_EQ(cio_loop_call_soon(NULL, log_cb, "c", NULL), 0);
+  int rc = cio_loop_call_soon(NULL, log_cb, "c", NULL);
+  if (test_tolerated(rc))
+    callback_rc = rc;
+  else
+    CHECK_EQ(rc, 0);
 }
 
 static void stop_cb(void *arg) {
@@ -25,47 +33,56 @@ static void stop_cb(void *arg) {
 }
 
 /* FIFO; something scheduled while a batch runs waits for the next batch. */
-TEST(call_soon_fifo_and_batches) {
-  cio_loop *loop;
-  CHECK_EQ(cio_loop_open(&loop, NULL), 0);
-  CHECK_EQ(cio_loop_call_soon(loop, schedule_c, "a", NULL), 0);
-  CHECK_EQ(cio_loop_call_soon(loop, log_cb, "b", NULL), 0);
-  CHECK_EQ(cio_loop_call_soon(loop, stop_cb, loop, NULL), 0);
+static int soon_fifo(cio_loop *loop, void *arg) {
+  (void)arg;
+  TRY(cio_loop_call_soon(loop, schedule_c, "a", NULL));
+  TRY(cio_loop_call_soon(loop, log_cb, "b", NULL));
+  TRY(cio_loop_call_soon(loop, stop_cb, loop, NULL));
   CHECK_EQ(cio_loop_run_forever(loop), 0);
+  TRY(callback_rc);
   CHECK_STR(test_log_text(), "a b ");
   /* What the stopped iteration scheduled runs first on the next run. */
-  CHECK_EQ(cio_loop_call_soon(loop, stop_cb, loop, NULL), 0);
+  TRY(cio_loop_call_soon(loop, stop_cb, loop, NULL));
   CHECK_EQ(cio_loop_run_forever(loop), 0);
   CHECK_STR(test_log_text(), "a b c ");
-  CHECK_EQ(cio_loop_close(loop), 0);
+  return 0;
 }
 
-TEST(timers_in_deadline_order_ties_fifo) {
-  cio_loop *loop;
-  CHECK_EQ(cio_loop_open(&loop, &(cio_loop_opts){.virtual_clock = true}), 0);
-  CHECK_EQ(cio_loop_call_later(loop, 0.3, log_cb, "t3", NULL), 0);
-  CHECK_EQ(cio_loop_call_later(loop, 0.1, log_cb, "t1a", NULL), 0);
-  CHECK_EQ(cio_loop_call_later(loop, 0.2, log_cb, "t2", NULL), 0);
-  CHECK_EQ(cio_loop_call_later(loop, 0.1, log_cb, "t1b", NULL), 0);
-  CHECK_EQ(cio_loop_call_at(loop, 0.1, log_cb, "t1c", NULL), 0);
+TEST(call_soon_fifo_and_batches) {
+  CHECK_RUN(test_with_loop(NULL, soon_fifo, NULL), 0);
+}
+
+static int timer_order(cio_loop *loop, void *arg) {
+  (void)arg;
+  TRY(cio_loop_call_later(loop, 0.3, log_cb, "t3", NULL));
+  TRY(cio_loop_call_later(loop, 0.1, log_cb, "t1a", NULL));
+  TRY(cio_loop_call_later(loop, 0.2, log_cb, "t2", NULL));
+  TRY(cio_loop_call_later(loop, 0.1, log_cb, "t1b", NULL));
+  TRY(cio_loop_call_at(loop, 0.1, log_cb, "t1c", NULL));
   /* A negative delay is due at once but still runs after queued soon
    * callbacks (they were in the ready queue first). */
-  CHECK_EQ(cio_loop_call_later(loop, -5, log_cb, "neg", NULL), 0);
-  CHECK_EQ(cio_loop_call_soon(loop, log_cb, "soon", NULL), 0);
-  CHECK_EQ(cio_loop_call_later(loop, 0.4, stop_cb, loop, NULL), 0);
+  TRY(cio_loop_call_later(loop, -5, log_cb, "neg", NULL));
+  TRY(cio_loop_call_soon(loop, log_cb, "soon", NULL));
+  TRY(cio_loop_call_later(loop, 0.4, stop_cb, loop, NULL));
   CHECK_EQ(cio_loop_run_forever(loop), 0);
   CHECK_STR(test_log_text(), "soon neg t1a t1b t1c t2 t3 ");
   CHECK_NEAR(cio_loop_time(loop), 0.4, 1e-9);
-  CHECK_EQ(cio_loop_close(loop), 0);
+  return 0;
 }
 
-TEST(handle_cancel_and_when) {
-  cio_loop *loop;
-  CHECK_EQ(cio_loop_open(&loop, &(cio_loop_opts){.virtual_clock = true}), 0);
+TEST(timers_in_deadline_order_ties_fifo) {
+  cio_loop_opts opts = {.virtual_clock = true};
+  CHECK_RUN(test_with_loop(&opts, timer_order, NULL), 0);
+}
+
+static int cancel_handles(cio_loop *loop, void *arg) {
+  (void)arg;
   cio_handle *soon, *later;
-  CHECK_EQ(cio_loop_call_soon(loop, log_cb, "soon", &soon), 0);
-  CHECK_EQ(cio_loop_call_later(loop, 2.5, log_cb, "later", &later), 0);
-  CHECK_EQ(cio_loop_call_later(loop, 3, stop_cb, loop, NULL), 0);
+  TRY(cio_loop_call_soon(loop, log_cb, "soon", &soon));
+  DEFER(soon);
+  TRY(cio_loop_call_later(loop, 2.5, log_cb, "later", &later));
+  DEFER(later);
+  TRY(cio_loop_call_later(loop, 3, stop_cb, loop, NULL));
   CHECK_NEAR(cio_handle_when(later), 2.5, 1e-9);
   CHECK(cio_handle_when(soon) < 0);
   cio_handle_cancel(soon);
@@ -74,15 +91,18 @@ TEST(handle_cancel_and_when) {
   CHECK(cio_handle_is_cancelled(later));
   CHECK_EQ(cio_loop_run_forever(loop), 0);
   CHECK_STR(test_log_text(), "");
-  cio_handle_release(soon);
-  cio_handle_release(later);
-  CHECK_EQ(cio_loop_close(loop), 0);
+  return 0;
+}
+
+TEST(handle_cancel_and_when) {
+  cio_loop_opts opts = {.virtual_clock = true};
+  CHECK_RUN(test_with_loop(&opts, cancel_handles, NULL), 0);
 }
 
 TEST(callback_argument_errors) {
   CHECK_EQ(cio_loop_call_soon(NULL, log_cb, "x", NULL), CIO_EINVAL); /* no loop */
   cio_loop *loop;
-  CHECK_EQ(cio_loop_open(&loop, NULL), 0);
+  CHECK_RUN(cio_loop_open(&loop, NULL), 0);
   cio_handle *h = (cio_handle *)1;
   CHECK_EQ(cio_loop_call_soon(loop, NULL, NULL, &h), CIO_EINVAL);
   CHECK(h == NULL);
@@ -98,7 +118,7 @@ static int sleep_nan(void *arg, void **result) {
 }
 
 TEST(sleep_nan_is_einval) {
-  CHECK_EQ(cio_run(sleep_nan, NULL), CIO_EINVAL);
+  CHECK_RUN(cio_run(sleep_nan, NULL), CIO_EINVAL);
 }
 
 /* The virtual clock: a program sleeping 6 s runs at once and its times are
@@ -121,9 +141,7 @@ static double wall(void) {
 
 TEST(virtual_clock_jumps) {
   double t0 = wall();
-  CHECK_EQ(cio_run_ex(sleeps_six, NULL, &(cio_loop_opts){.virtual_clock = true},
-                      NULL),
-           0);
+  CHECK_RUN(test_run_virtual(sleeps_six, NULL), 0);
   CHECK(wall() - t0 < 0.5);
 }
 
@@ -141,7 +159,7 @@ static int sleeps_real(void *arg, void **result) {
 
 TEST(real_clock_sleep) {
   double t0 = wall();
-  CHECK_EQ(cio_run(sleeps_real, NULL), 0);
+  CHECK_RUN(cio_run(sleeps_real, NULL), 0);
   CHECK(wall() - t0 >= 0.2);
 }
 
@@ -158,19 +176,15 @@ static int main_overlap(void *arg, void **result) {
   (void)result;
   cio_task *t[3];
   for (int i = 0; i < 3; i++)
-    CHECK_EQ(cio_create_task(NULL, &t[i], sleep_n, (void *)(intptr_t)(3 - i),
-                             NULL),
-             0);
+    TRY(test_spawn(&t[i], sleep_n, (void *)(intptr_t)(3 - i)));
   for (int i = 0; i < 3; i++)
-    CHECK_EQ(cio_task_join(t[i], NULL), 0);
+    CHECK_EQ(cio_task_await(t[i], NULL), 0);
   CHECK_NEAR(cio_time(), 3.0, 1e-9);
   return 0;
 }
 
 TEST(concurrent_sleeps_overlap) {
-  CHECK_EQ(cio_run_ex(main_overlap, NULL, &(cio_loop_opts){.virtual_clock = true},
-                      NULL),
-           0);
+  CHECK_RUN(test_run_virtual(main_overlap, NULL), 0);
   CHECK_STR(test_log_text(), "done1 done2 done3 ");
 }
 
@@ -183,10 +197,15 @@ static int add_one(void *arg, void **result) {
 
 TEST(run_until_complete) {
   cio_loop *loop;
-  CHECK_EQ(cio_loop_open(&loop, NULL), 0);
+  CHECK_RUN(cio_loop_open(&loop, NULL), 0);
   CHECK(cio_get_running_loop() == loop);
   cio_task *t;
-  CHECK_EQ(cio_create_task(loop, &t, add_one, (void *)41, NULL), 0);
+  int rc = cio_create_task(loop, &t, add_one, (void *)41, NULL);
+  if (test_tolerated(rc)) {
+    CHECK_EQ(cio_loop_close(loop), 0);
+    return;
+  }
+  CHECK_EQ(rc, 0);
   void *r = NULL;
   CHECK_EQ(cio_loop_run_until_complete(loop, t, &r), 0);
   CHECK_EQ((intptr_t)r, 42);
@@ -207,32 +226,40 @@ static int sleeps_one(void *arg, void **result) {
   return cio_sleep(1);
 }
 
-TEST(stop_before_complete_is_eintr) {
-  cio_loop *loop;
-  CHECK_EQ(cio_loop_open(&loop, &(cio_loop_opts){.virtual_clock = true}), 0);
+static int stop_before_complete(cio_loop *loop, void *arg) {
+  (void)arg;
   cio_task *t;
-  CHECK_EQ(cio_create_task(loop, &t, sleeps_one, NULL, NULL), 0);
-  CHECK_EQ(cio_loop_call_soon(loop, stop_cb, loop, NULL), 0);
+  TRY(cio_create_task(loop, &t, sleeps_one, NULL, NULL));
+  DEFER(t);
+  TRY(cio_loop_call_soon(loop, stop_cb, loop, NULL));
   CHECK_EQ(cio_loop_run_until_complete(loop, t, NULL), CIO_EINTR);
   CHECK(!cio_task_is_done(t));
   CHECK_EQ(cio_loop_close(loop), CIO_EBUSY); /* the task is pending */
   CHECK_EQ(cio_loop_run_until_complete(loop, t, NULL), 0);
-  cio_task_release(t);
-  CHECK_EQ(cio_loop_close(loop), 0);
+  return 0;
+}
+
+TEST(stop_before_complete_is_eintr) {
+  cio_loop_opts opts = {.virtual_clock = true};
+  CHECK_RUN(test_with_loop(&opts, stop_before_complete, NULL), 0);
 }
 
 /* stop() before run_forever: exactly one iteration. */
-TEST(stop_before_run_forever_runs_one_iteration) {
-  cio_loop *loop;
-  CHECK_EQ(cio_loop_open(&loop, NULL), 0);
-  CHECK_EQ(cio_loop_call_soon(loop, schedule_c, "a", NULL), 0);
+static int stop_before_run_forever(cio_loop *loop, void *arg) {
+  (void)arg;
+  TRY(cio_loop_call_soon(loop, schedule_c, "a", NULL));
   CHECK_EQ(cio_loop_stop(loop), 0);
   CHECK_EQ(cio_loop_run_forever(loop), 0);
+  TRY(callback_rc);
   CHECK_STR(test_log_text(), "a ");
-  CHECK_EQ(cio_loop_call_soon(loop, stop_cb, loop, NULL), 0);
+  TRY(cio_loop_call_soon(loop, stop_cb, loop, NULL));
   CHECK_EQ(cio_loop_run_forever(loop), 0);
   CHECK_STR(test_log_text(), "a c ");
-  CHECK_EQ(cio_loop_close(loop), 0);
+  return 0;
+}
+
+TEST(stop_before_run_forever_runs_one_iteration) {
+  CHECK_RUN(test_with_loop(NULL, stop_before_run_forever, NULL), 0);
 }
 
 /* A task that waits on something nothing can ever complete. */
@@ -241,24 +268,28 @@ static int awaits_forever(void *arg, void **result) {
   return cio_await(arg, NULL);
 }
 
-TEST(deadlock_is_detected) {
-  cio_loop *loop;
-  CHECK_EQ(cio_loop_open(&loop, &(cio_loop_opts){.detect_deadlock = true}), 0);
+static int deadlock(cio_loop *loop, void *arg) {
+  (void)arg;
   cio_future *f;
-  CHECK_EQ(cio_future_new(loop, &f), 0);
+  TRY(cio_future_new(loop, &f));
+  DEFER(f);
   cio_task *t;
-  CHECK_EQ(cio_create_task(loop, &t, awaits_forever, f, NULL), 0);
+  TRY(cio_create_task(loop, &t, awaits_forever, f, NULL));
+  DEFER(t);
   CHECK_EQ(cio_loop_run_until_complete(loop, t, NULL), CIO_EDEADLK);
   CHECK_EQ(cio_future_set_result(f, NULL), 0);
   CHECK_EQ(cio_loop_run_until_complete(loop, t, NULL), 0);
-  cio_task_release(t);
-  cio_future_release(f);
-  CHECK_EQ(cio_loop_close(loop), 0);
+  return 0;
+}
+
+TEST(deadlock_is_detected) {
+  cio_loop_opts opts = {.detect_deadlock = true};
+  CHECK_RUN(test_with_loop(&opts, deadlock, NULL), 0);
 }
 
 TEST(run_from_task_or_running_loop_refused) {
   cio_loop *loop;
-  CHECK_EQ(cio_loop_open(&loop, NULL), 0);
+  CHECK_RUN(cio_loop_open(&loop, NULL), 0);
   CHECK_EQ(cio_run(sleeps_one, NULL), CIO_EBUSY); /* a loop is open here */
   CHECK_EQ(cio_loop_run_until_complete(loop, NULL, NULL), CIO_EINVAL);
   CHECK_EQ(cio_loop_close(loop), 0);
@@ -285,10 +316,19 @@ TEST(embedded_in_application_uv_loop) {
   uv_loop_t uv;
   CHECK_EQ(uv_loop_init(&uv), 0);
   cio_loop *loop;
-  CHECK_EQ(cio_loop_open(&loop, &(cio_loop_opts){.uv_loop = &uv}), 0);
-  CHECK(cio_loop_uv(loop) == &uv);
+  int rc = cio_loop_open(&loop, &(cio_loop_opts){.uv_loop = &uv});
   cio_task *t;
-  CHECK_EQ(cio_create_task(loop, &t, embedded_task, NULL, NULL), 0);
+  if (rc == 0) {
+    CHECK(cio_loop_uv(loop) == &uv);
+    rc = cio_create_task(loop, &t, embedded_task, NULL, NULL);
+    if (rc != 0)
+      CHECK_EQ(cio_loop_close(loop), 0);
+  }
+  if (test_tolerated(rc)) {
+    CHECK_EQ(uv_loop_close(&uv), 0);
+    return;
+  }
+  CHECK_EQ(rc, 0);
   uv_timer_t app_timer;
   uv_timer_init(&uv, &app_timer);
   uv_update_time(&uv); /* slow starts (valgrind) must not make it due */
@@ -427,7 +467,7 @@ static void *ts_sender(void *arg) {
 
 TEST(call_soon_threadsafe_from_other_thread) {
   struct ts_ctx c = {.loop_thread = pthread_self()};
-  CHECK_EQ(cio_loop_open(&c.loop, NULL), 0);
+  CHECK_RUN(cio_loop_open(&c.loop, NULL), 0);
   pthread_t th;
   CHECK_EQ(pthread_create(&th, NULL, ts_sender, &c), 0);
   CHECK_EQ(cio_loop_run_forever(c.loop), 0);
@@ -491,7 +531,7 @@ TEST(run_reports_task_pending_at_close) {
 TEST(loop_open_ignores_sigpipe_by_default) {
   signal(SIGPIPE, SIG_DFL);
   cio_loop *loop;
-  CHECK_EQ(cio_loop_open(&loop, NULL), 0);
+  CHECK_RUN(cio_loop_open(&loop, NULL), 0);
   int fds[2];
   CHECK_EQ(pipe(fds), 0);
   close(fds[0]);
@@ -503,7 +543,7 @@ TEST(loop_open_ignores_sigpipe_by_default) {
   struct sigaction sa = {.sa_handler = SIG_DFL};
   sigaction(SIGPIPE, &sa, NULL);
   signal(SIGPIPE, SIG_IGN);
-  CHECK_EQ(cio_loop_open(&loop, NULL), 0);
+  CHECK_RUN(cio_loop_open(&loop, NULL), 0);
   CHECK(signal(SIGPIPE, SIG_IGN) == SIG_IGN);
   CHECK_EQ(cio_loop_close(loop), 0);
 }

@@ -21,7 +21,7 @@ static int main_await_result(void *arg, void **result) {
   (void)arg;
   (void)result;
   cio_task *t;
-  CHECK_EQ(cio_create_task(NULL, &t, return_42, NULL, NULL), 0);
+  TRY(cio_create_task(NULL, &t, return_42, NULL, NULL));
   CHECK(!cio_task_is_done(t));
   void *r = NULL;
   CHECK_EQ(cio_task_await(t, &r), 0);
@@ -38,14 +38,14 @@ static int main_await_result(void *arg, void **result) {
 }
 
 TEST(await_gives_result) {
-  CHECK_EQ(test_run_virtual(main_await_result, NULL), 0);
+  CHECK_RUN(test_run_virtual(main_await_result, NULL), 0);
 }
 
 static int main_await_error(void *arg, void **result) {
   (void)arg;
   (void)result;
   cio_task *t;
-  CHECK_EQ(cio_create_task(NULL, &t, fail_with_eio, NULL, NULL), 0);
+  TRY(cio_create_task(NULL, &t, fail_with_eio, NULL, NULL));
   CHECK_EQ(cio_task_result(t, NULL), CIO_EINPROGRESS);
   CHECK_EQ(cio_task_error(t), CIO_EINPROGRESS);
   CHECK_EQ(cio_task_join(t, NULL), CIO_EIO);
@@ -53,7 +53,7 @@ static int main_await_error(void *arg, void **result) {
 }
 
 TEST(await_gives_error) {
-  CHECK_EQ(test_run_virtual(main_await_error, NULL), 0);
+  CHECK_RUN(test_run_virtual(main_await_error, NULL), 0);
 }
 
 static int main_returns_error(void *arg, void **result) {
@@ -63,9 +63,9 @@ static int main_returns_error(void *arg, void **result) {
 }
 
 TEST(run_returns_main_status) {
-  CHECK_EQ(test_run_virtual(main_returns_error, NULL), CIO_ECONNRESET);
+  CHECK_RUN(test_run_virtual(main_returns_error, NULL), CIO_ECONNRESET);
   void *r = NULL;
-  CHECK_EQ(cio_run_ex(return_42, NULL, NULL, &r), 0);
+  CHECK_RUN(cio_run_ex(return_42, NULL, NULL, &r), 0);
   CHECK_EQ((intptr_t)r, 42);
   CHECK_EQ(cio_run(NULL, NULL), CIO_EINVAL);
 }
@@ -82,19 +82,19 @@ static int main_start_order(void *arg, void **result) {
   (void)arg;
   (void)result;
   cio_task *a, *b, *c;
-  CHECK_EQ(cio_create_task(NULL, &a, log_self, "a", NULL), 0);
-  CHECK_EQ(cio_create_task(NULL, &b, log_self, "b", NULL), 0);
-  CHECK_EQ(cio_create_task(NULL, &c, log_self, "c", NULL), 0);
+  TRY(test_spawn(&a, log_self, "a"));
+  TRY(test_spawn(&b, log_self, "b"));
+  TRY(test_spawn(&c, log_self, "c"));
   test_log("spawned");
-  CHECK_EQ(cio_task_join(c, NULL), 0);
-  CHECK_EQ(cio_task_join(b, NULL), 0);
-  CHECK_EQ(cio_task_join(a, NULL), 0);
+  CHECK_EQ(cio_task_await(c, NULL), 0);
+  CHECK_EQ(cio_task_await(b, NULL), 0);
+  CHECK_EQ(cio_task_await(a, NULL), 0);
   test_log("joined");
   return 0;
 }
 
 TEST(tasks_start_later_in_creation_order) {
-  CHECK_EQ(test_run_virtual(main_start_order, NULL), 0);
+  CHECK_RUN(test_run_virtual(main_start_order, NULL), 0);
   CHECK_STR(test_log_text(), "spawned a b c joined ");
 }
 
@@ -103,7 +103,7 @@ static int yielder(void *arg, void **result) {
   (void)result;
   for (int i = 0; i < 3; i++) {
     test_log("%s%d", (const char *)arg, i);
-    CHECK_EQ(cio_sleep(0), 0);
+    TRY(cio_sleep(0));
   }
   return 0;
 }
@@ -114,14 +114,14 @@ static int main_yield(void *arg, void **result) {
   cio_task *t[3];
   const char *names[] = {"a", "b", "c"};
   for (int i = 0; i < 3; i++)
-    CHECK_EQ(cio_create_task(NULL, &t[i], yielder, (void *)names[i], NULL), 0);
+    TRY(test_spawn(&t[i], yielder, (void *)names[i]));
   for (int i = 0; i < 3; i++)
-    CHECK_EQ(cio_task_join(t[i], NULL), 0);
+    TRY(cio_task_await(t[i], NULL));
   return 0;
 }
 
 TEST(sleep_zero_yields_once) {
-  CHECK_EQ(test_run_virtual(main_yield, NULL), 0);
+  CHECK_RUN(test_run_virtual(main_yield, NULL), 0);
   CHECK_STR(test_log_text(), "a0 b0 c0 a1 b1 c1 a2 b2 c2 ");
 }
 
@@ -129,23 +129,23 @@ static int main_names(void *arg, void **result) {
   (void)arg;
   (void)result;
   cio_task *a, *b;
-  CHECK_EQ(cio_create_task(NULL, &a, return_42, NULL,
-                           &(cio_task_opts){.name = "fetcher"}),
-           0);
-  CHECK_EQ(cio_create_task(NULL, &b, return_42, NULL, NULL), 0);
+  TRY(cio_create_task(NULL, &a, return_42, NULL,
+                      &(cio_task_opts){.name = "fetcher"}));
+  DEFER(a);
+  TRY(test_spawn(&b, return_42, NULL));
   CHECK_STR(cio_task_get_name(a), "fetcher");
   CHECK(strncmp(cio_task_get_name(b), "Task-", 5) == 0);
-  CHECK_EQ(cio_task_set_name(b, "renamed"), 0);
+  TRY(cio_task_set_name(b, "renamed"));
   CHECK_STR(cio_task_get_name(b), "renamed");
   CHECK_EQ(cio_task_set_name(b, NULL), CIO_EINVAL);
   CHECK_STR(cio_task_get_name(cio_current_task()), "main");
-  CHECK_EQ(cio_task_join(a, NULL), 0);
-  CHECK_EQ(cio_task_join(b, NULL), 0);
+  CHECK_EQ(cio_task_await(a, NULL), 0);
+  CHECK_EQ(cio_task_await(b, NULL), 0);
   return 0;
 }
 
 TEST(names) {
-  CHECK_EQ(test_run_virtual(main_names, NULL), 0);
+  CHECK_RUN(test_run_virtual(main_names, NULL), 0);
 }
 
 /* Default names count up across the process: Task-<n>, n increasing. */
@@ -153,18 +153,18 @@ static int main_default_names(void *arg, void **result) {
   (void)arg;
   (void)result;
   cio_task *a, *b;
-  CHECK_EQ(cio_create_task(NULL, &a, return_42, NULL, NULL), 0);
-  CHECK_EQ(cio_create_task(NULL, &b, return_42, NULL, NULL), 0);
+  TRY(test_spawn(&a, return_42, NULL));
+  TRY(test_spawn(&b, return_42, NULL));
   int na = atoi(cio_task_get_name(a) + 5), nb = atoi(cio_task_get_name(b) + 5);
   CHECK(na > 0);
   CHECK_EQ(nb, na + 1);
-  cio_task_join(a, NULL);
-  cio_task_join(b, NULL);
+  CHECK_EQ(cio_task_await(a, NULL), 0);
+  CHECK_EQ(cio_task_await(b, NULL), 0);
   return 0;
 }
 
 TEST(default_names_count_up) {
-  CHECK_EQ(test_run_virtual(main_default_names, NULL), 0);
+  CHECK_RUN(test_run_virtual(main_default_names, NULL), 0);
 }
 
 static int sleep_arg_seconds(void *arg, void **result) {
@@ -178,24 +178,24 @@ static int main_all_tasks(void *arg, void **result) {
   cio_task *mine = cio_current_task();
   CHECK(mine != NULL);
   cio_task *a, *b;
-  CHECK_EQ(cio_create_task(NULL, &a, sleep_arg_seconds, (void *)1, NULL), 0);
-  CHECK_EQ(cio_create_task(NULL, &b, sleep_arg_seconds, (void *)2, NULL), 0);
+  TRY(test_spawn(&a, sleep_arg_seconds, (void *)1));
+  TRY(test_spawn(&b, sleep_arg_seconds, (void *)2));
   cio_task *list[8];
   CHECK_EQ(cio_all_tasks(NULL, list, 8), 3);
   CHECK(list[0] == mine);
   CHECK(list[1] == a);
   CHECK(list[2] == b);
   CHECK_EQ(cio_all_tasks(NULL, list, 1), 3);
-  CHECK_EQ(cio_task_join(a, NULL), 0);
+  CHECK_EQ(cio_task_await(a, NULL), 0);
   CHECK_EQ(cio_all_tasks(NULL, NULL, 0), 2);
-  CHECK_EQ(cio_task_join(b, NULL), 0);
+  CHECK_EQ(cio_task_await(b, NULL), 0);
   CHECK_EQ(cio_all_tasks(NULL, NULL, 0), 1);
   return 0;
 }
 
 TEST(all_tasks_and_current_task) {
   CHECK(cio_current_task() == NULL);
-  CHECK_EQ(test_run_virtual(main_all_tasks, NULL), 0);
+  CHECK_RUN(test_run_virtual(main_all_tasks, NULL), 0);
 }
 
 static void on_done(cio_future *f, void *arg) {
@@ -210,25 +210,24 @@ static int main_done_callbacks(void *arg, void **result) {
   (void)arg;
   (void)result;
   cio_task *t;
-  CHECK_EQ(cio_create_task(NULL, &t, return_42, NULL, NULL), 0);
-  CHECK_EQ(cio_task_add_done_callback(t, on_done, "1"), 0);
-  CHECK_EQ(cio_task_add_done_callback(t, on_done, "2"), 0);
-  CHECK_EQ(cio_task_add_done_callback(t, on_done, "3"), 0);
+  TRY(test_spawn(&t, return_42, NULL));
+  TRY(cio_task_add_done_callback(t, on_done, "1"));
+  TRY(cio_task_add_done_callback(t, on_done, "2"));
+  TRY(cio_task_add_done_callback(t, on_done, "3"));
   CHECK_EQ(cio_task_remove_done_callback(t, on_done, "2"), 1);
   CHECK_EQ(cio_task_remove_done_callback(t, on_done, "2"), 0);
   CHECK_EQ(cio_task_await(t, NULL), 0);
   test_log("awaited");
   CHECK_EQ(cio_sleep(0), 0);
   /* Registered after completion: scheduled, never called inline. */
-  CHECK_EQ(cio_task_add_done_callback(t, on_done, "4"), 0);
+  TRY(cio_task_add_done_callback(t, on_done, "4"));
   test_log("added");
   CHECK_EQ(cio_sleep(0), 0);
-  cio_task_release(t);
   return 0;
 }
 
 TEST(done_callbacks_in_registration_order) {
-  CHECK_EQ(test_run_virtual(main_done_callbacks, NULL), 0);
+  CHECK_RUN(test_run_virtual(main_done_callbacks, NULL), 0);
   /* main registered as waiter after cb1 and cb3, so it wakes after them */
   CHECK_STR(test_log_text(), "cb1 cb3 awaited added cb4 ");
 }
@@ -241,25 +240,28 @@ static int await_self(void *arg, void **result) {
 }
 
 TEST(await_self_is_deadlock) {
-  CHECK_EQ(test_run_virtual(await_self, NULL), 0);
+  CHECK_RUN(test_run_virtual(await_self, NULL), 0);
 }
 
 TEST(suspending_outside_task_is_eperm) {
   CHECK_EQ(cio_sleep(0), CIO_EPERM);
   cio_loop *loop;
-  CHECK_EQ(cio_loop_open(&loop, NULL), 0);
+  CHECK_RUN(cio_loop_open(&loop, NULL), 0);
   CHECK_EQ(cio_sleep(1), CIO_EPERM);
   cio_future *f;
-  CHECK_EQ(cio_future_new(loop, &f), 0);
-  CHECK_EQ(cio_await(f, NULL), CIO_EPERM);
-  cio_future_release(f);
+  int rc = cio_future_new(loop, &f);
+  if (!test_tolerated(rc)) {
+    CHECK_EQ(rc, 0);
+    CHECK_EQ(cio_await(f, NULL), CIO_EPERM);
+    cio_future_release(f);
+  }
   CHECK_EQ(cio_loop_close(loop), 0);
 }
 
 TEST(invalid_arguments) {
   CHECK_EQ(cio_create_task(NULL, NULL, return_42, NULL, NULL), CIO_EINVAL);
   cio_loop *loop;
-  CHECK_EQ(cio_loop_open(&loop, NULL), 0);
+  CHECK_RUN(cio_loop_open(&loop, NULL), 0);
   cio_task *t = (cio_task *)1;
   CHECK_EQ(cio_create_task(loop, &t, NULL, NULL, NULL), CIO_EINVAL);
   CHECK(t == NULL);
@@ -327,8 +329,13 @@ static int main_many(void *arg, void **result) {
   (void)result;
   enum { N = 10000 };
   static cio_task *tasks[N];
-  for (int i = 0; i < N; i++)
-    CHECK_EQ(cio_create_task(NULL, &tasks[i], sleep_then_count, arg, NULL), 0);
+  for (int i = 0; i < N; i++) {
+    int rc = cio_create_task(NULL, &tasks[i], sleep_then_count, arg, NULL);
+    if (rc != 0)
+      while (i > 0)
+        cio_task_release(tasks[--i]);
+    TRY(rc);
+  }
   for (int i = 0; i < N; i++)
     CHECK_EQ(cio_task_join(tasks[i], NULL), 0);
   return 0;
@@ -336,7 +343,7 @@ static int main_many(void *arg, void **result) {
 
 TEST(ten_thousand_tasks) {
   int count = 0;
-  CHECK_EQ(test_run_virtual(main_many, &count), 0);
+  CHECK_RUN(test_run_virtual(main_many, &count), 0);
   CHECK_EQ(count, 10000);
 }
 
@@ -354,9 +361,8 @@ static int main_stack_size(void *arg, void **result) {
   (void)arg;
   (void)result;
   cio_task *t;
-  CHECK_EQ(cio_create_task(NULL, &t, deep_frame, NULL,
-                           &(cio_task_opts){.stack_size = 512 * 1024}),
-           0);
+  TRY(cio_create_task(NULL, &t, deep_frame, NULL,
+                      &(cio_task_opts){.stack_size = 512 * 1024}));
   void *r;
   CHECK_EQ(cio_task_join(t, &r), 0);
   CHECK_EQ((intptr_t)r, 3);
@@ -364,5 +370,5 @@ static int main_stack_size(void *arg, void **result) {
 }
 
 TEST(custom_stack_size) {
-  CHECK_EQ(test_run_virtual(main_stack_size, NULL), 0);
+  CHECK_RUN(test_run_virtual(main_stack_size, NULL), 0);
 }
