@@ -253,7 +253,10 @@ struct cio_task {
   struct cio__msg *cancel_received; /* the CIO_ECANCELED it last received */
   struct cio__list alive; /* in loop->tasks until DONE */
   uint64_t id;            /* for the default name Task-<id> */
-  char *name;             /* owned; NULL until set or first asked for */
+  char *name;             /* owned; NULL until set */
+  /* Task-<id>, formatted here when asked for, so that asking a task its
+   * name never needs memory. */
+  char default_name[sizeof "Task-18446744073709551615"];
 };
 
 /* ------------------------------------------------------------------------

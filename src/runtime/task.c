@@ -362,11 +362,8 @@ const char *cio_task_get_name(cio_task *t) {
   if (t == NULL)
     return NULL;
   if (t->name == NULL) {
-    char buf[32];
-    snprintf(buf, sizeof buf, "Task-%" PRIu64, t->id);
-    t->name = cio__strdup(t->fut.loop, buf);
-    if (t->name == NULL)
-      return "Task-?";
+    snprintf(t->default_name, sizeof t->default_name, "Task-%" PRIu64, t->id);
+    return t->default_name;
   }
   return t->name;
 }
@@ -475,8 +472,8 @@ static size_t append_u64(char *buf, size_t at, size_t cap, uint64_t v) {
 }
 
 /* Async-signal-safe: called from the SIGSEGV handler and the canary
- * check.  The name was formatted (if ever) before the fault; a task
- * that never asked for its name is reported as Task-<id>. */
+ * check.  A name set before the fault is reported as it is; a task without
+ * one as Task-<id>. */
 bool cio__overflow_describe(const cio__stack *known, const void *fault_addr,
                             char *buf, size_t cap) {
   cio_loop *loop = cio__loop_current();
