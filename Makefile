@@ -19,7 +19,8 @@ JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 CMAKE ?= cmake
 CTEST ?= ctest
 
-.PHONY: all deps test-deps build fuzz demo test test-asan test-tsan test-aarch64 clean
+.PHONY: all deps test-deps build fuzz demo test test-asan test-alloc test-tsan \
+  test-aarch64 clean
 
 all: build
 
@@ -45,6 +46,26 @@ test-asan: deps test-deps
 	  -DCIO_BUILD_TESTS=ON -DCIO_BUILD_EXAMPLES=ON
 	$(CMAKE) --build $(ASAN_DIR) -j $(JOBS)
 	cd $(ASAN_DIR) && $(CTEST) --output-on-failure -j $(JOBS)
+
+# The allocation-failure sweep (tests/runner.c, CIO_TEST_FAIL_ALLOC) over
+# the core, composition, sync and queue tests: every case again and again,
+# failing its 1st, 2nd, ... allocation (stack slabs and loops included),
+# then failing every allocation from the Nth on; each run must stop at a
+# clean CIO_ENOMEM or go on correctly, and leak nothing.  Under ASan and
+# UBSan (the test-asan build), so an error path that touches freed memory
+# fails too.
+ALLOC_TESTS := test_task test_future test_cancel test_loop test_compose \
+  test_sync test_queue
+ALLOC_REGEX := ^(test_task|test_future|test_cancel|test_loop|test_compose|test_sync|test_queue)\.
+
+test-alloc: deps
+	$(CMAKE) -S . -B $(ASAN_DIR) -DCMAKE_BUILD_TYPE=Debug -DCIO_SANITIZE=ON \
+	  -DCIO_BUILD_TESTS=ON -DCIO_BUILD_EXAMPLES=ON
+	$(CMAKE) --build $(ASAN_DIR) -j $(JOBS) --target $(ALLOC_TESTS)
+	cd $(ASAN_DIR) && CIO_TEST_FAIL_ALLOC=sweep $(CTEST) --output-on-failure \
+	  -j $(JOBS) -R '$(ALLOC_REGEX)'
+	cd $(ASAN_DIR) && CIO_TEST_FAIL_ALLOC=sweep-persist $(CTEST) \
+	  --output-on-failure -j $(JOBS) -R '$(ALLOC_REGEX)'
 
 # ThreadSanitizer over the tests where threads meet loops: executors,
 # loops in several threads, call_soon_threadsafe.  A data race fails the
