@@ -346,16 +346,16 @@ static int sleeper_10ms(void *arg, void **result) {
 static int main_cancel_in_timer_batch(void *arg, void **result) {
   (void)arg, (void)result;
   cio_task *t;
-  CHECK_EQ(cio_create_task(NULL, &t, sleeper_10ms, NULL, NULL), 0);
+  TRY(test_spawn(&t, sleeper_10ms, NULL));
   cio_handle *h;
   /* Scheduled before the task's sleep: same deadline, earlier in order. */
-  CHECK_EQ(cio_loop_call_later(NULL, 0.01, cancel_cb, t, &h), 0);
-  CHECK_EQ(cio_task_join(t, NULL), CIO_ECANCELED);
+  TRY(cio_loop_call_later(NULL, 0.01, cancel_cb, t, &h));
+  DEFER(h);
+  CHECK_EQ(cio_task_await(t, NULL), CIO_ECANCELED);
   CHECK_STR(test_log_text(), "cancel slept:ECANCELED ");
-  cio_handle_release(h);
   return 0;
 }
 
 TEST(sleep_cancelled_in_the_batch_its_timer_fires) {
-  CHECK_EQ(test_run_virtual(main_cancel_in_timer_batch, NULL), 0);
+  CHECK_RUN(test_run_virtual(main_cancel_in_timer_batch, NULL), 0);
 }
