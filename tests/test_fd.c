@@ -6,20 +6,9 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
-#include <time.h>
 
 #include "casyncio.h"
 #include "test.h"
-
-static double now_s(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static void run_main(cio_task_fn fn, void *arg) {
-  CHECK_EQ(cio_run(fn, arg), 0);
-}
 
 /* ---- cio_fd_wait ------------------------------------------------------ */
 
@@ -46,11 +35,11 @@ static int wait_readable_main(void *arg, void **result) {
   struct pipe_pair p = {fds[0], fds[1], 0.05};
   cio_task *w;
   CHECK_EQ(cio_create_task(NULL, &w, write_later, &p, NULL), 0);
-  double t0 = now_s();
+  double t0 = test_now();
   int rc = cio_fd_wait(fds[0], CIO_READABLE, CIO_NO_TIMEOUT);
   test_log("woken");
   CHECK_EQ(rc, CIO_READABLE);
-  CHECK(now_s() - t0 >= 0.045);
+  CHECK(test_now() - t0 >= 0.045);
   char c;
   CHECK_EQ(read(fds[0], &c, 1), 1);
   CHECK_EQ(cio_task_join(w, NULL), 0);
@@ -61,7 +50,7 @@ static int wait_readable_main(void *arg, void **result) {
 }
 
 TEST(fd_wait_wakes_when_readable) {
-  run_main(wait_readable_main, NULL);
+  test_run_main(wait_readable_main, NULL);
 }
 
 static int both_events_main(void *arg, void **result) {
@@ -80,16 +69,16 @@ static int both_events_main(void *arg, void **result) {
 }
 
 TEST(fd_wait_reports_the_events_that_are_ready) {
-  run_main(both_events_main, NULL);
+  test_run_main(both_events_main, NULL);
 }
 
 static int timeout_main(void *arg, void **result) {
   (void)arg, (void)result;
   int fds[2];
   CHECK_EQ(pipe(fds), 0);
-  double t0 = now_s();
+  double t0 = test_now();
   CHECK_EQ(cio_fd_wait(fds[0], CIO_READABLE, 0.05), CIO_ETIMEDOUT);
-  double dt = now_s() - t0;
+  double dt = test_now() - t0;
   CHECK(dt >= 0.045 && dt < 1.0);
   /* The watch is gone: the fd can be closed and its number reused. */
   close(fds[0]);
@@ -98,7 +87,7 @@ static int timeout_main(void *arg, void **result) {
 }
 
 TEST(fd_wait_times_out) {
-  run_main(timeout_main, NULL);
+  test_run_main(timeout_main, NULL);
 }
 
 static int waiter(void *arg, void **result) {
@@ -129,7 +118,7 @@ static int cancel_main(void *arg, void **result) {
 }
 
 TEST(fd_wait_cancelled_leaves_no_watch) {
-  run_main(cancel_main, NULL);
+  test_run_main(cancel_main, NULL);
 }
 
 static int two_waiters_main(void *arg, void **result) {
@@ -152,7 +141,7 @@ static int two_waiters_main(void *arg, void **result) {
 }
 
 TEST(fd_wait_wakes_every_waiter) {
-  run_main(two_waiters_main, NULL);
+  test_run_main(two_waiters_main, NULL);
 }
 
 static int refused_main(void *arg, void **result) {
@@ -181,7 +170,7 @@ static int refused_main(void *arg, void **result) {
 }
 
 TEST(fd_wait_reports_a_failed_connect_as_ready) {
-  run_main(refused_main, NULL);
+  test_run_main(refused_main, NULL);
 }
 
 static int bad_args_main(void *arg, void **result) {
@@ -213,7 +202,7 @@ static int bad_args_main(void *arg, void **result) {
 
 TEST(fd_wait_refuses_bad_arguments) {
   CHECK_EQ(cio_fd_wait(0, CIO_READABLE, 1.0), CIO_EPERM); /* no task */
-  run_main(bad_args_main, NULL);
+  test_run_main(bad_args_main, NULL);
 }
 
 /* ---- add_reader / add_writer ----------------------------------------- */
@@ -259,7 +248,7 @@ static int reader_main(void *arg, void **result) {
 }
 
 TEST(add_reader_is_level_triggered_until_removed) {
-  run_main(reader_main, NULL);
+  test_run_main(reader_main, NULL);
 }
 
 static void first_cb(void *arg) {
@@ -289,7 +278,7 @@ static int writer_main(void *arg, void **result) {
 }
 
 TEST(add_writer_replaces_and_removes) {
-  run_main(writer_main, NULL);
+  test_run_main(writer_main, NULL);
 }
 
 static void never(void *arg) {
@@ -306,7 +295,7 @@ static int leftover_main(void *arg, void **result) {
 TEST(loop_close_removes_leftover_readers) {
   int fds[2];
   CHECK_EQ(pipe(fds), 0);
-  run_main(leftover_main, fds);
+  test_run_main(leftover_main, fds);
   close(fds[0]);
   close(fds[1]);
 }
@@ -334,7 +323,7 @@ static int sock_stream_main(void *arg, void **result) {
 }
 
 TEST(open_connection_sock_adopts_a_connected_socket) {
-  run_main(sock_stream_main, NULL);
+  test_run_main(sock_stream_main, NULL);
 }
 
 static int pipes_main(void *arg, void **result) {
@@ -357,7 +346,7 @@ static int pipes_main(void *arg, void **result) {
 }
 
 TEST(connect_read_and_write_pipe) {
-  run_main(pipes_main, NULL);
+  test_run_main(pipes_main, NULL);
 }
 
 static int adopt_errors_main(void *arg, void **result) {
@@ -384,5 +373,5 @@ static int adopt_errors_main(void *arg, void **result) {
 }
 
 TEST(adopting_refuses_what_is_not_a_stream) {
-  run_main(adopt_errors_main, NULL);
+  test_run_main(adopt_errors_main, NULL);
 }
