@@ -74,3 +74,56 @@ TEST(clean_case_passes) {
   CHECK_EQ(WEXITSTATUS(status), 0);
   CHECK_STR(out, "");
 }
+
+/* The allocation-failure sweep: a case that checks an allocating call with
+ * CHECK_EQ fails the run in which that allocation fails, and the sweep
+ * names it; the same case written with TRY passes every run. */
+static int two_futures(void *arg, void **result) {
+  (void)result;
+  bool careful = arg != NULL;
+  cio_future *a, *b;
+  TRY(cio_future_new(NULL, &a));
+  DEFER(a);
+  if (careful)
+    TRY(cio_future_new(NULL, &b));
+  else
+    CHECK_EQ(cio_future_new(NULL, &b), 0);
+  DEFER(b);
+  return 0;
+}
+
+static int sweep_child(const char *name, char *out, size_t cap) {
+  char cmd[8400];
+  snprintf(cmd, sizeof cmd, "CIO_CHILD=1 CIO_TEST_FAIL_ALLOC=sweep %s %s 2>&1",
+           test_self(), name);
+  return test_run_capture(cmd, out, cap);
+}
+
+TEST(sweep_names_an_unchecked_allocation) {
+  if (test_is_child()) {
+    CHECK_RUN(test_run_virtual(two_futures, NULL), 0);
+    return;
+  }
+  char out[4096];
+  int status = sweep_child("sweep_names_an_unchecked_allocation", out,
+                           sizeof out);
+  fprintf(stderr, "%s", out);
+  CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 1);
+  CHECK(strstr(out, "cio_future_new(NULL, &b) == 0: -12 != 0") != NULL);
+  CHECK(strstr(out, "FAILED: sweep_names_an_unchecked_allocation with "
+                    "allocation ") != NULL);
+}
+
+TEST(sweep_passes_a_careful_case) {
+  if (test_is_child()) {
+    CHECK_RUN(test_run_virtual(two_futures, (void *)1), 0);
+    return;
+  }
+  char out[4096];
+  int status = sweep_child("sweep_passes_a_careful_case", out, sizeof out);
+  fprintf(stderr, "%s", out);
+  CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+  CHECK(strstr(out, "sweep_passes_a_careful_case: failed each of its ") !=
+        NULL);
+  CHECK(strstr(out, " went on") != NULL);
+}
