@@ -209,7 +209,7 @@ static int run_one(int i) {
  *           pass: a case tolerates the failure only where it surfaces as
  *           CIO_ENOMEM (see TRY in test.h), and the leak checks hold.
  *           Up to SWEEP_DENSE every allocation is failed in turn, then
- *           every (N / 16)th: past that point a case repeats itself.
+ *           N grows by N / 16: past that point a case repeats itself.
  *   sweep-persist
  *           the same, but from the Nth on every allocation fails: the
  *           paths that clean up after a failure must not need memory.

@@ -1,7 +1,11 @@
 /* A tiny test framework: TEST(name) registers a case; the runner
  * (runner.c) runs each case in its own forked process with a timeout, so a
  * crash or hang fails that case only.  `test_<area> NAME` runs one case in
- * the foreground (for gdb/valgrind). */
+ * the foreground (for gdb/valgrind).  A case that leaves a loop open, an
+ * allocation or libuv handle behind in a loop, or a file descriptor open
+ * fails, naming what it left.  Write TEST(name) at the start of a line:
+ * that is how tests/CMakeLists.txt finds the cases, and a per-file ctest
+ * case fails when it and the binary disagree.  docs/testing.md has more. */
 #ifndef CIO_TEST_H
 #define CIO_TEST_H
 
