@@ -213,6 +213,7 @@ void pg_cluster_stop_at_exit(struct pg_cluster *c) {
     return;
   }
   fcntl(fds[1], F_SETFD, FD_CLOEXEC); /* children must not hold it open */
+  test_fd_outlives_case(fds[1]);      /* it closes when the process ends */
 }
 
 /* ---- the shared cluster of a test process ---------------------------- */

@@ -132,6 +132,11 @@ static void fd_snapshot(unsigned char *set) {
       set[fd / 8] |= (unsigned char)(1u << (fd % 8));
 }
 
+void test_fd_outlives_case(int fd) {
+  if (fd >= 0 && fd < MAX_FDS)
+    fds_before[fd / 8] |= (unsigned char)(1u << (fd % 8));
+}
+
 /* What `fd` is, for the report: "socket:[1234]", a path, ... */
 static void fd_describe(int fd, char *out, size_t cap) {
   char link[64];

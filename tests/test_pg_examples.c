@@ -10,7 +10,7 @@ static size_t run_pg_example(const char *name, const char *args,
     snprintf(env, sizeof env, "CIO_PG_CONNINFO=");
   else
     snprintf(env, sizeof env, "CIO_PG_CONNINFO='%s'", pg_test_conninfo());
-  return run_example_with(env, name, args, lines, MAX_LINES);
+  return run_example_with(env, name, args, lines, MAX_LINES, NULL);
 }
 
 static void check_fetch_users(bool own_server) {

@@ -3,7 +3,8 @@
 
 TEST(fetch_users_sqlite) {
   struct line lines[MAX_LINES];
-  size_t n = run_example_with("", "fetch_users_sqlite", "", lines, MAX_LINES);
+  size_t n =
+      run_example_with("", "fetch_users_sqlite", "", lines, MAX_LINES, NULL);
   CHECK_EQ(n, 4);
   CHECK_STR(lines[0].text, "users 1: alice");
   CHECK_STR(lines[1].text, "users 2: bob");
