@@ -267,7 +267,11 @@ CIO_API int cio_loop_run_until_complete(cio_loop *loop, cio_task *task,
 CIO_API int cio_loop_run_forever(cio_loop *loop);
 
 /* Make the running loop return after the current iteration.  Called
- * before a run, the next run does one iteration.  Returns 0 or CIO_EINVAL. */
+ * before a run, the next run does one iteration (its poll does not block)
+ * and returns.  Thread-safe: from another thread it is queued as
+ * call_soon_threadsafe(stop) and wakes the loop.  Returns 0, CIO_EINVAL
+ * (NULL and no loop on this thread), CIO_ESHUTDOWN (from another thread,
+ * the loop is closed or closing), CIO_ENOMEM. */
 CIO_API int cio_loop_stop(cio_loop *loop);
 
 CIO_API bool cio_loop_is_running(const cio_loop *loop);

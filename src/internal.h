@@ -262,6 +262,24 @@ struct cio_task {
 /* ------------------------------------------------------------------------
  * The loop
  * ---------------------------------------------------------------------- */
+/* What a loop counts until it is released or closed, by kind, so that
+ * cio_loop_close and cio_run can say what was left open. */
+#define CIO__OBJ_KIND_MAP(X)                                                   \
+  X(TASK, "task", "tasks")                                                     \
+  X(FUTURE, "future", "futures")                                               \
+  X(HANDLE, "callback handle", "callback handles")                             \
+  X(STREAM, "stream", "streams")                                               \
+  X(SERVER, "server", "servers")                                               \
+  X(DATAGRAM, "datagram endpoint", "datagram endpoints")                       \
+  X(PROCESS, "subprocess", "subprocesses")                                     \
+  X(OTHER, "other object", "other objects")
+enum cio__obj_kind {
+#define CIO__OBJ_ENUM(name, one, many) CIO__OBJ_##name,
+  CIO__OBJ_KIND_MAP(CIO__OBJ_ENUM)
+#undef CIO__OBJ_ENUM
+      CIO__OBJ_KINDS
+};
+
 struct cio__extra_pool {
   struct cio__extra_pool *next;
   cio__stack_pool pool;
@@ -314,7 +332,7 @@ struct cio_loop {
 
   struct cio__list tasks;      /* not-done tasks, oldest first */
   size_t live_tasks;
-  size_t objects;              /* tasks, futures, handles not yet freed */
+  size_t objects[CIO__OBJ_KINDS]; /* by kind: not yet freed / closed */
 
   cio_task *task_cache;        /* freed task structs, linked via fn */
   size_t task_cache_count;
@@ -372,6 +390,20 @@ struct cio__test_leaks {
 void cio__test_leaks(struct cio__test_leaks *out);
 void cio__test_loop_opened(void);
 void cio__test_loop_freed(size_t allocs, size_t handles);
+
+/* Count an object of `kind` as alive on `loop`, and as gone. */
+static inline void cio__obj_add(cio_loop *loop, enum cio__obj_kind kind) {
+  loop->objects[kind]++;
+}
+static inline void cio__obj_remove(cio_loop *loop, enum cio__obj_kind kind) {
+  CIO_ASSERT(loop->objects[kind] > 0);
+  loop->objects[kind]--;
+}
+/* Objects of any kind still counted. */
+size_t cio__obj_total(const cio_loop *loop);
+/* "2 streams and 1 server" (kinds in `mask`, 0: all), into buf. */
+void cio__obj_describe(const cio_loop *loop, unsigned mask, char *buf,
+                       size_t cap);
 
 /* Resolve a NULL loop argument to the thread's loop. */
 static inline cio_loop *cio__loop_or_current(cio_loop *loop) {

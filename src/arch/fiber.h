@@ -112,6 +112,11 @@ bool cio__stack_canary_ok(const cio__stack *stack);
  * few pages of it: a big frame may skip over the first guard page). */
 bool cio__stack_guard_contains(const cio__stack *stack, const void *addr);
 
+/* The part of `stack` below `below` holds a frame that has returned but
+ * is still read on purpose (a scope it left entered, closed right after):
+ * tell Valgrind it is readable.  No-op without Valgrind. */
+void cio__stack_expose_dead(const cio__stack *stack, const void *below);
+
 /* Which guard mode the running kernel supports: CIO__GUARD_PAGES or
  * CIO__GUARD_CANARY.  Probed once per process. */
 int cio__stack_guard_probe(void);

@@ -30,6 +30,9 @@
 #if defined(__has_include)
 #if __has_include(<valgrind/valgrind.h>)
 #include <valgrind/valgrind.h>
+#if __has_include(<valgrind/memcheck.h>)
+#include <valgrind/memcheck.h>
+#endif
 #define CIO__VALGRIND 1
 #endif
 #endif
@@ -234,6 +237,16 @@ int cio__stack_acquire(cio__stack_pool *pool, cio__stack **out) {
 #endif
   *out = stack;
   return 0;
+}
+
+void cio__stack_expose_dead(const cio__stack *stack, const void *below) {
+#if defined(CIO__VALGRIND) && __has_include(<valgrind/memcheck.h>)
+  const char *lo = stack->lo;
+  if ((const char *)below > lo)
+    VALGRIND_MAKE_MEM_DEFINED(lo, (size_t)((const char *)below - lo));
+#else
+  (void)stack, (void)below;
+#endif
 }
 
 /* Give back the pages of every warm free stack past the first keep_warm.

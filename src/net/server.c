@@ -53,7 +53,7 @@ static void server_unref(cio_server *srv) {
   CIO_ASSERT(srv->handles_open == 0 && srv->nconns == 0);
   cio_loop *loop = srv->loop;
   cio__free(loop, srv->path);
-  loop->objects--;
+  cio__obj_remove(loop, CIO__OBJ_SERVER);
   cio__free(loop, srv);
 }
 
@@ -235,7 +235,7 @@ static int server_open(cio_server **out, cio_server_handler fn, void *arg,
     cio__free(loop, srv);
     return rc;
   }
-  loop->objects++;
+  cio__obj_add(loop, CIO__OBJ_SERVER);
   *out = srv;
   return 0;
 }

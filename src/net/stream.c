@@ -82,7 +82,7 @@ int cio__stream_new(cio_loop *loop, int kind, const cio_stream_opts *opts,
   cio__list_init(&s->drainers);
   cio__list_init(&s->closers);
   cio__list_init(&s->server_node);
-  loop->objects++;
+  cio__obj_add(loop, CIO__OBJ_STREAM);
   *out = s;
   return 0;
 }
@@ -92,7 +92,7 @@ static void stream_free(cio_stream *s) {
   CIO_ASSERT(cio__list_empty(&s->drainers) && cio__list_empty(&s->closers));
   cio_loop *loop = s->loop;
   cio__free(loop, s->rbuf);
-  loop->objects--;
+  cio__obj_remove(loop, CIO__OBJ_STREAM);
   cio__free(loop, s);
 }
 

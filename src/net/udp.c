@@ -35,7 +35,7 @@ struct cio_datagram {
 static void dgram_unref(cio_datagram *d) {
   if (--d->refs > 0)
     return;
-  d->loop->objects--;
+  cio__obj_remove(d->loop, CIO__OBJ_DATAGRAM);
   cio__free(d->loop, d);
 }
 
@@ -237,7 +237,7 @@ int cio_datagram_open(cio_datagram **out, const char *local_host,
   d->refs = 2; /* the user's and the handle's */
   cio__list_init(&d->receiver);
   cio__list_init(&d->closers);
-  loop->objects++;
+  cio__obj_add(loop, CIO__OBJ_DATAGRAM);
   rc = dgram_setup(d, local_host, local_port, remote_host, remote_port, &o);
   if (rc < 0) {
     cio_datagram_close(d);

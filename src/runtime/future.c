@@ -218,7 +218,7 @@ int cio_future_new(cio_loop *loop, cio_future **out) {
   if (f == NULL)
     return CIO_ENOMEM;
   cio__future_init(f, loop, false);
-  loop->objects++;
+  cio__obj_add(loop, CIO__OBJ_FUTURE);
   *out = f;
   return 0;
 }
@@ -253,7 +253,7 @@ void cio_future_release(cio_future *f) {
   cio_loop *loop = f->loop;
   cio__future_report_unretrieved(f, "Future", NULL);
   cio__future_finalize(f);
-  loop->objects--;
+  cio__obj_remove(loop, CIO__OBJ_FUTURE);
   future_free(loop, f);
 }
 

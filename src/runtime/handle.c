@@ -24,7 +24,7 @@ static void handle_unref(cio_handle *h) {
   if (--h->refs > 0)
     return;
   cio_loop *loop = h->loop;
-  loop->objects--;
+  cio__obj_remove(loop, CIO__OBJ_HANDLE);
   cio__free(loop, h);
 }
 
@@ -55,7 +55,7 @@ static int handle_new(cio_loop **loopp, cio_callback_fn cb, void *arg,
   cio_handle *h = cio__calloc(loop, 1, sizeof *h);
   if (h == NULL)
     return CIO_ENOMEM;
-  loop->objects++;
+  cio__obj_add(loop, CIO__OBJ_HANDLE);
   h->loop = loop;
   h->fn = cb;
   h->arg = arg;

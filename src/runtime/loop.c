@@ -154,6 +154,41 @@ static size_t close_uv_loop(cio_loop *loop) {
   return open;
 }
 
+size_t cio__obj_total(const cio_loop *loop) {
+  size_t n = 0;
+  for (int k = 0; k < CIO__OBJ_KINDS; k++)
+    n += loop->objects[k];
+  return n;
+}
+
+void cio__obj_describe(const cio_loop *loop, unsigned mask, char *buf,
+                       size_t cap) {
+  static const char *const one[] = {
+#define CIO__OBJ_ONE(name, o, m) o,
+      CIO__OBJ_KIND_MAP(CIO__OBJ_ONE)
+#undef CIO__OBJ_ONE
+  };
+  static const char *const many[] = {
+#define CIO__OBJ_MANY(name, o, m) m,
+      CIO__OBJ_KIND_MAP(CIO__OBJ_MANY)
+#undef CIO__OBJ_MANY
+  };
+  size_t at = 0;
+  int listed = 0;
+  buf[0] = '\0';
+  for (int k = 0; k < CIO__OBJ_KINDS && at < cap; k++) {
+    size_t n = loop->objects[k];
+    if (n == 0 || (mask != 0 && !(mask & (1u << k))))
+      continue;
+    int w = snprintf(buf + at, cap - at, "%s%zu %s", listed ? ", " : "", n,
+                     n == 1 ? one[k] : many[k]);
+    if (w < 0)
+      break;
+    at += (size_t)w;
+    listed++;
+  }
+}
+
 static void free_stacks(cio_loop *loop) {
   cio__stack_pool_destroy(&loop->stacks);
   while (loop->extra_pools != NULL) {
@@ -180,11 +215,13 @@ int cio_loop_close(cio_loop *loop) {
   }
   cio__executor_loop_close(loop);
   drop_scheduled(loop);
-  if (loop->objects > 0) {
+  if (cio__obj_total(loop) > 0) {
+    char what[256];
+    cio__obj_describe(loop, 0, what, sizeof what);
     fprintf(stderr,
-            "casyncio: cio_loop_close: %zu task/future/handle references "
-            "were never released\n",
-            loop->objects);
+            "casyncio: cio_loop_close: still referenced or open: %s "
+            "(release tasks and futures, close the rest, first)\n",
+            what);
     return CIO_EBUSY;
   }
   loop->closing = true;
@@ -288,8 +325,10 @@ int cio_loop_run_forever(cio_loop *loop) {
   loop->running_forever = true;
   set_running(loop, true);
   cio__sched_update_handles(loop);
+  /* stop() before run_forever: one iteration whose poll does not block,
+   * as asyncio's _run_once polls with timeout 0 when _stopping. */
   do {
-    uv_run(loop->uv, UV_RUN_ONCE);
+    uv_run(loop->uv, loop->stopping ? UV_RUN_NOWAIT : UV_RUN_ONCE);
   } while (!loop->stopping);
   loop->running_forever = false;
   loop->stopping = false;
@@ -297,10 +336,20 @@ int cio_loop_run_forever(cio_loop *loop) {
   return 0;
 }
 
+static void stop_on_loop(void *arg) {
+  ((cio_loop *)arg)->stopping = true;
+}
+
 int cio_loop_stop(cio_loop *loop) {
   loop = cio__loop_or_current(loop);
   if (loop == NULL)
     return CIO_EINVAL;
+  if (loop != cio__loop_current()) {
+    /* Another thread: asyncio's loop.call_soon_threadsafe(loop.stop),
+     * which also wakes a loop blocked in its poll. */
+    return cio__loop_call_soon_threadsafe_or_drop(loop, stop_on_loop, NULL,
+                                                  loop);
+  }
   loop->stopping = true;
   return 0;
 }
@@ -390,12 +439,18 @@ int cio_run_ex(cio_task_fn fn, void *arg, const cio_loop_opts *opts,
       rc = cio_task_result(main_task, result);
     cio_task_release(main_task);
   }
+  bool tasks_left = loop->live_tasks > 0;
   if (cio_loop_close(loop) < 0) {
-    /* A task still waits on something nothing will ever complete.  Its
-     * stack cannot be unwound, so the loop is abandoned (leaked) and the
-     * thread is free to open another. */
-    fprintf(stderr, "casyncio: cio_run: tasks above were destroyed while "
-                    "pending; the loop is abandoned\n");
+    /* A task still waits on something nothing will ever complete (its
+     * stack cannot be unwound), or the program left objects open that it
+     * may still point to: the loop is abandoned (leaked), and the thread
+     * is free to open another. */
+    if (tasks_left)
+      fprintf(stderr, "casyncio: cio_run: the tasks above never finished; "
+                      "the loop is abandoned\n");
+    else
+      fprintf(stderr, "casyncio: cio_run: the main task returned with the "
+                      "objects above still open; the loop is abandoned\n");
     cio__current_loop = NULL;
   }
   return rc;

@@ -64,9 +64,13 @@ static cio_task *task_alloc(cio_loop *loop) {
     loop->task_cache = (cio_task *)t->arg;
     loop->task_cache_count--;
     cio__free(loop, t->name);
+    t->name = NULL;
     return t;
   }
-  return cio__malloc(loop, sizeof *t);
+  t = cio__malloc(loop, sizeof *t);
+  if (t != NULL)
+    t->name = NULL; /* task_free on a failed create frees it */
+  return t;
 }
 
 static void task_free(cio_loop *loop, cio_task *t) {
@@ -117,19 +121,47 @@ void cio__task_scope_leave(struct cio__scope_guard *g) {
   cio__list_remove(&g->node);
 }
 
-/* Scopes still entered when the body returned: say so, and close them
- * before the stack they live on is reused. */
-static void abandon_scopes(cio_task *t) {
-  struct cio__list *n;
-  while ((n = cio__list_pop_front(&t->scopes)) != NULL) {
+/* The body runs below a gap of BODY_GAP bytes (run_body's frame).  A
+ * scope it left entered lives in its dead frame: closing it must read
+ * that frame before anything overwrites it, so close_scopes() runs right
+ * after, inside the gap, and only then is anything reported. */
+#define BODY_GAP 512
+
+#if defined(__GNUC__)
+#define CIO__NOINLINE __attribute__((noinline))
+#else
+#define CIO__NOINLINE
+#endif
+
+CIO__NOINLINE static int run_body(cio_task *t, void **result) {
+  volatile char gap[BODY_GAP];
+  gap[0] = 0;
+  int rc = t->fn(t->arg, result);
+  return rc + gap[0]; /* keeps the frame, and no tail call */
+}
+
+/* Close what the body left entered (no printing: little stack), and say
+ * how many and what kind of scope. */
+static size_t close_scopes(cio_task *t, const char **what) {
+  char here = 0; /* its address: about where this frame is */
+  cio__stack_expose_dead(t->fiber.stack, &here);
+  size_t n = 0;
+  struct cio__list *it;
+  while ((it = cio__list_pop_front(&t->scopes)) != NULL) {
     struct cio__scope_guard *g =
-        cio__container_of(n, struct cio__scope_guard, node);
-    fprintf(stderr,
-            "casyncio: task '%s' returned with %s still entered; it is "
-            "closed now (every enter needs its exit)\n",
-            cio_task_get_name(t), g->what);
+        cio__container_of(it, struct cio__scope_guard, node);
+    *what = g->what;
     g->abandon(g);
+    n++;
   }
+  return n;
+}
+
+static void report_scopes(cio_task *t, size_t n, const char *what) {
+  fprintf(stderr,
+          "casyncio: task '%s' returned with %s still entered%s; closed "
+          "now (every enter needs its exit)\n",
+          cio_task_get_name(t), what, n > 1 ? " (and others)" : "");
 }
 
 /* Record the outcome and wake whoever awaits it, as CPython's __step:
@@ -164,9 +196,12 @@ static void task_entry(void *arg) {
   cio_loop *loop = t->fut.loop;
   loop->current = t;
   void *result = NULL;
-  int rc = t->fn(t->arg, &result);
-  if (!cio__list_empty(&t->scopes))
-    abandon_scopes(t);
+  int rc = run_body(t, &result);
+  if (!cio__list_empty(&t->scopes)) {
+    const char *what = NULL;
+    size_t n = close_scopes(t, &what);
+    report_scopes(t, n, what);
+  }
   task_finish(loop, t, rc, result);
   cio__sched_exit(loop, t);
 }
@@ -241,7 +276,7 @@ int cio_create_task(cio_loop *loop, cio_task **out, cio_task_fn fn, void *arg,
   cio__fiber_init(&t->fiber, stack, task_entry, t);
   cio__list_push_back(&loop->tasks, &t->alive);
   loop->live_tasks++;
-  loop->objects++;
+  cio__obj_add(loop, CIO__OBJ_TASK);
   cio__ready_push(loop, &t->ready);
   if (out != NULL)
     *out = t;
@@ -445,7 +480,7 @@ void cio_task_release(cio_task *t) {
   cio__future_finalize(&t->fut);
   cio__msg_release(loop, t->cancel_request);
   cio__msg_release(loop, t->cancel_received);
-  loop->objects--;
+  cio__obj_remove(loop, CIO__OBJ_TASK);
   task_free(loop, t); /* keeps the name for a double release report */
 }
 
