@@ -1,20 +1,30 @@
 /* Servers: a listening socket polled by libuv and accepted by hand
  * (sock_posix.c), a task per connection running the user's handler.
  *
- *   LISTENING -> BACKING_OFF   accept failed for lack of resources
- *   BACKING_OFF -> LISTENING   100 ms later                 on_backoff()
- *   LISTENING|BACKING_OFF -> CLOSING   cio_server_close / cancelled
- *                                      serve_forever        begin_close()
- *   CLOSING -> CLOSED          both libuv handles called back, every
- *                              connection task finished     on_handle_closed()
+ * Lifecycle (srv->state), each edge with the function that takes it:
+ *   LISTENING -> BACKING_OFF   accept failed for lack of resources back_off()
+ *   BACKING_OFF -> LISTENING   100 ms later                      on_backoff()
+ *   LISTENING|BACKING_OFF -> CLOSING
+ *                              cio_server_close, a cancelled
+ *                              serve_forever                     begin_close()
+ *   CLOSING -> CLOSED          both libuv handles called back    on_handle_closed()
+ *   CLOSED -> freed            last reference dropped            server_unref()
+ * Connections end independently (nconns); "closed" for wait_closed is
+ * CLOSED with no connection left.
  *
+ * Invariants, checked by server_check() at public entry points:
  * (1) refs counts the user, each connection (its stream's `server`
  *     points here until its task ends) and the open libuv handles (one
  *     reference for both); the server is freed when it reaches 0.
  * (2) Every change that can end a wait (closing, handles closed, a
- *     connection ending) wakes all of srv->waiters; they re-check.
+ *     connection ending) wakes all of srv->waiters, in the iteration it
+ *     happens; they re-check.
  * (3) The poll handle is active only while LISTENING, so a server out of
  *     descriptors does not spin: it sleeps on the backoff timer.
+ * (4) Both handles are open before CLOSING, at least one while CLOSING,
+ *     none once CLOSED.
+ * (5) nconns is the length of `conns`.
+ * (6) user_released (close() was called) implies CLOSING or later.
  */
 #include <string.h>
 #include <sys/un.h>
@@ -26,6 +36,13 @@
 #define ACCEPTS_PER_WAKEUP 64
 #define DEFAULT_BACKLOG 128
 
+enum server_state {
+  SERVER_LISTENING,
+  SERVER_BACKING_OFF,
+  SERVER_CLOSING,
+  SERVER_CLOSED,
+};
+
 struct cio_server {
   cio_loop *loop;
   int refs;
@@ -33,8 +50,8 @@ struct cio_server {
   uv_timer_t backoff;
   int handles_open;
   uv_os_sock_t fd;
-  bool closing;
-  bool user_released;
+  uint8_t state;      /* server_state */
+  bool user_released; /* ownership, not lifecycle: close() was called */
   int kind; /* cio__stream_kind of accepted connections */
   int port;
   char *path; /* Unix socket file to remove on close */
@@ -46,6 +63,27 @@ struct cio_server {
   struct cio__list waiters;
   cio_task *serving; /* the task in serve_forever */
 };
+
+static bool server_closing(const cio_server *srv) {
+  return srv->state >= SERVER_CLOSING;
+}
+
+/* The whole-object check of the invariants above (5 only in O(1) form:
+ * the list is empty exactly when the count is 0). */
+static bool server_check(const cio_server *srv) {
+  if (srv->refs <= 0 || srv->state > SERVER_CLOSED)
+    return false;
+  if (srv->state < SERVER_CLOSING && srv->handles_open != 2) /* (4) */
+    return false;
+  if (srv->state == SERVER_CLOSING &&
+      (srv->handles_open < 1 || srv->handles_open > 2))
+    return false;
+  if (srv->state == SERVER_CLOSED && srv->handles_open != 0)
+    return false;
+  if ((srv->nconns == 0) != cio__list_empty(&srv->conns)) /* (5) */
+    return false;
+  return !srv->user_released || server_closing(srv); /* (6) */
+}
 
 static void server_unref(cio_server *srv) {
   if (--srv->refs > 0)
@@ -135,9 +173,7 @@ static int conn_open(cio_server *srv, uv_os_sock_t fd) {
   if (rc == 0)
     rc = conn_spawn(srv, s);
   if (rc < 0) {
-    s->user_released = true;
-    cio__stream_abort(s);
-    cio__stream_unref(s);
+    cio__stream_discard(s);
     return rc;
   }
   return 0;
@@ -149,13 +185,16 @@ static void on_acceptable(uv_poll_t *h, int status, int events);
 
 static void on_backoff(uv_timer_t *h) {
   cio_server *srv = h->data;
-  if (!srv->closing)
-    uv_poll_start(&srv->poll, UV_READABLE, on_acceptable);
+  if (srv->state != SERVER_BACKING_OFF)
+    return;
+  srv->state = SERVER_LISTENING;
+  uv_poll_start(&srv->poll, UV_READABLE, on_acceptable);
 }
 
 /* Out of descriptors or memory: stop polling (the clients wait in the
  * backlog) and try again later, as uvloop and Go's net package do. */
 static void back_off(cio_server *srv) {
+  srv->state = SERVER_BACKING_OFF;
   uv_poll_stop(&srv->poll);
   uv_timer_start(&srv->backoff, on_backoff, ACCEPT_BACKOFF_MS, 0);
 }
@@ -172,7 +211,8 @@ static void on_acceptable(uv_poll_t *h, int status, int events) {
     back_off(srv);
     return;
   }
-  for (int i = 0; i < ACCEPTS_PER_WAKEUP && !srv->closing; i++) {
+  for (int i = 0; i < ACCEPTS_PER_WAKEUP && srv->state == SERVER_LISTENING;
+       i++) {
     uv_os_sock_t fd;
     int rc = cio__sock_accept(srv->fd, &fd);
     if (rc == CIO_EAGAIN)
@@ -279,14 +319,15 @@ static void on_handle_closed(uv_handle_t *h) {
   cio_server *srv = h->data;
   if (--srv->handles_open > 0)
     return;
+  srv->state = SERVER_CLOSED;
   server_changed(srv);
   server_unref(srv);
 }
 
 static void begin_close(cio_server *srv) {
-  if (srv->closing)
+  if (server_closing(srv))
     return;
-  srv->closing = true;
+  srv->state = SERVER_CLOSING;
   uv_close((uv_handle_t *)&srv->poll, on_handle_closed);
   uv_close((uv_handle_t *)&srv->backoff, on_handle_closed);
   cio__sock_close(srv->fd); /* after the poll handle let go of it */
@@ -305,14 +346,15 @@ static size_t other_conns(cio_server *srv, cio_task *self) {
 }
 
 static bool is_closed(cio_server *srv, cio_task *self) {
-  return srv->handles_open == 0 && other_conns(srv, self) == 0;
+  return srv->state == SERVER_CLOSED && other_conns(srv, self) == 0;
 }
 
 int cio_server_close(cio_server *srv) {
   if (srv == NULL || srv->user_released)
     return 0;
-  srv->user_released = true;
+  CIO_ASSERT(server_check(srv));
   begin_close(srv);
+  srv->user_released = true;
   cio_task *t = srv->loop->current;
   int rc = 0;
   srv->refs++;
@@ -330,8 +372,9 @@ int cio_server_wait_closed(cio_server *srv) {
   cio_task *t = cio__task_for_suspend(&rc);
   if (t == NULL)
     return rc;
+  CIO_ASSERT(server_check(srv));
   srv->refs++;
-  while (rc == 0 && !(srv->closing && is_closed(srv, t)))
+  while (rc == 0 && !is_closed(srv, t))
     rc = cio__net_park(&srv->waiters, t, true);
   server_unref(srv);
   return rc;
@@ -344,11 +387,12 @@ int cio_server_serve_forever(cio_server *srv) {
   cio_task *t = cio__task_for_suspend(&rc);
   if (t == NULL)
     return rc;
+  CIO_ASSERT(server_check(srv));
   if (srv->serving != NULL)
     return CIO_EBUSY;
   srv->serving = t;
   srv->refs++;
-  while (rc == 0 && !srv->closing)
+  while (rc == 0 && !server_closing(srv))
     rc = cio__net_park(&srv->waiters, t, true);
   if (rc == CIO_ECANCELED)
     begin_close(srv); /* cancelling serve_forever closes the server */
@@ -358,7 +402,7 @@ int cio_server_serve_forever(cio_server *srv) {
 }
 
 bool cio_server_is_serving(const cio_server *srv) {
-  return srv != NULL && !srv->closing;
+  return srv != NULL && !server_closing(srv);
 }
 
 size_t cio_server_connections(const cio_server *srv) {
@@ -372,6 +416,7 @@ int cio_server_port(const cio_server *srv) {
 int cio_server_close_clients(cio_server *srv) {
   if (srv == NULL)
     return CIO_EINVAL;
+  CIO_ASSERT(server_check(srv));
   cio__list_foreach(it, &srv->conns) {
     cio__stream_begin_close(cio__container_of(it, cio_stream, server_node));
   }

@@ -1,22 +1,55 @@
 /* Streams: lifecycle and the read side (asyncio's StreamReader over a
  * libuv stream).  The write side and close are in stream_write.c.
  *
- *   NEW -> OPEN        cio__stream_start()                this file
- *   OPEN -> CLOSING    cio__stream_begin_close()          stream_write.c
- *   CLOSING -> UV_CLOSING  queue flushed, or abort()      stream_write.c
- *   UV_CLOSING -> CLOSED   libuv's close callback         on_close()
- *   CLOSED -> freed    last reference dropped             cio__stream_unref()
+ * Lifecycle (s->state), each edge with the function that takes it:
+ *   NEW -> OPEN               cio__stream_start()               this file
+ *   NEW|OPEN -> CLOSING       cio__stream_begin_close(), writes
+ *                             still queued                      stream_write.c
+ *   NEW|OPEN|CLOSING -> UV_CLOSING
+ *                             cio__stream_abort(): begin_close
+ *                             with nothing queued, the last
+ *                             queued write called back, a
+ *                             cancelled close or connect,
+ *                             cio__stream_discard()             stream_write.c
+ *   UV_CLOSING -> CLOSED      libuv's close callback            on_close()
+ *   CLOSED -> freed           last reference dropped            cio__stream_unref()
  *
- * (1) The buffer holds bytes [rstart, rend) of rbuf; the read calls take
- *     from it first and park only when it cannot satisfy them.
- * (2) libuv reads while the stream is readable, not at EOF, and either the
- *     buffer holds at most 2 * limit (asyncio pauses above that) or a
- *     reader waits; once paused, reading resumes when the buffer drops to
- *     `limit` (asyncio's _maybe_resume_transport).
- * (3) At most one task waits for data (s->reader); a second gets EBUSY.
- * (4) refs counts the user, the open handle (dropped in on_close) and
+ * Read side (s->rstate):
+ *   IDLE -> READING           start_reading(): started, a reader
+ *                             waits, or the buffer drained to
+ *                             `limit`                           this file
+ *   READING -> IDLE           stop_reading(): buffer above
+ *                             2 * limit (on_read); abort        this file, stream_write.c
+ *   IDLE|READING -> EOF       end of file or an error (on_read),
+ *                             uv_read_start failed, the close
+ *                             callback (cio__stream_feed_closed) this file
+ *
+ * Write side (s->wstate):
+ *   OPEN -> SHUT              cio_stream_write_eof()            stream_write.c
+ *
+ * Invariants, checked by cio__stream_check() at public entry points:
+ * (1) The buffer holds bytes [rstart, rend) of rbuf, rend <= rcap; the
+ *     read calls take from it first and park only when it cannot satisfy
+ *     them.
+ * (2) READING only while OPEN or CLOSING and the stream was started for
+ *     reading: libuv reads while the stream is readable, not at EOF, and
+ *     either the buffer holds at most 2 * limit (asyncio pauses above
+ *     that) or a reader waits; once paused, reading resumes when the
+ *     buffer drops to `limit` (asyncio's _maybe_resume_transport).
+ * (3) At most one task waits for data (s->reader; a second gets EBUSY),
+ *     and it waits only while READING or once uv_close() was called (the
+ *     close callback wakes it).  A lent buffer (`direct`) has a reader.
+ * (4) NEW has no directions; a SHUT write side was started for writing.
+ * (5) user_released implies CLOSING or later: the user's reference goes
+ *     only with close() or a discard.
+ * (6) CLOSED: read side at EOF, no write pending (libuv cancels them
+ *     before the close callback), not paused, no reader.
+ * (7) refs counts the user, the open handle (dropped in on_close) and
  *     every public call in progress, so a stream closed by one task stays
- *     valid for another task still inside a call on it.
+ *     valid for another task still inside a call on it; it is > 0 for
+ *     any stream a caller can hold.
+ * (8) A server's connection is in its server's list exactly while
+ *     `server` is set.
  */
 #include <string.h>
 
@@ -48,6 +81,36 @@ void cio__net_wake_all(struct cio__list *list, int rc) {
   while ((n = cio__list_pop_front(list)) != NULL)
     cio__task_wake(cio__container_of(n, struct cio__net_waiter, node)->task,
                    rc);
+}
+
+/* ---- the whole-object check ----------------------------------------- */
+
+bool cio__stream_check(const cio_stream *s) {
+  if (s->refs <= 0 || s->state > CIO__SS_CLOSED || s->rstate > CIO__RS_EOF ||
+      s->wstate > CIO__WS_SHUT)
+    return false;
+  if (s->rstart > s->rend || s->rend > s->rcap ||
+      (s->rbuf == NULL && s->rcap != 0)) /* (1) */
+    return false;
+  if (s->rstate == CIO__RS_READING &&
+      (s->state < CIO__SS_OPEN || s->state > CIO__SS_CLOSING ||
+       !(s->dirs & CIO__STREAM_READ))) /* (2) */
+    return false;
+  if (s->reader != NULL && s->rstate != CIO__RS_READING &&
+      s->state < CIO__SS_UV_CLOSING) /* (3) */
+    return false;
+  if (s->direct != NULL && s->reader == NULL)
+    return false;
+  if ((s->state == CIO__SS_NEW && s->dirs != 0) ||
+      (s->wstate == CIO__WS_SHUT && !(s->dirs & CIO__STREAM_WRITE))) /* (4) */
+    return false;
+  if (s->user_released && s->state < CIO__SS_CLOSING) /* (5) */
+    return false;
+  if (s->state == CIO__SS_CLOSED &&
+      (s->rstate != CIO__RS_EOF || s->pending_writes != 0 ||
+       s->write_paused || s->reader != NULL)) /* (6) */
+    return false;
+  return (s->server != NULL) == !cio__list_empty(&s->server_node); /* (8) */
 }
 
 /* ---- lifecycle ------------------------------------------------------- */
@@ -88,7 +151,7 @@ int cio__stream_new(cio_loop *loop, int kind, const cio_stream_opts *opts,
 }
 
 static void stream_free(cio_stream *s) {
-  CIO_ASSERT(s->closed && s->reader == NULL);
+  CIO_ASSERT(s->state == CIO__SS_CLOSED && s->reader == NULL);
   CIO_ASSERT(cio__list_empty(&s->drainers) && cio__list_empty(&s->closers));
   cio_loop *loop = s->loop;
   cio__free(loop, s->rbuf);
@@ -110,6 +173,10 @@ void cio__stream_unref(cio_stream *s) {
 
 static size_t buffered(const cio_stream *s) {
   return s->rend - s->rstart;
+}
+
+static bool at_eof(const cio_stream *s) {
+  return s->rstate == CIO__RS_EOF;
 }
 
 /* Make room for `want` bytes after rend: compact, or grow by doubling. */
@@ -164,24 +231,31 @@ static void wake_reader(cio_stream *s) {
 }
 
 static void stop_reading(cio_stream *s) {
-  if (s->reading) {
-    s->reading = false;
+  if (s->rstate == CIO__RS_READING) {
+    s->rstate = CIO__RS_IDLE;
     uv_read_stop(&s->h.stream);
   }
+}
+
+/* The read side reached its end (end of file, an error, the close). */
+static void read_side_ended(cio_stream *s) {
+  stop_reading(s);
+  s->rstate = CIO__RS_EOF;
 }
 
 static void on_read(uv_stream_t *h, ssize_t nread, const uv_buf_t *buf);
 
 static void start_reading(cio_stream *s) {
-  if (s->reading || s->eof || s->uv_closing || !(s->dirs & CIO__STREAM_READ))
+  if (s->rstate != CIO__RS_IDLE || s->state < CIO__SS_OPEN ||
+      s->state > CIO__SS_CLOSING || !(s->dirs & CIO__STREAM_READ))
     return;
   int rc = uv_read_start(&s->h.stream, on_alloc, on_read);
   if (rc < 0) {
     s->error = cio__uv_error(rc);
-    s->eof = true;
+    s->rstate = CIO__RS_EOF;
     return;
   }
-  s->reading = true;
+  s->rstate = CIO__RS_READING;
 }
 
 /* The connection failed or ended: what asyncio's connection_lost(exc) and
@@ -213,8 +287,7 @@ static void on_read(uv_stream_t *h, ssize_t nread, const uv_buf_t *buf) {
   }
   if (nread == 0)
     return; /* EAGAIN */
-  stop_reading(s);
-  s->eof = true;
+  read_side_ended(s);
   if (nread == UV_ENOBUFS)
     feed_error(s, CIO_ENOMEM);
   else if (nread != UV_EOF)
@@ -223,6 +296,8 @@ static void on_read(uv_stream_t *h, ssize_t nread, const uv_buf_t *buf) {
 }
 
 int cio__stream_start(cio_stream *s, int dirs) {
+  CIO_ASSERT(s->state == CIO__SS_NEW);
+  s->state = CIO__SS_OPEN;
   s->dirs = (uint8_t)dirs;
   uv_os_fd_t fd;
   s->fd = uv_fileno(&s->h.handle, &fd) == 0 ? (int)fd : -1;
@@ -235,8 +310,7 @@ int cio__stream_start(cio_stream *s, int dirs) {
 /* Called by on_close (stream_write.c): the reader sees end of file. */
 void cio__stream_feed_closed(cio_stream *s);
 void cio__stream_feed_closed(cio_stream *s) {
-  s->reading = false;
-  s->eof = true;
+  read_side_ended(s);
   wake_reader(s);
 }
 
@@ -261,6 +335,8 @@ static int wait_for_data(cio_stream *s) {
   if (!(s->dirs & CIO__STREAM_READ))
     return CIO_ENOTSUP;
   start_reading(s); /* resumes a paused stream, as asyncio does */
+  if (s->rstate == CIO__RS_EOF)
+    return s->error; /* could not start: nothing will come */
   struct cio__net_waiter w = {.task = t};
   cio__list_init(&w.node);
   s->reader = &w;
@@ -280,7 +356,7 @@ static void consume(cio_stream *s, void *dst, size_t n) {
   s->rstart += n;
   if (s->rstart == s->rend)
     s->rstart = s->rend = 0;
-  if (!s->reading && buffered(s) <= s->limit)
+  if (s->rstate == CIO__RS_IDLE && buffered(s) <= s->limit)
     start_reading(s);
 }
 
@@ -320,7 +396,7 @@ static ssize_t read_some(cio_stream *s, void *buf, size_t n) {
     return s->error;
   if (n == 0)
     return 0;
-  while (buffered(s) == 0 && !s->eof) {
+  while (buffered(s) == 0 && !at_eof(s)) {
     ssize_t rc = wait_direct(s, buf, n);
     if (rc != 0)
       return rc;
@@ -333,6 +409,7 @@ static ssize_t read_some(cio_stream *s, void *buf, size_t n) {
 ssize_t cio_stream_read(cio_stream *s, void *buf, size_t n) {
   if (s == NULL || (buf == NULL && n > 0))
     return CIO_EINVAL;
+  CIO_ASSERT(cio__stream_check(s));
   s->refs++;
   ssize_t rc = read_some(s, buf, n);
   cio__stream_unref(s);
@@ -358,7 +435,7 @@ static int read_all(cio_stream *s, char **data, size_t *len) {
     return s->error;
   for (;;) {
     int rc = take_all(s, data, len);
-    if (rc == 0 && s->eof)
+    if (rc == 0 && at_eof(s))
       return 0;
     if (rc == 0)
       rc = wait_for_data(s);
@@ -374,6 +451,7 @@ int cio_stream_read_all(cio_stream *s, void **data, size_t *len) {
     *len = 0;
   if (s == NULL || data == NULL || len == NULL)
     return CIO_EINVAL;
+  CIO_ASSERT(cio__stream_check(s));
   char *p = malloc(1);
   if (p == NULL)
     return CIO_ENOMEM;
@@ -393,7 +471,7 @@ static int readexactly(cio_stream *s, void *buf, size_t n, size_t *nread) {
   if (s->error)
     return s->error;
   while (buffered(s) < n) {
-    if (s->eof) {
+    if (at_eof(s)) {
       *nread = buffered(s);
       consume(s, buf, *nread);
       return CIO_ENODATA;
@@ -414,6 +492,7 @@ int cio_stream_readexactly(cio_stream *s, void *buf, size_t n, size_t *nread) {
   *nread = 0;
   if (s == NULL || (buf == NULL && n > 0))
     return CIO_EINVAL;
+  CIO_ASSERT(cio__stream_check(s));
   if (n == 0)
     return s->error;
   s->refs++;
@@ -458,7 +537,7 @@ static ssize_t readuntil(cio_stream *s, const char *sep, size_t seplen,
         return CIO_ENOBUFS;
       }
     }
-    if (s->eof) {
+    if (at_eof(s)) {
       *n = len < cap ? len : cap;
       consume(s, buf, *n);
       s->rstart = s->rend = 0;
@@ -485,6 +564,7 @@ ssize_t cio_stream_readuntil(cio_stream *s, const void *sep, size_t seplen,
   *n = 0;
   if (s == NULL || sep == NULL || seplen == 0 || buf == NULL || cap < seplen)
     return CIO_EINVAL;
+  CIO_ASSERT(cio__stream_check(s));
   s->refs++;
   ssize_t rc = readuntil(s, sep, seplen, buf, cap, n);
   cio__stream_unref(s);
@@ -509,6 +589,7 @@ static ssize_t readline(cio_stream *s, char *buf, size_t cap) {
 ssize_t cio_stream_readline(cio_stream *s, void *buf, size_t cap) {
   if (s == NULL || buf == NULL || cap == 0)
     return CIO_EINVAL;
+  CIO_ASSERT(cio__stream_check(s));
   s->refs++;
   ssize_t rc = readline(s, buf, cap);
   cio__stream_unref(s);
@@ -516,7 +597,7 @@ ssize_t cio_stream_readline(cio_stream *s, void *buf, size_t cap) {
 }
 
 bool cio_stream_at_eof(const cio_stream *s) {
-  return s != NULL && s->eof && buffered(s) == 0;
+  return s != NULL && at_eof(s) && buffered(s) == 0;
 }
 
 size_t cio_stream_buffered(const cio_stream *s) {

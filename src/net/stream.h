@@ -36,6 +36,28 @@ struct cio__net_waiter {
   cio_task *task;
 };
 
+/* The stream's lifecycle: the machine on top of stream.c. */
+enum cio__stream_state {
+  CIO__SS_NEW,        /* handle initialised, not started */
+  CIO__SS_OPEN,       /* started: reads and writes allowed per `dirs` */
+  CIO__SS_CLOSING,    /* close begun: flushing queued writes */
+  CIO__SS_UV_CLOSING, /* uv_close() called */
+  CIO__SS_CLOSED,     /* libuv's close callback ran */
+};
+
+/* The read side: whether libuv reads into the buffer. */
+enum cio__stream_rstate {
+  CIO__RS_IDLE,    /* not reading: not started, or paused above 2 * limit */
+  CIO__RS_READING, /* uv_read_start is on */
+  CIO__RS_EOF,     /* the peer's end of file (or an error) was fed */
+};
+
+/* The write side. */
+enum cio__stream_wstate {
+  CIO__WS_OPEN,
+  CIO__WS_SHUT, /* write_eof(): no more writes; shutdown queued */
+};
+
 struct cio_stream {
   union {
     uv_handle_t handle;
@@ -44,20 +66,20 @@ struct cio_stream {
     uv_pipe_t pipe;
   } h;
   cio_loop *loop;
-  int refs;         /* user + calls in progress + open handle + server */
-  uint8_t kind;     /* cio__stream_kind */
-  uint8_t dirs;     /* CIO__STREAM_READ | _WRITE once started */
-  bool reading;     /* uv_read_start is on */
-  bool eof;         /* the peer's end of file (or an error) was fed */
-  bool eof_written; /* write_eof() */
-  bool closing;     /* close() started: no more writes */
-  bool uv_closing;  /* uv_close() called */
-  bool closed;      /* the close callback ran */
+  int refs;       /* user + calls in progress + open handle + server */
+  uint8_t kind;   /* cio__stream_kind */
+  uint8_t dirs;   /* CIO__STREAM_READ | _WRITE once started */
+  uint8_t state;  /* cio__stream_state */
+  uint8_t rstate; /* cio__stream_rstate */
+  uint8_t wstate; /* cio__stream_wstate */
+  /* Not lifecycle: flow control (asyncio's FlowControlMixin._paused: the
+   * queue went above high water, drain() waits) and ownership (the user's
+   * reference was dropped by close()). */
+  bool write_paused;
   bool user_released;
-  bool write_paused; /* queue went above high water; drain() waits */
-  int error;         /* stored read-side error (asyncio's exception()) */
+  int error;       /* stored read-side error (asyncio's exception()) */
   int write_error;
-  int fd;            /* the descriptor, for direct writes; -1 if unknown */
+  int fd;          /* the descriptor, for direct writes; -1 if unknown */
   size_t limit, high_water, low_water;
 
   /* Read buffer: bytes [rstart, rend) of rbuf. */
@@ -81,6 +103,16 @@ struct cio_stream {
   struct cio__list server_node; /* in server->conns, or self-linked */
 };
 
+/* The whole-object check of the invariants listed in stream.c, run as
+ * CIO_ASSERT(cio__stream_check(s)) at the entry of public calls. */
+bool cio__stream_check(const cio_stream *s);
+
+/* True once close() was called or the stream is closing for another
+ * reason (state CLOSING or later). */
+static inline bool cio__stream_closing(const cio_stream *s) {
+  return s->state >= CIO__SS_CLOSING;
+}
+
 /* Allocate a stream with an initialised, unopened handle of `kind`.
  * `opts` may be NULL.  Counts as a loop object until freed.  Returns 0,
  * CIO_ENOMEM, or a libuv init error; on failure `*out` is NULL. */
@@ -96,6 +128,10 @@ void cio__stream_begin_close(cio_stream *s);
 
 /* uv_close now, abandoning queued writes.  Idempotent. */
 void cio__stream_abort(cio_stream *s);
+
+/* Throw away a stream never handed to the user (a failed connect, accept
+ * or spawn): abort it and drop the user's reference. */
+void cio__stream_discard(cio_stream *s);
 
 /* Park the calling task until the close callback ran.  Cancellation does
  * not interrupt it (the callback comes within one iteration once

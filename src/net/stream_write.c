@@ -29,7 +29,8 @@ struct write_req {
 
 static void on_close(uv_handle_t *h) {
   cio_stream *s = h->data;
-  s->closed = true;
+  CIO_ASSERT(s->state == CIO__SS_UV_CLOSING && s->pending_writes == 0);
+  s->state = CIO__SS_CLOSED;
   s->write_paused = false;
   cio__stream_feed_closed(s);
   /* asyncio's drain after connection_lost: "Connection lost". */
@@ -39,28 +40,33 @@ static void on_close(uv_handle_t *h) {
 }
 
 void cio__stream_abort(cio_stream *s) {
-  s->closing = true;
-  if (s->uv_closing)
+  if (s->state >= CIO__SS_UV_CLOSING)
     return;
-  s->uv_closing = true;
-  if (s->reading) {
-    s->reading = false;
+  s->state = CIO__SS_UV_CLOSING;
+  if (s->rstate == CIO__RS_READING) {
+    s->rstate = CIO__RS_IDLE;
     uv_read_stop(&s->h.stream);
   }
   uv_close(&s->h.handle, on_close);
 }
 
+void cio__stream_discard(cio_stream *s) {
+  cio__stream_abort(s);
+  s->user_released = true;
+  cio__stream_unref(s);
+}
+
 void cio__stream_begin_close(cio_stream *s) {
-  if (s->closing)
+  if (s->state >= CIO__SS_CLOSING)
     return;
-  s->closing = true;
+  s->state = CIO__SS_CLOSING;
   if (s->pending_writes == 0)
     cio__stream_abort(s);
 }
 
 int cio__stream_wait_uv_closed(cio_stream *s, cio_task *t) {
   int rc = 0;
-  while (!s->closed) {
+  while (s->state != CIO__SS_CLOSED) {
     if (cio__net_park(&s->closers, t, false) == CIO_ECANCELED)
       rc = CIO_ECANCELED;
   }
@@ -77,7 +83,7 @@ static bool close_cancel(cio_task *t, void *ctx) {
 
 static int wait_flushed_and_closed(cio_stream *s, cio_task *t) {
   int rc = 0;
-  while (!s->closed) {
+  while (s->state != CIO__SS_CLOSED) {
     struct cio__net_waiter w = {.task = t};
     cio__list_push_back(&s->closers, &w.node);
     if (cio__task_park(t, close_cancel, s) == CIO_ECANCELED)
@@ -90,12 +96,13 @@ static int wait_flushed_and_closed(cio_stream *s, cio_task *t) {
 int cio_stream_close(cio_stream *s) {
   if (s == NULL || s->user_released)
     return 0;
-  s->user_released = true;
+  CIO_ASSERT(cio__stream_check(s));
   cio__stream_begin_close(s);
+  s->user_released = true;
   cio_loop *loop = cio__loop_current();
   cio_task *t = loop ? loop->current : NULL;
   int rc = 0;
-  if (t != NULL && !s->closed) {
+  if (t != NULL && s->state != CIO__SS_CLOSED) {
     s->refs++;
     rc = wait_flushed_and_closed(s, t);
     cio__stream_unref(s);
@@ -111,15 +118,16 @@ int cio_stream_wait_closed(cio_stream *s) {
   cio_task *t = cio__task_for_suspend(&rc);
   if (t == NULL)
     return rc;
+  CIO_ASSERT(cio__stream_check(s));
   s->refs++;
-  while (!s->closed && rc == 0)
+  while (s->state != CIO__SS_CLOSED && rc == 0)
     rc = cio__net_park(&s->closers, t, true);
   cio__stream_unref(s);
   return rc;
 }
 
 bool cio_stream_is_closing(const cio_stream *s) {
-  return s != NULL && s->closing;
+  return s != NULL && cio__stream_closing(s);
 }
 
 /* ---- writing ------------------------------------------------------- */
@@ -140,7 +148,7 @@ static void on_write(uv_write_t *req, int status) {
     s->write_paused = false;
     cio__net_wake_all(&s->drainers, 0);
   }
-  if (s->pending_writes == 0 && s->closing)
+  if (s->pending_writes == 0 && s->state == CIO__SS_CLOSING)
     cio__stream_abort(s);
   cio__stream_unref(s); /* the request's reference */
 }
@@ -172,7 +180,8 @@ static int write_piece(cio_stream *s, const char *p, size_t n);
 int cio_stream_write(cio_stream *s, const void *data, size_t n) {
   if (s == NULL || (data == NULL && n > 0))
     return CIO_EINVAL;
-  if (s->closing || s->eof_written)
+  CIO_ASSERT(cio__stream_check(s));
+  if (cio__stream_closing(s) || s->wstate == CIO__WS_SHUT)
     return CIO_ECLOSED;
   if (!(s->dirs & CIO__STREAM_WRITE))
     return CIO_ENOTCONN;
@@ -219,11 +228,12 @@ static int write_piece(cio_stream *s, const char *p, size_t n) {
 int cio_stream_drain(cio_stream *s) {
   if (s == NULL)
     return CIO_EINVAL;
+  CIO_ASSERT(cio__stream_check(s));
   if (s->error)
     return s->error;
   if (s->write_error)
     return s->write_error;
-  if (s->closed)
+  if (s->state == CIO__SS_CLOSED)
     return CIO_ECONNRESET;
   if (!s->write_paused)
     return 0;
@@ -251,9 +261,10 @@ static void on_shutdown(uv_shutdown_t *req, int status) {
 int cio_stream_write_eof(cio_stream *s) {
   if (s == NULL)
     return CIO_EINVAL;
-  if (s->closing)
+  CIO_ASSERT(cio__stream_check(s));
+  if (cio__stream_closing(s))
     return CIO_ECLOSED;
-  if (s->eof_written)
+  if (s->wstate == CIO__WS_SHUT)
     return 0;
   if (!(s->dirs & CIO__STREAM_WRITE))
     return CIO_ENOTCONN;
@@ -261,7 +272,7 @@ int cio_stream_write_eof(cio_stream *s) {
   int rc = uv_shutdown(&s->shutdown_req, &s->h.stream, on_shutdown);
   if (rc < 0)
     return cio__uv_error(rc);
-  s->eof_written = true;
+  s->wstate = CIO__WS_SHUT;
   s->refs++;
   return 0;
 }
@@ -273,6 +284,7 @@ size_t cio_stream_write_buffer_size(const cio_stream *s) {
 int cio_stream_set_write_buffer_limits(cio_stream *s, size_t high, size_t low) {
   if (s == NULL)
     return CIO_EINVAL;
+  CIO_ASSERT(cio__stream_check(s));
   if (high == 0)
     high = 64 * 1024;
   if (low == 0)
@@ -295,8 +307,9 @@ int cio_stream_set_write_buffer_limits(cio_stream *s, size_t high, size_t low) {
 static int stream_addr(cio_stream *s, cio_addr *out, bool peer) {
   if (s == NULL || out == NULL)
     return CIO_EINVAL;
+  CIO_ASSERT(cio__stream_check(s));
   memset(out, 0, sizeof *out);
-  if (s->closed || s->uv_closing)
+  if (s->state >= CIO__SS_UV_CLOSING)
     return CIO_ENOTCONN;
   int len = (int)sizeof *out;
   struct sockaddr *sa = (struct sockaddr *)out;

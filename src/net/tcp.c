@@ -155,8 +155,8 @@ static int connect_stream(cio_stream *s, cio_task *t, const cio_addr *addr,
     rc = cio__stream_start(s, CIO__STREAM_READ | CIO__STREAM_WRITE);
   if (rc == 0)
     return 0;
-  s->user_released = true;
-  cio__stream_abort(s);
+  cio__stream_ref(s);
+  cio__stream_discard(s);
   int crc = cio__stream_wait_uv_closed(s, t);
   cio__stream_unref(s);
   return crc < 0 ? crc : rc;

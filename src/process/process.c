@@ -155,10 +155,8 @@ static void pipes_abort(cio_process *p) {
     if (s == NULL)
       continue;
     p->pipes[i] = NULL;
-    s->user_released = true;
-    cio__stream_abort(s);
-    cio__stream_unref(s); /* the user's */
-    cio__stream_unref(s); /* ours */
+    cio__stream_discard(s); /* drops the user's reference */
+    cio__stream_unref(s);   /* ours */
   }
 }
 
