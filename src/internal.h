@@ -410,6 +410,15 @@ static inline cio_loop *cio__loop_or_current(cio_loop *loop) {
   return loop ? loop : cio__loop_current();
 }
 
+/* End the running round at the next batch boundary, so libuv polls (and
+ * runs close callbacks) before the next batch instead of after up to
+ * CIO__STEPS_PER_POLL entries: for waits that asyncio ends in the next
+ * iteration but that here end in a libuv callback.  Outside a round it
+ * changes nothing (the next round starts after a poll anyway). */
+static inline void cio__loop_poll_soon(cio_loop *loop) {
+  loop->steps = CIO__STEPS_PER_POLL;
+}
+
 /* threadsafe.c */
 int cio__threadsafe_open(cio_loop *loop);
 void cio__threadsafe_drain(cio_loop *loop);
