@@ -1240,8 +1240,19 @@ CIO_API int cio_addr_format(const cio_addr *a, char *host, size_t cap,
  * handler did not.  Not thread-safe. */
 typedef struct cio_stream cio_stream;
 
+/* Options of a stream.  Pass NULL for the defaults.  A struct you pass
+ * states its limit explicitly, as asyncio's `limit=` argument: a limit of
+ * 0 or less is refused with CIO_EINVAL (it never silently means the
+ * default), so start from CIO_STREAM_DEFAULT_LIMIT:
+ *
+ *   cio_stream_opts o = {.limit = CIO_STREAM_DEFAULT_LIMIT,
+ *                        .write_high_water = 1 << 20};
+ *
+ * The water marks keep 0 as "default", as set_write_buffer_limits does. */
+#define CIO_STREAM_DEFAULT_LIMIT 65536 /* asyncio's _DEFAULT_LIMIT */
+
 typedef struct cio_stream_opts {
-  size_t limit;            /* line / separator limit; 0: 64 KiB */
+  ssize_t limit;           /* line / separator limit, > 0 */
   size_t write_high_water; /* drain() waits above this; 0: 64 KiB */
   size_t write_low_water;  /* ... until at most this; 0: high / 4 */
 } cio_stream_opts;
@@ -1251,8 +1262,8 @@ typedef struct cio_stream_opts {
  * turn.  TCP_NODELAY is set.  `opts` may be NULL.  Suspends.  Returns 0,
  * CIO_ECONNREFUSED and the other connect errors (the last address's),
  * resolver errors (CIO_EAI_*), CIO_ECANCELED (the attempt is aborted),
- * CIO_EINVAL, CIO_ENOMEM, CIO_EPERM outside a task.  On failure `*out`
- * is NULL. */
+ * CIO_EINVAL (also: opts->limit <= 0), CIO_ENOMEM, CIO_EPERM outside a
+ * task.  On failure `*out` is NULL. */
 CIO_API int cio_open_connection(cio_stream **out, const char *host, int port,
                                 const cio_stream_opts *opts);
 
@@ -1295,6 +1306,18 @@ CIO_API ssize_t cio_stream_readuntil(cio_stream *s, const void *sep,
                                      size_t seplen, void *buf, size_t cap,
                                      size_t *n);
 
+/* cio_stream_readuntil with several separators (asyncio 3.13's
+ * readuntil(tuple)): `nseps` > 0 separators `seps[i]` of `seplens[i]` > 0
+ * bytes.  The match that ends first wins (the shorter separator on a
+ * tie); the limit counts the bytes before it, and while none is found the
+ * bytes scanned up to the end of the longest separator.  `cap` must hold
+ * the longest separator, and the chunk before a match may not exceed
+ * cap - (longest separator).  Returns and errors as cio_stream_readuntil;
+ * CIO_EINVAL for an empty list or an empty separator. */
+CIO_API ssize_t cio_stream_readuntil_any(cio_stream *s, const void *const *seps,
+                                         const size_t *seplens, size_t nseps,
+                                         void *buf, size_t cap, size_t *n);
+
 /* Read one line, '\n' included, into `buf` (`cap` bytes) and return its
  * length.  At end of file returns the partial last line (0 when none).
  * A line longer than the limit (or than cap - 1) gives CIO_EMSGSIZE and
@@ -1336,6 +1359,12 @@ CIO_API size_t cio_stream_write_buffer_size(const cio_stream *s);
  * CIO_EINVAL (low > high). */
 CIO_API int cio_stream_set_write_buffer_limits(cio_stream *s, size_t high,
                                                size_t low);
+
+/* The water marks in force (asyncio's get_write_buffer_limits(), which
+ * returns (low, high)).  Either pointer may be NULL.  Returns 0 or
+ * CIO_EINVAL (s NULL). */
+CIO_API int cio_stream_get_write_buffer_limits(const cio_stream *s,
+                                               size_t *high, size_t *low);
 
 /* Close and free `s`: queued writes are flushed first, then the socket is
  * closed; a task waiting in a read gets end of file, one in drain
@@ -1395,7 +1424,8 @@ typedef struct cio_server cio_server;
 typedef int (*cio_server_handler)(cio_stream *s, void *arg);
 
 typedef struct cio_server_opts {
-  cio_stream_opts stream; /* for accepted connections */
+  /* For accepted connections (copied); NULL: the defaults. */
+  const cio_stream_opts *stream;
   int backlog;            /* 0: 128 */
   /* SO_REUSEPORT: several loops (one per core) may listen on one port and
    * the kernel spreads connections among them. */
@@ -1406,7 +1436,8 @@ typedef struct cio_server_opts {
  * port 0: any free port, see cio_server_port) and start accepting.
  * Suspends only to resolve a host name (a numeric host needs no task).
  * Returns 0, CIO_EADDRINUSE and other bind errors, resolver errors,
- * CIO_EINVAL, CIO_ENOMEM.  On failure `*out` is NULL. */
+ * CIO_EINVAL (also: opts->stream->limit <= 0), CIO_ENOMEM.  On failure
+ * `*out` is NULL. */
 CIO_API int cio_start_server(cio_server **out, cio_server_handler handler,
                              void *arg, const char *host, int port,
                              const cio_server_opts *opts);
@@ -1445,7 +1476,9 @@ CIO_API int cio_server_close_clients(cio_server *srv);
 CIO_API int cio_server_close(cio_server *srv);
 
 /* From another task: wait until `srv` is closed and its handlers are
- * done.  Suspends.  Returns 0, CIO_ECANCELED, CIO_EPERM. */
+ * done.  Waiters wake in the iteration after the last connection is gone,
+ * as asyncio's Server._wakeup.  Suspends.  Returns 0, CIO_ECANCELED,
+ * CIO_EPERM. */
 CIO_API int cio_server_wait_closed(cio_server *srv);
 
 /* -- UDP endpoints (asyncio.create_datagram_endpoint). */
@@ -1654,14 +1687,15 @@ typedef struct cio_process_opts {
   const char *const *env;    /* "NAME=value" strings, NULL-terminated;
                                 NULL: the parent's environment */
   bool start_new_session;    /* setsid() in the child */
-  cio_stream_opts stream;    /* limit and water marks of the pipes */
+  /* Limit and water marks of the pipes (copied); NULL: the defaults. */
+  const cio_stream_opts *stream;
 } cio_process_opts;
 
 /* Start `argv[0]` (searched in PATH when it has no '/') with arguments
  * `argv` (NULL-terminated; argv[0] is the program's name too).  `opts`
  * may be NULL (everything inherited).  Does not suspend; call it on the
  * loop's thread.  Returns 0, CIO_EINVAL (no loop, no argv[0], a bad
- * mode), CIO_ENOENT / CIO_EACCES / ... (the program could not be run),
+ * mode, opts->stream->limit <= 0), CIO_ENOENT / CIO_EACCES / ... (the program could not be run),
  * CIO_EMFILE, CIO_ENOMEM, CIO_ESHUTDOWN (loop closing).  On failure
  * `*out` is NULL and no child runs. */
 CIO_API int cio_create_subprocess_exec(cio_process **out,

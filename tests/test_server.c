@@ -300,3 +300,86 @@ TEST(accept_backs_off_when_out_of_descriptors) {
   test_run_main(emfile_main, NULL);
   CHECK_EQ(setrlimit(RLIMIT_NOFILE, &was), 0);
 }
+
+/* ---- wait_closed wakes in the next iteration ------------------------- */
+
+struct spin_ctx {
+  bool stop;
+  long iterations;
+};
+
+/* One loop iteration per step: sleep(0) as asyncio's. */
+static int spin_task(void *arg, void **result) {
+  (void)result;
+  struct spin_ctx *c = arg;
+  while (!c->stop) {
+    c->iterations++;
+    if (cio_sleep(0) < 0)
+      break;
+  }
+  return 0;
+}
+
+struct quick_ctx {
+  struct spin_ctx *spin;
+  long handler_done_at;
+};
+
+/* Answers one line, waits for the client's end of file and returns,
+ * recording the iteration: the server closes the connection. */
+static int one_line_handler(cio_stream *s, void *arg) {
+  struct quick_ctx *q = arg;
+  char buf[64];
+  ssize_t n = cio_stream_readline(s, buf, sizeof buf);
+  if (n > 0)
+    CHECK_EQ(cio_stream_write(s, buf, (size_t)n), 0);
+  while (cio_stream_read(s, buf, sizeof buf) > 0)
+    ;
+  q->handler_done_at = q->spin->iterations;
+  return 0;
+}
+
+static int close_server_task(void *arg, void **result) {
+  (void)result;
+  return cio_server_close(arg);
+}
+
+static int quick_main(void *arg, void **result) {
+  (void)arg;
+  (void)result;
+  struct spin_ctx spin = {0};
+  struct quick_ctx q = {.spin = &spin, .handler_done_at = -1};
+  cio_server *srv;
+  CHECK_EQ(
+      cio_start_server(&srv, one_line_handler, &q, "127.0.0.1", 0, NULL), 0);
+  cio_stream *s;
+  CHECK_EQ(cio_open_connection(&s, "127.0.0.1", cio_server_port(srv), NULL), 0);
+  CHECK_EQ(ask(s, "hi\n"), 0);
+  struct waiter_ctx w = {.srv = srv, .rc = 1};
+  cio_task *spinner, *waiter, *closer;
+  CHECK_EQ(cio_create_task(NULL, &waiter, wait_closed_task, &w, NULL), 0);
+  CHECK_EQ(cio_create_task(NULL, &closer, close_server_task, srv, NULL), 0);
+  CHECK_EQ(cio_sleep(0.02), 0); /* closed, but one connection still runs */
+  CHECK(!w.done);
+  CHECK_EQ(cio_create_task(NULL, &spinner, spin_task, &spin, NULL), 0);
+  CHECK_EQ(cio_stream_close(s), 0); /* the handler reads EOF and ends */
+  CHECK_EQ(cio_task_join(waiter, NULL), 0);
+  long woke_at = spin.iterations;
+  spin.stop = true;
+  CHECK_EQ(cio_task_join(spinner, NULL), 0);
+  CHECK_EQ(cio_task_join(closer, NULL), 0);
+  CHECK_EQ(w.rc, 0);
+  CHECK(q.handler_done_at >= 0);
+  /* CPython: transport.close() -> connection_lost (next iteration) ->
+   * Server._detach -> _wakeup -> the waiter's task runs an iteration or
+   * two later; never a thousand scheduler steps later. */
+  if (woke_at - q.handler_done_at > 8)
+    test_fail(__FILE__, __LINE__,
+              "woke %ld iterations after the last connection ended",
+              woke_at - q.handler_done_at);
+  return 0;
+}
+
+TEST(wait_closed_wakes_in_the_next_iteration_after_the_last_connection) {
+  run_main(quick_main, NULL);
+}

@@ -711,3 +711,161 @@ static int direct_main(void *arg, void **result) {
 TEST(cancelled_reader_keeps_bytes_read_into_its_buffer) {
   test_run_main(direct_main, NULL);
 }
+
+/* ---- asyncio 3.13 parity: limits, several separators, water marks ---- */
+
+static int nonpositive_limit_main(void *arg, void **result) {
+  (void)arg;
+  (void)result;
+  int port;
+  cio_server *srv = start(send_and_close_handler, "x", &port);
+  cio_stream *s = (cio_stream *)1;
+  /* CPython: open_connection(limit=0) and limit=-1 raise
+   * ValueError('Limit cannot be <= 0'); 0 never means the default. */
+  cio_stream_opts zero = {.limit = 0}, neg = {.limit = -1};
+  CHECK_EQ(cio_open_connection(&s, "127.0.0.1", port, &zero), CIO_EINVAL);
+  CHECK(s == NULL);
+  CHECK_EQ(cio_open_connection(&s, "127.0.0.1", port, &neg), CIO_EINVAL);
+  cio_server *bad = (cio_server *)1;
+  CHECK_EQ(cio_start_server(&bad, echo_handler, NULL, "127.0.0.1", 0,
+                            &(cio_server_opts){.stream = &zero}),
+           CIO_EINVAL);
+  CHECK(bad == NULL);
+  const char *argv[] = {"true", NULL};
+  cio_process *p = (cio_process *)1;
+  CHECK_EQ(cio_create_subprocess_exec(
+               &p, argv, &(cio_process_opts){.stream = &neg}),
+           CIO_EINVAL);
+  CHECK(p == NULL);
+  /* NULL options (and options without stream options) are the defaults. */
+  CHECK_EQ(cio_open_connection(&s, "127.0.0.1", port, NULL), 0);
+  CHECK_EQ(cio_stream_close(s), 0);
+  CHECK_EQ(cio_server_close(srv), 0);
+  return 0;
+}
+
+TEST(limit_of_zero_or_less_is_refused) {
+  run_main(nonpositive_limit_main, NULL);
+}
+
+/* Read the server's whole message into the buffer before asserting. */
+static cio_stream *connect_buffered(int port, size_t want,
+                                    const cio_stream_opts *o) {
+  cio_stream *s;
+  CHECK_EQ(cio_open_connection(&s, "127.0.0.1", port, o), 0);
+  while (!cio_stream_at_eof(s) && cio_stream_buffered(s) < want)
+    CHECK_EQ(cio_sleep(0.01), 0);
+  return s;
+}
+
+static int seps_main(void *arg, void **result) {
+  (void)arg;
+  (void)result;
+  int port;
+  cio_server *srv =
+      start(send_and_close_handler, "ab\r\ncd\nef!!gh|xyz", &port);
+  cio_stream *s = connect_buffered(port, 17, NULL);
+  const void *seps[] = {"\n", "\r\n", "!!"};
+  size_t lens[] = {1, 2, 2};
+  char buf[64];
+  size_t n;
+  /* CPython 3.13: readuntil((b'\n', b'\r\n', b'!!')) on b'ab\r\ncd\n...'
+   * returns b'ab\r\n': both "\r\n" and "\n" end at 4, the first match
+   * (the one ending first, the shorter on a tie) wins; the chunk keeps
+   * the whole b'\r\n'. */
+  CHECK_EQ(cio_stream_readuntil_any(s, seps, lens, 3, buf, sizeof buf, &n), 4);
+  CHECK(memcmp(buf, "ab\r\n", 4) == 0);
+  CHECK_EQ(cio_stream_readuntil_any(s, seps, lens, 3, buf, sizeof buf, &n), 3);
+  CHECK(memcmp(buf, "cd\n", 3) == 0);
+  CHECK_EQ(cio_stream_readuntil_any(s, seps, lens, 3, buf, sizeof buf, &n), 4);
+  CHECK(memcmp(buf, "ef!!", 4) == 0);
+  /* Then b'gh|' ... with b'|' added: b'gh|'. */
+  const void *more[] = {"!!", "|"};
+  size_t mlens[] = {2, 1};
+  CHECK_EQ(cio_stream_readuntil_any(s, more, mlens, 2, buf, sizeof buf, &n), 3);
+  CHECK(memcmp(buf, "gh|", 3) == 0);
+  /* EOF first: IncompleteReadError(partial=b'xyz'). */
+  CHECK_EQ(cio_stream_readuntil_any(s, seps, lens, 3, buf, sizeof buf, &n),
+           CIO_ENODATA);
+  CHECK_EQ(n, 3);
+  /* ValueError for an empty tuple or an empty separator. */
+  CHECK_EQ(cio_stream_readuntil_any(s, seps, lens, 0, buf, sizeof buf, &n),
+           CIO_EINVAL);
+  size_t zero[] = {1, 0};
+  CHECK_EQ(cio_stream_readuntil_any(s, seps, zero, 2, buf, sizeof buf, &n),
+           CIO_EINVAL);
+  CHECK_EQ(cio_stream_close(s), 0);
+  CHECK_EQ(cio_server_close(srv), 0);
+  return 0;
+}
+
+TEST(readuntil_several_separators_first_match_wins) {
+  run_main(seps_main, NULL);
+}
+
+static int seps_limit_main(void *arg, void **result) {
+  (void)arg;
+  (void)result;
+  int port;
+  cio_server *srv = start(send_and_close_handler, "0123456789", &port);
+  cio_stream_opts o = {.limit = 5};
+  cio_stream *s = connect_buffered(port, 10, &o);
+  const void *seps[] = {"#", "####"};
+  size_t lens[] = {1, 4};
+  char buf[64];
+  size_t n;
+  /* CPython 3.13, limit=5, buffer b'0123456789', separators (b'#',
+   * b'####'): LimitOverrunError('Separator is not found, and chunk
+   * exceed the limit', consumed=7): the scan stops at len + 1 - the
+   * longest separator, 11 - 4 = 7; the buffer is untouched. */
+  CHECK_EQ(cio_stream_readuntil_any(s, seps, lens, 2, buf, sizeof buf, &n),
+           CIO_ENOBUFS);
+  CHECK_EQ(n, 7);
+  CHECK_EQ(cio_stream_buffered(s), 10);
+  /* With b'#' alone the same buffer reports consumed=10. */
+  CHECK_EQ(cio_stream_readuntil(s, "#", 1, buf, sizeof buf, &n), CIO_ENOBUFS);
+  CHECK_EQ(n, 10);
+  CHECK_EQ(cio_stream_close(s), 0);
+  CHECK_EQ(cio_server_close(srv), 0);
+  return 0;
+}
+
+TEST(readuntil_several_separators_limit_counts_to_the_longest) {
+  run_main(seps_limit_main, NULL);
+}
+
+static int limits_main(void *arg, void **result) {
+  (void)arg;
+  (void)result;
+  int port;
+  cio_server *srv = start(send_and_wait_handler, "x", &port);
+  cio_stream *s;
+  CHECK_EQ(cio_open_connection(&s, "127.0.0.1", port, NULL), 0);
+  size_t high = 0, low = 0;
+  /* CPython: get_write_buffer_limits() is (16384, 65536) by default:
+   * (low, high) with low = high // 4. */
+  CHECK_EQ(cio_stream_get_write_buffer_limits(s, &high, &low), 0);
+  CHECK_EQ(high, 65536);
+  CHECK_EQ(low, 16384);
+  /* set_write_buffer_limits(high=1000) gives (250, 1000). */
+  CHECK_EQ(cio_stream_set_write_buffer_limits(s, 1000, 0), 0);
+  CHECK_EQ(cio_stream_get_write_buffer_limits(s, &high, &low), 0);
+  CHECK_EQ(high, 1000);
+  CHECK_EQ(low, 250);
+  CHECK_EQ(cio_stream_get_write_buffer_limits(s, NULL, NULL), 0);
+  CHECK_EQ(cio_stream_get_write_buffer_limits(NULL, &high, &low), CIO_EINVAL);
+  CHECK_EQ(cio_stream_close(s), 0);
+  cio_stream_opts o = {.limit = CIO_STREAM_DEFAULT_LIMIT,
+                       .write_high_water = 4096, .write_low_water = 100};
+  CHECK_EQ(cio_open_connection(&s, "127.0.0.1", port, &o), 0);
+  CHECK_EQ(cio_stream_get_write_buffer_limits(s, &high, &low), 0);
+  CHECK_EQ(high, 4096);
+  CHECK_EQ(low, 100);
+  CHECK_EQ(cio_stream_close(s), 0);
+  CHECK_EQ(cio_server_close(srv), 0);
+  return 0;
+}
+
+TEST(write_buffer_limits_can_be_read_back) {
+  run_main(limits_main, NULL);
+}

@@ -260,8 +260,9 @@ static int server_open(cio_server **out, cio_server_handler fn, void *arg,
   cio_server *srv = cio__calloc(loop, 1, sizeof *srv);
   if (srv == NULL)
     return CIO_ENOMEM;
-  *srv = (cio_server){
-      .loop = loop, .refs = 1, .fn = fn, .arg = arg, .sopts = o.stream};
+  *srv = (cio_server){.loop = loop, .refs = 1, .fn = fn, .arg = arg};
+  srv->sopts = o.stream ? *o.stream
+                        : (cio_stream_opts){.limit = CIO_STREAM_DEFAULT_LIMIT};
   srv->kind = path != NULL ? CIO__STREAM_PIPE : CIO__STREAM_TCP;
   cio__list_init(&srv->conns);
   cio__list_init(&srv->waiters);
@@ -285,7 +286,8 @@ int cio_start_server(cio_server **out, cio_server_handler handler, void *arg,
   if (out == NULL)
     return CIO_EINVAL;
   *out = NULL;
-  if (handler == NULL || cio__loop_current() == NULL)
+  if (handler == NULL || cio__loop_current() == NULL ||
+      (opts != NULL && cio__stream_opts_check(opts->stream) < 0))
     return CIO_EINVAL;
   cio_addr addrs[CIO__NET_MAX_ADDRS];
   int n = cio__net_resolve(host, port, SOCK_STREAM, true, addrs);
@@ -300,7 +302,8 @@ int cio_start_unix_server(cio_server **out, cio_server_handler handler,
   if (out == NULL)
     return CIO_EINVAL;
   *out = NULL;
-  if (handler == NULL || path == NULL || cio__loop_current() == NULL)
+  if (handler == NULL || path == NULL || cio__loop_current() == NULL ||
+      (opts != NULL && cio__stream_opts_check(opts->stream) < 0))
     return CIO_EINVAL;
   cio_addr addr;
   memset(&addr, 0, sizeof addr);
@@ -330,6 +333,7 @@ static void begin_close(cio_server *srv) {
   srv->state = SERVER_CLOSING;
   uv_close((uv_handle_t *)&srv->poll, on_handle_closed);
   uv_close((uv_handle_t *)&srv->backoff, on_handle_closed);
+  cio__loop_poll_soon(srv->loop); /* the close callbacks end waits */
   cio__sock_close(srv->fd); /* after the poll handle let go of it */
   if (srv->path != NULL)
     cio__sock_unlink_unix(srv->path);

@@ -56,7 +56,7 @@
 #include "net/stream.h"
 
 #define READ_CHUNK (16 * 1024) /* free space offered to each read */
-#define DEFAULT_LIMIT (64 * 1024)
+#define DEFAULT_LIMIT CIO_STREAM_DEFAULT_LIMIT
 #define DEFAULT_HIGH_WATER (64 * 1024)
 
 /* ---- waiters --------------------------------------------------------- */
@@ -115,9 +115,14 @@ bool cio__stream_check(const cio_stream *s) {
 
 /* ---- lifecycle ------------------------------------------------------- */
 
+int cio__stream_opts_check(const cio_stream_opts *opts) {
+  return opts != NULL && opts->limit <= 0 ? CIO_EINVAL : 0;
+}
+
 static void apply_opts(cio_stream *s, const cio_stream_opts *opts) {
-  cio_stream_opts o = opts ? *opts : (cio_stream_opts){0};
-  s->limit = o.limit ? o.limit : DEFAULT_LIMIT;
+  cio_stream_opts o = opts ? *opts : (cio_stream_opts){.limit = DEFAULT_LIMIT};
+  CIO_ASSERT(o.limit > 0);
+  s->limit = (size_t)o.limit;
   s->high_water = o.write_high_water ? o.write_high_water : DEFAULT_HIGH_WATER;
   s->low_water = o.write_low_water ? o.write_low_water : s->high_water / 4;
   if (s->low_water > s->high_water)
@@ -517,21 +522,47 @@ static ssize_t find_sep(const cio_stream *s, size_t from, const char *sep,
   return -1;
 }
 
+/* A list of separators (asyncio 3.13's readuntil(tuple)). */
+struct seps {
+  const char *const *sep;
+  const size_t *len;
+  size_t n;
+  size_t min_len, max_len;
+};
+
+/* The match ending first at or after `from` (the shorter separator on a
+ * tie, as CPython sorts the tuple by length): its start in *start and its
+ * end in *end.  False when no separator is buffered. */
+static bool find_first(const cio_stream *s, size_t from, const struct seps *ss,
+                       size_t *start, size_t *end) {
+  bool found = false;
+  for (size_t i = 0; i < ss->n; i++) {
+    ssize_t at = find_sep(s, from, ss->sep[i], ss->len[i]);
+    if (at < 0)
+      continue;
+    size_t e = (size_t)at + ss->len[i];
+    if (!found || e < *end || (e == *end && (size_t)at > *start)) {
+      *start = (size_t)at;
+      *end = e;
+      found = true;
+    }
+  }
+  return found;
+}
+
 /* asyncio's readuntil, with the limit lowered so the chunk fits `cap`. */
-static ssize_t readuntil(cio_stream *s, const char *sep, size_t seplen,
-                         char *buf, size_t cap, size_t *n) {
+static ssize_t readuntil(cio_stream *s, const struct seps *ss, char *buf,
+                         size_t cap, size_t *n) {
   if (s->error)
     return s->error;
-  size_t limit = cap - seplen < s->limit ? cap - seplen : s->limit;
-  size_t offset = 0;
-  ssize_t isep;
+  size_t limit = cap - ss->max_len < s->limit ? cap - ss->max_len : s->limit;
+  size_t offset = 0, start = 0, end = 0;
   for (;;) {
     size_t len = buffered(s);
-    if (len - offset >= seplen) {
-      isep = find_sep(s, offset, sep, seplen);
-      if (isep >= 0)
+    if (len - offset >= ss->min_len) {
+      if (find_first(s, offset, ss, &start, &end))
         break;
-      offset = len + 1 - seplen;
+      offset = len + 1 > ss->max_len ? len + 1 - ss->max_len : 0;
       if (offset > limit) {
         *n = offset;
         return CIO_ENOBUFS;
@@ -547,13 +578,22 @@ static ssize_t readuntil(cio_stream *s, const char *sep, size_t seplen,
     if (rc < 0)
       return rc;
   }
-  if ((size_t)isep > limit) {
-    *n = (size_t)isep;
+  if (start > limit) {
+    *n = start;
     return CIO_ENOBUFS;
   }
-  *n = (size_t)isep + seplen;
+  *n = end;
   consume(s, buf, *n);
   return (ssize_t)*n;
+}
+
+static ssize_t readuntil_call(cio_stream *s, const struct seps *ss, void *buf,
+                              size_t cap, size_t *n) {
+  CIO_ASSERT(cio__stream_check(s));
+  s->refs++;
+  ssize_t rc = readuntil(s, ss, buf, cap, n);
+  cio__stream_unref(s);
+  return rc;
 }
 
 ssize_t cio_stream_readuntil(cio_stream *s, const void *sep, size_t seplen,
@@ -564,16 +604,38 @@ ssize_t cio_stream_readuntil(cio_stream *s, const void *sep, size_t seplen,
   *n = 0;
   if (s == NULL || sep == NULL || seplen == 0 || buf == NULL || cap < seplen)
     return CIO_EINVAL;
-  CIO_ASSERT(cio__stream_check(s));
-  s->refs++;
-  ssize_t rc = readuntil(s, sep, seplen, buf, cap, n);
-  cio__stream_unref(s);
-  return rc;
+  const char *one = sep;
+  struct seps ss = {&one, &seplen, 1, seplen, seplen};
+  return readuntil_call(s, &ss, buf, cap, n);
+}
+
+ssize_t cio_stream_readuntil_any(cio_stream *s, const void *const *seps,
+                                 const size_t *seplens, size_t nseps,
+                                 void *buf, size_t cap, size_t *n) {
+  size_t dummy;
+  if (n == NULL)
+    n = &dummy;
+  *n = 0;
+  if (s == NULL || seps == NULL || seplens == NULL || nseps == 0 ||
+      buf == NULL)
+    return CIO_EINVAL;
+  struct seps ss = {(const char *const *)seps, seplens, nseps, SIZE_MAX, 0};
+  for (size_t i = 0; i < nseps; i++) {
+    if (seps[i] == NULL || seplens[i] == 0)
+      return CIO_EINVAL;
+    ss.min_len = seplens[i] < ss.min_len ? seplens[i] : ss.min_len;
+    ss.max_len = seplens[i] > ss.max_len ? seplens[i] : ss.max_len;
+  }
+  if (cap < ss.max_len)
+    return CIO_EINVAL;
+  return readuntil_call(s, &ss, buf, cap, n);
 }
 
 static ssize_t readline(cio_stream *s, char *buf, size_t cap) {
-  size_t n;
-  ssize_t rc = readuntil(s, "\n", 1, buf, cap, &n);
+  size_t n, one = 1;
+  const char *nl = "\n";
+  struct seps ss = {&nl, &one, 1, 1, 1};
+  ssize_t rc = readuntil(s, &ss, buf, cap, &n);
   if (rc == CIO_ENODATA)
     return (ssize_t)n;
   if (rc != CIO_ENOBUFS)

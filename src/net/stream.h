@@ -113,8 +113,11 @@ static inline bool cio__stream_closing(const cio_stream *s) {
   return s->state >= CIO__SS_CLOSING;
 }
 
+/* CIO_EINVAL if `opts` (NULL: the defaults) has a limit <= 0, else 0. */
+int cio__stream_opts_check(const cio_stream_opts *opts);
+
 /* Allocate a stream with an initialised, unopened handle of `kind`.
- * `opts` may be NULL.  Counts as a loop object until freed.  Returns 0,
+ * `opts` may be NULL; it must pass cio__stream_opts_check.  Counts as a loop object until freed.  Returns 0,
  * CIO_ENOMEM, or a libuv init error; on failure `*out` is NULL. */
 int cio__stream_new(cio_loop *loop, int kind, const cio_stream_opts *opts,
                     cio_stream **out);

@@ -48,6 +48,10 @@ void cio__stream_abort(cio_stream *s) {
     uv_read_stop(&s->h.stream);
   }
   uv_close(&s->h.handle, on_close);
+  /* Waits on the close (close(), a server's wait_closed) end in its
+   * callback: have libuv run it before the next batch, as asyncio runs
+   * connection_lost in the next iteration. */
+  cio__loop_poll_soon(s->loop);
 }
 
 void cio__stream_discard(cio_stream *s) {
@@ -279,6 +283,17 @@ int cio_stream_write_eof(cio_stream *s) {
 
 size_t cio_stream_write_buffer_size(const cio_stream *s) {
   return s ? queue_size(s) : 0;
+}
+
+int cio_stream_get_write_buffer_limits(const cio_stream *s, size_t *high,
+                                       size_t *low) {
+  if (s == NULL)
+    return CIO_EINVAL;
+  if (high != NULL)
+    *high = s->high_water;
+  if (low != NULL)
+    *low = s->low_water;
+  return 0;
 }
 
 int cio_stream_set_write_buffer_limits(cio_stream *s, size_t high, size_t low) {

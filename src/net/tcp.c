@@ -185,7 +185,7 @@ int cio_open_connection(cio_stream **out, const char *host, int port,
   cio_task *t = cio__task_for_suspend(&rc);
   if (t == NULL)
     return rc;
-  if (host == NULL)
+  if (host == NULL || cio__stream_opts_check(opts) < 0)
     return CIO_EINVAL;
   cio_addr addrs[CIO__NET_MAX_ADDRS];
   int n = cio__net_resolve(host, port, SOCK_STREAM, false, addrs);
@@ -208,7 +208,7 @@ int cio_open_unix_connection(cio_stream **out, const char *path,
   cio_task *t = cio__task_for_suspend(&rc);
   if (t == NULL)
     return rc;
-  if (path == NULL)
+  if (path == NULL || cio__stream_opts_check(opts) < 0)
     return CIO_EINVAL;
   return connect_one(t->fut.loop, t, NULL, path, opts, out);
 }

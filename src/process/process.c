@@ -131,7 +131,7 @@ static int stdio_open(cio_process *p, const cio_process_opts *o,
     else if (modes[i] == CIO_STDIO_STDOUT)
       f->child[i] = f->child[1];
     else if (modes[i] == CIO_STDIO_PIPE) {
-      int rc = pipe_open(p, i, &o->stream, &f->child[i]);
+      int rc = pipe_open(p, i, o->stream, &f->child[i]);
       if (rc < 0)
         return rc;
       f->own[i] = true;
@@ -169,7 +169,7 @@ static int spawn(cio_process **out, char **argv, const cio_process_opts *opts) {
     return CIO_ESHUTDOWN;
   cio_process_opts o = opts ? *opts : (cio_process_opts){0};
   if (!valid_mode(o.stdin_mode, 0) || !valid_mode(o.stdout_mode, 1) ||
-      !valid_mode(o.stderr_mode, 2))
+      !valid_mode(o.stderr_mode, 2) || cio__stream_opts_check(o.stream) < 0)
     return CIO_EINVAL;
   cio_process *p = cio__calloc(loop, 1, sizeof *p);
   if (p == NULL)
