@@ -62,6 +62,7 @@ struct cio_server {
   size_t nconns;
   struct cio__list waiters;
   cio_task *serving; /* the task in serve_forever */
+  struct cio__server_wrap wrap; /* TLS, or all NULL */
 };
 
 static bool server_closing(const cio_server *srv) {
@@ -90,6 +91,8 @@ static void server_unref(cio_server *srv) {
     return;
   CIO_ASSERT(srv->handles_open == 0 && srv->nconns == 0);
   cio_loop *loop = srv->loop;
+  if (srv->wrap.ctx_free != NULL)
+    srv->wrap.ctx_free(srv->wrap.ctx);
   cio__free(loop, srv->path);
   cio__obj_remove(loop, CIO__OBJ_SERVER);
   cio__free(loop, srv);
@@ -114,7 +117,11 @@ static int conn_main(void *arg, void **result) {
   (void)result;
   cio_stream *s = arg;
   cio_server *srv = s->server;
-  int rc = srv->fn(s, srv->arg);
+  int rc = srv->wrap.wrap != NULL ? srv->wrap.wrap(s, srv->wrap.ctx) : 0;
+  if (rc == 0)
+    rc = srv->fn(s, srv->arg);
+  else if (rc != CIO_ECANCELED)
+    rc = 0; /* a failed TLS handshake: not the handler's error */
   if (rc < 0 && rc != CIO_ECANCELED)
     fprintf(stderr,
             "casyncio: unhandled error in connection handler: %s (%s)\n",
@@ -254,13 +261,16 @@ static int server_listen(cio_server *srv, const cio_addr *addr,
 
 static int server_open(cio_server **out, cio_server_handler fn, void *arg,
                        const cio_addr *addr, const char *path,
-                       const cio_server_opts *opts) {
+                       const cio_server_opts *opts,
+                       const struct cio__server_wrap *wrap) {
   cio_loop *loop = cio__loop_current();
   cio_server_opts o = opts ? *opts : (cio_server_opts){0};
   cio_server *srv = cio__calloc(loop, 1, sizeof *srv);
   if (srv == NULL)
     return CIO_ENOMEM;
   *srv = (cio_server){.loop = loop, .refs = 1, .fn = fn, .arg = arg};
+  if (wrap != NULL)
+    srv->wrap = *wrap;
   srv->sopts = o.stream ? *o.stream
                         : (cio_stream_opts){.limit = CIO_STREAM_DEFAULT_LIMIT};
   srv->kind = path != NULL ? CIO__STREAM_PIPE : CIO__STREAM_TCP;
@@ -281,30 +291,19 @@ static int server_open(cio_server **out, cio_server_handler fn, void *arg,
   return 0;
 }
 
-int cio_start_server(cio_server **out, cio_server_handler handler, void *arg,
-                     const char *host, int port, const cio_server_opts *opts) {
-  if (out == NULL)
-    return CIO_EINVAL;
-  *out = NULL;
-  if (handler == NULL || cio__loop_current() == NULL ||
-      (opts != NULL && cio__stream_opts_check(opts->stream) < 0))
-    return CIO_EINVAL;
+static int start_tcp(cio_server **out, cio_server_handler handler, void *arg,
+                     const char *host, int port, const cio_server_opts *opts,
+                     const struct cio__server_wrap *wrap) {
   cio_addr addrs[CIO__NET_MAX_ADDRS];
   int n = cio__net_resolve(host, port, SOCK_STREAM, true, addrs);
   if (n < 0)
     return n;
-  return server_open(out, handler, arg, &addrs[0], NULL, opts);
+  return server_open(out, handler, arg, &addrs[0], NULL, opts, wrap);
 }
 
-int cio_start_unix_server(cio_server **out, cio_server_handler handler,
-                          void *arg, const char *path,
-                          const cio_server_opts *opts) {
-  if (out == NULL)
-    return CIO_EINVAL;
-  *out = NULL;
-  if (handler == NULL || path == NULL || cio__loop_current() == NULL ||
-      (opts != NULL && cio__stream_opts_check(opts->stream) < 0))
-    return CIO_EINVAL;
+static int start_unix(cio_server **out, cio_server_handler handler, void *arg,
+                      const char *path, const cio_server_opts *opts,
+                      const struct cio__server_wrap *wrap) {
   cio_addr addr;
   memset(&addr, 0, sizeof addr);
   struct sockaddr_un *sun = (struct sockaddr_un *)&addr;
@@ -313,7 +312,40 @@ int cio_start_unix_server(cio_server **out, cio_server_handler handler,
   sun->sun_family = AF_UNIX;
   memcpy(sun->sun_path, path, strlen(path) + 1);
   cio__sock_unlink_unix(path); /* a stale socket file, as asyncio does */
-  return server_open(out, handler, arg, &addr, path, opts);
+  return server_open(out, handler, arg, &addr, path, opts, wrap);
+}
+
+int cio__start_server_wrapped(cio_server **out, cio_server_handler handler,
+                              void *arg, const char *host, int port,
+                              const char *path, const cio_server_opts *opts,
+                              const struct cio__server_wrap *wrap) {
+  if (out == NULL)
+    return CIO_EINVAL;
+  *out = NULL;
+  if (handler == NULL || cio__loop_current() == NULL ||
+      (opts != NULL && cio__stream_opts_check(opts->stream) < 0))
+    return CIO_EINVAL;
+  return path != NULL
+             ? start_unix(out, handler, arg, path, opts, wrap)
+             : start_tcp(out, handler, arg, host, port, opts, wrap);
+}
+
+int cio_start_server(cio_server **out, cio_server_handler handler, void *arg,
+                     const char *host, int port, const cio_server_opts *opts) {
+  return cio__start_server_wrapped(out, handler, arg, host, port, NULL, opts,
+                                   NULL);
+}
+
+int cio_start_unix_server(cio_server **out, cio_server_handler handler,
+                          void *arg, const char *path,
+                          const cio_server_opts *opts) {
+  if (path == NULL) {
+    if (out != NULL)
+      *out = NULL;
+    return CIO_EINVAL;
+  }
+  return cio__start_server_wrapped(out, handler, arg, NULL, 0, path, opts,
+                                   NULL);
 }
 
 /* ---- closing -------------------------------------------------------- */

@@ -40,8 +40,9 @@
  *     and it waits only while READING or once uv_close() was called (the
  *     close callback wakes it).  A lent buffer (`direct`) has a reader.
  * (4) NEW has no directions; a SHUT write side was started for writing.
- * (5) user_released implies CLOSING or later: the user's reference goes
- *     only with close() or a discard.
+ * (5) user_released: close() was called (it is set before close() lets
+ *     a layer say goodbye, so a second close() is a no-op) or the stream
+ *     was discarded; the user's reference goes with it.
  * (6) CLOSED: read side at EOF, no write pending (libuv cancels them
  *     before the close callback), not paused, no reader.
  * (7) refs counts the user, the open handle (dropped in on_close) and
@@ -104,8 +105,6 @@ bool cio__stream_check(const cio_stream *s) {
   if ((s->state == CIO__SS_NEW && s->dirs != 0) ||
       (s->wstate == CIO__WS_SHUT && !(s->dirs & CIO__STREAM_WRITE))) /* (4) */
     return false;
-  if (s->user_released && s->state < CIO__SS_CLOSING) /* (5) */
-    return false;
   if (s->state == CIO__SS_CLOSED &&
       (s->rstate != CIO__RS_EOF || s->pending_writes != 0 ||
        s->write_paused || s->reader != NULL)) /* (6) */
@@ -159,6 +158,8 @@ static void stream_free(cio_stream *s) {
   CIO_ASSERT(s->state == CIO__SS_CLOSED && s->reader == NULL);
   CIO_ASSERT(cio__list_empty(&s->drainers) && cio__list_empty(&s->closers));
   cio_loop *loop = s->loop;
+  if (s->lops != NULL)
+    s->lops->free(s);
   cio__free(loop, s->rbuf);
   cio__obj_remove(loop, CIO__OBJ_STREAM);
   cio__free(loop, s);
@@ -216,6 +217,10 @@ static int ensure_space(cio_stream *s, size_t want) {
 static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
   (void)suggested;
   cio_stream *s = h->data;
+  if (s->lops != NULL) {
+    s->lops->alloc(s, buf);
+    return;
+  }
   if (s->direct != NULL && buffered(s) == 0) {
     size_t cap = s->direct_cap < UINT32_MAX ? s->direct_cap : UINT32_MAX;
     *buf = uv_buf_init(s->direct, (unsigned)cap);
@@ -274,9 +279,28 @@ static void feed_error(cio_stream *s, int err) {
   cio__net_wake_all(&s->drainers, 0);
 }
 
+static int read_error(ssize_t nread) {
+  if (nread == UV_EOF)
+    return 0;
+  return nread == UV_ENOBUFS ? CIO_ENOMEM : cio__uv_error((int)nread);
+}
+
+/* Bytes for the layer; it feeds the buffer itself. */
+static void layer_read(cio_stream *s, ssize_t nread, const uv_buf_t *buf) {
+  if (nread > 0) {
+    s->lops->feed(s, buf->base, (size_t)nread);
+  } else if (nread < 0) {
+    stop_reading(s);
+    s->lops->feed_end(s, read_error(nread));
+  }
+}
+
 static void on_read(uv_stream_t *h, ssize_t nread, const uv_buf_t *buf) {
-  (void)buf;
   cio_stream *s = h->data;
+  if (s->lops != NULL) {
+    layer_read(s, nread, buf);
+    return;
+  }
   if (nread > 0 && buf->base == s->direct && s->direct != NULL) {
     s->direct_got = (size_t)nread; /* straight into the reader's buffer */
     s->direct = NULL;
@@ -293,11 +317,61 @@ static void on_read(uv_stream_t *h, ssize_t nread, const uv_buf_t *buf) {
   if (nread == 0)
     return; /* EAGAIN */
   read_side_ended(s);
-  if (nread == UV_ENOBUFS)
-    feed_error(s, CIO_ENOMEM);
-  else if (nread != UV_EOF)
-    feed_error(s, cio__uv_error((int)nread));
+  int err = read_error(nread);
+  if (err != 0)
+    feed_error(s, err);
   wake_reader(s);
+}
+
+/* ---- the transport seam (see stream.h) ------------------------------- */
+
+char *cio__stream_reserve(cio_stream *s, size_t want, size_t *avail) {
+  if (ensure_space(s, want) < 0)
+    return NULL;
+  *avail = s->rcap - s->rend;
+  return s->rbuf + s->rend;
+}
+
+void cio__stream_commit(cio_stream *s, size_t n) {
+  CIO_ASSERT(n <= s->rcap - s->rend);
+  s->rend += n;
+  if (buffered(s) > 2 * s->limit && s->reader == NULL)
+    stop_reading(s); /* paused, as on_read does */
+  wake_reader(s);
+}
+
+void cio__stream_feed_end(cio_stream *s, int err) {
+  read_side_ended(s);
+  if (err != 0)
+    feed_error(s, err);
+  wake_reader(s);
+}
+
+void cio__stream_read_anyway(cio_stream *s) {
+  start_reading(s);
+}
+
+void cio__stream_set_layer(cio_stream *s,
+                           const struct cio__stream_layer_ops *ops,
+                           void *layer) {
+  CIO_ASSERT(s->lops == NULL && s->state == CIO__SS_OPEN);
+  s->lops = ops;
+  s->layer = layer;
+  size_t n = buffered(s);
+  if (n == 0)
+    return;
+  /* Bytes read before the layer existed are the layer's (they are moved
+   * out first: feeding them may refill the buffer). */
+  char *early = s->rbuf + s->rstart;
+  char *tmp = cio__malloc(s->loop, n);
+  if (tmp == NULL) {
+    cio__stream_feed_end(s, CIO_ENOMEM);
+    return;
+  }
+  memcpy(tmp, early, n);
+  s->rstart = s->rend = 0;
+  ops->feed(s, tmp, n);
+  cio__free(s->loop, tmp);
 }
 
 int cio__stream_start(cio_stream *s, int dirs) {

@@ -58,6 +58,8 @@ enum cio__stream_wstate {
   CIO__WS_SHUT, /* write_eof(): no more writes; shutdown queued */
 };
 
+struct cio__stream_layer_ops;
+
 struct cio_stream {
   union {
     uv_handle_t handle;
@@ -101,7 +103,87 @@ struct cio_stream {
   /* For connections of a server (server.c). */
   struct cio_server *server;
   struct cio__list server_node; /* in server->conns, or self-linked */
+
+  /* A layer between the socket and the buffers (TLS), or NULL. */
+  const struct cio__stream_layer_ops *lops;
+  void *layer;
 };
+
+/* ---- the transport seam --------------------------------------------------
+ * A layer (src/tls/) sits between the socket and the stream's buffers
+ * without the stream knowing what it does: bytes from libuv land in the
+ * layer's buffer and go to `feed`, which puts what the user should read in
+ * the stream's buffer (cio__stream_reserve + cio__stream_commit); the
+ * user's writes go to `write`, which sends what the peer should get with
+ * cio__stream_raw_write.  Read-side flow control, readers, drain and the
+ * socket's close stay the stream's.
+ *
+ *   ciphertext:  libuv -> alloc/feed -> [layer] -> reserve/commit -> rbuf
+ *   plaintext:   write() -> [layer] -> cio__stream_raw_write -> socket
+ */
+struct cio__stream_layer_ops {
+  /* A buffer for libuv to read into (the layer's own). */
+  void (*alloc)(cio_stream *s, uv_buf_t *buf);
+  /* `n` > 0 bytes arrived in the buffer from alloc. */
+  void (*feed)(cio_stream *s, const char *data, size_t n);
+  /* The socket's read side ended: 0 at end of file, else the error.  The
+   * layer ends the stream's read side with cio__stream_feed_end. */
+  void (*feed_end)(cio_stream *s, int err);
+  /* Send `n` bytes the user wrote.  Returns 0 or a negative code. */
+  int (*write)(cio_stream *s, const char *data, size_t n);
+  /* write_eof(): end the sending side the layer's way. */
+  int (*write_eof)(cio_stream *s);
+  /* close() was called, before the queue is flushed and the socket
+   * closed: say goodbye to the peer.  `t` is the closing task (it may be
+   * parked, bounded in time), NULL outside a task (must not park).
+   * Returns 0 or CIO_ECANCELED. */
+  int (*close)(cio_stream *s, cio_task *t);
+  /* The stream is being freed: free the layer. */
+  void (*free)(cio_stream *s);
+};
+
+/* Put `layer` under `s`, which must be OPEN with no layer yet: bytes
+ * buffered so far are handed to ops->feed (they came from the peer before
+ * the layer existed, as a TLS ClientHello after STARTTLS may). */
+void cio__stream_set_layer(cio_stream *s, const struct cio__stream_layer_ops *ops,
+                           void *layer);
+
+/* Write to the socket under any layer: what cio_stream_write does
+ * without one (try the kernel, queue the rest, flow control). */
+int cio__stream_raw_write(cio_stream *s, const char *p, size_t n);
+
+/* Free space of at least `want` bytes at the end of the read buffer:
+ * returns it (its size in *avail), or NULL without memory. */
+char *cio__stream_reserve(cio_stream *s, size_t want, size_t *avail);
+
+/* `n` bytes were written into the reserved space: the reader wakes;
+ * reading from the socket pauses above 2 * limit. */
+void cio__stream_commit(cio_stream *s, size_t n);
+
+/* The read side ends: 0 is a clean end of file, else the connection's
+ * error (stored for reads and writes, as asyncio's connection_lost). */
+void cio__stream_feed_end(cio_stream *s, int err);
+
+/* A server whose connections are wrapped (TLS) before their handler
+ * runs: `wrap(s, ctx)` runs first in the connection's task; when it
+ * fails the connection is closed without calling the handler (silently,
+ * as asyncio reports failed TLS handshakes only in debug mode).
+ * `ctx_free(ctx)` runs when the server is freed, not if opening fails. */
+struct cio__server_wrap {
+  int (*wrap)(cio_stream *s, void *ctx);
+  void (*ctx_free)(void *ctx);
+  void *ctx;
+};
+
+/* cio_start_server / cio_start_unix_server (path != NULL) with `wrap`. */
+int cio__start_server_wrapped(cio_server **out, cio_server_handler handler,
+                              void *arg, const char *host, int port,
+                              const char *path, const cio_server_opts *opts,
+                              const struct cio__server_wrap *wrap);
+
+/* Have libuv read from the socket even though the buffer is above its
+ * limit (a layer waiting for its peer's goodbye).  No-op at EOF. */
+void cio__stream_read_anyway(cio_stream *s);
 
 /* The whole-object check of the invariants listed in stream.c, run as
  * CIO_ASSERT(cio__stream_check(s)) at the entry of public calls. */

@@ -101,16 +101,21 @@ int cio_stream_close(cio_stream *s) {
   if (s == NULL || s->user_released)
     return 0;
   CIO_ASSERT(cio__stream_check(s));
-  cio__stream_begin_close(s);
   s->user_released = true;
   cio_loop *loop = cio__loop_current();
   cio_task *t = loop ? loop->current : NULL;
   int rc = 0;
+  s->refs++;
+  if (s->lops != NULL && !cio__stream_closing(s))
+    rc = s->lops->close(s, t); /* TLS: close_notify */
+  if (rc == CIO_ECANCELED)
+    cio__stream_abort(s); /* cancelled: no flush either */
+  cio__stream_begin_close(s);
   if (t != NULL && s->state != CIO__SS_CLOSED) {
-    s->refs++;
-    rc = wait_flushed_and_closed(s, t);
-    cio__stream_unref(s);
+    int wrc = wait_flushed_and_closed(s, t);
+    rc = rc < 0 ? rc : wrc;
   }
+  cio__stream_unref(s);
   cio__stream_unref(s); /* the user's reference */
   return rc;
 }
@@ -191,7 +196,16 @@ int cio_stream_write(cio_stream *s, const void *data, size_t n) {
     return CIO_ENOTCONN;
   if (s->write_error)
     return s->write_error;
-  const char *p = data;
+  if (s->lops != NULL)
+    return n > 0 ? s->lops->write(s, data, n) : 0;
+  return cio__stream_raw_write(s, data, n);
+}
+
+int cio__stream_raw_write(cio_stream *s, const char *p, size_t n) {
+  if (s->state >= CIO__SS_UV_CLOSING)
+    return CIO_ECLOSED; /* the descriptor is gone (maybe reused) */
+  if (s->write_error)
+    return s->write_error;
   while (n > 0) {
     size_t piece = n < WRITE_PIECE ? n : WRITE_PIECE;
     int rc = write_piece(s, p, piece);
@@ -272,6 +286,12 @@ int cio_stream_write_eof(cio_stream *s) {
     return 0;
   if (!(s->dirs & CIO__STREAM_WRITE))
     return CIO_ENOTCONN;
+  if (s->lops != NULL) {
+    int lrc = s->lops->write_eof(s); /* TLS: close_notify */
+    if (lrc == 0)
+      s->wstate = CIO__WS_SHUT;
+    return lrc;
+  }
   s->shutdown_req.data = s;
   int rc = uv_shutdown(&s->shutdown_req, &s->h.stream, on_shutdown);
   if (rc < 0)
