@@ -176,7 +176,8 @@ static void tls_alloc(cio_stream *s, uv_buf_t *buf) {
       *buf = uv_buf_init(NULL, 0); /* libuv reports UV_ENOBUFS */
       return;
     }
-    memcpy(p, t->in, t->in_end);
+    if (t->in_end > 0)
+      memcpy(p, t->in, t->in_end);
     cio__free(s->loop, t->in);
     t->in = p;
     t->in_cap = cap;
