@@ -110,7 +110,16 @@ int cio__tls_fail(struct cio__tls *t, int code, const char *reason) {
   return t->error;
 }
 
+/* SSL_get_error, with the common case first: the BIO ran dry (it also
+ * keeps an error left on this thread's queue by other code from turning
+ * a plain "want read" into a failure). */
+static int ssl_error(struct cio__tls *t, int r) {
+  return SSL_want_read(t->ssl) ? SSL_ERROR_WANT_READ
+                               : SSL_get_error(t->ssl, r);
+}
+
 void cio__tls_pump(struct cio__tls *t) {
+  ERR_clear_error(); /* once per batch of records, not per call */
   for (;;) {
     size_t avail;
     char *p = cio__stream_reserve(t->s, 16 * 1024, &avail);
@@ -119,13 +128,16 @@ void cio__tls_pump(struct cio__tls *t) {
       return;
     }
     size_t got = 0;
-    ERR_clear_error();
     int r = SSL_read_ex(t->ssl, p, avail, &got);
     if (r == 1) {
       cio__stream_commit(t->s, got);
+      /* Nothing more to decrypt: skip the call that would say so. */
+      if (t->in_start == t->in_end && !SSL_has_pending(t->ssl) &&
+          t->out_len == 0)
+        return;
       continue;
     }
-    int e = SSL_get_error(t->ssl, r);
+    int e = ssl_error(t, r);
     if (cio__tls_flush(t) < 0 && e == SSL_ERROR_WANT_READ)
       return; /* the write error is the stream's already */
     if (e == SSL_ERROR_WANT_READ)
@@ -252,9 +264,9 @@ static int tls_write(cio_stream *s, const char *p, size_t n) {
     return CIO_EBUSY;
   if (t->state != CIO__TLS_OPEN)
     return CIO_ECLOSED;
+  ERR_clear_error();
   while (n > 0) {
     size_t done = 0;
-    ERR_clear_error();
     int r = SSL_write_ex(t->ssl, p, n, &done);
     if (r != 1) {
       (void)cio__tls_flush(t);
