@@ -841,3 +841,41 @@ TEST(thousand_concurrent_tls_connections) {
   }
   run_main(many_main, NULL);
 }
+
+/* ---- closing from the server's side ----------------------------------------- */
+
+static int close_clients_main(void *arg, void **result) {
+  (void)arg;
+  (void)result;
+  cio_tls_context *sctx = server_ctx("server"), *cctx = client_ctx();
+  int port, calls = 0;
+  cio_server *srv = tls_server(called_handler, &calls, sctx, &port);
+  /* One client in its handshake (a plain client saying nothing), one
+   * connected over TLS. */
+  cio_stream *quiet, *s;
+  CHECK_EQ(cio_open_connection(&quiet, "127.0.0.1", port, NULL), 0);
+  CHECK_EQ(cio_tls_open_connection(&s, "localhost", port, NULL,
+                                   &(cio_tls_opts){.context = cctx}),
+           0);
+  char c;
+  CHECK_EQ(cio_stream_write(s, "x", 1), 0);
+  CHECK_EQ(cio_stream_readexactly(s, &c, 1, NULL), 0);
+  CHECK_EQ(cio_server_connections(srv), 2);
+  /* close_clients: the handshake ends at once (not at its 60 s timeout),
+   * the TLS client gets close_notify: a clean end of file. */
+  double t0 = now_s();
+  CHECK_EQ(cio_server_close_clients(srv), 0);
+  CHECK_EQ(cio_stream_read(s, &c, 1), 0);
+  CHECK_EQ(cio_server_close(srv), 0);
+  CHECK(now_s() - t0 < 2.0);
+  CHECK_EQ(calls, 1);
+  CHECK_EQ(cio_stream_close(s), 0);
+  CHECK_EQ(cio_stream_close(quiet), 0);
+  cio_tls_context_free(sctx);
+  cio_tls_context_free(cctx);
+  return 0;
+}
+
+TEST(close_clients_ends_handshakes_and_sends_close_notify) {
+  run_main(close_clients_main, NULL);
+}

@@ -126,8 +126,9 @@ struct cio__stream_layer_ops {
   void (*alloc)(cio_stream *s, uv_buf_t *buf);
   /* `n` > 0 bytes arrived in the buffer from alloc. */
   void (*feed)(cio_stream *s, const char *data, size_t n);
-  /* The socket's read side ended: 0 at end of file, else the error.  The
-   * layer ends the stream's read side with cio__stream_feed_end. */
+  /* The socket's read side ended: 0 at end of file, else the error
+   * (CIO_ECLOSED: the stream is being closed).  The layer ends the
+   * stream's read side with cio__stream_feed_end.  May come twice. */
   void (*feed_end)(cio_stream *s, int err);
   /* Send `n` bytes the user wrote.  Returns 0 or a negative code. */
   int (*write)(cio_stream *s, const char *data, size_t n);

@@ -48,6 +48,10 @@ void cio__stream_abort(cio_stream *s) {
     uv_read_stop(&s->h.stream);
   }
   uv_close(&s->h.handle, on_close);
+  /* Nothing more will come from the socket: a layer waiting for its peer
+   * (a handshake) must know now, not at its timeout. */
+  if (s->lops != NULL)
+    s->lops->feed_end(s, CIO_ECLOSED);
   /* Waits on the close (close(), a server's wait_closed) end in its
    * callback: have libuv run it before the next batch, as asyncio runs
    * connection_lost in the next iteration. */
@@ -63,6 +67,8 @@ void cio__stream_discard(cio_stream *s) {
 void cio__stream_begin_close(cio_stream *s) {
   if (s->state >= CIO__SS_CLOSING)
     return;
+  if (s->lops != NULL)
+    (void)s->lops->close(s, NULL); /* goodbye, without waiting for one */
   s->state = CIO__SS_CLOSING;
   if (s->pending_writes == 0)
     cio__stream_abort(s);

@@ -59,6 +59,9 @@ static int handshake_steps(struct cio__tls *t, cio_task *task) {
       return cio__tls_fail(t, frc, "cannot send the handshake");
     if (r == 1)
       return 0;
+    if (t->sock_end && t->sock_err == CIO_ECLOSED)
+      return cio__tls_fail(t, CIO_ECLOSED,
+                           "the stream was closed during the TLS handshake");
     if (t->sock_end)
       return cio__tls_fail(t, t->sock_err ? t->sock_err : CIO_ECONNRESET,
                            "the peer closed the connection during the TLS "

@@ -233,10 +233,17 @@ static void tls_feed(cio_stream *s, const char *data, size_t n) {
 
 static void tls_feed_end(cio_stream *s, int err) {
   struct cio__tls *t = s->layer;
+  if (t->sock_end)
+    return; /* the socket's end, then the close: once is enough */
   t->sock_end = true;
   t->sock_err = err;
   switch (t->state) {
   case CIO__TLS_OPEN:
+    if (err == CIO_ECLOSED) { /* closed on this side: a plain end */
+      t->state = CIO__TLS_DONE;
+      cio__stream_feed_end(s, 0);
+      break;
+    }
     cio__tls_pump(t); /* what arrived before the end */
     if (t->state == CIO__TLS_OPEN &&
         !(SSL_get_shutdown(t->ssl) & SSL_RECEIVED_SHUTDOWN))
