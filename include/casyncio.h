@@ -1398,7 +1398,7 @@ CIO_API int cio_stream_sock_addr(cio_stream *s, cio_addr *out);
  *
  * cio_open_connection_sock: a connected stream socket (TCP, Unix), as
  * asyncio.open_connection(sock=...).  Returns 0, CIO_EINVAL if `fd` is not
- * a stream socket, CIO_EBADF, CIO_EEXIST if casyncio already watches
+ * a stream socket or opts->limit <= 0, CIO_EBADF, CIO_EEXIST if casyncio already watches
  * `fd`, CIO_ENOMEM, CIO_ESHUTDOWN (the loop is closing).
  * cio_connect_read_pipe / cio_connect_write_pipe: a pipe, FIFO, character
  * device or stream socket used in one direction (loop.connect_read_pipe /

@@ -13,6 +13,8 @@ static int adopt(int fd, int dirs, bool need_socket,
   *out = NULL;
   if (fd < 0)
     return CIO_EBADF;
+  if (cio__stream_opts_check(opts) < 0)
+    return CIO_EINVAL; /* a limit <= 0 */
   cio_loop *loop = cio__loop_current();
   if (loop == NULL)
     return CIO_EPERM;
