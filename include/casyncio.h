@@ -1348,8 +1348,9 @@ CIO_API int cio_stream_write(cio_stream *s, const void *data, size_t n);
 CIO_API int cio_stream_drain(cio_stream *s);
 
 /* Close the sending side once the queue is flushed (half-close: the peer
- * reads end of file; this side can still read).  Never suspends.  Returns
- * 0, CIO_ECLOSED, or an error of the socket. */
+ * reads end of file; this side can still read).  On a TLS stream this
+ * sends close_notify.  Never suspends.  Returns 0, CIO_ECLOSED, or an
+ * error of the socket. */
 CIO_API int cio_stream_write_eof(cio_stream *s);
 
 /* Bytes queued and not yet taken by the kernel. */
@@ -1372,7 +1373,9 @@ CIO_API int cio_stream_get_write_buffer_limits(const cio_stream *s,
  * starts the close and returns 0 (the loop finishes it).  `s` is invalid
  * afterwards.  Returns 0, or CIO_ECANCELED if cancelled while flushing
  * (the flush is abandoned; the stream is still closed and freed).  NULL
- * is accepted. */
+ * is accepted.  A TLS stream (casyncio/tls.h) first sends close_notify
+ * and waits for the peer's, up to its shutdown timeout: CIO_ETIMEDOUT if
+ * none came (closed and freed all the same). */
 CIO_API int cio_stream_close(cio_stream *s);
 
 /* From another task than the one closing it: wait until `s` is closed
