@@ -381,5 +381,5 @@ static int quick_main(void *arg, void **result) {
 }
 
 TEST(wait_closed_wakes_in_the_next_iteration_after_the_last_connection) {
-  run_main(quick_main, NULL);
+  test_run_main(quick_main, NULL);
 }

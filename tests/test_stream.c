@@ -745,7 +745,7 @@ static int nonpositive_limit_main(void *arg, void **result) {
 }
 
 TEST(limit_of_zero_or_less_is_refused) {
-  run_main(nonpositive_limit_main, NULL);
+  test_run_main(nonpositive_limit_main, NULL);
 }
 
 /* Read the server's whole message into the buffer before asserting. */
@@ -800,7 +800,7 @@ static int seps_main(void *arg, void **result) {
 }
 
 TEST(readuntil_several_separators_first_match_wins) {
-  run_main(seps_main, NULL);
+  test_run_main(seps_main, NULL);
 }
 
 static int seps_limit_main(void *arg, void **result) {
@@ -831,7 +831,7 @@ static int seps_limit_main(void *arg, void **result) {
 }
 
 TEST(readuntil_several_separators_limit_counts_to_the_longest) {
-  run_main(seps_limit_main, NULL);
+  test_run_main(seps_limit_main, NULL);
 }
 
 static int limits_main(void *arg, void **result) {
@@ -867,5 +867,5 @@ static int limits_main(void *arg, void **result) {
 }
 
 TEST(write_buffer_limits_can_be_read_back) {
-  run_main(limits_main, NULL);
+  test_run_main(limits_main, NULL);
 }

@@ -6,32 +6,18 @@
  * resumption, start_tls, write_eof, cancellation at each stage, 1 MiB
  * both ways and 1,000 concurrent connections. */
 #include <sys/resource.h>
-#include <time.h>
 
 #include "casyncio.h"
 #include "casyncio/tls.h"
 #include "test.h"
 #include "tls_certs.h"
 
-static double now_s(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-/* Make the certificates, run `fn` as the main task of a fresh loop, close
- * the loop cleanly and remove the certificates. */
+/* Make the certificates, run `fn` as the main task of a fresh loop
+ * (test_run_main: the loop closes cleanly, nothing leaks) and remove the
+ * certificates. */
 static void run_main(cio_task_fn fn, void *arg) {
   tls_certs_make();
-  cio_loop *loop;
-  CHECK_EQ(cio_loop_open(&loop, NULL), 0);
-  cio_task *t;
-  CHECK_EQ(cio_create_task(loop, &t, fn, arg, NULL), 0);
-  int rc = cio_loop_run_until_complete(loop, t, NULL);
-  if (rc != 0)
-    test_fail(__FILE__, __LINE__, "main task: %s", cio_err_name(rc));
-  cio_task_release(t);
-  CHECK_EQ(cio_loop_close(loop), 0);
+  test_run_main(fn, arg);
   tls_certs_remove();
 }
 
@@ -277,11 +263,11 @@ static int silent_main(void *arg, void **result) {
                     .handshake_timeout = 0.3,
                     .error_buf = err,
                     .error_cap = sizeof err};
-  double t0 = now_s();
+  double t0 = test_now();
   CHECK_EQ(cio_tls_open_connection(&s, "localhost", cio_server_port(srv), NULL,
                                    &o),
            CIO_ETIMEDOUT);
-  double dt = now_s() - t0;
+  double dt = test_now() - t0;
   CHECK(dt >= 0.29 && dt < 2.0);
   CHECK_STR(err, "TLS handshake timed out");
   CHECK_EQ(cio_server_close(srv), 0);
@@ -706,9 +692,9 @@ static int cancel_main(void *arg, void **result) {
                &s, "localhost", port, NULL,
                &(cio_tls_opts){.context = cctx, .shutdown_timeout = 0.1}),
            0);
-  double t0 = now_s();
+  double t0 = test_now();
   CHECK_EQ(cio_stream_close(s), CIO_ETIMEDOUT);
-  CHECK(now_s() - t0 < 2.0);
+  CHECK(test_now() - t0 < 2.0);
   /* 4. The same close cancelled: CIO_ECANCELED, still freed. */
   CHECK_EQ(cio_tls_open_connection(&s, "localhost", port, NULL,
                                    &(cio_tls_opts){.context = cctx}),
@@ -863,11 +849,11 @@ static int close_clients_main(void *arg, void **result) {
   CHECK_EQ(cio_server_connections(srv), 2);
   /* close_clients: the handshake ends at once (not at its 60 s timeout),
    * the TLS client gets close_notify: a clean end of file. */
-  double t0 = now_s();
+  double t0 = test_now();
   CHECK_EQ(cio_server_close_clients(srv), 0);
   CHECK_EQ(cio_stream_read(s, &c, 1), 0);
   CHECK_EQ(cio_server_close(srv), 0);
-  CHECK(now_s() - t0 < 2.0);
+  CHECK(test_now() - t0 < 2.0);
   CHECK_EQ(calls, 1);
   CHECK_EQ(cio_stream_close(s), 0);
   CHECK_EQ(cio_stream_close(quiet), 0);

@@ -21,15 +21,7 @@ static void need(const char *prog) {
 
 static void run_main(cio_task_fn fn, void *arg) {
   tls_certs_make();
-  cio_loop *loop;
-  CHECK_EQ(cio_loop_open(&loop, NULL), 0);
-  cio_task *t;
-  CHECK_EQ(cio_create_task(loop, &t, fn, arg, NULL), 0);
-  int rc = cio_loop_run_until_complete(loop, t, NULL);
-  if (rc != 0)
-    test_fail(__FILE__, __LINE__, "main task: %s", cio_err_name(rc));
-  cio_task_release(t);
-  CHECK_EQ(cio_loop_close(loop), 0);
+  test_run_main(fn, arg);
   tls_certs_remove();
 }
 
