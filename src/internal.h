@@ -124,6 +124,10 @@ int cio__wait_park(struct cio__wait *w);
 /* Append `w` to `list`, park, and unlink on return (any state). */
 int cio__wait_on(struct cio__list *list, struct cio__wait *w);
 
+/* The common case in one call: a record for `t` with `flags`, appended
+ * to `list`, parked, unlinked on return.  Returns as cio__wait_park. */
+int cio__wait_in(struct cio__list *list, cio_task *t, unsigned flags);
+
 /* Wake the record's task with `result` (WAITING -> WOKEN). */
 void cio__wait_wake(struct cio__wait *w, int result);
 
@@ -233,9 +237,6 @@ enum cio__task_state {
   CIO__TASK_DONE,
 };
 
-/* Transitional, for src/net/ until it parks on wait records: a cancel
- * hook of the old shape, called by cio__task_park's record. */
-typedef bool (*cio__cancel_hook)(cio_task *t, void *ctx);
 
 struct cio_task {
   struct cio_future fut;  /* must be first: a task is a future */
@@ -544,12 +545,6 @@ void cio__task_bury(cio_loop *loop, cio_task *t);
  * CIO_ECANCELED if a cancellation is to be delivered. */
 int cio__task_park_on(cio_task *t, struct cio__wait *w);
 void cio__task_ready(cio_task *t);
-
-/* Transitional (src/net/ until it moves to wait records): park with an
- * old-shape cancel hook (NULL: not interruptible), woken by
- * cio__task_wake(t, rc).  Both go through a wait record. */
-int cio__task_park(cio_task *t, cio__cancel_hook hook, void *ctx);
-void cio__task_wake(cio_task *t, int rc);
 
 /* A scope a task enters and must leave before its body returns (a
  * timeout scope; registered by the layer that owns it, so the runtime

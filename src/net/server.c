@@ -7,10 +7,10 @@
  *   LISTENING|BACKING_OFF -> CLOSING
  *                              cio_server_close, a cancelled
  *                              serve_forever                     begin_close()
- *   CLOSING -> CLOSED          both libuv handles called back    on_handle_closed()
- *   CLOSED -> freed            last reference dropped            server_unref()
- * Connections end independently (nconns); "closed" for wait_closed is
- * CLOSED with no connection left.
+ *   CLOSING -> CLOSED          both libuv handles called back
+ * on_handle_closed() CLOSED -> freed            last reference dropped
+ * server_unref() Connections end independently (nconns); "closed" for
+ * wait_closed is CLOSED with no connection left.
  *
  * Invariants, checked by server_check() at public entry points:
  * (1) refs counts the user, each connection (its stream's `server`
@@ -52,7 +52,7 @@ struct cio_server {
   uv_os_sock_t fd;
   uint8_t state;      /* server_state */
   bool user_released; /* ownership, not lifecycle: close() was called */
-  int kind; /* cio__stream_kind of accepted connections */
+  int kind;           /* cio__stream_kind of accepted connections */
   int port;
   char *path; /* Unix socket file to remove on close */
   cio_server_handler fn;
@@ -61,7 +61,7 @@ struct cio_server {
   struct cio__list conns; /* streams of live connections (server_node) */
   size_t nconns;
   struct cio__list waiters;
-  cio_task *serving; /* the task in serve_forever */
+  cio_task *serving;            /* the task in serve_forever */
   struct cio__server_wrap wrap; /* TLS, or all NULL */
 };
 
@@ -99,7 +99,7 @@ static void server_unref(cio_server *srv) {
 }
 
 static void server_changed(cio_server *srv) {
-  cio__net_wake_all(&srv->waiters, 0);
+  cio__wait_wake_all(&srv->waiters, 0);
 }
 
 /* ---- connections ------------------------------------------------------ */
@@ -325,9 +325,8 @@ int cio__start_server_wrapped(cio_server **out, cio_server_handler handler,
   if (handler == NULL || cio__loop_current() == NULL ||
       (opts != NULL && cio__stream_opts_check(opts->stream) < 0))
     return CIO_EINVAL;
-  return path != NULL
-             ? start_unix(out, handler, arg, path, opts, wrap)
-             : start_tcp(out, handler, arg, host, port, opts, wrap);
+  return path != NULL ? start_unix(out, handler, arg, path, opts, wrap)
+                      : start_tcp(out, handler, arg, host, port, opts, wrap);
 }
 
 int cio_start_server(cio_server **out, cio_server_handler handler, void *arg,
@@ -366,7 +365,7 @@ static void begin_close(cio_server *srv) {
   uv_close((uv_handle_t *)&srv->poll, on_handle_closed);
   uv_close((uv_handle_t *)&srv->backoff, on_handle_closed);
   cio__loop_poll_soon(srv->loop); /* the close callbacks end waits */
-  cio__sock_close(srv->fd); /* after the poll handle let go of it */
+  cio__sock_close(srv->fd);       /* after the poll handle let go of it */
   if (srv->path != NULL)
     cio__sock_unlink_unix(srv->path);
   server_changed(srv);
@@ -395,7 +394,7 @@ int cio_server_close(cio_server *srv) {
   int rc = 0;
   srv->refs++;
   while (t != NULL && rc == 0 && !is_closed(srv, t))
-    rc = cio__net_park(&srv->waiters, t, true);
+    rc = cio__wait_in(&srv->waiters, t, 0);
   server_unref(srv);
   server_unref(srv); /* the user's */
   return rc;
@@ -411,7 +410,7 @@ int cio_server_wait_closed(cio_server *srv) {
   CIO_ASSERT(server_check(srv));
   srv->refs++;
   while (rc == 0 && !is_closed(srv, t))
-    rc = cio__net_park(&srv->waiters, t, true);
+    rc = cio__wait_in(&srv->waiters, t, 0);
   server_unref(srv);
   return rc;
 }
@@ -429,7 +428,7 @@ int cio_server_serve_forever(cio_server *srv) {
   srv->serving = t;
   srv->refs++;
   while (rc == 0 && !server_closing(srv))
-    rc = cio__net_park(&srv->waiters, t, true);
+    rc = cio__wait_in(&srv->waiters, t, 0);
   if (rc == CIO_ECANCELED)
     begin_close(srv); /* cancelling serve_forever closes the server */
   srv->serving = NULL;

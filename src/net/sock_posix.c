@@ -2,9 +2,9 @@
  * sockets with SO_REUSEPORT, accept4, Unix socket file cleanup, and the
  * SIGPIPE disposition. */
 #include <errno.h>
-#include <signal.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <signal.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>

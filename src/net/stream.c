@@ -12,15 +12,15 @@
  *                             cancelled close or connect,
  *                             cio__stream_discard()             stream_write.c
  *   UV_CLOSING -> CLOSED      libuv's close callback            on_close()
- *   CLOSED -> freed           last reference dropped            cio__stream_unref()
+ *   CLOSED -> freed           last reference dropped cio__stream_unref()
  *
  * Read side (s->rstate):
  *   IDLE -> READING           start_reading(): started, a reader
  *                             waits, or the buffer drained to
  *                             `limit`                           this file
  *   READING -> IDLE           stop_reading(): buffer above
- *                             2 * limit (on_read); abort        this file, stream_write.c
- *   IDLE|READING -> EOF       end of file or an error (on_read),
+ *                             2 * limit (on_read); abort        this file,
+ * stream_write.c IDLE|READING -> EOF       end of file or an error (on_read),
  *                             uv_read_start failed, the close
  *                             callback (cio__stream_feed_closed) this file
  *
@@ -62,26 +62,10 @@
 
 /* ---- waiters --------------------------------------------------------- */
 
-static bool waiter_cancel(cio_task *t, void *ctx) {
-  struct cio__net_waiter *w = ctx;
-  cio__list_remove(&w->node);
-  cio__task_wake(t, CIO_ECANCELED);
-  return true;
-}
-
-int cio__net_park(struct cio__list *list, cio_task *t, bool cancellable) {
-  struct cio__net_waiter w = {.task = t};
-  cio__list_push_back(list, &w.node);
-  int rc = cio__task_park(t, cancellable ? waiter_cancel : NULL, &w);
-  cio__list_remove(&w.node);
-  return rc;
-}
-
-void cio__net_wake_all(struct cio__list *list, int rc) {
-  struct cio__list *n;
-  while ((n = cio__list_pop_front(list)) != NULL)
-    cio__task_wake(cio__container_of(n, struct cio__net_waiter, node)->task,
-                   rc);
+/* A task waits for data and was not woken yet (woken records leave the
+ * list at once). */
+static bool reader_waiting(const cio_stream *s) {
+  return !cio__list_empty(&s->reader);
 }
 
 /* ---- the whole-object check ----------------------------------------- */
@@ -97,17 +81,17 @@ bool cio__stream_check(const cio_stream *s) {
       (s->state < CIO__SS_OPEN || s->state > CIO__SS_CLOSING ||
        !(s->dirs & CIO__STREAM_READ))) /* (2) */
     return false;
-  if (s->reader != NULL && s->rstate != CIO__RS_READING &&
+  if (reader_waiting(s) && s->rstate != CIO__RS_READING &&
       s->state < CIO__SS_UV_CLOSING) /* (3) */
     return false;
-  if (s->direct != NULL && s->reader == NULL)
+  if (s->direct != NULL && !reader_waiting(s))
     return false;
   if ((s->state == CIO__SS_NEW && s->dirs != 0) ||
       (s->wstate == CIO__WS_SHUT && !(s->dirs & CIO__STREAM_WRITE))) /* (4) */
     return false;
   if (s->state == CIO__SS_CLOSED &&
-      (s->rstate != CIO__RS_EOF || s->pending_writes != 0 ||
-       s->write_paused || s->reader != NULL)) /* (6) */
+      (s->rstate != CIO__RS_EOF || s->pending_writes != 0 || s->write_paused ||
+       reader_waiting(s))) /* (6) */
     return false;
   return (s->server != NULL) == !cio__list_empty(&s->server_node); /* (8) */
 }
@@ -146,6 +130,7 @@ int cio__stream_new(cio_loop *loop, int kind, const cio_stream_opts *opts,
   s->refs = 2; /* the user's and the handle's */
   s->fd = -1;
   apply_opts(s, opts);
+  cio__list_init(&s->reader);
   cio__list_init(&s->drainers);
   cio__list_init(&s->closers);
   cio__list_init(&s->server_node);
@@ -155,7 +140,7 @@ int cio__stream_new(cio_loop *loop, int kind, const cio_stream_opts *opts,
 }
 
 static void stream_free(cio_stream *s) {
-  CIO_ASSERT(s->state == CIO__SS_CLOSED && s->reader == NULL);
+  CIO_ASSERT(s->state == CIO__SS_CLOSED && !reader_waiting(s));
   CIO_ASSERT(cio__list_empty(&s->drainers) && cio__list_empty(&s->closers));
   cio_loop *loop = s->loop;
   if (s->lops != NULL)
@@ -234,10 +219,7 @@ static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
 }
 
 static void wake_reader(cio_stream *s) {
-  if (s->reader != NULL) {
-    cio__task_wake(s->reader->task, 0);
-    s->reader = NULL;
-  }
+  cio__wait_wake_first(&s->reader, 0);
 }
 
 static void stop_reading(cio_stream *s) {
@@ -276,7 +258,7 @@ static void feed_error(cio_stream *s, int err) {
   if (s->write_error == 0)
     s->write_error = err;
   s->write_paused = false;
-  cio__net_wake_all(&s->drainers, 0);
+  cio__wait_wake_all(&s->drainers, 0);
 }
 
 static int read_error(ssize_t nread) {
@@ -309,7 +291,7 @@ static void on_read(uv_stream_t *h, ssize_t nread, const uv_buf_t *buf) {
   }
   if (nread > 0) {
     s->rend += (size_t)nread;
-    if (buffered(s) > 2 * s->limit && s->reader == NULL)
+    if (buffered(s) > 2 * s->limit && !reader_waiting(s))
       stop_reading(s); /* paused: maybe_resume() restarts it */
     wake_reader(s);
     return;
@@ -335,7 +317,7 @@ char *cio__stream_reserve(cio_stream *s, size_t want, size_t *avail) {
 void cio__stream_commit(cio_stream *s, size_t n) {
   CIO_ASSERT(n <= s->rcap - s->rend);
   s->rend += n;
-  if (buffered(s) > 2 * s->limit && s->reader == NULL)
+  if (buffered(s) > 2 * s->limit && !reader_waiting(s))
     stop_reading(s); /* paused, as on_read does */
   wake_reader(s);
 }
@@ -395,13 +377,6 @@ void cio__stream_feed_closed(cio_stream *s) {
 
 /* ---- the read calls ---------------------------------------------------- */
 
-static bool reader_cancel(cio_task *t, void *ctx) {
-  cio_stream *s = ctx;
-  s->reader = NULL;
-  cio__task_wake(t, CIO_ECANCELED);
-  return true;
-}
-
 /* Park until the buffer grows, EOF or an error (asyncio's
  * _wait_for_data).  Returns 0, the stored error, EBUSY, ECANCELED. */
 static int wait_for_data(cio_stream *s) {
@@ -409,19 +384,14 @@ static int wait_for_data(cio_stream *s) {
   cio_task *t = cio__task_for_suspend(&rc);
   if (t == NULL)
     return rc;
-  if (s->reader != NULL)
+  if (reader_waiting(s))
     return CIO_EBUSY;
   if (!(s->dirs & CIO__STREAM_READ))
     return CIO_ENOTSUP;
   start_reading(s); /* resumes a paused stream, as asyncio does */
   if (s->rstate == CIO__RS_EOF)
     return s->error; /* could not start: nothing will come */
-  struct cio__net_waiter w = {.task = t};
-  cio__list_init(&w.node);
-  s->reader = &w;
-  rc = cio__task_park(t, reader_cancel, s);
-  if (s->reader == &w)
-    s->reader = NULL;
+  rc = cio__wait_in(&s->reader, t, 0);
   if (rc < 0)
     return rc;
   return s->error;
@@ -454,7 +424,7 @@ static int unconsume(cio_stream *s, const char *data, size_t n) {
 /* Wait for data with `buf` lent to libuv: bytes may land straight in it
  * (returned as a count > 0) or in the stream's buffer (0). */
 static ssize_t wait_direct(cio_stream *s, char *buf, size_t n) {
-  if (s->reader != NULL)
+  if (reader_waiting(s))
     return CIO_EBUSY; /* before lending: the waiting reader's buffer stays */
   s->direct = buf;
   s->direct_cap = n;
@@ -684,14 +654,13 @@ ssize_t cio_stream_readuntil(cio_stream *s, const void *sep, size_t seplen,
 }
 
 ssize_t cio_stream_readuntil_any(cio_stream *s, const void *const *seps,
-                                 const size_t *seplens, size_t nseps,
-                                 void *buf, size_t cap, size_t *n) {
+                                 const size_t *seplens, size_t nseps, void *buf,
+                                 size_t cap, size_t *n) {
   size_t dummy;
   if (n == NULL)
     n = &dummy;
   *n = 0;
-  if (s == NULL || seps == NULL || seplens == NULL || nseps == 0 ||
-      buf == NULL)
+  if (s == NULL || seps == NULL || seplens == NULL || nseps == 0 || buf == NULL)
     return CIO_EINVAL;
   struct seps ss = {(const char *const *)seps, seplens, nseps, SIZE_MAX, 0};
   for (size_t i = 0; i < nseps; i++) {

@@ -30,12 +30,6 @@ enum {
   CIO__STREAM_WRITE = 2,
 };
 
-/* A task parked on a stream (or server): on its stack, linked in a list. */
-struct cio__net_waiter {
-  struct cio__list node;
-  cio_task *task;
-};
-
 /* The stream's lifecycle: the machine on top of stream.c. */
 enum cio__stream_state {
   CIO__SS_NEW,        /* handle initialised, not started */
@@ -96,9 +90,9 @@ struct cio_stream {
   size_t pending_writes; /* uv_write requests not yet called back */
   uv_shutdown_t shutdown_req;
 
-  struct cio__net_waiter *reader; /* the one task waiting for data */
-  struct cio__list drainers;      /* cio__net_waiter */
-  struct cio__list closers;       /* waiting for the close callback */
+  struct cio__list reader;   /* cio__wait: the one task waiting for data */
+  struct cio__list drainers; /* cio__wait: tasks in drain() */
+  struct cio__list closers;  /* cio__wait: waiting for the close callback */
 
   /* For connections of a server (server.c). */
   struct cio_server *server;
@@ -228,9 +222,5 @@ int cio__stream_wait_uv_closed(cio_stream *s, cio_task *t);
 /* References: the stream is freed when the last goes and it is closed. */
 void cio__stream_ref(cio_stream *s);
 void cio__stream_unref(cio_stream *s);
-
-/* Net-wide waiter helpers (stream.c). */
-int cio__net_park(struct cio__list *list, cio_task *t, bool cancellable);
-void cio__net_wake_all(struct cio__list *list, int rc);
 
 #endif

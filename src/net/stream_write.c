@@ -34,8 +34,8 @@ static void on_close(uv_handle_t *h) {
   s->write_paused = false;
   cio__stream_feed_closed(s);
   /* asyncio's drain after connection_lost: "Connection lost". */
-  cio__net_wake_all(&s->drainers, CIO_ECONNRESET);
-  cio__net_wake_all(&s->closers, 0);
+  cio__wait_wake_all(&s->drainers, CIO_ECONNRESET);
+  cio__wait_wake_all(&s->closers, 0);
   cio__stream_unref(s); /* the handle's reference */
 }
 
@@ -77,7 +77,7 @@ void cio__stream_begin_close(cio_stream *s) {
 int cio__stream_wait_uv_closed(cio_stream *s, cio_task *t) {
   int rc = 0;
   while (s->state != CIO__SS_CLOSED) {
-    if (cio__net_park(&s->closers, t, false) == CIO_ECANCELED)
+    if (cio__wait_in(&s->closers, t, CIO__WAIT_SHIELDED) == CIO_ECANCELED)
       rc = CIO_ECANCELED;
   }
   return rc;
@@ -85,20 +85,20 @@ int cio__stream_wait_uv_closed(cio_stream *s, cio_task *t) {
 
 /* A cancelled close stops flushing and closes at once; the task stays
  * parked until the close callback and then sees CIO_ECANCELED. */
-static bool close_cancel(cio_task *t, void *ctx) {
-  (void)t;
-  cio__stream_abort(ctx);
+static bool close_interrupt(struct cio__wait *w) {
+  cio__stream_abort(w->ctx);
   return false;
 }
 
 static int wait_flushed_and_closed(cio_stream *s, cio_task *t) {
   int rc = 0;
   while (s->state != CIO__SS_CLOSED) {
-    struct cio__net_waiter w = {.task = t};
-    cio__list_push_back(&s->closers, &w.node);
-    if (cio__task_park(t, close_cancel, s) == CIO_ECANCELED)
+    struct cio__wait w;
+    cio__wait_init(&w, t, 0);
+    w.interrupt = close_interrupt;
+    w.ctx = s;
+    if (cio__wait_on(&s->closers, &w) == CIO_ECANCELED)
       rc = CIO_ECANCELED;
-    cio__list_remove(&w.node);
   }
   return rc;
 }
@@ -136,7 +136,7 @@ int cio_stream_wait_closed(cio_stream *s) {
   CIO_ASSERT(cio__stream_check(s));
   s->refs++;
   while (s->state != CIO__SS_CLOSED && rc == 0)
-    rc = cio__net_park(&s->closers, t, true);
+    rc = cio__wait_in(&s->closers, t, 0);
   cio__stream_unref(s);
   return rc;
 }
@@ -161,7 +161,7 @@ static void on_write(uv_write_t *req, int status) {
   if (s->write_paused &&
       (queue_size(s) <= s->low_water || s->write_error != 0)) {
     s->write_paused = false;
-    cio__net_wake_all(&s->drainers, 0);
+    cio__wait_wake_all(&s->drainers, 0);
   }
   if (s->pending_writes == 0 && s->state == CIO__SS_CLOSING)
     cio__stream_abort(s);
@@ -267,7 +267,7 @@ int cio_stream_drain(cio_stream *s) {
     return rc;
   s->refs++;
   while (s->write_paused && rc == 0)
-    rc = cio__net_park(&s->drainers, t, true);
+    rc = cio__wait_in(&s->drainers, t, 0);
   if (rc == 0)
     rc = s->write_error;
   cio__stream_unref(s);
@@ -338,7 +338,7 @@ int cio_stream_set_write_buffer_limits(cio_stream *s, size_t high, size_t low) {
     s->write_paused = true;
   } else if (s->write_paused && queue_size(s) <= low) {
     s->write_paused = false;
-    cio__net_wake_all(&s->drainers, 0);
+    cio__wait_wake_all(&s->drainers, 0);
   }
   return 0;
 }

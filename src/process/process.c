@@ -33,7 +33,7 @@ struct cio_process {
   bool exited;
   bool uv_closed;
   cio_stream *pipes[3];
-  struct cio__list waiters;  /* cio__net_waiter: tasks in wait() */
+  struct cio__list waiters;  /* cio__wait: tasks in wait() */
   struct cio__uvwait *close; /* cio_process_close waiting for CLOSED */
 };
 

@@ -34,6 +34,12 @@ int cio__wait_on(struct cio__list *list, struct cio__wait *w) {
   return rc;
 }
 
+int cio__wait_in(struct cio__list *list, cio_task *t, unsigned flags) {
+  struct cio__wait w;
+  cio__wait_init(&w, t, flags);
+  return cio__wait_on(list, &w);
+}
+
 void cio__wait_wake(struct cio__wait *w, int result) {
   CIO_ASSERT(w->state == CIO__WAIT_WAITING);
   w->state = CIO__WAIT_WOKEN;
@@ -94,30 +100,4 @@ bool cio__wait_cancel_default(struct cio__wait *w) {
     cio__list_remove(&w->cb.node);
   cio__task_ready(w->task);
   return true;
-}
-
-/* ---- transitional: old-shape hooks (src/net/) ------------------------ */
-
-struct hooked {
-  struct cio__wait w;
-  cio__cancel_hook hook;
-  void *ctx;
-};
-
-static bool hooked_interrupt(struct cio__wait *w) {
-  struct hooked *h = cio__container_of(w, struct hooked, w);
-  return h->hook(w->task, h->ctx);
-}
-
-int cio__task_park(cio_task *t, cio__cancel_hook hook, void *ctx) {
-  struct hooked h = {.hook = hook, .ctx = ctx};
-  cio__wait_init(&h.w, t, hook == NULL ? CIO__WAIT_SHIELDED : 0);
-  if (hook != NULL)
-    h.w.interrupt = hooked_interrupt;
-  return cio__wait_park(&h.w);
-}
-
-void cio__task_wake(cio_task *t, int rc) {
-  CIO_ASSERT(t->state == CIO__TASK_WAITING && t->wait != NULL);
-  cio__wait_wake(t->wait, rc);
 }

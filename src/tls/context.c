@@ -216,8 +216,8 @@ int cio_tls_context_set_check_hostname(cio_tls_context *ctx, bool check) {
   return 0;
 }
 
-int cio_tls_context_set_alpn(cio_tls_context *ctx,
-                             const char *const *protocols, size_t n) {
+int cio_tls_context_set_alpn(cio_tls_context *ctx, const char *const *protocols,
+                             size_t n) {
   if (ctx == NULL || (protocols == NULL && n > 0))
     return CIO_EINVAL;
   size_t len = 0;

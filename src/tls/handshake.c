@@ -67,7 +67,7 @@ static int handshake_steps(struct cio__tls *t, cio_task *task) {
                            "the peer closed the connection during the TLS "
                            "handshake");
     cio__stream_read_anyway(t->s);
-    int rc = cio__net_park(&t->waiters, task, true);
+    int rc = cio__wait_in(&t->waiters, task, 0);
     if (rc < 0)
       return rc;
   }
@@ -115,9 +115,9 @@ static int upgrade(cio_stream *s, const cio_tls_opts *tls, const char *name,
                    int port, cio_task *task) {
   if (tls->error_buf != NULL && tls->error_cap > 0)
     tls->error_buf[0] = '\0';
-  int rc = cio__tls_attach(s, tls->context, name, port,
-                           or_default(tls->shutdown_timeout,
-                                      DEFAULT_SHUTDOWN_TIMEOUT));
+  int rc = cio__tls_attach(
+      s, tls->context, name, port,
+      or_default(tls->shutdown_timeout, DEFAULT_SHUTDOWN_TIMEOUT));
   if (rc < 0) {
     report(tls, "cannot set up TLS");
     return rc;
@@ -130,7 +130,8 @@ static int upgrade(cio_stream *s, const cio_tls_opts *tls, const char *name,
   return rc;
 }
 
-/* ---- the calls ------------------------------------------------------------ */
+/* ---- the calls ------------------------------------------------------------
+ */
 
 int cio_stream_start_tls(cio_stream *s, const cio_tls_opts *tls) {
   if (s == NULL || check_opts(tls) < 0)
@@ -181,7 +182,8 @@ int cio_tls_open_connection(cio_stream **out, const char *host, int port,
   return 0;
 }
 
-/* ---- servers ---------------------------------------------------------------- */
+/* ---- servers ----------------------------------------------------------------
+ */
 
 struct server_tls {
   cio_tls_context *ctx;
@@ -208,8 +210,7 @@ static void server_tls_free(void *arg) {
 
 int cio_tls_start_server(cio_server **out, cio_server_handler handler,
                          void *arg, const char *host, int port,
-                         const cio_server_opts *opts,
-                         const cio_tls_opts *tls) {
+                         const cio_server_opts *opts, const cio_tls_opts *tls) {
   if (out == NULL)
     return CIO_EINVAL;
   *out = NULL;

@@ -97,8 +97,7 @@ static int print_sans(BIO *b, X509 *cert) {
   int i = X509_get_ext_by_NID(cert, NID_subject_alt_name, -1);
   if (i < 0)
     return 0; /* none: "" */
-  return X509V3_EXT_print(b, X509_get_ext(cert, i), 0, 0) == 1 ? 0
-                                                              : CIO_ENOMEM;
+  return X509V3_EXT_print(b, X509_get_ext(cert, i), 0, 0) == 1 ? 0 : CIO_ENOMEM;
 }
 
 int cio_tls_peer_subject(const cio_stream *s, char *buf, size_t cap) {
@@ -130,8 +129,7 @@ int cio_tls_peer_fingerprint(const cio_stream *s, unsigned char out[32]) {
   return 0;
 }
 
-int cio_tls_peer_cert_der(const cio_stream *s, unsigned char *buf,
-                          size_t cap) {
+int cio_tls_peer_cert_der(const cio_stream *s, unsigned char *buf, size_t cap) {
   int rc;
   X509 *cert = peer_cert(s, &rc);
   if (cert == NULL)

@@ -69,9 +69,9 @@ static uv_once_t bio_once = UV_ONCE_INIT;
 static void bio_method_init(void) {
   BIO_METHOD *m =
       BIO_meth_new(BIO_get_new_index() | BIO_TYPE_SOURCE_SINK, "casyncio");
-  if (m != NULL && (!BIO_meth_set_write_ex(m, bio_write) ||
-                    !BIO_meth_set_read_ex(m, bio_read) ||
-                    !BIO_meth_set_ctrl(m, bio_ctrl))) {
+  if (m != NULL &&
+      (!BIO_meth_set_write_ex(m, bio_write) ||
+       !BIO_meth_set_read_ex(m, bio_read) || !BIO_meth_set_ctrl(m, bio_ctrl))) {
     BIO_meth_free(m);
     m = NULL;
   }
@@ -94,7 +94,7 @@ int cio__tls_flush(struct cio__tls *t) {
 }
 
 static void wake_all(struct cio__tls *t) {
-  cio__net_wake_all(&t->waiters, 0);
+  cio__wait_wake_all(&t->waiters, 0);
 }
 
 int cio__tls_fail(struct cio__tls *t, int code, const char *reason) {
@@ -114,8 +114,7 @@ int cio__tls_fail(struct cio__tls *t, int code, const char *reason) {
  * keeps an error left on this thread's queue by other code from turning
  * a plain "want read" into a failure). */
 static int ssl_error(struct cio__tls *t, int r) {
-  return SSL_want_read(t->ssl) ? SSL_ERROR_WANT_READ
-                               : SSL_get_error(t->ssl, r);
+  return SSL_want_read(t->ssl) ? SSL_ERROR_WANT_READ : SSL_get_error(t->ssl, r);
 }
 
 void cio__tls_pump(struct cio__tls *t) {
@@ -172,7 +171,8 @@ static void shutdown_step(struct cio__tls *t) {
   }
 }
 
-/* ---- the stream's transport seam ------------------------------------------ */
+/* ---- the stream's transport seam ------------------------------------------
+ */
 
 static void tls_alloc(cio_stream *s, uv_buf_t *buf) {
   struct cio__tls *t = s->layer;
@@ -304,7 +304,7 @@ static int wait_goodbye(struct cio__tls *t, cio_task *task) {
   int rc = cio_timeout_enter(&to, t->shutdown_timeout);
   while (rc == 0 && t->state == CIO__TLS_SHUTDOWN) {
     cio__stream_read_anyway(t->s);
-    rc = cio__net_park(&t->waiters, task, true);
+    rc = cio__wait_in(&t->waiters, task, 0);
   }
   rc = cio_timeout_exit(&to, rc);
   if (rc == CIO_ETIMEDOUT)
@@ -358,7 +358,8 @@ struct cio__tls *cio__tls_of(const cio_stream *s) {
   return s != NULL && s->lops == &tls_ops ? s->layer : NULL;
 }
 
-/* ---- attaching ------------------------------------------------------------ */
+/* ---- attaching ------------------------------------------------------------
+ */
 
 static bool is_ip(const char *name) {
   cio_addr a;
