@@ -9,6 +9,8 @@
  * job already running goes on, and its late outcome, which nobody will
  * read, goes to the caller's dispose function.
  */
+#include <unistd.h>
+
 #include "executor.h"
 
 static void executor_unref(cio_executor *ex);
@@ -159,6 +161,7 @@ int cio__executor_alloc(cio_executor **out, size_t max_workers) {
   if (uv_cond_init(&ex->exit_cv) != 0)
     goto fail_cond;
   ex->max_workers = max_workers;
+  ex->deliver = cio__job_deliver;
   atomic_init(&ex->refs, 1);
   cio__list_init(&ex->queue);
   cio__list_init(&ex->exit_waiters);
@@ -294,6 +297,22 @@ void cio_executor_free(cio_executor *ex) {
   begin_shutdown(ex, false);
   wait_blocking(ex);
   executor_unref(ex);
+}
+
+/* Default size: CPython's min(32, os.cpu_count() + 4). */
+static size_t default_workers(void) {
+  long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+  size_t n = (cpus > 0 ? (size_t)cpus : 1) + 4;
+  return n < 32 ? n : 32;
+}
+
+int cio_thread_pool_new(cio_executor **out, size_t max_workers) {
+  if (out == NULL)
+    return CIO_EINVAL;
+  *out = NULL;
+  if (max_workers == 0)
+    max_workers = default_workers();
+  return cio__executor_alloc(out, max_workers);
 }
 
 /* ---- the default executor -------------------------------------------- */

@@ -90,6 +90,11 @@ struct cio_executor {
   bool shut_down;
   bool joined;
   bool is_process;
+  /* Hooks the workers call (workers.c never calls upward): hand a done
+   * job back to its loop (cio__job_deliver), and stop a worker's child
+   * process when it exits (process pools; NULL for threads). */
+  void (*deliver)(struct cio__job *j);
+  void (*worker_stop)(struct cio__worker *w);
   char **argv; /* process pool: how to start a worker */
 };
 
@@ -106,11 +111,8 @@ bool cio__job_try_cancel(struct cio__job *j);
 /* Worker thread: hand `j` back to its loop. */
 void cio__job_deliver(struct cio__job *j);
 
-/* thread_pool.c */
+/* workers.c: the threads (the bottom layer; they call only the hooks). */
 int cio__workers_start_locked(cio_executor *ex);
 void cio__workers_join(cio_executor *ex);
-
-/* process_pool.c: the worker thread's side of a process pool. */
-void cio__process_worker_stop(struct cio__worker *w);
 
 #endif

@@ -212,7 +212,7 @@ static void reap_worker(struct cio__worker *w, bool kill_it) {
   w->fd = -1;
 }
 
-void cio__process_worker_stop(struct cio__worker *w) {
+static void process_worker_stop(struct cio__worker *w) {
   reap_worker(w, false);
 }
 
@@ -400,6 +400,7 @@ int cio_process_pool_new(cio_executor **out, size_t workers,
     return rc;
   }
   ex->is_process = true;
+  ex->worker_stop = process_worker_stop;
   ex->argv = copy;
   *out = ex;
   return 0;

@@ -368,8 +368,6 @@ int cio__stream_start(cio_stream *s, int dirs) {
   return s->error;
 }
 
-/* Called by on_close (stream_write.c): the reader sees end of file. */
-void cio__stream_feed_closed(cio_stream *s);
 void cio__stream_feed_closed(cio_stream *s) {
   read_side_ended(s);
   wake_reader(s);

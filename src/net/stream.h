@@ -219,6 +219,10 @@ void cio__stream_discard(cio_stream *s);
  * CIO_ECANCELED. */
 int cio__stream_wait_uv_closed(cio_stream *s, cio_task *t);
 
+/* The close callback ran (stream_write.c's on_close): the reader sees end
+ * of file (stream.c). */
+void cio__stream_feed_closed(cio_stream *s);
+
 /* References: the stream is freed when the last goes and it is closed. */
 void cio__stream_ref(cio_stream *s);
 void cio__stream_unref(cio_stream *s);

@@ -17,8 +17,6 @@
 #include "net/net.h"
 #include "net/stream.h"
 
-void cio__stream_feed_closed(cio_stream *s);
-
 struct write_req {
   uv_write_t req;
   cio_stream *s;

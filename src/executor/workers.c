@@ -1,4 +1,8 @@
-/* Worker threads of an executor (concurrent.futures.ThreadPoolExecutor).
+/* Worker threads of an executor, the bottom layer of src/executor/: they
+ * take jobs from the executor's queue, run them, and hand them back
+ * through the executor's `deliver` hook (the hub, executor.c); a process
+ * pool's workers stop their child through `worker_stop`.  Nothing here
+ * calls upward.
  *
  * Threads start on demand, as CPython's _adjust_thread_count does: a
  * submit that finds no idle worker starts one, up to max_workers.  They
@@ -12,16 +16,7 @@
  *     job queued before the shutdown (and not cancelled) always runs.
  * (2) The last worker to exit wakes every shutdown waiter.
  */
-#include <unistd.h>
-
 #include "executor.h"
-
-/* Default size: CPython's min(32, os.cpu_count() + 4). */
-static size_t default_workers(void) {
-  long cpus = sysconf(_SC_NPROCESSORS_ONLN);
-  size_t n = (cpus > 0 ? (size_t)cpus : 1) + 4;
-  return n < 32 ? n : 32;
-}
 
 static void worker_exit(cio_executor *ex) {
   /* Called with ex->lock held. */
@@ -34,7 +29,7 @@ static void worker_exit(cio_executor *ex) {
   uv_mutex_unlock(&ex->lock);
   struct cio__list *n;
   while ((n = cio__list_pop_front(&waiters)) != NULL)
-    cio__job_deliver(cio__container_of(n, struct cio__job, qnode));
+    ex->deliver(cio__container_of(n, struct cio__job, qnode));
 }
 
 static void worker_main(void *arg) {
@@ -55,11 +50,11 @@ static void worker_main(void *arg) {
     j->state = CIO__JOB_RUNNING;
     uv_mutex_unlock(&ex->lock);
     j->work(j, w);
-    cio__job_deliver(j);
+    ex->deliver(j);
     uv_mutex_lock(&ex->lock);
   }
-  if (ex->is_process)
-    cio__process_worker_stop(w);
+  if (ex->worker_stop != NULL)
+    ex->worker_stop(w);
   worker_exit(ex);
 }
 
@@ -90,13 +85,4 @@ void cio__workers_join(cio_executor *ex) {
     return;
   for (size_t i = 0; i < n; i++)
     uv_thread_join(&ex->workers[i].thread);
-}
-
-int cio_thread_pool_new(cio_executor **out, size_t max_workers) {
-  if (out == NULL)
-    return CIO_EINVAL;
-  *out = NULL;
-  if (max_workers == 0)
-    max_workers = default_workers();
-  return cio__executor_alloc(out, max_workers);
 }
