@@ -25,6 +25,7 @@ static void hub_collect(struct cio__hub *h) {
   while (j != NULL) {
     struct cio__job *next = j->done_next;
     cio_executor *ex = j->ex;
+    CIO_ASSERT(cio__job_check(j));
     cio__list_remove(&j->lnode);
     cio__loop_external_unref(h->loop);
     j->done(j);
@@ -102,6 +103,7 @@ int cio__job_submit(cio_executor *ex, cio_loop *loop, struct cio__job *j) {
   j->state = CIO__JOB_QUEUED;
   cio__list_init(&j->qnode);
   cio__list_init(&j->lnode);
+  CIO_ASSERT(cio__job_check(j));
   uv_mutex_lock(&ex->lock);
   int rc = CIO_ESHUTDOWN;
   if (!ex->shut_down) {

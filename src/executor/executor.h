@@ -98,6 +98,13 @@ struct cio_executor {
   char **argv; /* process pool: how to start a worker */
 };
 
+/* The job's fields are consistent (asserted on submit and when its `done`
+ * runs); `state` itself is read only under the executor's lock. */
+static inline bool cio__job_check(const struct cio__job *j) {
+  return j != NULL && j->hub != NULL && j->ex != NULL && j->done != NULL &&
+         (j->work != NULL || !cio__list_linked(&j->qnode));
+}
+
 /* executor.c */
 struct cio__hub *cio__hub_get(cio_loop *loop);
 int cio__executor_alloc(cio_executor **out, size_t max_workers);

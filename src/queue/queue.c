@@ -10,19 +10,23 @@
  * get_nowait one putter; the woken waiter is unlinked at once (popleft in
  * queues.py), so if it is cancelled before it runs it passes its turn on.
  *
- *   open -> shut down    cio_queue_shutdown(): every blocked getter and
+ *   OPEN -> SHUT_DOWN    cio_queue_shutdown(): every blocked getter and
  *                        putter is woken to re-check and fail; with
  *                        `immediate` the items are dropped first.
  *
  * (1) count <= cap, and count <= maxsize when maxsize > 0 (full() stops
  *     puts before).
- * (2) unfinished >= 0 counts puts not yet matched by task_done;
- *     finished == (unfinished == 0), except that it starts set.
- * (3) Joiners wait on `finished` as on an asyncio.Event.
+ * (2) unfinished counts puts not yet matched by task_done; queues.py's
+ *     `_finished` event is set exactly when it is 0, so joiners wait only
+ *     while it is not and are all woken when it comes back to 0.
+ * (3) Getters and putters in the lists are all WAITING (woken or
+ *     cancelled ones leave at once); no putter waits unless full(), no
+ *     getter unless empty, and none at all once SHUT_DOWN.
  */
 #include "sync/sync.h"
 
 enum queue_kind { KIND_FIFO, KIND_LIFO, KIND_PRIORITY };
+enum queue_state { QUEUE_OPEN, QUEUE_SHUT_DOWN };
 
 struct cio_queue {
   cio_loop *loop;
@@ -33,9 +37,21 @@ struct cio_queue {
   size_t maxsize;          /* 0: unbounded */
   size_t unfinished;
   struct cio__list getters, putters, joiners; /* cio__wait */
-  bool finished;
-  bool is_shutdown;
+  uint8_t state; /* queue_state */
 };
+
+/* Invariants (1) and the state, asserted at the public entry points. */
+static bool queue_check(const cio_queue *q) {
+  if (q->loop == NULL || q->kind > KIND_PRIORITY || q->state > QUEUE_SHUT_DOWN)
+    return false;
+  if (q->count > q->cap || (q->maxsize > 0 && q->count > q->maxsize))
+    return false;
+  if (q->unfinished == 0 && !cio__list_empty(&q->joiners))
+    return false; /* (2): the event is set, nobody may wait on it */
+  return q->kind != KIND_PRIORITY || q->cmp != NULL;
+}
+
+#define CHECK_QUEUE(q) CIO_ASSERT(queue_check(q))
 
 static int queue_new(cio_queue **out, size_t maxsize, int kind,
                      int (*cmp)(const void *, const void *)) {
@@ -55,7 +71,7 @@ static int queue_new(cio_queue **out, size_t maxsize, int kind,
   cio__list_init(&q->getters);
   cio__list_init(&q->putters);
   cio__list_init(&q->joiners);
-  q->finished = true;
+  q->state = QUEUE_OPEN;
   *out = q;
   return 0;
 }
@@ -76,6 +92,7 @@ int cio_priority_queue_new(cio_queue **out, size_t maxsize,
 void cio_queue_free(cio_queue *q) {
   if (q == NULL)
     return;
+  CHECK_QUEUE(q);
   CIO_ASSERT(cio__list_empty(&q->getters));
   CIO_ASSERT(cio__list_empty(&q->putters));
   CIO_ASSERT(cio__list_empty(&q->joiners));
@@ -102,7 +119,7 @@ bool cio_queue_is_full(const cio_queue *q) {
 }
 
 bool cio_queue_is_shut_down(const cio_queue *q) {
-  return q != NULL && q->is_shutdown;
+  return q != NULL && q->state == QUEUE_SHUT_DOWN;
 }
 
 /* ---- storage --------------------------------------------------------- */
@@ -203,11 +220,8 @@ static void wakeup_all(struct cio__list *list) {
   cio__wait_wake_all(list, 0);
 }
 
-/* Event.set() on `finished`. */
+/* unfinished came back to 0: queues.py's _finished.set(). */
 static void set_finished(cio_queue *q) {
-  if (q->finished)
-    return;
-  q->finished = true;
   cio__wait_wake_all(&q->joiners, 0);
 }
 
@@ -216,7 +230,8 @@ static void set_finished(cio_queue *q) {
 int cio_queue_put_nowait(cio_queue *q, void *item) {
   if (q == NULL)
     return CIO_EINVAL;
-  if (q->is_shutdown)
+  CHECK_QUEUE(q);
+  if (q->state == QUEUE_SHUT_DOWN)
     return CIO_ESHUTDOWN;
   if (cio_queue_is_full(q))
     return CIO_EAGAIN;
@@ -224,7 +239,6 @@ int cio_queue_put_nowait(cio_queue *q, void *item) {
   if (rc < 0)
     return rc;
   q->unfinished++;
-  q->finished = false;
   wakeup_next(&q->getters);
   return 0;
 }
@@ -232,8 +246,9 @@ int cio_queue_put_nowait(cio_queue *q, void *item) {
 int cio_queue_put(cio_queue *q, void *item) {
   if (q == NULL)
     return CIO_EINVAL;
+  CHECK_QUEUE(q);
   while (cio_queue_is_full(q)) {
-    if (q->is_shutdown)
+    if (q->state == QUEUE_SHUT_DOWN)
       return CIO_ESHUTDOWN;
     int rc;
     cio_task *self = cio__task_for_suspend(&rc);
@@ -260,8 +275,9 @@ int cio_queue_get_nowait(cio_queue *q, void **item) {
     *item = NULL;
   if (q == NULL || item == NULL)
     return CIO_EINVAL;
+  CHECK_QUEUE(q);
   if (q->count == 0)
-    return q->is_shutdown ? CIO_ESHUTDOWN : CIO_EAGAIN;
+    return q->state == QUEUE_SHUT_DOWN ? CIO_ESHUTDOWN : CIO_EAGAIN;
   *item = take(q);
   wakeup_next(&q->putters);
   return 0;
@@ -272,8 +288,9 @@ int cio_queue_get(cio_queue *q, void **item) {
     *item = NULL;
   if (q == NULL || item == NULL)
     return CIO_EINVAL;
+  CHECK_QUEUE(q);
   while (q->count == 0) {
-    if (q->is_shutdown)
+    if (q->state == QUEUE_SHUT_DOWN)
       return CIO_ESHUTDOWN;
     int rc;
     cio_task *self = cio__task_for_suspend(&rc);
@@ -297,6 +314,7 @@ int cio_queue_get(cio_queue *q, void **item) {
 int cio_queue_task_done(cio_queue *q) {
   if (q == NULL || q->unfinished == 0)
     return CIO_EINVAL;
+  CHECK_QUEUE(q);
   if (--q->unfinished == 0)
     set_finished(q);
   return 0;
@@ -305,6 +323,7 @@ int cio_queue_task_done(cio_queue *q) {
 int cio_queue_join(cio_queue *q) {
   if (q == NULL)
     return CIO_EINVAL;
+  CHECK_QUEUE(q);
   if (q->unfinished == 0)
     return 0;
   int rc;
@@ -319,7 +338,8 @@ int cio_queue_join(cio_queue *q) {
 int cio_queue_shutdown(cio_queue *q, bool immediate) {
   if (q == NULL)
     return CIO_EINVAL;
-  q->is_shutdown = true;
+  CHECK_QUEUE(q);
+  q->state = QUEUE_SHUT_DOWN;
   if (immediate) {
     while (q->count > 0) {
       take(q);
