@@ -58,7 +58,7 @@ static int echo(cio_stream *s, void *arg) {
     cpu[1] -= app->cpu0[1];
     if (write(app->report_fd, cpu, sizeof cpu) != sizeof cpu)
       return CIO_EIO;
-    cio_server_close(app->srv);
+    return cio_server_close(app->srv);
   }
   return (int)n;
 }

@@ -98,7 +98,9 @@ static int job_async(void *arg, void **result) {
   while (buf && (n = cio_fs_read(fd, buf, 64 * 1024)) > 0)
     j->sum = checksum(buf, (size_t)n, j->sum);
   free(buf);
-  cio_fs_close(fd);
+  int crc = cio_fs_close(fd);
+  if (n >= 0 && crc < 0)
+    n = crc;
   if (n < 0)
     return (int)n;
   void *answer;
@@ -134,7 +136,7 @@ static void remove_files(void) {
   for (int i = 0; i < NJOBS; i++) {
     char path[64];
     file_path(path, sizeof path, i);
-    cio_fs_unlink(path);
+    (void)!cio_fs_unlink(path); /* best effort: a leftover is harmless */
   }
 }
 

@@ -51,7 +51,9 @@ static int fetch(void *arg, void **result) {
   rc = cio_stream_write(s, req, (size_t)len);
   if (rc == 0)
     rc = cio_stream_read_all(s, &data, &n); /* HTTP/1.0: until EOF */
-  cio_stream_close(s);
+  int crc = cio_stream_close(s);
+  if (rc == 0)
+    rc = crc;
   if (rc < 0)
     return rc;
   char *text = data;

@@ -77,7 +77,7 @@ static int main_other_function(void *arg, void **result) {
     return cio_task_join(task, NULL);
   }
   cio_task_cancel(task);
-  (void)cio_task_join(task, NULL); /* wait for it to end */
+  (void)!cio_task_join(task, NULL); /* wait for it to end */
   return rc;
 }
 
@@ -128,7 +128,7 @@ static int main_say_tasks(void *arg, void **result) {
   rc = cio_create_task(NULL, &task2, say_after, &world, NULL);
   if (rc < 0) {
     cio_task_cancel(task1);
-    (void)cio_task_join(task1, NULL); /* wait for it to end */
+    (void)!cio_task_join(task1, NULL); /* wait for it to end */
     return rc;
   }
   print_time("started at");
@@ -136,7 +136,7 @@ static int main_say_tasks(void *arg, void **result) {
   rc = cio_task_join(task1, NULL);
   if (rc < 0) {
     cio_task_cancel(task2);
-    (void)cio_task_join(task2, NULL); /* wait for it to end */
+    (void)!cio_task_join(task2, NULL); /* wait for it to end */
     return rc;
   }
   rc = cio_task_join(task2, NULL);

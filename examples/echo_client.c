@@ -33,9 +33,11 @@ static int client(void *arg, void **result) {
   (void)result;
   struct args *a = arg;
   cio_timeout to;
-  cio_timeout_enter(&to, 5.0);
+  int rc = cio_timeout_enter(&to, 5.0);
+  if (rc < 0)
+    return rc;
   cio_stream *s;
-  int rc = cio_open_connection(&s, "127.0.0.1", a->port, NULL);
+  rc = cio_open_connection(&s, "127.0.0.1", a->port, NULL);
   for (int i = 0; rc == 0 && i < a->n; i++)
     rc = talk(s, a->msgs[i]);
   if (s != NULL) {

@@ -22,8 +22,9 @@ static int handle_client(cio_stream *s, void *arg) {
   cio_addr peer;
   char host[64] = "?";
   int port = 0;
-  if (cio_stream_peer_addr(s, &peer) == 0)
-    cio_addr_format(&peer, host, sizeof host, &port);
+  if (cio_stream_peer_addr(s, &peer) == 0 &&
+      cio_addr_format(&peer, host, sizeof host, &port) < 0)
+    snprintf(host, sizeof host, "?");
   printf("client %s:%d connected\n", host, port);
   char line[1024];
   ssize_t n;
@@ -36,18 +37,21 @@ static int handle_client(cio_stream *s, void *arg) {
   }
   printf("client %s:%d done\n", host, port);
   fflush(stdout);
-  if (++app->finished == app->max_clients)
-    cio_server_close(app->srv); /* from a handler: does not wait for it */
+  if (++app->finished == app->max_clients) {
+    /* From a handler: stops accepting; serve_forever in serve() returns.
+     * The handler's own connection ends when it returns. */
+    int rc = cio_server_close(app->srv);
+    if (rc < 0)
+      return rc;
+  }
   return (int)n;
 }
 
 static int serve(void *arg, void **result) {
   (void)result;
   struct app *app = arg;
-  int port = app->finished; /* the port, passed in before we start */
-  app->finished = 0;
-  int rc =
-      cio_start_server(&app->srv, handle_client, app, "127.0.0.1", port, NULL);
+  int rc = cio_start_server(&app->srv, handle_client, app, "127.0.0.1",
+                            app->port, NULL);
   if (rc < 0) {
     fprintf(stderr, "echo_server: %s\n", cio_strerror(rc));
     return rc;
@@ -55,8 +59,11 @@ static int serve(void *arg, void **result) {
   printf("listening on 127.0.0.1:%d\n", cio_server_port(app->srv));
   fflush(stdout);
   rc = cio_server_serve_forever(app->srv);
-  if (app->finished != app->max_clients)
-    cio_server_close(app->srv);
+  if (app->finished != app->max_clients) {
+    int crc = cio_server_close(app->srv);
+    if (rc == 0)
+      rc = crc;
+  }
   return rc;
 }
 

@@ -66,7 +66,7 @@ static int async_main(void *arg, void **result) {
                            &square);
   if (rc < 0) {
     cio_task_cancel(tick);
-    (void)cio_task_join(tick, NULL);
+    (void)!cio_task_join(tick, NULL);
     return rc;
   }
   printf("blocking result: %d\n", (int)(intptr_t)square);

@@ -137,7 +137,7 @@ static void cancel_all(cio_task **tasks, int n) {
   for (int i = 0; i < n; i++)
     cio_task_cancel(tasks[i]);
   for (int i = 0; i < n; i++)
-    (void)cio_task_join(tasks[i], NULL);
+    (void)!cio_task_join(tasks[i], NULL);
 }
 
 /* as_completed yields results as they finish (useful to process early

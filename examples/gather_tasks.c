@@ -96,7 +96,7 @@ static int gather_five(cio_task_fn fn, char (*lines)[32], void **results) {
     for (int i = 0; i < n; i++)
       cio_task_cancel(tasks[i]);
   for (int i = 0; i < n; i++)
-    (void)cio_task_join(tasks[i], NULL); /* done, or ends cancelled */
+    (void)!cio_task_join(tasks[i], NULL); /* done, or ends cancelled */
   return rc;
 }
 

@@ -57,7 +57,7 @@ static int main_same_result(void *arg, void **result) {
     printf("await shield(task): %s\n", (const char *)res);
   else /* we were cancelled: shield left the task running; stop it */
     cio_task_cancel(task);
-  (void)cio_task_join(task, NULL);
+  (void)!cio_task_join(task, NULL);
   if (rc < 0)
     return rc;
   rc = something(NULL, &res); /* await something() */

@@ -107,12 +107,17 @@ static int main_task(void *arg, void **result) {
   printf("# exit status of each stage:");
   for (int i = 0; i < NSTAGES && procs[i] != NULL; i++) {
     int code = -1;
-    cio_process_wait(procs[i], &code);
+    int wrc = cio_process_wait(procs[i], &code);
+    if (rc == 0 && wrc < 0)
+      rc = wrc;
     printf(" %s=%d", stages[i][0], code);
   }
   printf("\n");
-  for (int i = 0; i < NSTAGES; i++)
-    cio_process_close(procs[i]);
+  for (int i = 0; i < NSTAGES; i++) {
+    int crc = cio_process_close(procs[i]);
+    if (rc == 0 && crc < 0)
+      rc = crc;
+  }
   return rc;
 }
 

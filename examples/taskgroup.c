@@ -78,7 +78,7 @@ static int main_say_taskgroup(void *arg, void **result) {
     print_time("started at");
   /* The await is implicit when the context manager exits. */
   rc = cio_taskgroup_exit(tg, rc);
-  (void)cio_taskgroup_free(tg);
+  (void)!cio_taskgroup_free(tg);
   if (rc < 0)
     return rc;
   print_time("finished at");
@@ -112,7 +112,7 @@ static int main_results(void *arg, void **result) {
     rc = cio_taskgroup_create_task(tg, &task2, wait_and_return,
                                    (void *)(intptr_t)2, NULL); /* another */
   rc = cio_taskgroup_exit(tg, rc);
-  (void)cio_taskgroup_free(tg);
+  (void)!cio_taskgroup_free(tg);
   void *r1 = NULL, *r2 = NULL;
   if (rc == 0)
     rc = cio_task_result(task1, &r1);

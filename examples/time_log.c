@@ -77,14 +77,14 @@ static int async_execute_tasks(void *arg, void **result) {
   rc = cio_create_task(NULL, &asleep2, async_sleep, NULL, NULL);
   if (rc < 0) {
     cio_task_cancel(asleep1);
-    (void)cio_task_join(asleep1, NULL); /* wait for it to end */
+    (void)!cio_task_join(asleep1, NULL); /* wait for it to end */
     return rc;
   }
   /* Wait for both to finish; cio_task_join() also drops our reference. */
   rc = cio_task_join(asleep1, NULL);
   if (rc < 0) {
     cio_task_cancel(asleep2);
-    (void)cio_task_join(asleep2, NULL); /* wait for it to end */
+    (void)!cio_task_join(asleep2, NULL); /* wait for it to end */
     return rc;
   }
   rc = cio_task_join(asleep2, NULL);

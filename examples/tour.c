@@ -197,7 +197,7 @@ static int run_taskgroup(struct async_run *run) {
   for (int i = 0; i < run->p->njobs && rc == 0; i++)
     rc = cio_taskgroup_create_task(tg, NULL, job_task, &run->jobs[i], NULL);
   rc = cio_taskgroup_exit(tg, rc);
-  (void)cio_taskgroup_free(tg);
+  (void)!cio_taskgroup_free(tg);
   return rc;
 }
 

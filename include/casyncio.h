@@ -18,6 +18,44 @@
  *   documentation says the call takes ownership.
  * - Objects belong to one loop and one thread.  Only functions documented
  *   as thread-safe may be called from another thread.
+ * - Calls marked CIO_NODISCARD (every suspending call, and every call
+ *   whose failure leaves you without what you asked for) warn when their
+ *   result is ignored; write `(void)!call()` to ignore one on purpose.
+ *
+ * Ownership, in one place (each declaration repeats what applies to it)
+ * - Constructors (_new, _open, cio_create_task, cio_start_server...) give
+ *   the caller one reference or the object itself through `*out`; on
+ *   failure `*out` is NULL and nothing is left allocated.
+ * - Tasks and futures are reference counted: cio_create_task hands one
+ *   reference (none with out = NULL: fire and forget), the loop keeps its
+ *   own while a task runs, cio_task_join is await + release.  A second
+ *   release of the same reference is reported on stderr, naming the
+ *   object, and ignored.
+ * - A task's or job's `*result` pointer is not owned by casyncio: whoever
+ *   reads the outcome (await, join, result, gather, executor calls) takes
+ *   it, even through a NULL result pointer.  An outcome nobody read goes
+ *   to the `dispose` function given with the task (cio_task_opts) or job,
+ *   if any, when the task or future is freed.  A future's result set with
+ *   cio_future_set_result is the setter's business.
+ * - Handles from call_soon/call_later/call_at are the caller's reference
+ *   only if requested; give it back with cio_handle_release.
+ * - Sync objects and queues (_new/_free) are freed by their owner once no
+ *   task waits on them.
+ * - Streams, servers, datagram endpoints and subprocesses are closed and
+ *   freed by their _close call (which suspends until the OS resource is
+ *   released).  A connection handed to a server's handler is the
+ *   handler's; the server closes it if the handler did not.  A program
+ *   that returns from its main task with any of these still open gets a
+ *   message naming what was left, and the loop is abandoned.
+ * - Executors and their pools are the creator's (_free, after shutdown).
+ *   A blocking function's `arg` is borrowed until it returns.
+ * - Strings passed in (names, messages, hosts) are copied; strings handed
+ *   out are valid for as long as their object, or as documented.  Buffers
+ *   handed out with malloc (cio_stream_read_all) are freed with free().
+ * - Thread-safe: cio_loop_call_soon_threadsafe, cio_loop_stop,
+ *   cio_run_coroutine_threadsafe, the cio_concurrent_future calls, and
+ *   cio_strerror / cio_err_name.  Everything else is called on the loop's
+ *   thread.
  */
 #ifndef CASYNCIO_H
 #define CASYNCIO_H
@@ -36,6 +74,17 @@ extern "C" {
 #define CIO_API __attribute__((visibility("default")))
 #else
 #define CIO_API
+#endif
+
+/* A call whose result must not be ignored: every suspending call (it may
+ * return CIO_ECANCELED, which must be passed on) and every call whose
+ * failure leaves the caller without what it asked for.  To ignore one on
+ * purpose, write `(void)!cio_call(...)` (GCC does not accept a plain
+ * (void) cast for this attribute). */
+#if defined(__GNUC__) || defined(__clang__)
+#define CIO_NODISCARD __attribute__((warn_unused_result))
+#else
+#define CIO_NODISCARD
 #endif
 
 #define CIO_VERSION_MAJOR 0
@@ -218,11 +267,11 @@ typedef struct cio_loop_opts {
  * and the main task's status is returned: 0, its negative error code,
  * CIO_ECANCELED if it ended cancelled, or CIO_EBUSY if a loop is already
  * running in this thread.  Must not be called from inside a task. */
-CIO_API int cio_run(cio_task_fn fn, void *arg);
+CIO_API CIO_NODISCARD int cio_run(cio_task_fn fn, void *arg);
 
 /* cio_run() with options and the main task's result.  `opts` and `result`
  * may be NULL. */
-CIO_API int cio_run_ex(cio_task_fn fn, void *arg, const cio_loop_opts *opts,
+CIO_API CIO_NODISCARD int cio_run_ex(cio_task_fn fn, void *arg, const cio_loop_opts *opts,
                        void **result);
 
 /* ------------------------------------------------------------------------
@@ -238,7 +287,7 @@ CIO_API int cio_run_ex(cio_task_fn fn, void *arg, const cio_loop_opts *opts,
  * returns CIO_EPIPE instead of killing the process (children get the
  * default back).  Returns 0, CIO_EBUSY if this thread already has a loop, CIO_EINVAL
  * for bad options, or CIO_ENOMEM.  On failure `*out` is NULL. */
-CIO_API int cio_loop_open(cio_loop **out, const cio_loop_opts *opts);
+CIO_API CIO_NODISCARD int cio_loop_open(cio_loop **out, const cio_loop_opts *opts);
 
 /* Close `loop` and free it.  Returns CIO_EBUSY, closing nothing, while
  * the loop is running or any task is alive (each task still alive is
@@ -248,7 +297,7 @@ CIO_API int cio_loop_open(cio_loop **out, const cio_loop_opts *opts);
  * references to tasks, futures, handles or other objects of the loop, it
  * returns CIO_EBUSY after saying so on stderr: release them and close
  * again (the loop stays usable).  NULL is accepted. */
-CIO_API int cio_loop_close(cio_loop *loop);
+CIO_API CIO_NODISCARD int cio_loop_close(cio_loop *loop);
 
 /* The loop current on this thread, or NULL.  Thread-safe. */
 CIO_API cio_loop *cio_get_running_loop(void);
@@ -259,12 +308,12 @@ CIO_API cio_loop *cio_get_running_loop(void);
  * cio_loop_opts.detect_deadlock) if nothing can ever complete the task,
  * CIO_EBUSY if the loop is already running, CIO_EPERM from a task or
  * another thread.  Otherwise, like asyncio, it waits as long as it takes. */
-CIO_API int cio_loop_run_until_complete(cio_loop *loop, cio_task *task,
+CIO_API CIO_NODISCARD int cio_loop_run_until_complete(cio_loop *loop, cio_task *task,
                                         void **result);
 
 /* Run the loop until cio_loop_stop().  Waits for timers, I/O and other
  * threads while there is nothing to do.  Returns 0 or CIO_EBUSY. */
-CIO_API int cio_loop_run_forever(cio_loop *loop);
+CIO_API CIO_NODISCARD int cio_loop_run_forever(cio_loop *loop);
 
 /* Make the running loop return after the current iteration.  Called
  * before a run, the next run does one iteration (its poll does not block)
@@ -281,7 +330,7 @@ CIO_API void *cio_loop_uv(cio_loop *loop);
 
 /* Cancel every task still alive and run the loop until all are done,
  * reporting errors they end with (asyncio.run's shutdown).  Returns 0. */
-CIO_API int cio_loop_shutdown_tasks(cio_loop *loop);
+CIO_API CIO_NODISCARD int cio_loop_shutdown_tasks(cio_loop *loop);
 
 /* ------------------------------------------------------------------------
  * Time and callbacks
@@ -299,7 +348,7 @@ CIO_API double cio_time(void);
  * `handle` is not NULL it receives a reference that can cancel the call
  * and must be given back with cio_handle_release().  Returns 0,
  * CIO_EINVAL, CIO_ESHUTDOWN if the loop is closing, or CIO_ENOMEM. */
-CIO_API int cio_loop_call_soon(cio_loop *loop, cio_callback_fn cb, void *arg,
+CIO_API CIO_NODISCARD int cio_loop_call_soon(cio_loop *loop, cio_callback_fn cb, void *arg,
                                cio_handle **handle);
 
 /* Schedule `cb(arg)` after `delay` seconds: call_at(now + delay), so a
@@ -308,12 +357,12 @@ CIO_API int cio_loop_call_soon(cio_loop *loop, cio_callback_fn cb, void *arg,
  * queued.  Timers run in deadline order; equal deadlines run in the order
  * they were scheduled.  Returns as cio_loop_call_soon(), and CIO_EINVAL
  * for a NaN delay. */
-CIO_API int cio_loop_call_later(cio_loop *loop, double delay,
+CIO_API CIO_NODISCARD int cio_loop_call_later(cio_loop *loop, double delay,
                                 cio_callback_fn cb, void *arg,
                                 cio_handle **handle);
 
 /* Schedule `cb(arg)` at loop time `when` (see cio_loop_time()). */
-CIO_API int cio_loop_call_at(cio_loop *loop, double when, cio_callback_fn cb,
+CIO_API CIO_NODISCARD int cio_loop_call_at(cio_loop *loop, double when, cio_callback_fn cb,
                              void *arg, cio_handle **handle);
 
 /* Schedule `cb(arg)` on `loop` from any thread (asyncio's
@@ -322,7 +371,7 @@ CIO_API int cio_loop_call_at(cio_loop *loop, double when, cio_callback_fn cb,
  * must not have been closed yet (then CIO_ESHUTDOWN; after
  * cio_loop_close() has returned the pointer is invalid).  Returns 0,
  * CIO_EINVAL, CIO_ESHUTDOWN or CIO_ENOMEM. */
-CIO_API int cio_loop_call_soon_threadsafe(cio_loop *loop, cio_callback_fn cb,
+CIO_API CIO_NODISCARD int cio_loop_call_soon_threadsafe(cio_loop *loop, cio_callback_fn cb,
                                           void *arg);
 
 /* Stop a scheduled callback from running.  Idempotent; does nothing once
@@ -365,7 +414,7 @@ typedef struct cio_task_opts {
  * call.  `opts` may be NULL.  Returns 0, CIO_EINVAL (no loop, fn NULL),
  * CIO_ESHUTDOWN (loop closing) or CIO_ENOMEM; on failure `*out` is NULL
  * and `fn` never runs.  A stack_size below 16 KiB is CIO_EINVAL. */
-CIO_API int cio_create_task(cio_loop *loop, cio_task **out, cio_task_fn fn,
+CIO_API CIO_NODISCARD int cio_create_task(cio_loop *loop, cio_task **out, cio_task_fn fn,
                             void *arg, const cio_task_opts *opts);
 
 /* Wait until `task` is done and return its status: 0 with its result in
@@ -376,10 +425,10 @@ CIO_API int cio_create_task(cio_loop *loop, cio_task **out, cio_task_fn fn,
  * cancellation is passed on to `task` (as asyncio does) and the caller
  * goes on waiting for it to finish.  Reading the status marks the error
  * as retrieved. */
-CIO_API int cio_task_await(cio_task *task, void **result);
+CIO_API CIO_NODISCARD int cio_task_await(cio_task *task, void **result);
 
 /* cio_task_await() then cio_task_release(). */
-CIO_API int cio_task_join(cio_task *task, void **result);
+CIO_API CIO_NODISCARD int cio_task_join(cio_task *task, void **result);
 
 /* Ask `task` to cancel: its current or next suspension returns
  * CIO_ECANCELED.  Returns 1 if the request was made (every call while the
@@ -421,7 +470,7 @@ CIO_API bool cio_task_is_cancelled(const cio_task *task);
 /* The status of a done task without waiting: 0 with `*result` set, its
  * error, or CIO_ECANCELED.  CIO_EINPROGRESS if not done.  Marks the error
  * as retrieved. */
-CIO_API int cio_task_result(cio_task *task, void **result);
+CIO_API CIO_NODISCARD int cio_task_result(cio_task *task, void **result);
 
 /* The error of a done task (0 if it succeeded), CIO_ECANCELED if it was
  * cancelled, CIO_EINPROGRESS if not done.  Marks the error as retrieved. */
@@ -444,7 +493,7 @@ CIO_API size_t cio_all_tasks(cio_loop *loop, cio_task **out, size_t cap);
 
 /* Call `cb(f, arg)` on a later iteration once the task is done (at once if
  * it already is), in registration order.  Returns 0, CIO_EINVAL, ENOMEM. */
-CIO_API int cio_task_add_done_callback(cio_task *task, cio_done_fn cb,
+CIO_API CIO_NODISCARD int cio_task_add_done_callback(cio_task *task, cio_done_fn cb,
                                        void *arg);
 
 /* Remove every registration of (cb, arg); returns how many were removed. */
@@ -470,7 +519,7 @@ CIO_API cio_task *cio_future_task(cio_future *f);
  * <= 0) yields exactly once: every task already ready runs before the
  * caller resumes.  Suspends.  Returns 0, CIO_ECANCELED, CIO_EINVAL for NaN,
  * CIO_EPERM outside a task. */
-CIO_API int cio_sleep(double seconds);
+CIO_API CIO_NODISCARD int cio_sleep(double seconds);
 
 /* ------------------------------------------------------------------------
  * Futures
@@ -481,7 +530,7 @@ CIO_API int cio_sleep(double seconds);
 
 /* Create a pending future on `loop` (NULL: current).  Returns 0,
  * CIO_EINVAL (no loop) or CIO_ENOMEM. */
-CIO_API int cio_future_new(cio_loop *loop, cio_future **out);
+CIO_API CIO_NODISCARD int cio_future_new(cio_loop *loop, cio_future **out);
 
 CIO_API cio_future *cio_future_retain(cio_future *f);
 
@@ -515,7 +564,7 @@ CIO_API bool cio_future_is_cancelled(const cio_future *f);
 
 /* The outcome without waiting: 0 with `*result` (may be NULL), the error,
  * CIO_ECANCELED, or CIO_EINPROGRESS if pending.  Marks the error read. */
-CIO_API int cio_future_result(cio_future *f, void **result);
+CIO_API CIO_NODISCARD int cio_future_result(cio_future *f, void **result);
 
 /* The error (0 if it has a result), CIO_ECANCELED, or CIO_EINPROGRESS. */
 CIO_API int cio_future_error(cio_future *f);
@@ -524,9 +573,9 @@ CIO_API int cio_future_error(cio_future *f);
  * future returns at once without suspending.  Suspends.  If the caller is
  * cancelled while waiting, `f` is cancelled (for a task: asked to cancel)
  * as in asyncio. */
-CIO_API int cio_await(cio_future *f, void **result);
+CIO_API CIO_NODISCARD int cio_await(cio_future *f, void **result);
 
-CIO_API int cio_future_add_done_callback(cio_future *f, cio_done_fn cb,
+CIO_API CIO_NODISCARD int cio_future_add_done_callback(cio_future *f, cio_done_fn cb,
                                          void *arg);
 CIO_API int cio_future_remove_done_callback(cio_future *f, cio_done_fn cb,
                                             void *arg);
@@ -553,7 +602,7 @@ CIO_API cio_loop *cio_future_loop(const cio_future *f);
  * cancelled at once.  Cancelling the caller cancels `f`.  Suspends.
  * Returns f's status, CIO_ETIMEDOUT, CIO_ECANCELED, CIO_EINVAL (NULL, NaN),
  * CIO_EPERM outside a task. */
-CIO_API int cio_wait_for(cio_future *f, double timeout, void **result);
+CIO_API CIO_NODISCARD int cio_wait_for(cio_future *f, double timeout, void **result);
 
 /* A timeout scope (asyncio.timeout / timeout_at): every suspension of the
  * calling task between cio_timeout_enter() and cio_timeout_exit() is
@@ -579,10 +628,10 @@ typedef struct cio_timeout {
  * a task that returns with a scope still entered is reported on stderr,
  * naming it, and the scope is closed.  Call from a task.  Returns 0,
  * CIO_EINVAL (NULL, NaN), CIO_EPERM outside a task. */
-CIO_API int cio_timeout_enter(cio_timeout *to, double delay);
+CIO_API CIO_NODISCARD int cio_timeout_enter(cio_timeout *to, double delay);
 
 /* Enter a scope that expires at loop time `when` (see cio_loop_time). */
-CIO_API int cio_timeout_enter_at(cio_timeout *to, double when);
+CIO_API CIO_NODISCARD int cio_timeout_enter_at(cio_timeout *to, double when);
 
 /* Leave the scope.  `rc` is the status the body ends with; returns the
  * status to pass on: CIO_ETIMEDOUT when the scope expired and `rc` is the
@@ -590,12 +639,12 @@ CIO_API int cio_timeout_enter_at(cio_timeout *to, double when);
  * CIO_EINVAL for a scope that is not entered (zero it, or enter it, before
  * passing it anywhere) or already left; CIO_EPERM from another task.
  * Every entered scope must be left before its task returns. */
-CIO_API int cio_timeout_exit(cio_timeout *to, int rc);
+CIO_API CIO_NODISCARD int cio_timeout_exit(cio_timeout *to, int rc);
 
 /* Move the deadline to loop time `when` (CIO_NO_TIMEOUT: remove it; a
  * past time expires at the next suspension).  Only while the scope is
  * active and has not expired: CIO_EINVAL otherwise. */
-CIO_API int cio_timeout_reschedule(cio_timeout *to, double when);
+CIO_API CIO_NODISCARD int cio_timeout_reschedule(cio_timeout *to, double when);
 
 /* The deadline in loop time (also after it fired), or CIO_NO_TIMEOUT. */
 CIO_API double cio_timeout_when(const cio_timeout *to);
@@ -607,7 +656,7 @@ CIO_API bool cio_timeout_expired(const cio_timeout *to);
  * (asyncio.shield): if the caller is cancelled while waiting, this returns
  * CIO_ECANCELED at once and `f` runs on to its end; keep a reference to
  * it.  Otherwise returns f's outcome as cio_await() does.  Suspends. */
-CIO_API int cio_shield(cio_future *f, void **result);
+CIO_API CIO_NODISCARD int cio_shield(cio_future *f, void **result);
 
 /* Run many futures (tasks) concurrently and collect their outcomes in
  * input order (asyncio.gather).
@@ -622,7 +671,7 @@ CIO_API int cio_shield(cio_future *f, void **result);
  * the call waits for them and returns CIO_ECANCELED.  A future given twice
  * is awaited once.  n == 0 returns 0 at once.  Suspends unless every child
  * is already done.  CIO_EINVAL for a NULL array entry. */
-CIO_API int cio_gather(cio_future *const *futs, size_t n, void **results,
+CIO_API CIO_NODISCARD int cio_gather(cio_future *const *futs, size_t n, void **results,
                        int *errors, bool return_exceptions);
 
 /* A function to run as a task, for cio_gather_calls(). */
@@ -634,7 +683,7 @@ typedef struct cio_call {
 /* cio_gather() over new tasks running calls[i].fn(calls[i].arg), the way
  * asyncio.gather wraps coroutines.  Children still running after an early
  * return keep running; their later errors are considered handled. */
-CIO_API int cio_gather_calls(const cio_call *calls, size_t n, void **results,
+CIO_API CIO_NODISCARD int cio_gather_calls(const cio_call *calls, size_t n, void **results,
                              int *errors, bool return_exceptions);
 
 /* When cio_wait() returns. */
@@ -651,7 +700,7 @@ enum cio_return_when {
  * pending ones.  Suspends, at least one batch.  Returns 0, CIO_ECANCELED
  * (the caller was cancelled; the futures are not), CIO_EINVAL (n == 0,
  * NULL entry, bad `return_when`, NaN timeout), CIO_EPERM outside a task. */
-CIO_API int cio_wait(cio_future *const *futs, size_t n, double timeout,
+CIO_API CIO_NODISCARD int cio_wait(cio_future *const *futs, size_t n, double timeout,
                      int return_when, bool *done, size_t *ndone);
 
 /* Hands back futures in the order they finish (asyncio.as_completed). */
@@ -660,7 +709,7 @@ typedef struct cio_as_completed cio_as_completed;
 /* Start watching `futs` (borrowed: keep them alive until freed) with an
  * overall `timeout` (CIO_NO_TIMEOUT: none).  Duplicates are handed back
  * once.  Returns 0, CIO_EINVAL, CIO_ENOMEM, CIO_EPERM outside a task. */
-CIO_API int cio_as_completed_new(cio_as_completed **out,
+CIO_API CIO_NODISCARD int cio_as_completed_new(cio_as_completed **out,
                                  cio_future *const *futs, size_t n,
                                  double timeout);
 
@@ -669,7 +718,7 @@ CIO_API int cio_as_completed_new(cio_as_completed **out,
  * CIO_ETIMEDOUT once the timeout passed (unfinished futures are not
  * cancelled; ones that finished before it are still handed back first),
  * CIO_ECANCELED.  Suspends unless one is already waiting to be handed. */
-CIO_API int cio_as_completed_next(cio_as_completed *ac, cio_future **next);
+CIO_API CIO_NODISCARD int cio_as_completed_next(cio_as_completed *ac, cio_future **next);
 
 /* Stop watching.  NULL is accepted. */
 CIO_API void cio_as_completed_free(cio_as_completed *ac);
@@ -693,19 +742,19 @@ typedef struct cio_taskgroup cio_taskgroup;
 
 /* Create a group whose parent is the calling task.  Returns 0, CIO_EPERM
  * outside a task, CIO_ENOMEM. */
-CIO_API int cio_taskgroup_enter(cio_taskgroup **out);
+CIO_API CIO_NODISCARD int cio_taskgroup_enter(cio_taskgroup **out);
 
 /* Start a child.  `out` (may be NULL) receives a reference to release.
  * Returns as cio_create_task(), and CIO_EINVAL when the group is finished
  * or shutting down after a failure (the function never runs). */
-CIO_API int cio_taskgroup_create_task(cio_taskgroup *tg, cio_task **out,
+CIO_API CIO_NODISCARD int cio_taskgroup_create_task(cio_taskgroup *tg, cio_task **out,
                                       cio_task_fn fn, void *arg,
                                       const cio_task_opts *opts);
 
 /* Leave the group: `body_rc` is how the body ended (0 or an error).
  * Suspends until every child is done.  Returns 0, CIO_ECHILD,
  * CIO_ECANCELED, CIO_EINVAL (already exited), CIO_EPERM (not the parent). */
-CIO_API int cio_taskgroup_exit(cio_taskgroup *tg, int body_rc);
+CIO_API CIO_NODISCARD int cio_taskgroup_exit(cio_taskgroup *tg, int body_rc);
 
 /* After exit: fill `codes` with up to `cap` errors (children in completion
  * order, then the body's) and return how many there are. */
@@ -756,13 +805,13 @@ typedef struct cio_queue cio_queue;
  * first one but does not hand the lock over, yet no newcomer can take it
  * before that waiter runs. */
 
-CIO_API int cio_lock_new(cio_lock **out);
+CIO_API CIO_NODISCARD int cio_lock_new(cio_lock **out);
 CIO_API void cio_lock_free(cio_lock *lock);
 
 /* Take the lock, waiting while it is held or others queue first.  May
  * suspend.  Returns 0 (the caller holds the lock), CIO_ECANCELED (it does
  * not), CIO_EPERM outside a task when it would have to wait. */
-CIO_API int cio_lock_acquire(cio_lock *lock);
+CIO_API CIO_NODISCARD int cio_lock_acquire(cio_lock *lock);
 
 /* Free the lock and wake the first waiter.  Does not suspend.  Returns 0,
  * or CIO_EPERM if the lock is not held (asyncio's RuntimeError). */
@@ -772,7 +821,7 @@ CIO_API bool cio_lock_is_locked(const cio_lock *lock);
 
 /* -- Event: a flag tasks can wait for. */
 
-CIO_API int cio_event_new(cio_event **out);
+CIO_API CIO_NODISCARD int cio_event_new(cio_event **out);
 CIO_API void cio_event_free(cio_event *ev);
 
 /* Set the flag and wake every task waiting now (they resume on a later
@@ -786,19 +835,19 @@ CIO_API bool cio_event_is_set(const cio_event *ev);
 
 /* Wait until the flag is set; returns 0 at once if it is.  May suspend.
  * Returns 0, CIO_ECANCELED, or CIO_EPERM outside a task. */
-CIO_API int cio_event_wait(cio_event *ev);
+CIO_API CIO_NODISCARD int cio_event_wait(cio_event *ev);
 
 /* -- Condition: a condition variable over a Lock. */
 
 /* `lock` NULL: the condition makes and owns its own lock.  Otherwise
  * `lock` is borrowed and must outlive the condition. */
-CIO_API int cio_condition_new(cio_condition **out, cio_lock *lock);
+CIO_API CIO_NODISCARD int cio_condition_new(cio_condition **out, cio_lock *lock);
 CIO_API void cio_condition_free(cio_condition *cond);
 
 /* The condition's lock; cio_condition_acquire/release/is_locked are
  * cio_lock_acquire/release/is_locked on it. */
 CIO_API cio_lock *cio_condition_lock(cio_condition *cond);
-CIO_API int cio_condition_acquire(cio_condition *cond);
+CIO_API CIO_NODISCARD int cio_condition_acquire(cio_condition *cond);
 CIO_API int cio_condition_release(cio_condition *cond);
 CIO_API bool cio_condition_is_locked(const cio_condition *cond);
 
@@ -809,12 +858,12 @@ CIO_API bool cio_condition_is_locked(const cio_condition *cond);
  * notification, if it got one, on to another waiter.  May return 0
  * spuriously: re-check what you wait for.  Returns 0, CIO_ECANCELED, or
  * CIO_EPERM if the lock is not held or outside a task. */
-CIO_API int cio_condition_wait(cio_condition *cond);
+CIO_API CIO_NODISCARD int cio_condition_wait(cio_condition *cond);
 
 /* Wait until `pred(arg)` is true: `while (!pred(arg)) wait()`.  The lock
  * must be held when waiting is needed.  Returns 0 (pred was true, lock
  * still held) or an error of cio_condition_wait(). */
-CIO_API int cio_condition_wait_for(cio_condition *cond,
+CIO_API CIO_NODISCARD int cio_condition_wait_for(cio_condition *cond,
                                    bool (*pred)(void *arg), void *arg);
 
 /* Wake up to `n` tasks waiting on `cond` (oldest first) that were not
@@ -826,17 +875,17 @@ CIO_API int cio_condition_notify_all(cio_condition *cond);
 /* -- Semaphore and BoundedSemaphore: a counter of permits. */
 
 /* `value` initial permits.  Returns CIO_EINVAL if value < 0. */
-CIO_API int cio_semaphore_new(cio_semaphore **out, int value);
+CIO_API CIO_NODISCARD int cio_semaphore_new(cio_semaphore **out, int value);
 
 /* As cio_semaphore_new, but release() may never raise the count above
  * `value`. */
-CIO_API int cio_bounded_semaphore_new(cio_semaphore **out, int value);
+CIO_API CIO_NODISCARD int cio_bounded_semaphore_new(cio_semaphore **out, int value);
 CIO_API void cio_semaphore_free(cio_semaphore *sem);
 
 /* Take a permit, waiting (FIFO) while none is free or others queue
  * first.  May suspend.  Returns 0, CIO_ECANCELED (no permit taken), or
  * CIO_EPERM outside a task when it would have to wait. */
-CIO_API int cio_semaphore_acquire(cio_semaphore *sem);
+CIO_API CIO_NODISCARD int cio_semaphore_acquire(cio_semaphore *sem);
 
 /* Give a permit back and hand it to the first waiter.  Does not suspend.
  * Returns 0, or CIO_EOVERFLOW for a bounded semaphore already at its
@@ -852,7 +901,7 @@ CIO_API int cio_semaphore_value(const cio_semaphore *sem);
 /* -- Barrier: `parties` tasks wait for each other. */
 
 /* Returns CIO_EINVAL if parties < 1. */
-CIO_API int cio_barrier_new(cio_barrier **out, int parties);
+CIO_API CIO_NODISCARD int cio_barrier_new(cio_barrier **out, int parties);
 CIO_API void cio_barrier_free(cio_barrier *barrier);
 
 /* Wait until `parties` tasks are waiting, then let them all go; `*index`
@@ -862,7 +911,7 @@ CIO_API void cio_barrier_free(cio_barrier *barrier);
  * CIO_ENOTRECOVERABLE if the barrier is or gets broken or reset
  * (asyncio's BrokenBarrierError), CIO_ECANCELED (the task no longer
  * counts as waiting), CIO_EPERM outside a task. */
-CIO_API int cio_barrier_wait(cio_barrier *barrier, int *index);
+CIO_API CIO_NODISCARD int cio_barrier_wait(cio_barrier *barrier, int *index);
 
 /* Return the barrier to its initial state: tasks waiting now get
  * CIO_ENOTRECOVERABLE; a broken barrier works again.  May suspend briefly
@@ -886,14 +935,14 @@ CIO_API bool cio_barrier_is_broken(const cio_barrier *barrier);
 
 /* `maxsize` 0: unbounded; otherwise put() waits while `maxsize` items
  * are queued. */
-CIO_API int cio_queue_new(cio_queue **out, size_t maxsize);
-CIO_API int cio_lifo_queue_new(cio_queue **out, size_t maxsize);
+CIO_API CIO_NODISCARD int cio_queue_new(cio_queue **out, size_t maxsize);
+CIO_API CIO_NODISCARD int cio_lifo_queue_new(cio_queue **out, size_t maxsize);
 
 /* Items come out lowest first by `cmp(a, b)` (negative: a before b),
  * called with the items themselves.  Order among equal items is
  * unspecified (as with heapq): add a sequence number for stability.
  * Returns CIO_EINVAL if cmp is NULL. */
-CIO_API int cio_priority_queue_new(cio_queue **out, size_t maxsize,
+CIO_API CIO_NODISCARD int cio_priority_queue_new(cio_queue **out, size_t maxsize,
                                    int (*cmp)(const void *a, const void *b));
 CIO_API void cio_queue_free(cio_queue *q);
 
@@ -901,22 +950,22 @@ CIO_API void cio_queue_free(cio_queue *q);
  * CIO_ESHUTDOWN if the queue is or gets shut down, CIO_ECANCELED,
  * CIO_ENOMEM, CIO_EPERM outside a task when it would have to wait.  On
  * any error the item was not added. */
-CIO_API int cio_queue_put(cio_queue *q, void *item);
+CIO_API CIO_NODISCARD int cio_queue_put(cio_queue *q, void *item);
 
 /* Add `item` without waiting.  Returns 0, CIO_EAGAIN if the queue is full
  * (asyncio's QueueFull), CIO_ESHUTDOWN, or CIO_ENOMEM. */
-CIO_API int cio_queue_put_nowait(cio_queue *q, void *item);
+CIO_API CIO_NODISCARD int cio_queue_put_nowait(cio_queue *q, void *item);
 
 /* Remove the next item into `*item`, waiting while the queue is empty.
  * May suspend.  Returns 0, CIO_ESHUTDOWN once the queue is shut down and
  * empty, CIO_ECANCELED (no item taken), CIO_EPERM outside a task when it
  * would have to wait.  `*item` is NULL on error. */
-CIO_API int cio_queue_get(cio_queue *q, void **item);
+CIO_API CIO_NODISCARD int cio_queue_get(cio_queue *q, void **item);
 
 /* Remove the next item without waiting.  Returns 0, CIO_EAGAIN if the
  * queue is empty (asyncio's QueueEmpty), CIO_ESHUTDOWN if it is empty and
  * shut down. */
-CIO_API int cio_queue_get_nowait(cio_queue *q, void **item);
+CIO_API CIO_NODISCARD int cio_queue_get_nowait(cio_queue *q, void **item);
 
 /* Mark one item taken with get() as processed.  Returns 0, or CIO_EINVAL
  * if called more times than items were put. */
@@ -924,14 +973,14 @@ CIO_API int cio_queue_task_done(cio_queue *q);
 
 /* Wait until every item put has been marked done; returns at once if so.
  * May suspend.  Returns 0, CIO_ECANCELED, CIO_EPERM outside a task. */
-CIO_API int cio_queue_join(cio_queue *q);
+CIO_API CIO_NODISCARD int cio_queue_join(cio_queue *q);
 
 /* Shut the queue down (Python 3.13): puts fail with CIO_ESHUTDOWN from
  * now on; gets drain what is left, then fail with CIO_ESHUTDOWN.  Blocked
  * getters and putters are woken to re-check.  With `immediate` the items
  * left are dropped at once, each counting as task_done (which may release
  * join()).  Does not suspend.  Returns 0. */
-CIO_API int cio_queue_shutdown(cio_queue *q, bool immediate);
+CIO_API CIO_NODISCARD int cio_queue_shutdown(cio_queue *q, bool immediate);
 
 CIO_API size_t cio_queue_qsize(const cio_queue *q);
 CIO_API size_t cio_queue_maxsize(const cio_queue *q);
@@ -980,7 +1029,7 @@ typedef int (*cio_blocking_fn)(void *arg, void **result);
 /* Create a pool of up to `max_workers` threads (0: min(32, CPUs + 4)),
  * started as jobs arrive.  Does not need a loop.  Returns 0, CIO_EINVAL or
  * CIO_ENOMEM; `*out` is NULL on failure. */
-CIO_API int cio_thread_pool_new(cio_executor **out, size_t max_workers);
+CIO_API CIO_NODISCARD int cio_thread_pool_new(cio_executor **out, size_t max_workers);
 
 /* Run `fn(arg, &result)` on `ex` (NULL: the loop's default executor) and
  * wait for it (await loop.run_in_executor(ex, fn, arg)).  `arg` must stay
@@ -989,12 +1038,12 @@ CIO_API int cio_thread_pool_new(cio_executor **out, size_t max_workers);
  * `*result` (may be NULL), CIO_ECANCELED, CIO_ESHUTDOWN (executor shut
  * down), CIO_EINVAL (fn NULL, a process pool), CIO_ENOMEM, CIO_EPERM
  * outside a task. */
-CIO_API int cio_run_in_executor(cio_executor *ex, cio_blocking_fn fn,
+CIO_API CIO_NODISCARD int cio_run_in_executor(cio_executor *ex, cio_blocking_fn fn,
                                 void *arg, cio_dispose_fn dispose,
                                 void **result);
 
 /* cio_run_in_executor(NULL, fn, arg, NULL, result): asyncio.to_thread. */
-CIO_API int cio_to_thread(cio_blocking_fn fn, void *arg, void **result);
+CIO_API CIO_NODISCARD int cio_to_thread(cio_blocking_fn fn, void *arg, void **result);
 
 /* Start `fn(arg, &result)` on `ex` (NULL: the default executor) without
  * waiting (loop.run_in_executor without await): `*out` gets a future of
@@ -1004,7 +1053,7 @@ CIO_API int cio_to_thread(cio_blocking_fn fn, void *arg, void **result);
  * `dispose`.  Does not suspend; call on a loop's thread.  Returns 0,
  * CIO_ESHUTDOWN, CIO_EINVAL, CIO_ENOMEM, CIO_EPERM without a loop.
  * Release the future when done. */
-CIO_API int cio_executor_submit(cio_executor *ex, cio_blocking_fn fn,
+CIO_API CIO_NODISCARD int cio_executor_submit(cio_executor *ex, cio_blocking_fn fn,
                                 void *arg, cio_dispose_fn dispose,
                                 cio_future **out);
 
@@ -1015,7 +1064,7 @@ CIO_API int cio_executor_submit(cio_executor *ex, cio_blocking_fn fn,
  * (CIO_ECANCELED if the task is cancelled meanwhile; the shutdown goes
  * on), elsewhere it blocks the thread.  Returns 0, CIO_ECANCELED,
  * CIO_EINVAL, CIO_ENOMEM.  Thread-safe.  Idempotent. */
-CIO_API int cio_executor_shutdown(cio_executor *ex, bool wait,
+CIO_API CIO_NODISCARD int cio_executor_shutdown(cio_executor *ex, bool wait,
                                   bool cancel_futures);
 
 /* Shut `ex` down without cancelling (if not done yet), block until its
@@ -1029,12 +1078,12 @@ CIO_API void cio_executor_free(cio_executor *ex);
  * when it closes (loop.set_default_executor).  Loop thread only.  Returns
  * 0, CIO_EINVAL, CIO_EPERM (another thread's loop), CIO_EBUSY (a default
  * executor is already in use or was shut down), CIO_ENOMEM. */
-CIO_API int cio_loop_set_default_executor(cio_loop *loop, cio_executor *ex);
+CIO_API CIO_NODISCARD int cio_loop_set_default_executor(cio_loop *loop, cio_executor *ex);
 
 /* Shut the current loop's default executor down, waiting for its jobs
  * (loop.shutdown_default_executor); later jobs for it get CIO_ESHUTDOWN.
  * Suspends.  Returns 0, CIO_ECANCELED, CIO_EPERM outside a task. */
-CIO_API int cio_shutdown_default_executor(void);
+CIO_API CIO_NODISCARD int cio_shutdown_default_executor(void);
 
 /* -- Process pools: CPU-bound or crash-prone work in worker processes.
  *
@@ -1075,7 +1124,7 @@ CIO_API int cio_process_worker_main(const cio_process_fn_entry *fns, size_t n);
  * runs this program again without arguments.  Does not need a loop.
  * Returns 0, CIO_EINVAL, CIO_ENOMEM; `*out` is NULL on failure.  Shut down
  * and free it like a thread pool. */
-CIO_API int cio_process_pool_new(cio_executor **out, size_t workers,
+CIO_API CIO_NODISCARD int cio_process_pool_new(cio_executor **out, size_t workers,
                                  const char *const *argv);
 
 /* Run the function named `name` in a worker of `pool` with the `in_len`
@@ -1087,7 +1136,7 @@ CIO_API int cio_process_pool_new(cio_executor **out, size_t workers,
  * (the worker died: crash, kill...), CIO_ECANCELED, CIO_ESHUTDOWN,
  * CIO_EINVAL (not a process pool, NULL arguments), CIO_ENOMEM, an error
  * starting the worker (CIO_ENOENT...), or CIO_EPERM outside a task. */
-CIO_API int cio_process_pool_run(cio_executor *pool, const char *name,
+CIO_API CIO_NODISCARD int cio_process_pool_run(cio_executor *pool, const char *name,
                                  const void *in, size_t in_len, void **out,
                                  size_t *out_len);
 
@@ -1106,7 +1155,7 @@ typedef struct cio_concurrent_future cio_concurrent_future;
  * thread, soon.  Thread-safe.  Returns 0, CIO_EINVAL, CIO_ESHUTDOWN (loop
  * closed), CIO_ENOMEM; `*out` is NULL on failure.  If `loop` closes before
  * it starts the task, the future never completes (wait times out). */
-CIO_API int cio_run_coroutine_threadsafe(cio_loop *loop, cio_task_fn fn,
+CIO_API CIO_NODISCARD int cio_run_coroutine_threadsafe(cio_loop *loop, cio_task_fn fn,
                                          void *arg,
                                          cio_concurrent_future **out);
 
@@ -1116,7 +1165,7 @@ CIO_API int cio_run_coroutine_threadsafe(cio_loop *loop, cio_task_fn fn,
  * this future was cancelled), CIO_ETIMEDOUT (the task goes on),
  * CIO_EDEADLK when called on the task's own loop thread (it would block
  * the loop the task needs), CIO_EINVAL.  Thread-safe. */
-CIO_API int cio_concurrent_future_wait(cio_concurrent_future *cf,
+CIO_API CIO_NODISCARD int cio_concurrent_future_wait(cio_concurrent_future *cf,
                                        double timeout, void **result);
 
 /* Cancel: the future is done and cancelled at once (waiters get
@@ -1162,7 +1211,7 @@ enum {
  * CIO_EINVAL (events or a NaN timeout), CIO_EBADF (fd < 0 or not open),
  * CIO_EEXIST (a casyncio stream owns fd), CIO_EPERM (a regular file, or
  * outside a task), CIO_ENOMEM. */
-CIO_API int cio_fd_wait(int fd, int events, double timeout);
+CIO_API CIO_NODISCARD int cio_fd_wait(int fd, int events, double timeout);
 
 /* Call `cb(arg)` on the loop whenever `fd` is readable (asyncio's
  * loop.add_reader); registering again replaces the callback.  The
@@ -1171,13 +1220,13 @@ CIO_API int cio_fd_wait(int fd, int events, double timeout);
  * loop.  Returns 0, CIO_EINVAL, CIO_EBADF, CIO_EEXIST, CIO_EPERM,
  * CIO_ENOMEM, CIO_ESHUTDOWN.  Callbacks still registered when the loop
  * closes are removed. */
-CIO_API int cio_loop_add_reader(cio_loop *loop, int fd, cio_callback_fn cb,
+CIO_API CIO_NODISCARD int cio_loop_add_reader(cio_loop *loop, int fd, cio_callback_fn cb,
                                 void *arg);
 /* Stop calling the reader of `fd`.  Returns 1 if one was registered, 0
  * if not, CIO_EINVAL without a loop. */
 CIO_API int cio_loop_remove_reader(cio_loop *loop, int fd);
 /* The same for writability (asyncio's add_writer / remove_writer). */
-CIO_API int cio_loop_add_writer(cio_loop *loop, int fd, cio_callback_fn cb,
+CIO_API CIO_NODISCARD int cio_loop_add_writer(cio_loop *loop, int fd, cio_callback_fn cb,
                                 void *arg);
 CIO_API int cio_loop_remove_writer(cio_loop *loop, int fd);
 
@@ -1213,12 +1262,12 @@ typedef struct cio_addr {
 
 /* Fill `out` from a numeric IPv4 or IPv6 address and a port.  Returns 0
  * or CIO_EINVAL.  Does not suspend. */
-CIO_API int cio_addr_parse(cio_addr *out, const char *ip, int port);
+CIO_API CIO_NODISCARD int cio_addr_parse(cio_addr *out, const char *ip, int port);
 
 /* Write the numeric host of `a` into `host` (`cap` bytes; 46 is enough)
  * and its port into `*port` (either may be NULL; a Unix address gives its
  * path and port 0).  Returns 0, CIO_EINVAL or CIO_ENOSPC. */
-CIO_API int cio_addr_format(const cio_addr *a, char *host, size_t cap,
+CIO_API CIO_NODISCARD int cio_addr_format(const cio_addr *a, char *host, size_t cap,
                             int *port);
 
 /* -- Streams: one object is asyncio's StreamReader and StreamWriter.
@@ -1264,32 +1313,32 @@ typedef struct cio_stream_opts {
  * resolver errors (CIO_EAI_*), CIO_ECANCELED (the attempt is aborted),
  * CIO_EINVAL (also: opts->limit <= 0), CIO_ENOMEM, CIO_EPERM outside a
  * task.  On failure `*out` is NULL. */
-CIO_API int cio_open_connection(cio_stream **out, const char *host, int port,
+CIO_API CIO_NODISCARD int cio_open_connection(cio_stream **out, const char *host, int port,
                                 const cio_stream_opts *opts);
 
 /* Connect to the Unix socket at `path` (asyncio.open_unix_connection).
  * Returns as cio_open_connection (CIO_ENOENT when nothing is there). */
-CIO_API int cio_open_unix_connection(cio_stream **out, const char *path,
+CIO_API CIO_NODISCARD int cio_open_unix_connection(cio_stream **out, const char *path,
                                      const cio_stream_opts *opts);
 
 /* Read up to `n` bytes into `buf`: as soon as at least one is buffered,
  * or 0 at end of file (n == 0 returns 0 at once).  May suspend.  Returns
  * the count, the stored connection error, CIO_EBUSY, CIO_ECANCELED,
  * CIO_EPERM outside a task when it would have to wait. */
-CIO_API ssize_t cio_stream_read(cio_stream *s, void *buf, size_t n);
+CIO_API CIO_NODISCARD ssize_t cio_stream_read(cio_stream *s, void *buf, size_t n);
 
 /* Read until end of file (asyncio's read(-1)).  `*data` gets a buffer
  * from malloc() holding `*len` bytes (free it with free(); never NULL on
  * success, even when empty).  May suspend.  Returns 0 or as
  * cio_stream_read; on error `*data` is NULL and what was read is lost. */
-CIO_API int cio_stream_read_all(cio_stream *s, void **data, size_t *len);
+CIO_API CIO_NODISCARD int cio_stream_read_all(cio_stream *s, void **data, size_t *len);
 
 /* Read exactly `n` bytes into `buf`.  May suspend.  Returns 0, or
  * CIO_ENODATA when the stream ends first: the partial bytes are in `buf`,
  * their count in `*nread` (may be NULL; set on every return), and the
  * buffer is emptied.  Other errors as cio_stream_read, with nothing
  * consumed. */
-CIO_API int cio_stream_readexactly(cio_stream *s, void *buf, size_t n,
+CIO_API CIO_NODISCARD int cio_stream_readexactly(cio_stream *s, void *buf, size_t n,
                                    size_t *nread);
 
 /* Read up to and including the next `sep` (`seplen` > 0 bytes) into
@@ -1302,7 +1351,7 @@ CIO_API int cio_stream_readexactly(cio_stream *s, void *buf, size_t n,
  *                (up to cap) are moved to `buf`, `*n` of them.
  *   CIO_EINVAL   seplen == 0; and as cio_stream_read.
  * `n` may be NULL. */
-CIO_API ssize_t cio_stream_readuntil(cio_stream *s, const void *sep,
+CIO_API CIO_NODISCARD ssize_t cio_stream_readuntil(cio_stream *s, const void *sep,
                                      size_t seplen, void *buf, size_t cap,
                                      size_t *n);
 
@@ -1314,7 +1363,7 @@ CIO_API ssize_t cio_stream_readuntil(cio_stream *s, const void *sep,
  * the longest separator, and the chunk before a match may not exceed
  * cap - (longest separator).  Returns and errors as cio_stream_readuntil;
  * CIO_EINVAL for an empty list or an empty separator. */
-CIO_API ssize_t cio_stream_readuntil_any(cio_stream *s, const void *const *seps,
+CIO_API CIO_NODISCARD ssize_t cio_stream_readuntil_any(cio_stream *s, const void *const *seps,
                                          const size_t *seplens, size_t nseps,
                                          void *buf, size_t cap, size_t *n);
 
@@ -1324,7 +1373,7 @@ CIO_API ssize_t cio_stream_readuntil_any(cio_stream *s, const void *const *seps,
  * is discarded (through its '\n' if that is buffered, otherwise the whole
  * buffer), as asyncio's ValueError.  May suspend; other errors as
  * cio_stream_read. */
-CIO_API ssize_t cio_stream_readline(cio_stream *s, void *buf, size_t cap);
+CIO_API CIO_NODISCARD ssize_t cio_stream_readline(cio_stream *s, void *buf, size_t cap);
 
 /* True once end of file was received and the buffer is empty. */
 CIO_API bool cio_stream_at_eof(const cio_stream *s);
@@ -1338,27 +1387,27 @@ CIO_API int cio_stream_error(const cio_stream *s);
 /* Queue `n` bytes of `data` (copied) for sending.  Never suspends.
  * Returns 0, CIO_ECLOSED after close() or write_eof(), the connection's
  * write error (CIO_EPIPE, CIO_ECONNRESET...), CIO_ENOMEM. */
-CIO_API int cio_stream_write(cio_stream *s, const void *data, size_t n);
+CIO_API CIO_NODISCARD int cio_stream_write(cio_stream *s, const void *data, size_t n);
 
 /* Wait until the write queue is below the low-water mark if it went
  * above the high-water mark (returns at once otherwise).  Any number of
  * tasks may wait.  Suspends.  Returns 0, the connection's error,
  * CIO_ECONNRESET if the stream was closed ("Connection lost"),
  * CIO_ECANCELED, CIO_EPERM outside a task when it would have to wait. */
-CIO_API int cio_stream_drain(cio_stream *s);
+CIO_API CIO_NODISCARD int cio_stream_drain(cio_stream *s);
 
 /* Close the sending side once the queue is flushed (half-close: the peer
  * reads end of file; this side can still read).  On a TLS stream this
  * sends close_notify.  Never suspends.  Returns 0, CIO_ECLOSED, or an
  * error of the socket. */
-CIO_API int cio_stream_write_eof(cio_stream *s);
+CIO_API CIO_NODISCARD int cio_stream_write_eof(cio_stream *s);
 
 /* Bytes queued and not yet taken by the kernel. */
 CIO_API size_t cio_stream_write_buffer_size(const cio_stream *s);
 
 /* Change the water marks (high 0: 64 KiB; low 0: high / 4).  Returns 0 or
  * CIO_EINVAL (low > high). */
-CIO_API int cio_stream_set_write_buffer_limits(cio_stream *s, size_t high,
+CIO_API CIO_NODISCARD int cio_stream_set_write_buffer_limits(cio_stream *s, size_t high,
                                                size_t low);
 
 /* The water marks in force (asyncio's get_write_buffer_limits(), which
@@ -1376,20 +1425,20 @@ CIO_API int cio_stream_get_write_buffer_limits(const cio_stream *s,
  * is accepted.  A TLS stream (casyncio/tls.h) first sends close_notify
  * and waits for the peer's, up to its shutdown timeout: CIO_ETIMEDOUT if
  * none came (closed and freed all the same). */
-CIO_API int cio_stream_close(cio_stream *s);
+CIO_API CIO_NODISCARD int cio_stream_close(cio_stream *s);
 
 /* From another task than the one closing it: wait until `s` is closed
  * (asyncio's wait_closed()).  `s` stays valid until this returns.
  * Suspends.  Returns 0, CIO_ECANCELED, CIO_EPERM outside a task. */
-CIO_API int cio_stream_wait_closed(cio_stream *s);
+CIO_API CIO_NODISCARD int cio_stream_wait_closed(cio_stream *s);
 
 /* True once close() was called or the socket is closing. */
 CIO_API bool cio_stream_is_closing(const cio_stream *s);
 
 /* The peer's / the local address (asyncio's get_extra_info('peername')
  * and ('sockname')).  Returns 0, CIO_ENOTCONN, CIO_ENOTSUP (a pipe). */
-CIO_API int cio_stream_peer_addr(cio_stream *s, cio_addr *out);
-CIO_API int cio_stream_sock_addr(cio_stream *s, cio_addr *out);
+CIO_API CIO_NODISCARD int cio_stream_peer_addr(cio_stream *s, cio_addr *out);
+CIO_API CIO_NODISCARD int cio_stream_sock_addr(cio_stream *s, cio_addr *out);
 
 /* -- Streams over a descriptor the program already has.  The stream takes
  * `fd` over (it is closed with the stream); the descriptor is made
@@ -1408,11 +1457,11 @@ CIO_API int cio_stream_sock_addr(cio_stream *s, cio_addr *out);
  * connect_write_pipe): reading from the first and writing to the second
  * work as on any stream; the other direction gives CIO_ENOTSUP.  Returns
  * as above; CIO_EINVAL for a regular file or a datagram socket. */
-CIO_API int cio_open_connection_sock(cio_stream **out, int fd,
+CIO_API CIO_NODISCARD int cio_open_connection_sock(cio_stream **out, int fd,
                                      const cio_stream_opts *opts);
-CIO_API int cio_connect_read_pipe(cio_stream **out, int fd,
+CIO_API CIO_NODISCARD int cio_connect_read_pipe(cio_stream **out, int fd,
                                   const cio_stream_opts *opts);
-CIO_API int cio_connect_write_pipe(cio_stream **out, int fd,
+CIO_API CIO_NODISCARD int cio_connect_write_pipe(cio_stream **out, int fd,
                                    const cio_stream_opts *opts);
 
 /* -- Servers (asyncio.start_server).  Each accepted connection runs
@@ -1441,13 +1490,13 @@ typedef struct cio_server_opts {
  * Returns 0, CIO_EADDRINUSE and other bind errors, resolver errors,
  * CIO_EINVAL (also: opts->stream->limit <= 0), CIO_ENOMEM.  On failure
  * `*out` is NULL. */
-CIO_API int cio_start_server(cio_server **out, cio_server_handler handler,
+CIO_API CIO_NODISCARD int cio_start_server(cio_server **out, cio_server_handler handler,
                              void *arg, const char *host, int port,
                              const cio_server_opts *opts);
 
 /* Listen on the Unix socket `path` (removed again by close).  Returns as
  * cio_start_server. */
-CIO_API int cio_start_unix_server(cio_server **out, cio_server_handler handler,
+CIO_API CIO_NODISCARD int cio_start_unix_server(cio_server **out, cio_server_handler handler,
                                   void *arg, const char *path,
                                   const cio_server_opts *opts);
 
@@ -1458,7 +1507,7 @@ CIO_API int cio_server_port(const cio_server *srv);
  * is cancelled, the server stops listening and CIO_ECANCELED is returned
  * (as asyncio).  CIO_EBUSY if another task already serves forever,
  * CIO_EPERM outside a task. */
-CIO_API int cio_server_serve_forever(cio_server *srv);
+CIO_API CIO_NODISCARD int cio_server_serve_forever(cio_server *srv);
 
 /* True while the server listens. */
 CIO_API bool cio_server_is_serving(const cio_server *srv);
@@ -1476,13 +1525,13 @@ CIO_API int cio_server_close_clients(cio_server *srv);
  * Suspends; outside a task it only starts the close.  `srv` is invalid
  * afterwards.  Returns 0 or CIO_ECANCELED (still closed; freed once the
  * handlers end).  NULL is accepted. */
-CIO_API int cio_server_close(cio_server *srv);
+CIO_API CIO_NODISCARD int cio_server_close(cio_server *srv);
 
 /* From another task: wait until `srv` is closed and its handlers are
  * done.  Waiters wake in the iteration after the last connection is gone,
  * as asyncio's Server._wakeup.  Suspends.  Returns 0, CIO_ECANCELED,
  * CIO_EPERM. */
-CIO_API int cio_server_wait_closed(cio_server *srv);
+CIO_API CIO_NODISCARD int cio_server_wait_closed(cio_server *srv);
 
 /* -- UDP endpoints (asyncio.create_datagram_endpoint). */
 typedef struct cio_datagram cio_datagram;
@@ -1497,7 +1546,7 @@ typedef struct cio_datagram_opts {
  * not NULL, connected to `remote_host`:`remote_port`.  Suspends only to
  * resolve names.  Returns 0, bind/connect errors, resolver errors,
  * CIO_EINVAL, CIO_ENOMEM. */
-CIO_API int cio_datagram_open(cio_datagram **out, const char *local_host,
+CIO_API CIO_NODISCARD int cio_datagram_open(cio_datagram **out, const char *local_host,
                               int local_port, const char *remote_host,
                               int remote_port, const cio_datagram_opts *opts);
 
@@ -1505,22 +1554,22 @@ CIO_API int cio_datagram_open(cio_datagram **out, const char *local_host,
  * while the socket's send buffer is full.  Returns 0, CIO_EMSGSIZE,
  * CIO_ECLOSED, a socket error, CIO_ECANCELED (the datagram may still be
  * sent), CIO_EPERM outside a task when it would have to wait. */
-CIO_API int cio_datagram_sendto(cio_datagram *d, const void *data, size_t n,
+CIO_API CIO_NODISCARD int cio_datagram_sendto(cio_datagram *d, const void *data, size_t n,
                                 const cio_addr *to);
 
 /* Receive one datagram into `buf` (a longer one is truncated to `cap`)
  * and its sender into `from` (may be NULL).  Suspends.  Returns its
  * length, CIO_EBUSY if another task is receiving, CIO_ECLOSED,
  * CIO_ECANCELED, a socket error, CIO_EPERM outside a task. */
-CIO_API ssize_t cio_datagram_recvfrom(cio_datagram *d, void *buf, size_t cap,
+CIO_API CIO_NODISCARD ssize_t cio_datagram_recvfrom(cio_datagram *d, void *buf, size_t cap,
                                       cio_addr *from);
 
 /* The bound local address. */
-CIO_API int cio_datagram_sock_addr(cio_datagram *d, cio_addr *out);
+CIO_API CIO_NODISCARD int cio_datagram_sock_addr(cio_datagram *d, cio_addr *out);
 
 /* Close and free `d`; a task receiving gets CIO_ECLOSED.  Suspends until
  * closed (outside a task: starts it).  Returns 0.  NULL is accepted. */
-CIO_API int cio_datagram_close(cio_datagram *d);
+CIO_API CIO_NODISCARD int cio_datagram_close(cio_datagram *d);
 
 /* -- Name resolution, on libuv's thread pool. */
 
@@ -1529,7 +1578,7 @@ CIO_API int cio_datagram_close(cio_datagram *d);
  * cio_freeaddrinfo().  Returns 0, CIO_EAI_* (CIO_EAI_NONAME: unknown
  * host), CIO_ECANCELED (the lookup is abandoned), CIO_EPERM outside a
  * task. */
-CIO_API int cio_getaddrinfo(const char *host, const char *service,
+CIO_API CIO_NODISCARD int cio_getaddrinfo(const char *host, const char *service,
                             const struct addrinfo *hints,
                             struct addrinfo **res);
 CIO_API void cio_freeaddrinfo(struct addrinfo *res);
@@ -1538,7 +1587,7 @@ CIO_API void cio_freeaddrinfo(struct addrinfo *res);
  * into `host` (`hostcap` bytes), the service into `serv` (`servcap`);
  * either may be NULL.  Suspends.  Returns 0, CIO_EAI_*, CIO_ENOSPC,
  * CIO_ECANCELED, CIO_EPERM outside a task. */
-CIO_API int cio_getnameinfo(const cio_addr *addr, int flags, char *host,
+CIO_API CIO_NODISCARD int cio_getnameinfo(const cio_addr *addr, int flags, char *host,
                             size_t hostcap, char *serv, size_t servcap);
 
 /* ------------------------------------------------------------------------
@@ -1566,28 +1615,28 @@ CIO_API int cio_getnameinfo(const cio_addr *addr, int flags, char *host,
  * `*fd` gets the descriptor, to close with cio_fs_close (or close(2)).
  * Returns 0, CIO_EINVAL (NULL), an errno code, CIO_ECANCELED, CIO_EPERM;
  * `*fd` is -1 on failure. */
-CIO_API int cio_fs_open(const char *path, int flags, int mode, int *fd);
+CIO_API CIO_NODISCARD int cio_fs_open(const char *path, int flags, int mode, int *fd);
 
 /* Close `fd`.  Returns 0, CIO_EBADF, CIO_EIO, CIO_ECANCELED, CIO_EPERM. */
-CIO_API int cio_fs_close(int fd);
+CIO_API CIO_NODISCARD int cio_fs_close(int fd);
 
 /* Read up to `nbytes` into `buf` at the file position, which advances.
  * Returns the count (0 at end of file), or a negative code. */
-CIO_API ssize_t cio_fs_read(int fd, void *buf, size_t nbytes);
+CIO_API CIO_NODISCARD ssize_t cio_fs_read(int fd, void *buf, size_t nbytes);
 
 /* Write all `nbytes` of `buf` at the file position (a short write goes on
  * where it stopped).  Returns `nbytes`, or a negative code (some bytes may
  * have been written). */
-CIO_API ssize_t cio_fs_write(int fd, const void *buf, size_t nbytes);
+CIO_API CIO_NODISCARD ssize_t cio_fs_write(int fd, const void *buf, size_t nbytes);
 
 /* Read up to `nbytes` at byte `offset` (>= 0, else CIO_EINVAL) without
  * moving the file position.  Returns the count (0 past the end). */
-CIO_API ssize_t cio_fs_pread(int fd, void *buf, size_t nbytes,
+CIO_API CIO_NODISCARD ssize_t cio_fs_pread(int fd, void *buf, size_t nbytes,
                              int64_t offset);
 
 /* Write all `nbytes` at byte `offset` (>= 0) without moving the file
  * position.  Returns `nbytes` or a negative code. */
-CIO_API ssize_t cio_fs_pwrite(int fd, const void *buf, size_t nbytes,
+CIO_API CIO_NODISCARD ssize_t cio_fs_pwrite(int fd, const void *buf, size_t nbytes,
                               int64_t offset);
 
 /* What stat(2) says about a file.  Times are seconds since the epoch. */
@@ -1600,21 +1649,21 @@ typedef struct cio_stat {
 
 /* stat(2) `path` (following symbolic links) into `*st`.  Returns 0,
  * CIO_ENOENT..., CIO_EINVAL (NULL), CIO_ECANCELED, CIO_EPERM. */
-CIO_API int cio_fs_stat(const char *path, cio_stat *st);
+CIO_API CIO_NODISCARD int cio_fs_stat(const char *path, cio_stat *st);
 
 /* fstat(2) an open descriptor.  Returns as cio_fs_stat. */
-CIO_API int cio_fs_fstat(int fd, cio_stat *st);
+CIO_API CIO_NODISCARD int cio_fs_fstat(int fd, cio_stat *st);
 
 /* Flush `fd`'s data and metadata to the device (fsync(2)).  Returns 0 or
  * a negative code. */
-CIO_API int cio_fs_fsync(int fd);
+CIO_API CIO_NODISCARD int cio_fs_fsync(int fd);
 
 /* Remove the name `path` (unlink(2)).  Returns 0 or a negative code. */
-CIO_API int cio_fs_unlink(const char *path);
+CIO_API CIO_NODISCARD int cio_fs_unlink(const char *path);
 
 /* Rename `from` to `to`, replacing `to` atomically (rename(2)).  Returns 0
  * or a negative code. */
-CIO_API int cio_fs_rename(const char *from, const char *to);
+CIO_API CIO_NODISCARD int cio_fs_rename(const char *from, const char *to);
 
 /* Send `count` bytes of file `fd` from byte `offset` (>= 0) to stream
  * `out` (asyncio's loop.sendfile); `count` 0 means up to the end of the
@@ -1627,7 +1676,7 @@ CIO_API int cio_fs_rename(const char *from, const char *to);
  * error, the stream's write error (CIO_EPIPE...), CIO_ECLOSED,
  * CIO_ECANCELED (some bytes may have been sent), CIO_EINVAL, CIO_ENOMEM,
  * CIO_EPERM outside a task. */
-CIO_API ssize_t cio_fs_sendfile(cio_stream *out, int fd, int64_t offset,
+CIO_API CIO_NODISCARD ssize_t cio_fs_sendfile(cio_stream *out, int fd, int64_t offset,
                                 size_t count);
 
 /* -- Signals (loop.add_signal_handler).  POSIX signals delivered to the
@@ -1643,7 +1692,7 @@ CIO_API ssize_t cio_fs_sendfile(cio_stream *out, int fd, int64_t offset,
  * every handler.  Does not suspend.  Returns 0, CIO_EINVAL (no loop, NULL
  * `cb`, a number that is no signal, SIGKILL or SIGSTOP, which cannot be
  * caught), CIO_ESHUTDOWN (loop closing), CIO_ENOMEM.  Not thread-safe. */
-CIO_API int cio_loop_add_signal_handler(cio_loop *loop, int signum,
+CIO_API CIO_NODISCARD int cio_loop_add_signal_handler(cio_loop *loop, int signum,
                                         cio_callback_fn cb, void *arg);
 
 /* Remove the handler of `signum` and restore the signal's default action
@@ -1701,13 +1750,13 @@ typedef struct cio_process_opts {
  * mode, opts->stream->limit <= 0), CIO_ENOENT / CIO_EACCES / ... (the program could not be run),
  * CIO_EMFILE, CIO_ENOMEM, CIO_ESHUTDOWN (loop closing).  On failure
  * `*out` is NULL and no child runs. */
-CIO_API int cio_create_subprocess_exec(cio_process **out,
+CIO_API CIO_NODISCARD int cio_create_subprocess_exec(cio_process **out,
                                        const char *const *argv,
                                        const cio_process_opts *opts);
 
 /* Run `cmd` with /bin/sh -c.  Returns as cio_create_subprocess_exec (a
  * command the shell cannot find is the shell's exit status 127). */
-CIO_API int cio_create_subprocess_shell(cio_process **out, const char *cmd,
+CIO_API CIO_NODISCARD int cio_create_subprocess_shell(cio_process **out, const char *cmd,
                                         const cio_process_opts *opts);
 
 /* The child's process id (-1 for NULL). */
@@ -1731,7 +1780,7 @@ CIO_API cio_stream *cio_process_stderr(cio_process *p);
  * leaves the child running (as asyncio).  A child that fills a pipe
  * nobody reads never exits: use communicate().  Suspends.  Returns 0,
  * CIO_ECANCELED, CIO_EINVAL, CIO_EPERM outside a task. */
-CIO_API int cio_process_wait(cio_process *p, int *returncode);
+CIO_API CIO_NODISCARD int cio_process_wait(cio_process *p, int *returncode);
 
 /* Write `input_len` bytes of `input` (may be NULL with 0) to stdin and
  * close it, read stdout and stderr to their end, all at once (so a child
@@ -1746,7 +1795,7 @@ CIO_API int cio_process_wait(cio_process *p, int *returncode);
  * CIO_ECANCELED (the child keeps running, the pipes stay open, bytes read
  * so far are lost), a pipe's error, CIO_EINVAL, CIO_EPERM outside a task.
  * Outputs are NULL / 0 on error. */
-CIO_API int cio_process_communicate(cio_process *p, const void *input,
+CIO_API CIO_NODISCARD int cio_process_communicate(cio_process *p, const void *input,
                                     size_t input_len, void **out,
                                     size_t *out_len, void **err,
                                     size_t *err_len);
@@ -1766,7 +1815,7 @@ CIO_API int cio_process_kill(cio_process *p);
  * interrupt it (the killed child exits at once) and is returned at the
  * end.  `p` is freed on every return but CIO_EPERM (outside a task: call
  * it from one).  Returns 0, CIO_ECANCELED, CIO_EPERM.  NULL is accepted. */
-CIO_API int cio_process_close(cio_process *p);
+CIO_API CIO_NODISCARD int cio_process_close(cio_process *p);
 
 #ifdef __cplusplus
 }

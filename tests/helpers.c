@@ -2,6 +2,9 @@
  * clocks, running a main task, spawning and yielding, child commands. */
 #include <time.h>
 
+#include <netinet/in.h>
+#include <sys/socket.h>
+
 #include "casyncio.h"
 #include "test.h"
 
@@ -37,7 +40,8 @@ int test_logger(void *arg, void **result) {
   return 0;
 }
 
-/* ---- time ------------------------------------------------------------------ */
+/* ---- time ------------------------------------------------------------------
+ */
 
 double test_now(void) {
   struct timespec ts;
@@ -45,7 +49,8 @@ double test_now(void) {
   return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-/* ---- main tasks, tasks ------------------------------------------------------ */
+/* ---- main tasks, tasks ------------------------------------------------------
+ */
 
 /* ---- DEFER, and the main task's end ---------------------------------- */
 
@@ -62,8 +67,7 @@ void test_defer(enum test_defer_kind kind, void *obj) {
   if (!in_run)
     test_fail(__FILE__, __LINE__, "DEFER outside test_run or test_run_virtual");
   if (ndeferred == MAX_DEFERRED)
-    test_fail(__FILE__, __LINE__, "DEFER: more than %d objects",
-              MAX_DEFERRED);
+    test_fail(__FILE__, __LINE__, "DEFER: more than %d objects", MAX_DEFERRED);
   if (obj != NULL)
     deferred[ndeferred++] = (struct deferred){kind, obj};
 }
@@ -121,7 +125,7 @@ static void finish_other_tasks(void) {
       return;
     cio_task_retain(other);
     cio_task_cancel(other);
-    (void)cio_task_await(other, NULL);
+    (void)!cio_task_await(other, NULL);
     cio_task_release(other);
   }
 }
@@ -221,7 +225,8 @@ int test_yield_n(int n) {
   return 0;
 }
 
-/* ---- child commands ------------------------------------------------------- */
+/* ---- child commands -------------------------------------------------------
+ */
 
 int test_run_capture(const char *cmd, char *out, size_t cap) {
   FILE *p = popen(cmd, "r");
@@ -266,4 +271,18 @@ const char *test_stderr_end(void) {
   fclose(captured);
   captured = NULL;
   return text;
+}
+
+int test_free_port(void) {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  if (fd < 0)
+    test_fail(__FILE__, __LINE__, "socket: %s", strerror(errno));
+  struct sockaddr_in sin = {.sin_family = AF_INET,
+                            .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+  socklen_t len = sizeof sin;
+  if (bind(fd, (struct sockaddr *)&sin, sizeof sin) != 0 ||
+      getsockname(fd, (struct sockaddr *)&sin, &len) != 0)
+    test_fail(__FILE__, __LINE__, "bind: %s", strerror(errno));
+  close(fd);
+  return ntohs(sin.sin_port);
 }

@@ -192,6 +192,10 @@ double test_now(void);
 /* Capture what the process writes to stderr between the two calls (a
  * report casyncio prints); test_stderr_end() returns it (static buffer,
  * up to 16 KiB) and restores stderr. */
+/* A TCP port on 127.0.0.1 that was free a moment ago (bound to port 0 and
+ * closed), for a program that must be given its port. */
+int test_free_port(void);
+
 /* `fd` is meant to stay open after the case (a watcher's pipe that must
  * close only when the process ends): the leak check skips it. */
 void test_fd_outlives_case(int fd);

@@ -26,7 +26,7 @@ static int job_fn(void *arg, void **result) {
       return j->on_cancel_error;
     if (j->swallow_cancel) {
       cio_task_uncancel(cio_current_task());
-      cio_sleep(j->swallow_cancel);
+      (void)!cio_sleep(j->swallow_cancel); /* what it swallows */
       *result = (void *)j->value;
       return 0;
     }
@@ -51,7 +51,7 @@ static int spawn(struct job *j, cio_task **t) {
   do {                                                                         \
     int r_ = (expr);                                                           \
     if (r_ != 0 && test_tolerated(r_)) {                                       \
-      (void)cio_taskgroup_exit(tg, r_);                                        \
+      (void)!cio_taskgroup_exit(tg, r_);                                        \
       CHECK_EQ(cio_taskgroup_free(tg), 0);                                     \
       test_stop_here();                                                        \
       return r_;                                                               \
@@ -862,8 +862,8 @@ static int main_gather_error_beats_cancel(void *arg, void **result) {
   CHECK_EQ(cio_sleep(1), 0);
   cio_task_cancel(caller);
   TRY_EQ(cio_task_await(caller, NULL), CIO_EPIPE);
-  cio_task_await(t[0], NULL);
-  cio_task_await(t[1], NULL);
+  (void)!cio_task_await(t[0], NULL);
+  (void)!cio_task_await(t[1], NULL);
   return 0;
 }
 

@@ -55,3 +55,27 @@ TEST(crawler_fetches_concurrently) {
   };
   CHECK_EXAMPLE("crawler", want);
 }
+
+/* The port on the command line is the port it listens on. */
+TEST(echo_server_listens_on_the_port_it_is_given) {
+  int port = test_free_port();
+  char srv[1024], cli[1024], cmd[2200];
+  example_path(srv, sizeof srv, "echo_server");
+  example_path(cli, sizeof cli, "echo_client");
+  snprintf(cmd, sizeof cmd, "'%s' %d 1 2>&1", srv, port);
+  FILE *p = popen(cmd, "r");
+  CHECK(p != NULL);
+  char line[256], want[64];
+  CHECK(fgets(line, sizeof line, p) != NULL);
+  snprintf(want, sizeof want, "listening on 127.0.0.1:%d\n", port);
+  CHECK_STR(line, want);
+  snprintf(cmd, sizeof cmd, "'%s' %d ping 2>&1", cli, port);
+  char out[256];
+  int st = test_run_capture(cmd, out, sizeof out);
+  CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+  CHECK_STR(out, "echo: ping\n");
+  while (fgets(line, sizeof line, p) != NULL)
+    ;
+  st = pclose(p);
+  CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+}

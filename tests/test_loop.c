@@ -370,18 +370,19 @@ static int overflows(void *arg, void **result) {
     recurse(depth);
   else
     big_frame();
-  cio_sleep(0); /* the canary is checked when the task switches out */
+  (void)!cio_sleep(0); /* the canary is checked at the switch out */
   return 0;
 }
 
 static void child_overflow(int guard, int depth) {
   cio_loop_opts opts = {.stack_guard = guard};
   cio_loop *loop;
-  cio_loop_open(&loop, &opts);
+  CHECK_EQ(cio_loop_open(&loop, &opts), 0);
   cio_task *t;
-  cio_create_task(loop, &t, overflows, (void *)(intptr_t)depth,
-                  &(cio_task_opts){.name = "deep-recursion"});
-  cio_loop_run_until_complete(loop, t, NULL);
+  CHECK_EQ(cio_create_task(loop, &t, overflows, (void *)(intptr_t)depth,
+                           &(cio_task_opts){.name = "deep-recursion"}),
+           0);
+  (void)!cio_loop_run_until_complete(loop, t, NULL);
   _exit(0); /* not reached if the overflow was caught */
 }
 

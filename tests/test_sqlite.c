@@ -441,7 +441,7 @@ static int cancel_main(void *arg, void **result) {
   cio_task_cancel(q);
   CHECK_EQ(cio_task_join(q, NULL), CIO_ECANCELED);
   cio_task_cancel(tick);
-  cio_task_join(tick, NULL);
+  CHECK_EQ(cio_task_join(tick, NULL), CIO_ECANCELED);
   CHECK_EQ(cio_sqlite_close(db), 0);
   return 0;
 }

@@ -639,7 +639,7 @@ static int connect_task(void *arg, void **result) {
   c->rc = cio_tls_open_connection(&s, "localhost", c->port, NULL,
                                   &(cio_tls_opts){.context = c->ctx});
   if (c->rc == 0)
-    cio_stream_close(s);
+    (void)!cio_stream_close(s);
   return 0;
 }
 

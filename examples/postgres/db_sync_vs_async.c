@@ -87,7 +87,7 @@ static int run_async(const char *conninfo, double *seconds) {
     return rc;
   cio_call *calls = calloc((size_t)n_queries, sizeof *calls);
   if (calls == NULL) {
-    cio_pg_pool_close(pool);
+    (void)!cio_pg_pool_close(pool); /* out of memory is what matters */
     return CIO_ENOMEM;
   }
   for (long i = 0; i < n_queries; i++)
@@ -96,8 +96,8 @@ static int run_async(const char *conninfo, double *seconds) {
   rc = cio_gather_calls(calls, (size_t)n_queries, NULL, NULL, false);
   *seconds = now() - t0;
   free(calls);
-  cio_pg_pool_close(pool);
-  return rc;
+  int crc = cio_pg_pool_close(pool);
+  return rc < 0 ? rc : crc;
 }
 
 static int compare(void *arg, void **result) {

@@ -48,8 +48,7 @@ static int fetch(void *arg, void **result) {
   cio_db_value id = cio_db_int(f->id);
   int rc = cio_pg_query(f->conn, f->sql, &id, 1, &f->rows);
   if (rc == CIO_EDB)
-    fprintf(stderr, "%s: %s\n", f->sql,
-            cio_db_result_error(f->rows)->message);
+    fprintf(stderr, "%s: %s\n", f->sql, cio_db_result_error(f->rows)->message);
   return rc;
 }
 
@@ -83,8 +82,10 @@ static int fetch_users(void *arg, void **result) {
   struct fetch f[3] = {
       {conn, "SELECT * FROM users WHERE id = $1", 1, NULL},
       {conn, "SELECT * FROM users WHERE id = $1", 2, NULL},
-      {conn, "SELECT item, price FROM orders WHERE user_id = $1 ORDER BY price "
-             "DESC", 1, NULL},
+      {conn,
+       "SELECT item, price FROM orders WHERE user_id = $1 ORDER BY price "
+       "DESC",
+       1, NULL},
   };
   cio_call calls[3] = {{fetch, &f[0]}, {fetch, &f[1]}, {fetch, &f[2]}};
   if (rc == 0)
@@ -92,14 +93,14 @@ static int fetch_users(void *arg, void **result) {
   if (rc == 0) {
     for (int i = 0; i < 2; i++)
       printf("users %d: %s\n", i + 1,
-             cio_db_result_text(f[i].rows, 0,
-                                (size_t)cio_db_result_column_index(f[i].rows,
-                                                                   "name"),
-                                NULL));
+             cio_db_result_text(
+                 f[i].rows, 0,
+                 (size_t)cio_db_result_column_index(f[i].rows, "name"), NULL));
     size_t n = cio_db_result_nrows(f[2].rows);
     printf("orders of user 1: %zu (", n);
     for (size_t r = 0; r < n; r++)
-      printf("%s%s %s", r ? ", " : "", cio_db_result_text(f[2].rows, r, 0, NULL),
+      printf("%s%s %s", r ? ", " : "",
+             cio_db_result_text(f[2].rows, r, 0, NULL),
              cio_db_result_text(f[2].rows, r, 1, NULL));
     printf(")\n");
   }

@@ -32,7 +32,9 @@ static int cluster_sh(const char *cmd) {
     return rc;
   int code = -1;
   rc = cio_process_wait(p, &code);
-  cio_process_close(p);
+  int crc = cio_process_close(p);
+  if (rc == 0)
+    rc = crc;
   return rc < 0 ? rc : code == 0 ? 0 : CIO_EIO;
 }
 
@@ -41,8 +43,10 @@ static int cluster_start(struct cluster *c) {
   const char *bin = "/usr/lib/postgresql/15/bin";
   char cmd[1024];
   if (access("/usr/lib/postgresql/15/bin/initdb", X_OK) != 0) {
-    fprintf(stderr, "no PostgreSQL 15 server in %s (apt-get install "
-                    "postgresql), and CIO_PG_CONNINFO is not set\n", bin);
+    fprintf(stderr,
+            "no PostgreSQL 15 server in %s (apt-get install "
+            "postgresql), and CIO_PG_CONNINFO is not set\n",
+            bin);
     return CIO_ENOENT;
   }
   snprintf(c->dir, sizeof c->dir, "/tmp/cio-example-pg.XXXXXX");

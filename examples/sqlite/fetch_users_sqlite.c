@@ -71,7 +71,7 @@ static int slow_query(cio_sqlite *db) {
                         "SELECT count(*) FROM c",
                         NULL, 0, &r);
   cio_task_cancel(tick);
-  cio_task_join(tick, NULL);
+  (void)!cio_task_join(tick, NULL); /* ends cancelled: that is its job */
   if (rc == 0)
     printf("slow query: %s, while the loop ticked %d times\n",
            cio_db_result_text(r, 0, 0, NULL), ticks);
@@ -99,8 +99,10 @@ static int fetch_users(void *arg, void **result) {
   struct fetch f[3] = {
       {db, "SELECT * FROM users WHERE id = ?", 1, NULL},
       {db, "SELECT * FROM users WHERE id = ?", 2, NULL},
-      {db, "SELECT item, price FROM orders WHERE user_id = ? ORDER BY price "
-           "DESC", 1, NULL},
+      {db,
+       "SELECT item, price FROM orders WHERE user_id = ? ORDER BY price "
+       "DESC",
+       1, NULL},
   };
   cio_call calls[3] = {{fetch, &f[0]}, {fetch, &f[1]}, {fetch, &f[2]}};
   if (rc == 0)
@@ -108,22 +110,22 @@ static int fetch_users(void *arg, void **result) {
   if (rc == 0) {
     for (int i = 0; i < 2; i++)
       printf("users %d: %s\n", i + 1,
-             cio_db_result_text(f[i].rows, 0,
-                                (size_t)cio_db_result_column_index(f[i].rows,
-                                                                   "name"),
-                                NULL));
+             cio_db_result_text(
+                 f[i].rows, 0,
+                 (size_t)cio_db_result_column_index(f[i].rows, "name"), NULL));
     size_t n = cio_db_result_nrows(f[2].rows);
     printf("orders of user 1: %zu (", n);
     for (size_t r = 0; r < n; r++)
-      printf("%s%s %s", r ? ", " : "", cio_db_result_text(f[2].rows, r, 0, NULL),
+      printf("%s%s %s", r ? ", " : "",
+             cio_db_result_text(f[2].rows, r, 0, NULL),
              cio_db_result_text(f[2].rows, r, 1, NULL));
     printf(")\n");
     rc = slow_query(db);
   }
   for (int i = 0; i < 3; i++)
     cio_db_result_free(f[i].rows);
-  cio_sqlite_close(db);
-  return rc;
+  int crc = cio_sqlite_close(db);
+  return rc < 0 ? rc : crc;
 }
 
 int main(void) {

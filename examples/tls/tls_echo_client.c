@@ -35,7 +35,8 @@ static int talk(cio_stream *s, const char *msg) {
 
 static int exchange(cio_tls_context *ctx, struct args *a) {
   char why[256] = "";
-  cio_tls_opts tls = {.context = ctx, .error_buf = why, .error_cap = sizeof why};
+  cio_tls_opts tls = {
+      .context = ctx, .error_buf = why, .error_cap = sizeof why};
   cio_stream *s;
   int rc = cio_tls_open_connection(&s, "localhost", a->port, NULL, &tls);
   if (rc < 0) {
@@ -65,8 +66,9 @@ static int client(void *arg, void **result) {
     return rc;
   }
   cio_timeout to;
-  cio_timeout_enter(&to, 5.0);
-  rc = cio_timeout_exit(&to, exchange(ctx, a));
+  rc = cio_timeout_enter(&to, 5.0);
+  if (rc == 0)
+    rc = cio_timeout_exit(&to, exchange(ctx, a));
   if (rc == CIO_ETIMEDOUT || rc == CIO_ECONNREFUSED)
     fprintf(stderr, "tls_echo_client: %s\n", cio_strerror(rc));
   cio_tls_context_free(ctx);

@@ -35,8 +35,12 @@ static int handle_client(cio_stream *s, void *arg) {
   }
   printf("client done\n");
   fflush(stdout);
-  if (++app->finished == app->max_clients)
-    cio_server_close(app->srv); /* from a handler: does not wait for it */
+  if (++app->finished == app->max_clients) {
+    /* From a handler: stops accepting; serve_forever returns. */
+    int rc = cio_server_close(app->srv);
+    if (rc < 0)
+      return rc;
+  }
   return (int)n;
 }
 
@@ -53,14 +57,16 @@ static int serve(void *arg, void **result) {
   }
   if (rc == 0)
     rc = cio_tls_start_server(&app->srv, handle_client, app, "127.0.0.1",
-                              app->port, NULL,
-                              &(cio_tls_opts){.context = ctx});
+                              app->port, NULL, &(cio_tls_opts){.context = ctx});
   if (rc == 0) {
     printf("listening on 127.0.0.1:%d (TLS)\n", cio_server_port(app->srv));
     fflush(stdout);
     rc = cio_server_serve_forever(app->srv);
-    if (app->finished != app->max_clients)
-      cio_server_close(app->srv);
+    if (app->finished != app->max_clients) {
+      int crc = cio_server_close(app->srv);
+      if (rc == 0)
+        rc = crc;
+    }
   }
   cio_tls_context_free(ctx); /* the server kept its own reference */
   if (rc < 0)

@@ -213,7 +213,7 @@ typedef struct cio_pg_conn cio_pg_conn;
  * (nothing listens), CIO_ETIMEDOUT, CIO_EDB (the server refused: bad
  * password, no such database...), CIO_ECANCELED, CIO_EINVAL,
  * CIO_ENOMEM, CIO_EPERM outside a task; `*out` is NULL on failure. */
-CIO_API int cio_pg_connect(cio_pg_conn **out, const char *conninfo,
+CIO_API CIO_NODISCARD int cio_pg_connect(cio_pg_conn **out, const char *conninfo,
                            double timeout, char *errbuf, size_t errcap);
 
 /* Close and free `c`.  Queries still waiting fail with CIO_ECONNRESET.
@@ -255,12 +255,12 @@ enum {
  * this file), CIO_ECANCELED (a cancel request goes to the server; the
  * connection stays usable), CIO_ECONNRESET (the connection broke),
  * CIO_EINVAL, CIO_ENOMEM, CIO_EPERM outside a task. */
-CIO_API int cio_pg_query(cio_pg_conn *c, const char *sql,
+CIO_API CIO_NODISCARD int cio_pg_query(cio_pg_conn *c, const char *sql,
                          const cio_db_value *params, size_t n,
                          cio_db_result **res);
 
 /* cio_pg_query() with flags (CIO_PG_BINARY_RESULTS). */
-CIO_API int cio_pg_query_ex(cio_pg_conn *c, const char *sql,
+CIO_API CIO_NODISCARD int cio_pg_query_ex(cio_pg_conn *c, const char *sql,
                             const cio_db_value *params, size_t n, int flags,
                             cio_db_result **res);
 
@@ -268,14 +268,14 @@ CIO_API int cio_pg_query_ex(cio_pg_conn *c, const char *sql,
  * rows it affected goes to `*rows_affected` (may be NULL; -1 when the
  * command has no count).  On CIO_EDB the error is printed nowhere: use
  * cio_pg_query() to read it. */
-CIO_API int cio_pg_execute(cio_pg_conn *c, const char *sql,
+CIO_API CIO_NODISCARD int cio_pg_execute(cio_pg_conn *c, const char *sql,
                            const cio_db_value *params, size_t n,
                            int64_t *rows_affected);
 
 /* Run several statements separated by ';' with no parameters (the simple
  * query protocol; psql -c).  Suspends.  Returns as cio_pg_query(), the
  * result being the last statement's (or NULL when `res` is NULL). */
-CIO_API int cio_pg_exec_script(cio_pg_conn *c, const char *sql,
+CIO_API CIO_NODISCARD int cio_pg_exec_script(cio_pg_conn *c, const char *sql,
                                cio_db_result **res);
 
 /* -- Prepared statements.  The statement is parsed once; its parameter
@@ -286,7 +286,7 @@ typedef struct cio_pg_stmt cio_pg_stmt;
 /* Prepare `sql` on `c` under a generated name.  Suspends.  Returns 0,
  * CIO_EDB (`*err_res`, may be NULL, gets the error result), and as
  * cio_pg_query(); `*out` is NULL on failure. */
-CIO_API int cio_pg_prepare(cio_pg_conn *c, const char *sql, cio_pg_stmt **out,
+CIO_API CIO_NODISCARD int cio_pg_prepare(cio_pg_conn *c, const char *sql, cio_pg_stmt **out,
                            cio_db_result **err_res);
 
 /* Number of parameters the statement takes. */
@@ -294,7 +294,7 @@ CIO_API size_t cio_pg_stmt_nparams(const cio_pg_stmt *s);
 
 /* Run the prepared statement with `n` parameters (exactly its number,
  * else CIO_EINVAL).  Returns as cio_pg_query_ex(). */
-CIO_API int cio_pg_stmt_query(cio_pg_stmt *s, const cio_db_value *params,
+CIO_API CIO_NODISCARD int cio_pg_stmt_query(cio_pg_stmt *s, const cio_db_value *params,
                               size_t n, int flags, cio_db_result **res);
 
 /* Deallocate the statement on the server (when the connection is still
@@ -313,7 +313,7 @@ typedef int (*cio_pg_tx_fn)(cio_pg_conn *c, void *arg);
  * Suspends.  Returns fn's status (its success value when it commits), or
  * the error of BEGIN or COMMIT (CIO_EDB: the commit failed, e.g. a
  * deferred constraint). */
-CIO_API int cio_pg_transaction(cio_pg_conn *c, cio_pg_tx_fn fn, void *arg);
+CIO_API CIO_NODISCARD int cio_pg_transaction(cio_pg_conn *c, cio_pg_tx_fn fn, void *arg);
 
 /* -- COPY, streamed by the task.  The connection is used by the copy
  * alone while it runs: other tasks' queries wait for it to end. */
@@ -323,20 +323,20 @@ typedef struct cio_pg_copy cio_pg_copy;
  * the queries already queued on `c`.  Suspends.  Returns 0, CIO_EDB (the
  * COPY was refused; `*err_res`, may be NULL, gets the error result),
  * CIO_EINVAL (not a COPY), and as cio_pg_query(). */
-CIO_API int cio_pg_copy_start(cio_pg_conn *c, const char *sql,
+CIO_API CIO_NODISCARD int cio_pg_copy_start(cio_pg_conn *c, const char *sql,
                               cio_pg_copy **out, cio_db_result **err_res);
 
 /* COPY FROM STDIN: send `n` bytes of data (rows in the COPY format;
  * they need not be split at rows).  Suspends while the socket is full.
  * Returns 0, CIO_EINVAL (a COPY TO), CIO_ECONNRESET, CIO_ECANCELED (the
  * copy then ends in failure: call cio_pg_copy_end). */
-CIO_API int cio_pg_copy_write(cio_pg_copy *cp, const void *data, size_t n);
+CIO_API CIO_NODISCARD int cio_pg_copy_write(cio_pg_copy *cp, const void *data, size_t n);
 
 /* COPY TO STDOUT: the next row into `*data`, `*len` bytes (valid until
  * the next call or the end).  Suspends.  Returns 1 with a row, 0 once all
  * rows were read, CIO_EDB, CIO_ECONNRESET, CIO_ECANCELED (call
  * cio_pg_copy_end, which cancels the COPY on the server). */
-CIO_API int cio_pg_copy_read(cio_pg_copy *cp, const void **data, size_t *len);
+CIO_API CIO_NODISCARD int cio_pg_copy_read(cio_pg_copy *cp, const void **data, size_t *len);
 
 /* End the copy and free `cp`: COPY FROM finishes (or, after an error or
  * a cancellation, fails with "aborted"), COPY TO reads what is left.  The
@@ -344,7 +344,7 @@ CIO_API int cio_pg_copy_read(cio_pg_copy *cp, const void **data, size_t *len);
  * given back to the other tasks.  Returns 0, CIO_EDB (the server
  * rejected the data: the copy is rolled back), CIO_ECONNRESET,
  * CIO_ECANCELED. */
-CIO_API int cio_pg_copy_end(cio_pg_copy *cp, int64_t *rows);
+CIO_API CIO_NODISCARD int cio_pg_copy_end(cio_pg_copy *cp, int64_t *rows);
 
 /* -- LISTEN / NOTIFY. */
 typedef struct cio_pg_notification {
@@ -355,13 +355,13 @@ typedef struct cio_pg_notification {
 
 /* LISTEN on `channel` (quoted as an identifier).  Suspends.  Returns as
  * cio_pg_execute(). */
-CIO_API int cio_pg_listen(cio_pg_conn *c, const char *channel);
+CIO_API CIO_NODISCARD int cio_pg_listen(cio_pg_conn *c, const char *channel);
 
 /* Wait for the next notification on `c` (those that arrived first are
  * handed out in order).  Only one task may wait at a time (another gets
  * CIO_EBUSY).  Suspends.  Returns 0 with `*out` (free it with
  * cio_pg_notification_free), CIO_ECONNRESET, CIO_ECANCELED, CIO_EBUSY. */
-CIO_API int cio_pg_wait_notification(cio_pg_conn *c,
+CIO_API CIO_NODISCARD int cio_pg_wait_notification(cio_pg_conn *c,
                                      cio_pg_notification **out);
 
 CIO_API void cio_pg_notification_free(cio_pg_notification *n);
@@ -382,7 +382,7 @@ typedef struct cio_pg_pool_opts {
 /* Open a pool of connections to `conninfo` and connect min_size of them.
  * `opts` may be NULL.  Suspends.  Returns 0 or an error of
  * cio_pg_connect(); `*out` is NULL on failure. */
-CIO_API int cio_pg_pool_open(cio_pg_pool **out, const char *conninfo,
+CIO_API CIO_NODISCARD int cio_pg_pool_open(cio_pg_pool **out, const char *conninfo,
                              const cio_pg_pool_opts *opts);
 
 /* Take a connection: an idle one (checked: a broken one is replaced), a
@@ -390,7 +390,7 @@ CIO_API int cio_pg_pool_open(cio_pg_pool **out, const char *conninfo,
  * release.  `timeout` seconds (CIO_NO_TIMEOUT: wait as long as it takes).
  * Suspends.  Returns 0, CIO_ETIMEDOUT, CIO_ECANCELED, a connect error,
  * CIO_ESHUTDOWN (the pool is closing), CIO_EPERM outside a task. */
-CIO_API int cio_pg_pool_acquire(cio_pg_pool *p, double timeout,
+CIO_API CIO_NODISCARD int cio_pg_pool_acquire(cio_pg_pool *p, double timeout,
                                 cio_pg_conn **out);
 
 /* Give `c` back.  A broken connection, one still in a transaction or
@@ -399,7 +399,7 @@ CIO_API int cio_pg_pool_acquire(cio_pg_pool *p, double timeout,
 CIO_API int cio_pg_pool_release(cio_pg_pool *p, cio_pg_conn *c);
 
 /* acquire, cio_pg_query, release (asyncpg's pool.fetch). */
-CIO_API int cio_pg_pool_query(cio_pg_pool *p, const char *sql,
+CIO_API CIO_NODISCARD int cio_pg_pool_query(cio_pg_pool *p, const char *sql,
                               const cio_db_value *params, size_t n,
                               cio_db_result **res);
 
@@ -413,7 +413,7 @@ CIO_API size_t cio_pg_pool_idle(const cio_pg_pool *p);
  * and frees the pool only if none is in use, else CIO_EBUSY).  Returns
  * 0, CIO_ECANCELED (the pool is still closing: call again), CIO_EBUSY.
  * NULL is accepted. */
-CIO_API int cio_pg_pool_close(cio_pg_pool *p);
+CIO_API CIO_NODISCARD int cio_pg_pool_close(cio_pg_pool *p);
 #endif /* CIO_HAVE_POSTGRES */
 
 #if CIO_HAVE_SQLITE
@@ -446,7 +446,7 @@ typedef struct cio_sqlite_opts {
  * `errbuf`, `errcap` bytes, may be NULL, gets its message), CIO_ECANCELED,
  * CIO_EINVAL, CIO_ENOMEM, CIO_EPERM outside a task; `*out` is NULL on
  * failure. */
-CIO_API int cio_sqlite_open(cio_sqlite **out, const char *path,
+CIO_API CIO_NODISCARD int cio_sqlite_open(cio_sqlite **out, const char *path,
                             const cio_sqlite_opts *opts, char *errbuf,
                             size_t errcap);
 
@@ -454,19 +454,19 @@ CIO_API int cio_sqlite_open(cio_sqlite **out, const char *path,
  * Suspends (outside a task it blocks until then).  Returns 0, or
  * CIO_ECANCELED (the close goes on without the caller).  NULL is
  * accepted. */
-CIO_API int cio_sqlite_close(cio_sqlite *db);
+CIO_API CIO_NODISCARD int cio_sqlite_close(cio_sqlite *db);
 
 /* Run one statement with `n` parameters and fetch all its rows into
  * `*res` (may be NULL).  Suspends.  Returns 0, CIO_EDB (the error is in
  * the result: see the top of this file), CIO_ECANCELED, CIO_ECLOSED (the
  * connection is closing), CIO_EINVAL, CIO_ENOMEM, CIO_EPERM. */
-CIO_API int cio_sqlite_query(cio_sqlite *db, const char *sql,
+CIO_API CIO_NODISCARD int cio_sqlite_query(cio_sqlite *db, const char *sql,
                              const cio_db_value *params, size_t n,
                              cio_db_result **res);
 
 /* cio_sqlite_query() for a statement whose rows do not matter: rows
  * changed go to `*rows_affected` (may be NULL). */
-CIO_API int cio_sqlite_execute(cio_sqlite *db, const char *sql,
+CIO_API CIO_NODISCARD int cio_sqlite_execute(cio_sqlite *db, const char *sql,
                                const cio_db_value *params, size_t n,
                                int64_t *rows_affected);
 
@@ -474,7 +474,7 @@ CIO_API int cio_sqlite_execute(cio_sqlite *db, const char *sql,
  * (sqlite3_exec); a failing one stops the rest.  Returns 0, CIO_EDB
  * (`*err_res`, may be NULL, gets the error result), and as
  * cio_sqlite_query(). */
-CIO_API int cio_sqlite_exec_script(cio_sqlite *db, const char *sql,
+CIO_API CIO_NODISCARD int cio_sqlite_exec_script(cio_sqlite *db, const char *sql,
                                    cio_db_result **err_res);
 
 typedef int (*cio_sqlite_tx_fn)(cio_sqlite *db, void *arg);
@@ -483,7 +483,7 @@ typedef int (*cio_sqlite_tx_fn)(cio_sqlite *db, void *arg);
  * an error (CIO_ECANCELED included) or the commit fails; the ROLLBACK
  * runs even when the task was cancelled.  Suspends.  Returns as
  * cio_pg_transaction(). */
-CIO_API int cio_sqlite_transaction(cio_sqlite *db, cio_sqlite_tx_fn fn,
+CIO_API CIO_NODISCARD int cio_sqlite_transaction(cio_sqlite *db, cio_sqlite_tx_fn fn,
                                    void *arg);
 #endif /* CIO_HAVE_SQLITE */
 

@@ -64,7 +64,7 @@ enum cio_tls_verify {
  * does not ask for client certificates.  Does not suspend; any thread.
  * Returns 0, CIO_EINVAL (bad side), CIO_ENOMEM, CIO_ETLS (OpenSSL could
  * not make one).  On failure `*out` is NULL. */
-CIO_API int cio_tls_context_new(cio_tls_context **out, int side);
+CIO_API CIO_NODISCARD int cio_tls_context_new(cio_tls_context **out, int side);
 
 /* Drop the caller's reference; streams using the context keep theirs.
  * NULL is accepted.  Thread-safe. */
@@ -80,7 +80,7 @@ typedef int (*cio_tls_passphrase_fn)(char *buf, size_t cap, void *arg);
  * (ctx.load_cert_chain).  Blocks on file I/O: call it at startup.
  * Returns 0, CIO_EINVAL, CIO_ETLS (missing or unreadable file, wrong
  * passphrase, key does not match: see cio_tls_context_error_reason). */
-CIO_API int cio_tls_context_load_cert_chain(cio_tls_context *ctx,
+CIO_API CIO_NODISCARD int cio_tls_context_load_cert_chain(cio_tls_context *ctx,
                                             const char *certfile,
                                             const char *keyfile,
                                             cio_tls_passphrase_fn passphrase,
@@ -93,38 +93,38 @@ CIO_API const char *cio_tls_context_error_reason(const cio_tls_context *ctx);
 /* Trust the CAs in `cafile` (PEM) and/or the hashed directory `capath`
  * (either may be NULL, not both) (ctx.load_verify_locations).  Returns
  * 0, CIO_EINVAL, CIO_ETLS. */
-CIO_API int cio_tls_context_load_verify_locations(cio_tls_context *ctx,
+CIO_API CIO_NODISCARD int cio_tls_context_load_verify_locations(cio_tls_context *ctx,
                                                   const char *cafile,
                                                   const char *capath);
 
 /* Trust the system's default CAs (ctx.load_default_certs; done already
  * for client contexts).  Returns 0 or CIO_ETLS. */
-CIO_API int cio_tls_context_load_default_certs(cio_tls_context *ctx);
+CIO_API CIO_NODISCARD int cio_tls_context_load_default_certs(cio_tls_context *ctx);
 
 /* Set the verification mode (enum cio_tls_verify; ctx.verify_mode).
  * Client default REQUIRED, server default NONE.  Returns 0, CIO_EINVAL. */
-CIO_API int cio_tls_context_set_verify(cio_tls_context *ctx, int mode);
+CIO_API CIO_NODISCARD int cio_tls_context_set_verify(cio_tls_context *ctx, int mode);
 
 /* Client: check that the certificate matches the server name (default
  * on; ctx.check_hostname).  Returns 0, CIO_EINVAL. */
-CIO_API int cio_tls_context_set_check_hostname(cio_tls_context *ctx,
+CIO_API CIO_NODISCARD int cio_tls_context_set_check_hostname(cio_tls_context *ctx,
                                                bool check);
 
 /* ALPN protocols to offer (client) or accept, in order of preference
  * (server): `n` strings of 1 to 255 bytes (ctx.set_alpn_protocols).
  * Returns 0, CIO_EINVAL, CIO_ENOMEM. */
-CIO_API int cio_tls_context_set_alpn(cio_tls_context *ctx,
+CIO_API CIO_NODISCARD int cio_tls_context_set_alpn(cio_tls_context *ctx,
                                      const char *const *protocols, size_t n);
 
 /* The lowest / highest protocol version (CIO_TLS_VERSION_*; 0 for no
  * upper bound).  Returns 0, CIO_EINVAL. */
-CIO_API int cio_tls_context_set_min_version(cio_tls_context *ctx, int version);
-CIO_API int cio_tls_context_set_max_version(cio_tls_context *ctx, int version);
+CIO_API CIO_NODISCARD int cio_tls_context_set_min_version(cio_tls_context *ctx, int version);
+CIO_API CIO_NODISCARD int cio_tls_context_set_max_version(cio_tls_context *ctx, int version);
 
 /* OpenSSL cipher lists: `ciphers` for TLS 1.2 and below, `suites` for
  * TLS 1.3 (either may be NULL) (ctx.set_ciphers).  Returns 0, CIO_ETLS
  * (nothing usable in the list). */
-CIO_API int cio_tls_context_set_ciphers(cio_tls_context *ctx,
+CIO_API CIO_NODISCARD int cio_tls_context_set_ciphers(cio_tls_context *ctx,
                                         const char *ciphers,
                                         const char *suites);
 
@@ -152,7 +152,7 @@ typedef struct cio_tls_opts {
  * CIO_ECONNRESET (the peer closed during the handshake), CIO_ETIMEDOUT
  * (handshake timeout), CIO_ECANCELED.  On failure `*out` is NULL, the
  * socket is closed and the reason is in tls->error_buf. */
-CIO_API int cio_tls_open_connection(cio_stream **out, const char *host,
+CIO_API CIO_NODISCARD int cio_tls_open_connection(cio_stream **out, const char *host,
                                     int port, const cio_stream_opts *opts,
                                     const cio_tls_opts *tls);
 
@@ -161,7 +161,7 @@ CIO_API int cio_tls_open_connection(cio_stream **out, const char *host,
  * before `handler` runs; a connection whose handshake fails is closed
  * without calling it.  The server keeps a reference to the context.
  * Returns as cio_start_server; CIO_EINVAL without a context. */
-CIO_API int cio_tls_start_server(cio_server **out, cio_server_handler handler,
+CIO_API CIO_NODISCARD int cio_tls_start_server(cio_server **out, cio_server_handler handler,
                                  void *arg, const char *host, int port,
                                  const cio_server_opts *opts,
                                  const cio_tls_opts *tls);
@@ -173,7 +173,7 @@ CIO_API int cio_tls_start_server(cio_server **out, cio_server_handler handler,
  * errors of cio_tls_open_connection, CIO_EALREADY (already TLS),
  * CIO_ECLOSED.  On failure the stream stays open but every read and
  * write returns the error: close it. */
-CIO_API int cio_stream_start_tls(cio_stream *s, const cio_tls_opts *tls);
+CIO_API CIO_NODISCARD int cio_stream_start_tls(cio_stream *s, const cio_tls_opts *tls);
 
 /* True if `s` is a TLS stream (its handshake may have failed). */
 CIO_API bool cio_stream_is_tls(const cio_stream *s);

@@ -151,7 +151,7 @@ out:
  * for children finishing after the outer future. */
 static void mark_retrieved(cio_future *f, void *arg) {
   (void)arg;
-  (void)cio_future_error(f);
+  (void)!cio_future_error(f);
 }
 
 int cio_gather_calls(const cio_call *calls, size_t n, void **results,
@@ -183,7 +183,8 @@ int cio_gather_calls(const cio_call *calls, size_t n, void **results,
     if (!cio_future_is_done(futs[i])) {
       if (started < n)
         cio_future_cancel(futs[i]); /* could not start them all */
-      cio_future_add_done_callback(futs[i], mark_retrieved, NULL);
+      /* Without memory for it, a late error is reported as unread. */
+      (void)!cio_future_add_done_callback(futs[i], mark_retrieved, NULL);
     }
     cio_future_release(futs[i]);
   }

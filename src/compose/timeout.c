@@ -179,7 +179,8 @@ int cio_wait_for(cio_future *f, double timeout, void **result) {
     return wait_for_now(f, result);
   }
   cio_timeout to;
-  cio_timeout_enter(&to, timeout);
+  if ((rc = cio_timeout_enter(&to, timeout)) < 0)
+    return rc;
   rc = cio_await(f, result);
   return cio_timeout_exit(&to, rc);
 }

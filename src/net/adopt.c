@@ -36,12 +36,12 @@ static int adopt(int fd, int dirs, bool need_socket,
     return rc;
   rc = tcp ? uv_tcp_open(&s->h.tcp, fd) : uv_pipe_open(&s->h.pipe, fd);
   if (rc < 0) {
-    cio_stream_close(s); /* the handle never took `fd` */
+    (void)!cio_stream_close(s); /* the handle never took `fd` */
     return cio__uv_error(rc);
   }
   rc = cio__stream_start(s, dirs);
   if (rc < 0) {
-    cio_stream_close(s); /* closes `fd` too: it belongs to the stream now */
+    (void)!cio_stream_close(s); /* closes `fd` too: the stream owns it */
     return rc;
   }
   *out = s;

@@ -138,7 +138,7 @@ static int conn_main(void *arg, void **result) {
 static void conn_done(cio_future *f, void *arg) {
   (void)f;
   cio_stream *s = arg;
-  cio_stream_close(s); /* not in a task: starts the close if needed */
+  (void)!cio_stream_close(s); /* not in a task: starts the close */
   conn_detach(s);
   cio__stream_unref(s);
 }
@@ -245,7 +245,7 @@ static int server_listen(cio_server *srv, const cio_addr *addr,
   cio_addr bound;
   srv->port = -1;
   if (srv->kind == CIO__STREAM_TCP && cio__sock_name(srv->fd, &bound) == 0)
-    cio_addr_format(&bound, NULL, 0, &srv->port);
+    (void)!cio_addr_format(&bound, NULL, 0, &srv->port); /* no host */
   rc = uv_poll_init_socket(srv->loop->uv, &srv->poll, srv->fd);
   if (rc < 0) {
     cio__sock_close(srv->fd);

@@ -240,7 +240,7 @@ int cio_datagram_open(cio_datagram **out, const char *local_host,
   cio__obj_add(loop, CIO__OBJ_DATAGRAM);
   rc = dgram_setup(d, local_host, local_port, remote_host, remote_port, &o);
   if (rc < 0) {
-    cio_datagram_close(d);
+    (void)!cio_datagram_close(d); /* the setup error is what matters */
     return rc;
   }
   *out = d;

@@ -114,7 +114,7 @@ static void drop_scheduled(cio_loop *loop) {
     /* Anything else belongs to an object the program never freed; the
      * allocation count reports it. */
     if (!cio__handle_try_drop(cb) && !cio__threadsafe_try_drop(cb))
-      (void)cio__done_cb_try_drop(cb);
+      (void)!cio__done_cb_try_drop(cb);
   }
   struct cio__heap_node *min;
   while ((min = cio__heap_min(&loop->timers)) != NULL) {
@@ -122,7 +122,7 @@ static void drop_scheduled(cio_loop *loop) {
     cio__timer_stop(loop, t);
     /* Not a handle: the timer of an object the program never freed (an
      * as_completed iterator...); the object count reports the leak. */
-    (void)cio__handle_try_drop(&t->cb);
+    (void)!cio__handle_try_drop(&t->cb);
   }
 }
 
@@ -432,7 +432,7 @@ int cio_run_ex(cio_task_fn fn, void *arg, const cio_loop_opts *opts,
                        &(cio_task_opts){.name = "main"});
   if (rc == 0) {
     rc = cio_loop_run_until_complete(loop, main_task, result);
-    cio_loop_shutdown_tasks(loop);
+    (void)!cio_loop_shutdown_tasks(loop); /* reports what it must */
     if (rc == CIO_EDEADLK || rc == CIO_EINTR)
       ; /* the main task was cancelled by the shutdown; keep the cause */
     else if (main_task->state == CIO__TASK_DONE)

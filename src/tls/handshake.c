@@ -148,7 +148,7 @@ int cio_stream_start_tls(cio_stream *s, const cio_tls_opts *tls) {
   int port = 0;
   cio_addr peer;
   if (cio_stream_peer_addr(s, &peer) == 0)
-    cio_addr_format(&peer, NULL, 0, &port);
+    (void)!cio_addr_format(&peer, NULL, 0, &port); /* no host */
   cio__stream_ref(s);
   rc = upgrade(s, tls, tls->server_hostname, port, task);
   cio__stream_unref(s);
@@ -175,7 +175,7 @@ int cio_tls_open_connection(cio_stream **out, const char *host, int port,
   const char *name = tls->server_hostname ? tls->server_hostname : host;
   rc = upgrade(s, tls, name, port, task);
   if (rc < 0) {
-    (void)cio_stream_close(s); /* FAILED: no goodbye, just the socket */
+    (void)!cio_stream_close(s); /* FAILED: no goodbye, just the socket */
     return rc;
   }
   *out = s;

@@ -161,7 +161,7 @@ static void shutdown_step(struct cio__tls *t) {
     if (r == 1)
       continue;
     int e = SSL_get_error(t->ssl, r);
-    (void)cio__tls_flush(t);
+    (void)!cio__tls_flush(t);
     if (e == SSL_ERROR_WANT_READ)
       return;
     ERR_clear_error();
@@ -276,7 +276,7 @@ static int tls_write(cio_stream *s, const char *p, size_t n) {
     size_t done = 0;
     int r = SSL_write_ex(t->ssl, p, n, &done);
     if (r != 1) {
-      (void)cio__tls_flush(t);
+      (void)!cio__tls_flush(t);
       return cio__tls_fail_ssl(t, SSL_get_error(t->ssl, r));
     }
     p += done;

@@ -35,7 +35,10 @@ static void schedule_reaper(cio_pg_pool *p) {
   if (p->reaper != NULL || p->closing || p->opts.idle_timeout == CIO_NO_TIMEOUT ||
       p->nidle == 0 || p->size <= p->opts.min_size)
     return;
-  cio_loop_call_later(p->loop, p->opts.idle_timeout, reap, p, &p->reaper);
+  /* Without memory for the timer, idle connections stay until the next
+   * release tries again. */
+  (void)!cio_loop_call_later(p->loop, p->opts.idle_timeout, reap, p,
+                             &p->reaper);
 }
 
 static void drop(cio_pg_pool *p, cio_pg_conn *c) {
@@ -135,7 +138,7 @@ int cio_pg_pool_open(cio_pg_pool **out, const char *conninfo,
     cio_pg_conn *c;
     int rc = open_one(p, CIO_NO_TIMEOUT, &c);
     if (rc < 0) {
-      cio_pg_pool_close(p);
+      (void)!cio_pg_pool_close(p); /* the open error is what matters */
       return rc;
     }
     c->idle_since = cio_time();
