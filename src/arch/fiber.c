@@ -1,54 +1,22 @@
 /* Fiber switching: the raw context switch plus the bookkeeping tools need.
  *
- * Without AddressSanitizer a switch is the canary check and a tail call into
- * cio__context_switch.  With it, every switch is bracketed by
+ * Without AddressSanitizer a switch is the canary check (canary stacks
+ * only), a note of the fiber now running (for the fault handler) and a tail
+ * call into cio__context_switch.  With it, every switch is bracketed by
  * __sanitizer_start_switch_fiber() / __sanitizer_finish_switch_fiber() so
  * ASan knows which stack is current; otherwise it reports false stack
  * overflows and unpoisons the wrong memory.
  */
 #include "arch/stack_slab.h"
 
-#include <stdio.h>
 #include <stdlib.h>
-#include <string.h>
-#include <unistd.h>
 
 #if defined(CIO__ASAN)
 #include <sanitizer/asan_interface.h>
 #include <sanitizer/common_interface_defs.h>
 #endif
 
-#if defined(__GNUC__)
-#define COLD __attribute__((cold, noinline))
-#else
-#define COLD
-#endif
-
-static void write_all(int fd, const char *buf, size_t len) {
-  while (len > 0) {
-    ssize_t n = write(fd, buf, len);
-    if (n <= 0)
-      return;
-    buf += n;
-    len -= (size_t)n;
-  }
-}
-
-/* The fiber's canary is gone: it overflowed its stack, and the memory below
- * may already be corrupt, so stop here. */
-COLD _Noreturn void cio__fiber_overflow_abort(const cio__stack *stack) {
-  char buf[256];
-  if (!cio__overflow_describe(stack, NULL, buf, sizeof buf))
-    snprintf(buf, sizeof buf,
-             "casyncio: stack overflow detected (canary overwritten), "
-             "stack size %zu bytes",
-             stack->size);
-  size_t len = strlen(buf);
-  if (len < sizeof buf - 1 && (len == 0 || buf[len - 1] != '\n'))
-    buf[len++] = '\n';
-  write_all(2, buf, len);
-  abort();
-}
+_Thread_local const cio__fiber *cio__fiber_running CIO__ARCH_TLS_MODEL;
 
 #if defined(__has_include)
 #if __has_include(<valgrind/memcheck.h>)
@@ -57,23 +25,30 @@ COLD _Noreturn void cio__fiber_overflow_abort(const cio__stack *stack) {
 #endif
 #endif
 
-void cio__fiber_check_canary(const cio__stack *s) {
+/* The canary gone means the fiber overflowed its stack, and the memory
+ * below may be corrupt, so the report stops the process here, before any
+ * other fiber runs. */
+void cio__fiber_check_canary(const cio__fiber *from) {
 #if defined(CIO__HAVE_MEMCHECK)
   /* The canary lies below the running stack's pointer: memcheck would
    * call reading it an error. */
   VALGRIND_DISABLE_ERROR_REPORTING;
 #endif
-  bool ok = *(const volatile uint64_t *)s->lo == CIO__STACK_CANARY;
+  bool ok = cio__stack_canary_check(from->stack);
 #if defined(CIO__HAVE_MEMCHECK)
   VALGRIND_ENABLE_ERROR_REPORTING;
 #endif
   if (!ok)
-    cio__fiber_overflow_abort(s);
+    cio__overflow_report(from);
 }
 
 static void check_canary(const cio__fiber *from) {
   if (from->stack != NULL && from->stack->canary)
-    cio__fiber_check_canary(from->stack);
+    cio__fiber_check_canary(from);
+}
+
+static void set_running(const cio__fiber *to) {
+  cio__fiber_running = to->stack != NULL ? to : NULL;
 }
 
 #if defined(CIO__ASAN)
@@ -126,6 +101,7 @@ static void fiber_start(void *arg) {
 void cio__fiber_init(cio__fiber *fiber, cio__stack *stack,
                      cio__fiber_entry entry, void *arg) {
   fiber->stack = stack;
+  fiber->label = (cio__fiber_label){0};
   fiber->asan_fake_stack = NULL;
   fiber->asan_bottom = stack->lo;
   fiber->asan_size = stack->size;
@@ -149,6 +125,7 @@ void cio__fiber_init_native(cio__fiber *fiber) {
 #if defined(CIO__ASAN)
 void cio__fiber_switch_asan(cio__fiber *from, cio__fiber *to) {
   check_canary(from);
+  set_running(to);
   asan_start(from, to, &from->asan_fake_stack);
   cio__context_switch(&from->ctx, &to->ctx);
   asan_finish(from, from->asan_fake_stack);
@@ -157,6 +134,7 @@ void cio__fiber_switch_asan(cio__fiber *from, cio__fiber *to) {
 
 _Noreturn void cio__fiber_exit_to(cio__fiber *from, cio__fiber *to) {
   check_canary(from);
+  set_running(to);
 #if defined(CIO__ASAN)
   /* NULL: `from` never resumes, so ASan may free its fake stack. */
   asan_start(from, to, NULL);

@@ -12,8 +12,12 @@
  *   switch_aarch64.S   AAPCS64 register save/restore
  *   switch_ucontext.c  portable fallback (CIO_ARCH_UCONTEXT)
  *   fiber.c            sanitizer annotations around the raw switch
- *   overflow.c         SIGSEGV/SIGBUS handler on an alternate stack that
- *                      names the task whose stack overflowed
+ *   overflow.c         SIGSEGV/SIGBUS handler on an alternate stack, and
+ *                      the report naming the fiber whose stack overflowed
+ *
+ * Nothing here calls the layers above: a fiber carries the label its
+ * overflow report names (set by the task layer), and this layer tracks
+ * which fiber runs on each thread itself.
  */
 #ifndef CIO_ARCH_FIBER_H
 #define CIO_ARCH_FIBER_H
@@ -121,11 +125,23 @@ void cio__stack_expose_dead(const cio__stack *stack, const void *below);
  * CIO__GUARD_CANARY.  Probed once per process. */
 int cio__stack_guard_probe(void);
 
+/* What an overflow report calls the code running on a fiber: `kind`
+ * ("task"), then `*name` when that is not NULL, else `unnamed` followed by
+ * `number` (a task is "Task-<id>" until its name is first asked for).
+ * Read only when reporting, so the owner may rename it at any time. */
+typedef struct cio__fiber_label {
+  const char *kind;
+  char *const *name;
+  const char *unnamed;
+  uint64_t number;
+} cio__fiber_label;
+
 /* A fiber: context plus stack.  The thread's own stack (where the loop
  * runs) is a fiber with `stack == NULL`. */
 typedef struct cio__fiber {
   cio__context ctx;
   cio__stack *stack;       /* NULL for the thread's native stack */
+  cio__fiber_label label;  /* for overflow reports; zero: "a fiber" */
   void *asan_fake_stack;   /* ASan's per-fiber fake stack bookkeeping */
   const void *asan_bottom; /* ASan: bounds of the stack being left */
   size_t asan_size;
@@ -142,12 +158,25 @@ void cio__fiber_init(cio__fiber *fiber, cio__stack *stack,
 /* Initialise the fiber that stands for the calling thread's native stack. */
 void cio__fiber_init_native(cio__fiber *fiber);
 
-/* Report an overwritten canary (naming the task) and abort. */
-_Noreturn void cio__fiber_overflow_abort(const cio__stack *stack);
+#if defined(__GNUC__)
+#define CIO__ARCH_TLS_MODEL __attribute__((tls_model("initial-exec")))
+#else
+#define CIO__ARCH_TLS_MODEL
+#endif
 
-/* Canary mode only: check `s`'s canary (out of line: it tells valgrind
- * the read below the stack pointer is intended) and abort if it is gone. */
-void cio__fiber_check_canary(const cio__stack *s);
+/* The fiber running on this thread if it has a pooled stack, else NULL
+ * (the native stack, or no fiber yet).  Set by every switch; read by the
+ * fault handler to know whose stack a fault is about. */
+extern _Thread_local const cio__fiber *cio__fiber_running CIO__ARCH_TLS_MODEL;
+
+/* Write the report naming `fiber` and its stack size to stderr and abort.
+ * Async-signal-safe. */
+_Noreturn void cio__overflow_report(const cio__fiber *fiber);
+
+/* Canary mode only: check `from`'s canary (out of line: it tells valgrind
+ * the read below the stack pointer is intended) and report an overflow if
+ * it is gone. */
+void cio__fiber_check_canary(const cio__fiber *from);
 
 /* Raw switch, implemented in assembly (or ucontext).  Saves callee-saved
  * state of the running context into `from` and resumes `to`. */
@@ -166,7 +195,8 @@ static inline void cio__fiber_switch(cio__fiber *from, cio__fiber *to) {
 #else
   const cio__stack *s = from->stack;
   if (s != NULL && s->canary)
-    cio__fiber_check_canary(s);
+    cio__fiber_check_canary(from);
+  cio__fiber_running = to->stack != NULL ? to : NULL;
   cio__context_switch(&from->ctx, &to->ctx);
 #endif
 }
@@ -176,23 +206,20 @@ static inline void cio__fiber_switch(cio__fiber *from, cio__fiber *to) {
 _Noreturn void cio__fiber_exit_to(cio__fiber *from, cio__fiber *to);
 
 /* Install the process-wide SIGSEGV/SIGBUS handler and this thread's
- * alternate signal stack (once per thread; idempotent).  The handler asks
- * cio__overflow_describe() whether a fault hit a fiber's guard, and if so
- * prints the report and aborts; other faults go to the previous handler.
- * Returns 0 or a negative CIO_E code. */
+ * alternate signal stack (once per thread; idempotent).  When the running
+ * fiber's stack overflowed (the fault is in its guard, or the interrupted
+ * stack pointer is below its stack), the handler reports it and aborts;
+ * other faults go to the previous handler.  Returns 0 or a negative CIO_E
+ * code. */
 int cio__overflow_install_thread(void);
 
 /* Free the alternate signal stack installed for this thread, if any. */
 void cio__overflow_uninstall_thread(void);
 
-/* Implemented by the core (src/runtime/): if the task running on this thread
- * overflowed, write a one-line report naming the task and its stack size
- * into `buf` (NUL-terminated, at most `cap` bytes) and return true.  The
- * overflow is known either by its stack (`known`: the canary check) or by
- * a fault address in the guard (`known` NULL: the signal handler).  Must
- * be async-signal-safe: no malloc, no stdio. */
-bool cio__overflow_describe(const cio__stack *known, const void *fault_addr,
-                            char *buf, size_t cap);
+/* True when a fault at `fault_addr` with the stack pointer at `sp` (0:
+ * unknown) means that `s` overflowed.  The fault handler's test. */
+bool cio__overflow_is_stack_overflow(const cio__stack *s,
+                                     const void *fault_addr, uintptr_t sp);
 
 /* Raw init: make `ctx` start `entry(arg)` on [stack_lo, stack_lo+size). */
 void cio__context_init(cio__context *ctx, void *stack_lo, size_t size,

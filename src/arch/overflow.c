@@ -2,10 +2,14 @@
  *
  * A fiber that runs into its guard region gets SIGSEGV (SIGBUS on some
  * systems) with the faulting address.  The handler runs on an alternate
- * signal stack, since the faulting stack is full, asks the core whether the
- * address is the running task's guard, and if so prints the report and
- * aborts.  Any other fault goes to whichever handler was there before
- * (AddressSanitizer's, the application's, or the default action).
+ * signal stack, since the faulting stack is full.  If the fault lies in the
+ * guard of the fiber running on this thread, or the interrupted stack
+ * pointer lies below that fiber's stack (a canary stack overran its
+ * unguarded gap, or a frame jumped past the guard and faulted further
+ * down), it writes the report naming the fiber and aborts.  Any other fault
+ * goes to whichever handler was there before (AddressSanitizer's, the
+ * application's, or the default action).  The canary check at a switch
+ * writes the same report.
  *
  * Signal state is process-wide and per-thread by nature, so this file keeps
  * statics the rest of the library avoids: the previous dispositions (set
@@ -21,9 +25,16 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <ucontext.h>
 #include <unistd.h>
 
 enum { ALTSTACK_BYTES = 64 * 1024 };
+
+/* How far below its stack a fiber's stack pointer may be and still count as
+ * that stack's overflow: a canary stack's recursion runs down through the
+ * stacks below before it faults.  Bounded, so that a fault on some other
+ * stack (a signal handler's alternate stack, say) is not blamed on it. */
+#define OVERFLOW_REACH ((uintptr_t)1 << 30)
 
 static struct sigaction prev_segv, prev_bus;
 static pthread_once_t handlers_once = PTHREAD_ONCE_INIT;
@@ -41,17 +52,98 @@ static void restore_default(int sig) {
   sigaction(sig, &dfl, NULL);
 }
 
+/* ---- the report (async-signal-safe: no malloc, no stdio) -------------- */
+
+static size_t append(char *buf, size_t at, size_t cap, const char *s) {
+  while (*s != '\0' && at + 1 < cap)
+    buf[at++] = *s++;
+  buf[at] = '\0';
+  return at;
+}
+
+static size_t append_u64(char *buf, size_t at, size_t cap, uint64_t v) {
+  char digits[24];
+  int n = 0;
+  do {
+    digits[n++] = (char)('0' + v % 10);
+    v /= 10;
+  } while (v != 0);
+  while (n > 0 && at + 1 < cap)
+    buf[at++] = digits[--n];
+  buf[at] = '\0';
+  return at;
+}
+
+static size_t append_label(char *buf, size_t at, size_t cap,
+                           const cio__fiber_label *l) {
+  if (l->kind == NULL)
+    return append(buf, at, cap, "a fiber");
+  at = append(buf, at, cap, l->kind);
+  at = append(buf, at, cap, " '");
+  if (l->name != NULL && *l->name != NULL) {
+    at = append(buf, at, cap, *l->name);
+  } else {
+    at = append(buf, at, cap, l->unnamed != NULL ? l->unnamed : "");
+    at = append_u64(buf, at, cap, l->number);
+  }
+  return append(buf, at, cap, "'");
+}
+
+static void write_all(int fd, const char *buf, size_t len) {
+  while (len > 0) {
+    ssize_t n = write(fd, buf, len);
+    if (n <= 0)
+      return;
+    buf += n;
+    len -= (size_t)n;
+  }
+}
+
+_Noreturn void cio__overflow_report(const cio__fiber *fiber) {
+  char buf[512];
+  size_t at = append(buf, 0, sizeof buf, "casyncio: stack overflow in ");
+  at = append_label(buf, at, sizeof buf, &fiber->label);
+  at = append(buf, at, sizeof buf, " (stack size ");
+  at = append_u64(buf, at, sizeof buf, fiber->stack->size);
+  at = append(buf, at, sizeof buf,
+              " bytes); raise cio_task_opts.stack_size or "
+              "cio_loop_opts.stack_size\n");
+  write_all(2, buf, at);
+  restore_default(SIGABRT);
+  abort();
+}
+
+/* ---- the fault handler ------------------------------------------------ */
+
+bool cio__overflow_is_stack_overflow(const cio__stack *s,
+                                     const void *fault_addr, uintptr_t sp) {
+  uintptr_t lo = (uintptr_t)s->lo;
+  if (cio__stack_guard_contains(s, fault_addr))
+    return true;
+  return sp != 0 && sp < lo && lo - sp <= OVERFLOW_REACH;
+}
+
+/* The stack pointer of the interrupted code, or 0 where unknown. */
+static uintptr_t fault_sp(const void *uctx) {
+  const ucontext_t *uc = uctx;
+#if defined(__linux__) && defined(__x86_64__)
+  return (uintptr_t)uc->uc_mcontext.gregs[REG_RSP];
+#elif defined(__linux__) && defined(__aarch64__)
+  return (uintptr_t)uc->uc_mcontext.sp;
+#else
+  (void)uc;
+  return 0;
+#endif
+}
+
 /* Async-signal-safe throughout: write, sigaction, abort. */
 static void on_fault(int sig, siginfo_t *info, void *uctx) {
-  char buf[512];
   int saved_errno = errno;
-  if (cio__overflow_describe(NULL, info->si_addr, buf, sizeof buf)) {
-    size_t len = strlen(buf);
-    if (write(2, buf, len) >= 0 && (len == 0 || buf[len - 1] != '\n'))
-      (void)!write(2, "\n", 1);
-    restore_default(SIGABRT);
-    abort();
-  }
+  const cio__fiber *f = cio__fiber_running;
+  if (f != NULL && f->stack != NULL &&
+      cio__overflow_is_stack_overflow(f->stack, info->si_addr,
+                                      fault_sp(uctx)))
+    cio__overflow_report(f);
   const struct sigaction *prev = sig == SIGSEGV ? &prev_segv : &prev_bus;
   if (prev->sa_flags & SA_SIGINFO) {
     prev->sa_sigaction(sig, info, uctx);

@@ -274,6 +274,7 @@ int cio_create_task(cio_loop *loop, cio_task **out, cio_task_fn fn, void *arg,
   t->id = atomic_fetch_add_explicit(&task_counter, 1, memory_order_relaxed) + 1;
   t->ready.run = NULL;
   cio__fiber_init(&t->fiber, stack, task_entry, t);
+  t->fiber.label = (cio__fiber_label){"task", &t->name, "Task-", t->id};
   cio__list_push_back(&loop->tasks, &t->alive);
   loop->live_tasks++;
   cio__obj_add(loop, CIO__OBJ_TASK);
@@ -482,53 +483,4 @@ void cio_task_release(cio_task *t) {
   cio__msg_release(loop, t->cancel_received);
   cio__obj_remove(loop, CIO__OBJ_TASK);
   task_free(loop, t); /* keeps the name for a double release report */
-}
-
-/* ---- stack overflow reports ----------------------------------------- */
-
-static size_t append(char *buf, size_t at, size_t cap, const char *s) {
-  while (*s != '\0' && at + 1 < cap)
-    buf[at++] = *s++;
-  buf[at] = '\0';
-  return at;
-}
-
-static size_t append_u64(char *buf, size_t at, size_t cap, uint64_t v) {
-  char digits[24];
-  int n = 0;
-  do {
-    digits[n++] = (char)('0' + v % 10);
-    v /= 10;
-  } while (v != 0);
-  while (n > 0 && at + 1 < cap)
-    buf[at++] = digits[--n];
-  buf[at] = '\0';
-  return at;
-}
-
-/* Async-signal-safe: called from the SIGSEGV handler and the canary
- * check.  A name set before the fault is reported as it is; a task without
- * one as Task-<id>. */
-bool cio__overflow_describe(const cio__stack *known, const void *fault_addr,
-                            char *buf, size_t cap) {
-  cio_loop *loop = cio__loop_current();
-  cio_task *t = loop ? loop->current : NULL;
-  if (t == NULL || t->fiber.stack == NULL || cap == 0)
-    return false;
-  const cio__stack *s = t->fiber.stack;
-  if (known != NULL ? known != s : !cio__stack_guard_contains(s, fault_addr))
-    return false;
-  size_t at = append(buf, 0, cap, "casyncio: stack overflow in task '");
-  if (t->name != NULL) {
-    at = append(buf, at, cap, t->name);
-  } else {
-    at = append(buf, at, cap, "Task-");
-    at = append_u64(buf, at, cap, t->id);
-  }
-  at = append(buf, at, cap, "' (stack size ");
-  at = append_u64(buf, at, cap, s->size);
-  at = append(buf, at, cap,
-              " bytes); raise cio_task_opts.stack_size or "
-              "cio_loop_opts.stack_size\n");
-  return true;
 }
