@@ -25,13 +25,13 @@ _Thread_local const cio__fiber *cio__fiber_running CIO__ARCH_TLS_MODEL;
 #endif
 #endif
 
-/* The canary gone means the fiber overflowed its stack, and the memory
- * below may be corrupt, so the report stops the process here, before any
- * other fiber runs. */
+/* A word of the band gone means the fiber overflowed its stack, and the
+ * memory below may be corrupt, so the report stops the process here,
+ * before any other fiber runs. */
 void cio__fiber_check_canary(const cio__fiber *from) {
 #if defined(CIO__HAVE_MEMCHECK)
-  /* The canary lies below the running stack's pointer: memcheck would
-   * call reading it an error. */
+  /* The band lies below the running stack's pointer: memcheck would call
+   * reading it an error. */
   VALGRIND_DISABLE_ERROR_REPORTING;
 #endif
   bool ok = cio__stack_canary_check(from->stack);

@@ -5,9 +5,11 @@
  * sanitizer hooks itself; it creates fibers on pooled stacks and switches
  * between them.
  *
- *   stack.c            slab-allocated, pooled stacks with guard pages
- *                      (MADV_GUARD_INSTALL) or a canary where the kernel
- *                      lacks guards; valgrind registration
+ *   stack.c            slab-allocated, pooled stacks with guard regions as
+ *                      large as the stack: kernel guard markers
+ *                      (MADV_GUARD_INSTALL), else PROT_NONE pages while the
+ *                      process's mapping budget lasts, else a canary band;
+ *                      valgrind registration
  *   switch_x86_64.S    System V register save/restore
  *   switch_aarch64.S   AAPCS64 register save/restore
  *   switch_ucontext.c  portable fallback (CIO_ARCH_UCONTEXT)
@@ -54,11 +56,19 @@ typedef struct cio__context {
 #endif
 } cio__context;
 
-/* How stack overflow is caught. */
+/* How stack overflow is caught.  Every stack has a guard region below it,
+ * at least as large as the stack (and 64 KiB), so a frame that jumps past
+ * the stack's end lands in the guard, not in the next stack down. */
 enum cio__guard_mode {
-  CIO__GUARD_AUTO = 0, /* MADV_GUARD_INSTALL if the kernel has it, else canary */
-  CIO__GUARD_PAGES,    /* kernel guard pages (MADV_GUARD_INSTALL) */
-  CIO__GUARD_CANARY,   /* canary word at the stack's low end, checked at switch */
+  CIO__GUARD_AUTO = 0, /* PAGES if the kernel has the markers, else CANARY */
+  CIO__GUARD_PAGES,    /* the guard is kernel guard markers (Linux 6.13+):
+                          they fault like PROT_NONE without a mapping each */
+  CIO__GUARD_CANARY,   /* kernels without markers: PROT_NONE guards (two
+                          mappings per stack) while the process's budget of
+                          mappings lasts, then canary stacks as below */
+  CIO__GUARD_CANARY_ONLY, /* the fallback with its budget spent: the guard
+                             is plain memory and a canary band at the
+                             stack's low end is checked at every switch */
 };
 
 struct cio__stack_slab;
@@ -72,17 +82,21 @@ typedef struct cio__stack {
   struct cio__stack_slab *slab;  /* the mapping this stack was carved from */
   unsigned valgrind_id;          /* VALGRIND_STACK_REGISTER id, or 0 */
   bool cold;                     /* free, and its pages given back */
-  bool canary;                   /* CIO__GUARD_CANARY: a canary at lo */
+  bool canary;                   /* no faulting guard: a canary band at lo */
 } cio__stack;
 
+/* A canary stack keeps this word CIO__CANARY_WORDS times at lo.  Every
+ * call writes a return address, so a recursion whose frames are smaller
+ * than the band cannot pass through it without overwriting a word. */
 #define CIO__STACK_CANARY UINT64_C(0xc10ca11ab1e5eed5)
+enum { CIO__CANARY_WORDS = 32 };
 
 /* A pool of equally sized stacks, carved out of large mappings so that a
  * million stacks cost a few thousand kernel mappings, not two million. */
 typedef struct cio__stack_pool {
   size_t stack_size;      /* usable bytes per stack, page multiple */
-  size_t guard_size;      /* bytes below each stack that fault */
-  int guard_mode;         /* CIO__GUARD_PAGES or CIO__GUARD_CANARY, resolved */
+  size_t guard_size;      /* bytes below each stack, >= stack_size */
+  int guard_mode;         /* a cio__guard_mode other than AUTO */
   cio__stack *free;       /* LIFO free list: warm stacks first */
   size_t warm_count;      /* free stacks still holding pages */
   size_t live_count;      /* stacks handed out and not yet released */
@@ -109,11 +123,11 @@ int cio__stack_acquire(cio__stack_pool *pool, cio__stack **out);
 /* Give a stack back to `pool`.  Its memory may be returned to the kernel. */
 void cio__stack_release(cio__stack_pool *pool, cio__stack *stack);
 
-/* False when the canary at the stack's low end was overwritten. */
+/* False when a word of the canary band at the stack's low end was
+ * overwritten.  Always true for a stack with a faulting guard. */
 bool cio__stack_canary_ok(const cio__stack *stack);
 
-/* True when `addr` lies in the guard region below `stack` (or within a
- * few pages of it: a big frame may skip over the first guard page). */
+/* True when `addr` lies in the guard region below `stack`. */
 bool cio__stack_guard_contains(const cio__stack *stack, const void *addr);
 
 /* The part of `stack` below `below` holds a frame that has returned but
@@ -122,8 +136,17 @@ bool cio__stack_guard_contains(const cio__stack *stack, const void *addr);
 void cio__stack_expose_dead(const cio__stack *stack, const void *below);
 
 /* Which guard mode the running kernel supports: CIO__GUARD_PAGES or
- * CIO__GUARD_CANARY.  Probed once per process. */
+ * CIO__GUARD_CANARY.  Probed once per process.  The environment variable
+ * CIO_STACK_GUARD=fallback makes it CIO__GUARD_CANARY (the path of kernels
+ * without guard markers, for tests and CI); CIO_STACK_GUARD=canary does
+ * too, and also leaves the fallback no budget for PROT_NONE guards. */
 int cio__stack_guard_probe(void);
+
+/* The fallback's budget: how many more stacks, process-wide, may get a
+ * PROT_NONE guard (two kernel mappings each).  It starts at a quarter of
+ * vm.max_map_count, so half the process's mappings stay for everything
+ * else. */
+long cio__stack_guard_budget(void);
 
 /* What an overflow report calls the code running on a fiber: `kind`
  * ("task"), then `*name` when that is not NULL, else `unnamed` followed by
@@ -173,9 +196,9 @@ extern _Thread_local const cio__fiber *cio__fiber_running CIO__ARCH_TLS_MODEL;
  * Async-signal-safe. */
 _Noreturn void cio__overflow_report(const cio__fiber *fiber);
 
-/* Canary mode only: check `from`'s canary (out of line: it tells valgrind
- * the read below the stack pointer is intended) and report an overflow if
- * it is gone. */
+/* Canary stacks only: check `from`'s canary band (out of line: it tells
+ * valgrind the reads below the stack pointer are intended) and report an
+ * overflow if a word is gone. */
 void cio__fiber_check_canary(const cio__fiber *from);
 
 /* Raw switch, implemented in assembly (or ucontext).  Saves callee-saved

@@ -1,20 +1,34 @@
 /* Pooled fiber stacks, carved out of large anonymous mappings.
  *
  * A million tasks must not cost two million kernel mappings (the default
- * vm.max_map_count is 65530), so stacks come from slabs of ~4 MiB, one mmap
- * each.  Guard regions are MADV_GUARD_INSTALL markers (Linux 6.13+), which
- * fault like PROT_NONE pages without splitting the mapping.  On kernels
- * without them a canary word at each stack's low end is checked at every
- * switch instead.
+ * vm.max_map_count is 65530), so stacks come from slabs of ~8 MiB, one mmap
+ * each.  Below every stack lies a guard region at least as large as the
+ * stack, so that a frame jumping past the stack's end (a big local array)
+ * lands in the guard and not in the next stack down; code compiled with
+ * -fstack-clash-protection probes every page of a big frame, so it always
+ * touches the guard first.  How the guard faults:
+ *
+ *   PAGES        MADV_GUARD_INSTALL markers (Linux 6.13+): they fault like
+ *                PROT_NONE pages without splitting the mapping.
+ *   CANARY       older kernels: mprotect(PROT_NONE), which splits the slab
+ *                into two mappings per stack.  A process-wide budget (a
+ *                quarter of vm.max_map_count) caps that; once spent, slabs
+ *                are made as in CANARY_ONLY, and a million tasks still fit.
+ *   CANARY_ONLY  nothing faults; a band of canary words at the stack's low
+ *                end is checked at every switch out, and the fault handler
+ *                names the task whose stack pointer left its stack.
  *
  * A stack moves between two states:
  *   FREE -> LIVE   cio__stack_acquire()  (a new slab when none is free)
  *   LIVE -> FREE   cio__stack_release()
  * (1) A stack is on the pool's free list iff it is FREE; live_count
  *     counts LIVE stacks over all slabs.
- * (2) A LIVE canary-mode stack held the canary at lo when handed out.
+ * (2) A stack has `canary` set iff no faulting guard lies below it; a LIVE
+ *     canary stack held the whole canary band at lo when handed out.
  * (3) valgrind_id is non-zero iff the stack is registered with Valgrind
  *     (it stores the Valgrind id plus one, since Valgrind ids start at 0).
+ * (4) A slab's `guarded` stacks are charged to the budget until the slab is
+ *     unmapped.
  */
 #include "arch/stack_slab.h"
 #include "casyncio.h"
@@ -24,6 +38,7 @@
 #include <fcntl.h>
 #include <stdatomic.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
@@ -48,10 +63,14 @@
 #endif
 
 enum {
-  GUARD_BYTES = 16 * 1024,
-  SLAB_TARGET_BYTES = 4 * 1024 * 1024,
+  /* The least guard: GCC's stack-clash probing on AArch64 assumes 64 KiB. */
+  GUARD_MIN_BYTES = 64 * 1024,
+  SLAB_TARGET_BYTES = 8 * 1024 * 1024,
   SLAB_MAX_STACKS = 64,
   DEFAULT_KEEP_WARM = 1024,
+  /* Linux's default vm.max_map_count, where it cannot be read. */
+  DEFAULT_MAX_MAP_COUNT = 65530,
+  VALGRIND_BUDGET = 2048,
 };
 
 /* Bookkeeping allocation; the one place to switch to cio__malloc. */
@@ -102,34 +121,124 @@ static int probe_kernel(void) {
 }
 #endif
 
+/* CIO_STACK_GUARD: "fallback" behaves as a kernel without guard markers,
+ * "canary" as one whose mapping budget is spent.  Anything else: 0. */
+static int guard_env(void) {
+  const char *v = getenv("CIO_STACK_GUARD");
+  if (v != NULL && strcmp(v, "fallback") == 0)
+    return CIO__GUARD_CANARY;
+  if (v != NULL && strcmp(v, "canary") == 0)
+    return CIO__GUARD_CANARY_ONLY;
+  return 0;
+}
+
 int cio__stack_guard_probe(void) {
-  /* The one process-wide cache in src/arch: the answer is a property of the
-   * kernel, the same for every loop and thread, and probing costs three
-   * system calls and two file descriptors.  Racing threads store the same
-   * value. */
+  /* Process-wide caches in src/arch: the answers are properties of the
+   * kernel (and the environment), the same for every loop and thread, and
+   * probing costs three system calls and two file descriptors.  Racing
+   * threads store the same value. */
   static atomic_int cached;
   int mode = atomic_load_explicit(&cached, memory_order_relaxed);
   if (mode == 0) {
-    mode = probe_kernel();
+    mode = guard_env() != 0 ? CIO__GUARD_CANARY : probe_kernel();
     atomic_store_explicit(&cached, mode, memory_order_relaxed);
   }
   return mode;
 }
 
+/* ---- the fallback's budget of PROT_NONE guards ----------------------- */
+
+static long max_map_count(void) {
+  long n = DEFAULT_MAX_MAP_COUNT;
+#if defined(__linux__)
+  int fd = open("/proc/sys/vm/max_map_count", O_RDONLY | O_CLOEXEC);
+  if (fd >= 0) {
+    char buf[32];
+    ssize_t len = read(fd, buf, sizeof buf - 1);
+    close(fd);
+    if (len > 0) {
+      buf[len] = '\0';
+      long v = strtol(buf, NULL, 10);
+      if (v > 0)
+        n = v;
+    }
+  }
+#endif
+  return n;
+}
+
+/* Stacks that may still get a PROT_NONE guard; -1 until first asked. */
+static atomic_long guard_budget = -1;
+
+static long budget_start(void) {
+  long left = atomic_load_explicit(&guard_budget, memory_order_relaxed);
+  if (left < 0) {
+    long start = guard_env() == CIO__GUARD_CANARY_ONLY ? 0 : max_map_count() / 4;
+#if defined(CIO__VALGRIND)
+    /* Valgrind tracks a fixed number of mappings (VG_N_SEGMENTS) and exits
+     * when they run out. */
+    if (RUNNING_ON_VALGRIND && start > VALGRIND_BUDGET)
+      start = VALGRIND_BUDGET;
+#endif
+    long unset = -1;
+    atomic_compare_exchange_strong(&guard_budget, &unset, start);
+    left = atomic_load_explicit(&guard_budget, memory_order_relaxed);
+  }
+  return left;
+}
+
+long cio__stack_guard_budget(void) {
+  return budget_start();
+}
+
+/* Take up to `want` stacks from the budget; returns how many were given. */
+static size_t budget_take(size_t want) {
+  long left = budget_start();
+  for (;;) {
+    long take = left < (long)want ? left : (long)want;
+    if (take <= 0)
+      return 0;
+    if (atomic_compare_exchange_weak(&guard_budget, &left, left - take))
+      return (size_t)take;
+  }
+}
+
+static void budget_give(size_t n) {
+  if (n > 0)
+    atomic_fetch_add(&guard_budget, (long)n);
+}
+
+/* As large as the stack, so that any frame that fits in a stack and jumps
+ * past its end lands in the guard.  Where guards cost no mapping of their
+ * own they cost only address space (and page-table entries for markers);
+ * a 32-bit address space cannot spare that, so there they stay small. */
+static size_t guard_bytes(size_t stack_size, size_t page) {
+  size_t guard = round_up(GUARD_MIN_BYTES, page);
+#if UINTPTR_MAX > 0xffffffffu
+  if (stack_size > guard)
+    guard = stack_size;
+#else
+  (void)stack_size;
+#endif
+  return guard;
+}
+
 int cio__stack_pool_init(cio__stack_pool *pool, size_t stack_size,
                          int guard_mode) {
   size_t page = page_size();
-  if (!pool || stack_size == 0 || stack_size > SIZE_MAX / 4)
+  if (!pool || stack_size == 0 || stack_size > SIZE_MAX / 8)
     return CIO_EINVAL;
   if (guard_mode == CIO__GUARD_AUTO)
     guard_mode = cio__stack_guard_probe();
   else if (guard_mode == CIO__GUARD_PAGES)
     guard_mode = cio__stack_guard_probe() == CIO__GUARD_PAGES ? guard_mode : -1;
-  if (guard_mode != CIO__GUARD_PAGES && guard_mode != CIO__GUARD_CANARY)
+  if (guard_mode != CIO__GUARD_PAGES && guard_mode != CIO__GUARD_CANARY &&
+      guard_mode != CIO__GUARD_CANARY_ONLY)
     return CIO_EINVAL;
+  stack_size = round_up(stack_size, page);
   *pool = (cio__stack_pool){
-      .stack_size = round_up(stack_size, page),
-      .guard_size = round_up(GUARD_BYTES, page),
+      .stack_size = stack_size,
+      .guard_size = guard_bytes(stack_size, page),
       .guard_mode = guard_mode,
       .keep_warm = DEFAULT_KEEP_WARM,
   };
@@ -148,8 +257,8 @@ static void *map_stacks(size_t map_size) {
   return base;
 }
 
-static int install_guards(const cio__stack_pool *pool, char *base,
-                          size_t count) {
+static int install_markers(const cio__stack_pool *pool, char *base,
+                           size_t count) {
 #if defined(__linux__)
   size_t stride = pool->guard_size + pool->stack_size;
   for (size_t i = 0; i < count; i++)
@@ -160,6 +269,21 @@ static int install_guards(const cio__stack_pool *pool, char *base,
   (void)pool, (void)base, (void)count;
   return CIO_EINVAL; /* unreachable: the probe says canary off Linux */
 #endif
+}
+
+/* The fallback: PROT_NONE guards below as many of the slab's stacks as the
+ * budget allows, from the lowest up.  Returns how many got one; the rest
+ * (and all of them if mprotect fails, say at the kernel's mapping limit)
+ * are canary stacks. */
+static size_t protect_guards(const cio__stack_pool *pool, char *base,
+                             size_t count) {
+  size_t stride = pool->guard_size + pool->stack_size;
+  size_t want = budget_take(count), done = 0;
+  while (done < want && mprotect(base + done * stride, pool->guard_size,
+                                 PROT_NONE) == 0)
+    done++;
+  budget_give(want - done);
+  return done;
 }
 
 /* Map a new slab and put all its stacks on the free list. */
@@ -177,14 +301,20 @@ static int slab_add(cio__stack_pool *pool) {
   char *base = map_stacks(count * stride);
   if (!base)
     goto fail_free_slab;
-  if (pool->guard_mode == CIO__GUARD_PAGES &&
-      install_guards(pool, base, count) != 0)
-    goto fail_unmap;
+  size_t guarded = 0;
+  if (pool->guard_mode == CIO__GUARD_PAGES) {
+    if (install_markers(pool, base, count) != 0)
+      goto fail_unmap;
+    guarded = count;
+  } else if (pool->guard_mode == CIO__GUARD_CANARY) {
+    guarded = protect_guards(pool, base, count);
+  }
   slab->next = pool->slabs;
   slab->base = base;
   slab->map_size = count * stride;
   slab->guard_size = pool->guard_size;
   slab->count = count;
+  slab->budgeted = pool->guard_mode == CIO__GUARD_CANARY ? guarded : 0;
   for (size_t i = count; i-- > 0;) {
     slab->stacks[i] = (cio__stack){
         .lo = base + i * stride + pool->guard_size,
@@ -192,7 +322,7 @@ static int slab_add(cio__stack_pool *pool) {
         .next_free = pool->free,
         .slab = slab,
         .cold = true, /* never touched: no pages to give back */
-        .canary = pool->guard_mode == CIO__GUARD_CANARY,
+        .canary = i >= guarded,
     };
     pool->free = &slab->stacks[i];
   }
@@ -221,11 +351,12 @@ int cio__stack_acquire(cio__stack_pool *pool, cio__stack **out) {
   pool->live_count++;
   if (stack->cold) {
     stack->cold = false;
-    /* A fresh or MADV_DONTNEED'd stack lost its canary.  A warm one kept
-     * it: its last switch out checked it.  (The store is a cache miss
+    /* A fresh or MADV_DONTNEED'd stack lost its canary band.  A warm one
+     * kept it: its last switch out checked it.  (The stores miss the cache,
      * 64 KiB below the used part, so only where needed.) */
     if (stack->canary)
-      *(uint64_t *)stack->lo = CIO__STACK_CANARY;
+      for (int i = 0; i < CIO__CANARY_WORDS; i++)
+        ((uint64_t *)stack->lo)[i] = CIO__STACK_CANARY;
   } else {
     pool->warm_count--;
   }
@@ -292,6 +423,7 @@ void cio__stack_pool_destroy(cio__stack_pool *pool) {
         VALGRIND_STACK_DEREGISTER(slab->stacks[i].valgrind_id - 1);
 #endif
     munmap(slab->base, slab->map_size);
+    budget_give(slab->budgeted);
     book_free(slab);
     slab = next;
   }
@@ -303,8 +435,6 @@ bool cio__stack_canary_ok(const cio__stack *stack) {
 }
 
 bool cio__stack_guard_contains(const cio__stack *stack, const void *addr) {
-  /* Below the guard lies the top of the neighbouring stack, which does not
-   * fault, so only the guard itself can be the faulting address. */
   uintptr_t a = (uintptr_t)addr, lo = (uintptr_t)stack->lo;
   return a < lo && a >= lo - stack->slab->guard_size;
 }

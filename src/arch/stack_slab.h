@@ -17,15 +17,21 @@ struct cio__stack_slab {
   size_t map_size;
   size_t guard_size;
   size_t count;
+  size_t budgeted; /* PROT_NONE guards charged to the fallback's budget */
   cio__stack stacks[];
 };
 
-/* One load and compare in canary mode.  Guard-page stacks carry no canary:
- * the kernel guard catches overflow, and a canary would keep one more page
+/* The whole band, with one branch.  Stacks with a faulting guard carry no
+ * canary: the guard catches overflow, and a canary would keep one more page
  * resident per stack. */
 static inline bool cio__stack_canary_check(const cio__stack *stack) {
-  return !stack->canary ||
-         *(const volatile uint64_t *)stack->lo == CIO__STACK_CANARY;
+  if (!stack->canary)
+    return true;
+  const volatile uint64_t *band = stack->lo;
+  uint64_t diff = 0;
+  for (int i = 0; i < CIO__CANARY_WORDS; i++)
+    diff |= band[i] ^ CIO__STACK_CANARY;
+  return diff == 0;
 }
 
 #endif
