@@ -19,8 +19,8 @@ JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 CMAKE ?= cmake
 CTEST ?= ctest
 
-.PHONY: all deps test-deps build fuzz demo test test-asan test-alloc test-tsan \
-  test-aarch64 clean
+.PHONY: all deps test-deps build fuzz demo test test-guard-fallback test-asan \
+  test-alloc test-tsan test-aarch64 clean
 
 all: build
 
@@ -40,6 +40,17 @@ demo: build
 
 test: build test-deps
 	cd $(BUILD_DIR) && $(CTEST) --output-on-failure -j $(JOBS)
+
+# Stack guards as on kernels without guard markers (before Linux 6.13, most
+# deployed ones): the whole suite on PROT_NONE guard pages, then the stack
+# overflow tests once more as when their budget is spent (canaries only).
+OVERFLOW_REGEX := ^test_arch\.|overflow
+
+test-guard-fallback: build test-deps
+	cd $(BUILD_DIR) && CIO_STACK_GUARD=fallback $(CTEST) --output-on-failure \
+	  -j $(JOBS)
+	cd $(BUILD_DIR) && CIO_STACK_GUARD=canary $(CTEST) --output-on-failure \
+	  -j $(JOBS) -R '$(OVERFLOW_REGEX)'
 
 test-asan: deps test-deps
 	$(CMAKE) -S . -B $(ASAN_DIR) -DCMAKE_BUILD_TYPE=Debug -DCIO_SANITIZE=ON \
