@@ -245,9 +245,14 @@ typedef struct cio_loop_opts {
    * application keeps running it with uv_run(); casyncio adds its handles
    * to it and removes them in cio_loop_close().  NULL: a private loop. */
   void *uv_loop;
-  /* 0: detect (guard pages where the kernel supports MADV_GUARD_INSTALL,
-   * else a canary checked at every switch); 1: force guard pages;
-   * 2: force the canary.  Mostly for tests. */
+  /* How a task's stack overflow is caught (see "Stacks" under Tasks).
+   * 0: detect: kernel guard markers where the kernel has them
+   * (MADV_GUARD_INSTALL, Linux 6.13+), else the fallback; 1: force guard
+   * markers (CIO_EINVAL without them); 2: force the fallback.  Mostly for
+   * tests.  The environment variable CIO_STACK_GUARD=fallback makes the
+   * process behave as on a kernel without markers (0 means 2, 1 is
+   * CIO_EINVAL); CIO_STACK_GUARD=canary also leaves the fallback no guard
+   * pages, as when their budget is spent. */
   int stack_guard;
   /* false (asyncio's behaviour): a loop with nothing to do waits, since
    * another thread may still call cio_loop_call_soon_threadsafe.
@@ -397,6 +402,25 @@ CIO_API void cio_handle_release(cio_handle *h);
  * anyone keeps it.  Release yours with cio_task_release() when done with
  * the task; the task and its result are freed when the last reference
  * goes.  The task's stack is given back as soon as its body returns.
+ *
+ * Stacks: each task runs on its own fixed-size stack (64 KiB unless
+ * cio_loop_opts or cio_task_opts say otherwise), so deep recursion and big
+ * local arrays belong in a task with a bigger stack or on the heap.  A
+ * task that overflows its stack is caught and the process aborts with
+ * "casyncio: stack overflow in task '<name>' (stack size <n> bytes)":
+ * below every stack lies a guard region at least as large as the stack
+ * that faults when touched.  Without kernel guard markers (Linux < 6.13)
+ * these are PROT_NONE pages, two kernel mappings per stack, for as many
+ * stacks as a quarter of vm.max_map_count (16382 by default; raise the
+ * limit to guard more); stacks past that carry a band of canary words
+ * checked at every switch, which catches overflows by small frames, and a
+ * task whose stack pointer ran below its stack is named when it faults.
+ *
+ * Compile task code with -fstack-clash-protection (`pkg-config --cflags
+ * casyncio` includes it): a function whose locals span more than a page
+ * then touches each page in order, so a frame bigger than what is left of
+ * the stack hits the guard.  Without it such a frame can jump over the
+ * guard and write into another task's stack unnoticed.
  * ---------------------------------------------------------------------- */
 
 typedef struct cio_task_opts {
