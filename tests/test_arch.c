@@ -28,8 +28,7 @@ static bool is_child(void) {
 
 /* Run case `name` as a child, under CIO_STACK_GUARD=`env` unless NULL, with
  * its output captured into `out`; return its wait status. */
-static int run_child(const char *name, const char *env, char *out,
-                     size_t cap) {
+static int run_child(const char *name, const char *env, char *out, size_t cap) {
   char cmd[8600];
   snprintf(cmd, sizeof cmd, "CIO_ARCH_CHILD=1 %s%s %s %s 2>&1",
            env ? "CIO_STACK_GUARD=" : "", env ? env : "", test_self(), name);
@@ -307,8 +306,7 @@ TEST(pool_many_distinct) {
 TEST(pool_returns_cold_pages) {
   cio__stack_pool pool;
   cio__stack *s, *again;
-  CHECK_EQ(cio__stack_pool_init(&pool, STACK_BYTES, CIO__GUARD_CANARY_ONLY),
-           0);
+  CHECK_EQ(cio__stack_pool_init(&pool, STACK_BYTES, CIO__GUARD_CANARY_ONLY), 0);
   pool.keep_warm = 0;
   CHECK_EQ(cio__stack_acquire(&pool, &s), 0);
   char *top = (char *)s->lo + s->size - 1;
@@ -348,7 +346,8 @@ TEST(guard_probe) {
   int status = run_child("guard_probe", NULL, out, sizeof out);
   bool faults = died_of(status, SIGSEGV);
   const char *env = getenv("CIO_STACK_GUARD");
-  if (env != NULL && (strcmp(env, "fallback") == 0 || strcmp(env, "canary") == 0))
+  if (env != NULL &&
+      (strcmp(env, "fallback") == 0 || strcmp(env, "canary") == 0))
     faults = false;
   CHECK_EQ(mode, faults ? CIO__GUARD_PAGES : CIO__GUARD_CANARY);
 }
@@ -358,8 +357,7 @@ TEST(guard_probe) {
 TEST(canary_detects_corruption) {
   cio__stack_pool pool;
   cio__stack *s;
-  CHECK_EQ(cio__stack_pool_init(&pool, STACK_BYTES, CIO__GUARD_CANARY_ONLY),
-           0);
+  CHECK_EQ(cio__stack_pool_init(&pool, STACK_BYTES, CIO__GUARD_CANARY_ONLY), 0);
   CHECK_EQ(cio__stack_acquire(&pool, &s), 0);
   CHECK(s->canary);
   CHECK(cio__stack_canary_ok(s));
@@ -515,10 +513,13 @@ TEST(overflow_attribution) {
 /* --- faults, in a child process ------------------------------------------- */
 
 static void expect_report(int status, const char *out, const char *who) {
-  if (!died_of(status, SIGABRT) || strstr(out, "casyncio: stack overflow in ") == NULL ||
+  if (!died_of(status, SIGABRT) ||
+      strstr(out, "casyncio: stack overflow in ") == NULL ||
       strstr(out, who) == NULL)
-    test_fail(__FILE__, __LINE__, "wanted an overflow report naming %s; got "
-              "status %#x and: %s", who, status, out);
+    test_fail(__FILE__, __LINE__,
+              "wanted an overflow report naming %s; got "
+              "status %#x and: %s",
+              who, status, out);
 }
 
 static void write_into_guard(int mode) {
@@ -694,12 +695,12 @@ TEST(overflow_handler_chains) {
  * changed. */
 
 enum shape {
-  FRAME_100K,    /* a 100 KiB local array, written at its low end */
-  FRAME_1M,      /* the same, 1 MiB */
+  FRAME_100K,          /* a 100 KiB local array, written at its low end */
+  FRAME_1M,            /* the same, 1 MiB */
   FRAME_100K_UNPROBED, /* 100 KiB without stack-clash probes (GCC only) */
-  DEEP_RECURSION, /* small frames, a few bytes written each, to 8 KiB into
-                     the victim's stack, then back */
-  RUNAWAY_RECURSION, /* the same without end */
+  DEEP_RECURSION,      /* small frames, a few bytes written each, to 8 KiB into
+                          the victim's stack, then back */
+  RUNAWAY_RECURSION,   /* the same without end */
 };
 
 static struct {
@@ -829,8 +830,7 @@ static void overflow_case(const char *name, int guard, const char *env,
     overflow_child(guard, shape);
   if (guard == 2 && env == NULL && shape <= FRAME_100K_UNPROBED)
     skip_without_budget();
-  if (guard == 1 && env == NULL &&
-      cio__stack_guard_probe() != CIO__GUARD_PAGES)
+  if (guard == 1 && env == NULL && cio__stack_guard_probe() != CIO__GUARD_PAGES)
     test_skip("no kernel guard markers here (Linux < 6.13, qemu-user, or "
               "CIO_STACK_GUARD set)");
   char out[8192];
@@ -838,8 +838,7 @@ static void overflow_case(const char *name, int guard, const char *env,
   if (WIFEXITED(status) && WEXITSTATUS(status) == TEST_SKIP_CODE)
     test_skip("%s", out);
   if (strstr(out, "victim") != NULL && strstr(out, "corrupted") != NULL)
-    test_fail(__FILE__, __LINE__, "a neighbour's stack was corrupted: %s",
-              out);
+    test_fail(__FILE__, __LINE__, "a neighbour's stack was corrupted: %s", out);
 #if defined(CIO__ASAN)
   /* Nothing faults below a canary stack, so a recursion reaching into the
    * victim's stack writes into the redzones ASan keeps around the victim's
@@ -879,13 +878,15 @@ TEST(overflow_frame_1m_fallback) {
   overflow_case("overflow_frame_1m_fallback", 2, NULL, FRAME_1M);
 }
 TEST(overflow_frame_unprobed_fallback) {
-  overflow_case("overflow_frame_unprobed_fallback", 2, NULL, FRAME_100K_UNPROBED);
+  overflow_case("overflow_frame_unprobed_fallback", 2, NULL,
+                FRAME_100K_UNPROBED);
 }
 TEST(overflow_deep_recursion_fallback) {
   overflow_case("overflow_deep_recursion_fallback", 2, NULL, DEEP_RECURSION);
 }
 TEST(overflow_runaway_recursion_fallback) {
-  overflow_case("overflow_runaway_recursion_fallback", 2, NULL, RUNAWAY_RECURSION);
+  overflow_case("overflow_runaway_recursion_fallback", 2, NULL,
+                RUNAWAY_RECURSION);
 }
 
 /* The fallback with its budget spent: canary stacks.  Small frames cannot
@@ -894,10 +895,12 @@ TEST(overflow_runaway_recursion_fallback) {
  * the plain memory below it without writing either: only a faulting guard
  * catches that, which is why the budget exists.) */
 TEST(overflow_deep_recursion_canary_only) {
-  overflow_case("overflow_deep_recursion_canary_only", 2, "canary", DEEP_RECURSION);
+  overflow_case("overflow_deep_recursion_canary_only", 2, "canary",
+                DEEP_RECURSION);
 }
 TEST(overflow_runaway_recursion_canary_only) {
-  overflow_case("overflow_runaway_recursion_canary_only", 2, "canary", RUNAWAY_RECURSION);
+  overflow_case("overflow_runaway_recursion_canary_only", 2, "canary",
+                RUNAWAY_RECURSION);
 }
 
 static int unnamed_overflow(void *arg, void **result) {

@@ -141,8 +141,7 @@ static void on_fault(int sig, siginfo_t *info, void *uctx) {
   int saved_errno = errno;
   const cio__fiber *f = cio__fiber_running;
   if (f != NULL && f->stack != NULL &&
-      cio__overflow_is_stack_overflow(f->stack, info->si_addr,
-                                      fault_sp(uctx)))
+      cio__overflow_is_stack_overflow(f->stack, info->si_addr, fault_sp(uctx)))
     cio__overflow_report(f);
   const struct sigaction *prev = sig == SIGSEGV ? &prev_segv : &prev_bus;
   if (prev->sa_flags & SA_SIGINFO) {

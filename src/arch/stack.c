@@ -173,7 +173,8 @@ static atomic_long guard_budget = -1;
 static long budget_start(void) {
   long left = atomic_load_explicit(&guard_budget, memory_order_relaxed);
   if (left < 0) {
-    long start = guard_env() == CIO__GUARD_CANARY_ONLY ? 0 : max_map_count() / 4;
+    long start =
+        guard_env() == CIO__GUARD_CANARY_ONLY ? 0 : max_map_count() / 4;
 #if defined(CIO__VALGRIND)
     /* Valgrind tracks a fixed number of mappings (VG_N_SEGMENTS) and exits
      * when they run out. */
@@ -279,8 +280,8 @@ static size_t protect_guards(const cio__stack_pool *pool, char *base,
                              size_t count) {
   size_t stride = pool->guard_size + pool->stack_size;
   size_t want = budget_take(count), done = 0;
-  while (done < want && mprotect(base + done * stride, pool->guard_size,
-                                 PROT_NONE) == 0)
+  while (done < want &&
+         mprotect(base + done * stride, pool->guard_size, PROT_NONE) == 0)
     done++;
   budget_give(want - done);
   return done;
