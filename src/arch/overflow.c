@@ -25,8 +25,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
-#include <ucontext.h>
 #include <unistd.h>
+#if defined(__linux__)
+#include <ucontext.h>
+#endif
 
 enum { ALTSTACK_BYTES = 64 * 1024 };
 
@@ -125,13 +127,12 @@ bool cio__overflow_is_stack_overflow(const cio__stack *s,
 
 /* The stack pointer of the interrupted code, or 0 where unknown. */
 static uintptr_t fault_sp(const void *uctx) {
-  const ucontext_t *uc = uctx;
 #if defined(__linux__) && defined(__x86_64__)
-  return (uintptr_t)uc->uc_mcontext.gregs[REG_RSP];
+  return (uintptr_t)((const ucontext_t *)uctx)->uc_mcontext.gregs[REG_RSP];
 #elif defined(__linux__) && defined(__aarch64__)
-  return (uintptr_t)uc->uc_mcontext.sp;
+  return (uintptr_t)((const ucontext_t *)uctx)->uc_mcontext.sp;
 #else
-  (void)uc;
+  (void)uctx;
   return 0;
 #endif
 }
