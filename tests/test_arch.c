@@ -612,7 +612,8 @@ static void overflow_labelled_fiber(int mode) {
     _exit(3);
   cio__fiber_init_native(&native);
   cio__fiber_init(&f, s, overflow_fiber, NULL);
-  f.label = (cio__fiber_label){"task", &fiber_name, "Task-", 42};
+  static const cio__fiber_kind kind = {"task", "Task-"};
+  f.label = (cio__fiber_label){&kind, &fiber_name, 42};
   fiber_name = "renamed";
   cio__fiber_switch(&native, &f);
   _exit(4);

@@ -102,10 +102,10 @@ void cio__fiber_init(cio__fiber *fiber, cio__stack *stack,
                      cio__fiber_entry entry, void *arg) {
   fiber->stack = stack;
   fiber->label = (cio__fiber_label){0};
+#if defined(CIO__ASAN)
   fiber->asan_fake_stack = NULL;
   fiber->asan_bottom = stack->lo;
   fiber->asan_size = stack->size;
-#if defined(CIO__ASAN)
   /* A reused stack keeps the poisoned redzones of the frames its last
    * fiber never returned from. */
   __asan_unpoison_memory_region(stack->lo, stack->size);

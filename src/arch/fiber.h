@@ -148,14 +148,19 @@ int cio__stack_guard_probe(void);
  * else. */
 long cio__stack_guard_budget(void);
 
-/* What an overflow report calls the code running on a fiber: `kind`
- * ("task"), then `*name` when that is not NULL, else `unnamed` followed by
- * `number` (a task is "Task-<id>" until its name is first asked for).
- * Read only when reporting, so the owner may rename it at any time. */
-typedef struct cio__fiber_label {
-  const char *kind;
-  char *const *name;
+/* How overflow reports write one kind of fiber's owner: "<what> '<name>'",
+ * or without a name "<what> '<unnamed><number>'" (a task is "Task-<id>"
+ * until its name is first asked for). */
+typedef struct cio__fiber_kind {
+  const char *what;
   const char *unnamed;
+} cio__fiber_kind;
+
+/* What an overflow report calls the code running on a fiber.  `*name` is
+ * read only when reporting, so the owner may rename it at any time. */
+typedef struct cio__fiber_label {
+  const cio__fiber_kind *kind; /* NULL: "a fiber" */
+  char *const *name;           /* *name NULL: unnamed */
   uint64_t number;
 } cio__fiber_label;
 
@@ -165,9 +170,11 @@ typedef struct cio__fiber {
   cio__context ctx;
   cio__stack *stack;       /* NULL for the thread's native stack */
   cio__fiber_label label;  /* for overflow reports; zero: "a fiber" */
+#if defined(CIO__ASAN)
   void *asan_fake_stack;   /* ASan's per-fiber fake stack bookkeeping */
   const void *asan_bottom; /* ASan: bounds of the stack being left */
   size_t asan_size;
+#endif
 } cio__fiber;
 
 typedef void (*cio__fiber_entry)(void *arg);

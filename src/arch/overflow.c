@@ -80,12 +80,12 @@ static size_t append_label(char *buf, size_t at, size_t cap,
                            const cio__fiber_label *l) {
   if (l->kind == NULL)
     return append(buf, at, cap, "a fiber");
-  at = append(buf, at, cap, l->kind);
+  at = append(buf, at, cap, l->kind->what);
   at = append(buf, at, cap, " '");
   if (l->name != NULL && *l->name != NULL) {
     at = append(buf, at, cap, *l->name);
   } else {
-    at = append(buf, at, cap, l->unnamed != NULL ? l->unnamed : "");
+    at = append(buf, at, cap, l->kind->unnamed);
     at = append_u64(buf, at, cap, l->number);
   }
   return append(buf, at, cap, "'");

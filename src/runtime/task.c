@@ -26,6 +26,9 @@
 /* Task-<n> numbering is process-wide, as in CPython. */
 static atomic_uint_fast64_t task_counter;
 
+/* How a stack-overflow report names a task (src/arch/overflow.c). */
+static const cio__fiber_kind task_kind = {"task", "Task-"};
+
 static cio_task *task_of(cio_future *f) {
   return (cio_task *)(void *)f;
 }
@@ -274,7 +277,7 @@ int cio_create_task(cio_loop *loop, cio_task **out, cio_task_fn fn, void *arg,
   t->id = atomic_fetch_add_explicit(&task_counter, 1, memory_order_relaxed) + 1;
   t->ready.run = NULL;
   cio__fiber_init(&t->fiber, stack, task_entry, t);
-  t->fiber.label = (cio__fiber_label){"task", &t->name, "Task-", t->id};
+  t->fiber.label = (cio__fiber_label){&task_kind, &t->name, t->id};
   cio__list_push_back(&loop->tasks, &t->alive);
   loop->live_tasks++;
   cio__obj_add(loop, CIO__OBJ_TASK);
