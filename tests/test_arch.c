@@ -818,7 +818,7 @@ static void overflow_child(int guard, enum shape shape) {
       cio_create_task(loop, &o, overflower, (void *)(intptr_t)shape,
                       &(cio_task_opts){.name = "overflower"}) != 0)
     _exit(3);
-  (void)cio_loop_run_until_complete(loop, o, NULL);
+  (void)!cio_loop_run_until_complete(loop, o, NULL);
   _exit(0);
 }
 
@@ -923,7 +923,7 @@ TEST(overflow_names_unnamed_task) {
     printf("named %s\n", cio_task_get_name(t));
     fflush(stdout);
     (void)cio_task_set_name(t, "renamed-later");
-    (void)cio_loop_run_until_complete(loop, t, NULL);
+    (void)!cio_loop_run_until_complete(loop, t, NULL);
     _exit(0);
   }
   char out[4096];
