@@ -789,6 +789,57 @@ CIO_API size_t cio_taskgroup_errors(const cio_taskgroup *tg, int *codes,
  * accepted.  Returns CIO_EBUSY if children are still running. */
 CIO_API int cio_taskgroup_free(cio_taskgroup *tg);
 
+/* Retrying a call with exponential backoff (what tenacity, backoff or
+ * aiohttp-retry give asyncio programs).
+ *
+ *   cio_retry_opts o = {.max_attempts = 5, .max_time = 30};
+ *   rc = cio_retry(fetch_price, &query, &price, &o);
+ *
+ * `fn(arg, &result)` runs in the calling task (no task is created), as
+ * often as needed: after a failed attempt that the predicate says to
+ * retry, the task sleeps for a "full jitter" backoff, a random delay in
+ * [0, min(max_delay, base_delay * 2^(n-1))) after the n-th attempt (AWS's
+ * recommendation: clients that failed together do not retry together),
+ * or for the delay the predicate asks for (a server's Retry-After).
+ * CIO_ECANCELED, from `fn` or from the sleep, is never retried: it is
+ * returned at once. */
+typedef struct cio_retry_opts {
+  int max_attempts;  /* calls of fn at most; 0: 3 */
+  /* Give up rather than wait past this many seconds after the first call
+   * began (checked before each wait; an attempt is not interrupted: bound
+   * it with a timeout scope).  0 or CIO_NO_TIMEOUT: no limit. */
+  double max_time;
+  double base_delay; /* seconds; 0: 0.1 */
+  double max_delay;  /* cap of one backoff, seconds; 0: 30 */
+  bool no_jitter;    /* wait the whole backoff, not a random part of it */
+  /* Whether the attempt that ended with `rc` and `result` is to be
+   * retried.  `*delay` holds the backoff about to be waited; set it to
+   * wait something else (>= 0).  NULL: cio_retry_is_transient(rc). */
+  bool (*retry_if)(int rc, void *result, double *delay, void *ctx);
+  /* Called before each wait with the attempt's number (1 = the first),
+   * outcome and the delay: log it, and free `result` if it holds
+   * anything, since it is dropped.  May be NULL. */
+  void (*on_retry)(int attempt, int rc, void *result, double delay,
+                   void *ctx);
+  void *ctx; /* passed to retry_if and on_retry */
+} cio_retry_opts;
+
+/* Call `fn(arg, result)` until it succeeds or should not be retried (see
+ * cio_retry_opts), and return the last attempt's status with its result
+ * in `*result` (may be NULL; set to NULL before each attempt).  `opts`
+ * may be NULL (3 attempts, connection errors retried).  Suspends while
+ * waiting between attempts.  Returns what the last attempt returned,
+ * CIO_ECANCELED (from the attempt or the wait), CIO_EINVAL (fn NULL, a
+ * negative or NaN option), CIO_EPERM outside a task. */
+CIO_API int cio_retry(cio_task_fn fn, void *arg, void **result,
+                      const cio_retry_opts *opts);
+
+/* The default predicate: true for the errors a later attempt may not
+ * meet (connection refused, reset or aborted, timed out, host or network
+ * unreachable, broken pipe, temporary resolver failure, CIO_EAGAIN);
+ * false for success, CIO_ECANCELED and everything else. */
+CIO_API bool cio_retry_is_transient(int rc);
+
 /* ------------------------------------------------------------------------
  * Synchronization primitives and queues
  * ---------------------------------------------------------------------- */
