@@ -127,7 +127,6 @@ struct cio_http_session {
   double read_timeout; /* 0: none */
   long max_redirects;  /* -1: do not follow */
   long http_version;   /* CURL_HTTP_VERSION_* */
-  bool pipewait;
   bool cookies;
   bool insecure;
   char *ca_file, *cert_file, *key_file, *proxy, *user_agent;

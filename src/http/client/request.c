@@ -50,6 +50,26 @@ static int set_url(cio_http_session *s, cio_http_response *t,
   return 0;
 }
 
+/* Whether the request may go over HTTP/2 and so should wait for a
+ * connection being set up (ALPN not known yet) rather than open another:
+ * libcurl's PIPEWAIT.  Never for HTTP/1.1 only, where waiting would
+ * serialise requests behind the first one's answer. */
+static bool may_multiplex(cio_http_session *s, cio_http_response *t,
+                          const cio_http_request *req) {
+  if (s->http_version == CURL_HTTP_VERSION_2_PRIOR_KNOWLEDGE)
+    return true;
+  if (s->http_version == CURL_HTTP_VERSION_1_1)
+    return false;
+  if (t->curlu == NULL)
+    return strncasecmp(req->url, "https:", 6) == 0;
+  char *scheme = NULL;
+  bool tls =
+      curl_url_get(t->curlu, CURLUPART_SCHEME, &scheme, 0) == CURLUE_OK &&
+      strcasecmp(scheme, "https") == 0;
+  curl_free(scheme);
+  return tls;
+}
+
 /* ---- headers ----------------------------------------------------------------
  */
 
@@ -269,6 +289,8 @@ static int setup(cio_http_session *s, cio_http_response *t,
     curl_easy_setopt(t->easy, CURLOPT_MAXREDIRS, s->max_redirects);
   }
   int rc = set_url(s, t, req);
+  if (rc == 0 && may_multiplex(s, t, req))
+    curl_easy_setopt(t->easy, CURLOPT_PIPEWAIT, 1L);
   const char *ctype = NULL;
   if (rc == 0)
     rc = set_method(t, req, &ctype);

@@ -217,7 +217,13 @@ int cio__http_xfer_wait(cio_http_response *t) {
   return cio_event_wait(t->ev);
 }
 
+static void forget_cookie_files(cio_http_response *t) {
+  if (t->s->cookies)
+    curl_easy_setopt(t->easy, CURLOPT_COOKIEFILE, NULL);
+}
+
 static void xfer_free(cio_loop *loop, cio_http_response *t) {
+  forget_cookie_files(t);
   cio__http_recv_reset(t);
   cio__http_recv_free(t);
   cio__list_remove(&t->node);
@@ -262,6 +268,7 @@ void cio__http_xfer_put(cio_http_response *t) {
   cio__http_recv_reset(t);
   cio__list_remove(&t->node);
   if (s->state == CIO__SESSION_OPEN && s->n_idle < CIO__HTTP_POOL_MAX) {
+    forget_cookie_files(t);
     curl_easy_reset(t->easy);
     cio_event_clear(t->ev);
     t->state = CIO__XFER_IDLE;
@@ -298,15 +305,13 @@ static bool bad_timeout(double t) {
   return isnan(t) || t < 0;
 }
 
-static int version_of(int v, long *out, bool *pipewait) {
-  *pipewait = true;
+static int version_of(int v, long *out) {
   switch (v) {
   case CIO_HTTP_AUTO:
     *out = CURL_HTTP_VERSION_2TLS;
     return 0;
   case CIO_HTTP_1_1:
     *out = CURL_HTTP_VERSION_1_1;
-    *pipewait = false;
     return 0;
   case CIO_HTTP_2:
     *out = CURL_HTTP_VERSION_2_0;
@@ -347,7 +352,7 @@ static int options_of(cio_http_session *s, const cio_http_session_opts *o) {
       bad_timeout(o->connect_timeout) || bad_timeout(o->read_timeout) ||
       o->max_redirects < -1 || (o->n_headers > 0 && o->headers == NULL))
     return CIO_EINVAL;
-  int rc = version_of(o->http_version, &s->http_version, &s->pipewait);
+  int rc = version_of(o->http_version, &s->http_version);
   if (rc < 0)
     return rc;
   s->timeout_ms = ms_of(o->timeout, 300000);
@@ -455,8 +460,6 @@ void cio__http_session_apply(cio_http_session *s, CURL *e) {
   curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, s->connect_timeout_ms);
   curl_easy_setopt(e, CURLOPT_HTTP_VERSION, s->http_version);
   curl_easy_setopt(e, CURLOPT_SUPPRESS_CONNECT_HEADERS, 1L);
-  if (s->pipewait)
-    curl_easy_setopt(e, CURLOPT_PIPEWAIT, 1L);
   if (s->insecure) {
     curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 0L);
     curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 0L);
@@ -469,6 +472,8 @@ void cio__http_session_apply(cio_http_session *s, CURL *e) {
     curl_easy_setopt(e, CURLOPT_SSLKEY, s->key_file);
   if (s->proxy)
     curl_easy_setopt(e, CURLOPT_PROXY, s->proxy);
+  /* The cookie engine, on the share's jar.  The list of files this adds
+   * to is dropped by forget_cookie_files() (curl_easy_reset keeps it). */
   if (s->cookies)
     curl_easy_setopt(e, CURLOPT_COOKIEFILE, "");
 }
