@@ -49,6 +49,8 @@ if [ "$mode" = test ]; then
   command -v curl >/dev/null 2>&1 || need curl
   command -v openssl >/dev/null 2>&1 || need openssl
   [ -x /usr/bin/python3 ] || need python3
+  # The HTTP client's tests: HTTP/2 with nghttpd.
+  [ -x /usr/sbin/nghttpd ] || need nghttp2-server
 fi
 
 if [ -n "$missing" ]; then

@@ -10,6 +10,7 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -56,6 +57,8 @@ static inline void peer_spawn(struct peer *p, char *const argv[],
   pid_t pid = fork();
   CHECK(pid >= 0);
   if (pid == 0) {
+    /* A failing test exits at once: take the server with it. */
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
     dup2(in[0], 0);
     if (read_port)
       dup2(out[1], 1);
@@ -142,14 +145,14 @@ static inline void make_test_ca(char *dir, size_t cap) {
   CHECK(mkdtemp(dir) != NULL);
   char cmd[4096];
   snprintf(cmd, sizeof cmd,
-           "cd '%s' && "
+           "(cd '%s' && "
            "openssl req -x509 -newkey rsa:2048 -nodes -keyout ca.key "
            "-out ca.pem -days 2 -subj '/CN=casyncio test CA' && "
            "openssl req -newkey rsa:2048 -nodes -keyout server.key "
            "-out server.csr -subj '/CN=127.0.0.1' && "
            "printf 'subjectAltName=IP:127.0.0.1\\n' > ext.cnf && "
            "openssl x509 -req -in server.csr -CA ca.pem -CAkey ca.key "
-           "-CAcreateserial -out server.pem -days 2 -extfile ext.cnf",
+           "-CAcreateserial -out server.pem -days 2 -extfile ext.cnf) 2>&1",
            dir);
   char out[8192];
   int st = test_run_capture(cmd, out, sizeof out);

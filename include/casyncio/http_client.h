@@ -90,7 +90,10 @@ enum cio_http_version {
                         offers it (ALPN) */
   CIO_HTTP_1_1 = 11, /* HTTP/1.1 only */
   CIO_HTTP_2 = 20,   /* HTTP/2 over TLS, or h2c by Upgrade from 1.1 */
-  CIO_HTTP_2_PRIOR_KNOWLEDGE = 21, /* h2c straight away (plain http) */
+  /* h2c straight away (plain http).  With libcurl 7.88, which breaks such
+   * a connection when it reuses it (fixed in 8.0), every request opens
+   * its own connection. */
+  CIO_HTTP_2_PRIOR_KNOWLEDGE = 21,
 };
 
 /* Options of a session.  Zero-initialise and set what you need; every

@@ -128,6 +128,7 @@ struct cio_http_session {
   long max_redirects;  /* -1: do not follow */
   long http_version;   /* CURL_HTTP_VERSION_* */
   bool cookies;
+  bool h2c_no_reuse; /* see options_of() */
   bool insecure;
   char *ca_file, *cert_file, *key_file, *proxy, *user_agent;
 

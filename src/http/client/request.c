@@ -57,7 +57,7 @@ static int set_url(cio_http_session *s, cio_http_response *t,
 static bool may_multiplex(cio_http_session *s, cio_http_response *t,
                           const cio_http_request *req) {
   if (s->http_version == CURL_HTTP_VERSION_2_PRIOR_KNOWLEDGE)
-    return true;
+    return !s->h2c_no_reuse;
   if (s->http_version == CURL_HTTP_VERSION_1_1)
     return false;
   if (t->curlu == NULL)

@@ -355,6 +355,12 @@ static int options_of(cio_http_session *s, const cio_http_session_opts *o) {
   int rc = version_of(o->http_version, &s->http_version);
   if (rc < 0)
     return rc;
+  /* libcurl 7.88.0 and 7.88.1 break an h2c prior-knowledge connection
+   * when they reuse it ("Error in the HTTP2 framing layer", curl issue
+   * 10634, fixed in 8.0.0): there, each request gets its own. */
+  unsigned ver = curl_version_info(CURLVERSION_NOW)->version_num;
+  s->h2c_no_reuse = s->http_version == CURL_HTTP_VERSION_2_PRIOR_KNOWLEDGE &&
+                    ver >= 0x075800 && ver < 0x080000;
   s->timeout_ms = ms_of(o->timeout, 300000);
   s->connect_timeout_ms = ms_of(o->connect_timeout, 0);
   s->read_timeout = o->read_timeout == CIO_NO_TIMEOUT ? 0 : o->read_timeout;
@@ -460,6 +466,8 @@ void cio__http_session_apply(cio_http_session *s, CURL *e) {
   curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, s->connect_timeout_ms);
   curl_easy_setopt(e, CURLOPT_HTTP_VERSION, s->http_version);
   curl_easy_setopt(e, CURLOPT_SUPPRESS_CONNECT_HEADERS, 1L);
+  if (s->h2c_no_reuse)
+    curl_easy_setopt(e, CURLOPT_FORBID_REUSE, 1L);
   if (s->insecure) {
     curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 0L);
     curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 0L);
