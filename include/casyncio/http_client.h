@@ -129,7 +129,9 @@ typedef struct cio_http_session_opts {
   /* "http://host:port" and friends; NULL: the *_proxy environment
    * variables, as libcurl and aiohttp (trust_env) do; "": none. */
   const char *proxy;
-  const char *user_agent; /* NULL: "casyncio/<version> libcurl/<version>" */
+  /* NULL: "casyncio/<version> libcurl/<version>"; "": none.  A header
+   * named User-Agent (session's or request's) wins. */
+  const char *user_agent;
 } cio_http_session_opts;
 
 /* Open a session on the current loop.  `opts` may be NULL.  Does not

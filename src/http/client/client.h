@@ -72,6 +72,7 @@ struct cio_http_response {
   bool saw_location;
   bool head_seen;  /* the final head arrived (HEADERS, or DONE after) */
   bool in_request; /* its task is inside cio_http_session_request */
+  bool had_custom, had_read; /* options the next request must undo */
   int result;      /* DONE: 0 or a code */
   int preset;      /* an error our callbacks decided, before libcurl ends */
   cio_event *ev;   /* set whenever something the owner waits for happens */
@@ -130,7 +131,7 @@ struct cio_http_session {
   bool cookies;
   bool h2c_no_reuse; /* see options_of() */
   bool insecure;
-  char *ca_file, *cert_file, *key_file, *proxy, *user_agent;
+  char *ca_file, *cert_file, *key_file, *proxy;
 
   cio_http_session_stats stats;
 };
@@ -159,6 +160,9 @@ static inline void cio__http_xfer_notify(cio_http_response *t) {
 int cio__http_xfer_wait(cio_http_response *t);
 
 /* response.c */
+/* Once per easy handle: the callbacks. */
+void cio__http_recv_attach(cio_http_response *t);
+/* Before each transfer: the receiving state. */
 void cio__http_recv_setup(cio_http_response *t);
 void cio__http_recv_reset(cio_http_response *t);
 void cio__http_read_timer_stop(cio_http_response *t);

@@ -227,6 +227,7 @@ static int set_body(cio_http_response *t, const cio_http_request *req,
     curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, size);
     curl_easy_setopt(e, CURLOPT_READFUNCTION, on_read);
     curl_easy_setopt(e, CURLOPT_READDATA, t);
+    t->had_read = true;
     *ctype = "application/octet-stream";
     return 0;
   }
@@ -251,8 +252,10 @@ static int set_method(cio_http_response *t, const cio_http_request *req,
     int rc = set_body(t, req, ctype);
     if (rc < 0)
       return rc;
-    if (strcmp(m, "POST") != 0)
+    if (strcmp(m, "POST") != 0) {
       curl_easy_setopt(t->easy, CURLOPT_CUSTOMREQUEST, m);
+      t->had_custom = true;
+    }
     return 0;
   }
   if (strcmp(m, "GET") == 0)
@@ -267,6 +270,7 @@ static int set_method(cio_http_response *t, const cio_http_request *req,
     return 0;
   }
   curl_easy_setopt(t->easy, CURLOPT_CUSTOMREQUEST, m);
+  t->had_custom = true;
   return 0;
 }
 
@@ -276,21 +280,32 @@ static int setup(cio_http_session *s, cio_http_response *t,
       (req->n_headers > 0 && req->headers == NULL) ||
       (req->n_params > 0 && req->params == NULL))
     return CIO_EINVAL;
-  cio__http_session_apply(s, t->easy);
+  CURL *e = t->easy;
+  /* The handle may come from an earlier request: every option a request
+   * sets is set (or undone) here. */
+  curl_easy_setopt(e, CURLOPT_HTTPGET, 1L); /* also undoes NOBODY, POST */
+  if (t->had_custom)
+    curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, NULL);
+  if (t->had_read) {
+    curl_easy_setopt(e, CURLOPT_READFUNCTION, NULL);
+    curl_easy_setopt(e, CURLOPT_READDATA, NULL);
+  }
+  t->had_custom = t->had_read = false;
+  long ms = s->timeout_ms;
   if (req->timeout == CIO_NO_TIMEOUT)
-    curl_easy_setopt(t->easy, CURLOPT_TIMEOUT_MS, 0L);
-  else if (req->timeout > 0) {
-    long ms = (long)(req->timeout * 1000.0 + 0.5);
-    curl_easy_setopt(t->easy, CURLOPT_TIMEOUT_MS, ms > 0 ? ms : 1L);
-  }
+    ms = 0;
+  else if (req->timeout > 0)
+    ms = (long)(req->timeout * 1000.0 + 0.5) > 0
+             ? (long)(req->timeout * 1000.0 + 0.5)
+             : 1L;
+  curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, ms);
   t->follow = !req->no_redirects && s->max_redirects >= 0;
-  if (t->follow) {
-    curl_easy_setopt(t->easy, CURLOPT_FOLLOWLOCATION, 1L);
-    curl_easy_setopt(t->easy, CURLOPT_MAXREDIRS, s->max_redirects);
-  }
+  curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, t->follow ? 1L : 0L);
+  if (t->follow)
+    curl_easy_setopt(e, CURLOPT_MAXREDIRS, s->max_redirects);
   int rc = set_url(s, t, req);
-  if (rc == 0 && may_multiplex(s, t, req))
-    curl_easy_setopt(t->easy, CURLOPT_PIPEWAIT, 1L);
+  curl_easy_setopt(e, CURLOPT_PIPEWAIT,
+                   rc == 0 && may_multiplex(s, t, req) ? 1L : 0L);
   const char *ctype = NULL;
   if (rc == 0)
     rc = set_method(t, req, &ctype);

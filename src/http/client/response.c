@@ -254,7 +254,7 @@ static int on_prereq(void *clientp, char *primary_ip, char *local_ip,
 /* ---- set-up and reuse ------------------------------------------------------
  */
 
-void cio__http_recv_setup(cio_http_response *t) {
+void cio__http_recv_attach(cio_http_response *t) {
   CURL *e = t->easy;
   curl_easy_setopt(e, CURLOPT_PRIVATE, (char *)t);
   curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_write);
@@ -266,6 +266,9 @@ void cio__http_recv_setup(cio_http_response *t) {
     curl_easy_setopt(e, CURLOPT_PREREQFUNCTION, on_prereq);
     curl_easy_setopt(e, CURLOPT_PREREQDATA, t);
   }
+}
+
+void cio__http_recv_setup(cio_http_response *t) {
   t->errbuf[0] = '\0';
   t->status = t->version = 0;
   t->hlen = t->nhdrs = 0;
@@ -279,10 +282,18 @@ void cio__http_recv_setup(cio_http_response *t) {
 
 void cio__http_recv_reset(cio_http_response *t) {
   cio__http_read_timer_stop(t);
-  curl_slist_free_all(t->req_headers);
-  t->req_headers = NULL;
-  curl_url_cleanup(t->curlu);
-  t->curlu = NULL;
+  /* The easy handle is reused as it is (no curl_easy_reset, which would
+   * cost every option again): let go of what it points to. */
+  if (t->req_headers != NULL) {
+    curl_easy_setopt(t->easy, CURLOPT_HTTPHEADER, NULL);
+    curl_slist_free_all(t->req_headers);
+    t->req_headers = NULL;
+  }
+  if (t->curlu != NULL) {
+    curl_easy_setopt(t->easy, CURLOPT_CURLU, NULL);
+    curl_url_cleanup(t->curlu);
+    t->curlu = NULL;
+  }
   if (t->up_fd >= 0)
     close(t->up_fd);
   t->up_fd = -1;

@@ -10,6 +10,7 @@
  * See client.h for the transfer's life and the invariants.
  */
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -251,6 +252,8 @@ int cio__http_xfer_get(cio_http_session *s, cio_http_response **out) {
       cio__free(s->loop, t);
       return CIO_ENOMEM;
     }
+    cio__http_session_apply(s, t->easy);
+    cio__http_recv_attach(t);
   }
   cio__list_remove(&t->node);
   cio__list_push_back(&s->done, &t->node);
@@ -268,8 +271,6 @@ void cio__http_xfer_put(cio_http_response *t) {
   cio__http_recv_reset(t);
   cio__list_remove(&t->node);
   if (s->state == CIO__SESSION_OPEN && s->n_idle < CIO__HTTP_POOL_MAX) {
-    forget_cookie_files(t);
-    curl_easy_reset(t->easy);
     cio_event_clear(t->ev);
     t->state = CIO__XFER_IDLE;
     cio__list_push_back(&s->idle, &t->node);
@@ -373,15 +374,24 @@ static int options_of(cio_http_session *s, const cio_http_session_opts *o) {
   s->cert_file = dup_opt(s->loop, o->cert_file, &fail);
   s->key_file = dup_opt(s->loop, o->key_file, &fail);
   s->proxy = dup_opt(s->loop, o->proxy, &fail);
-  if (o->user_agent != NULL) {
-    s->user_agent = dup_opt(s->loop, o->user_agent, &fail);
-  } else {
-    char ua[96];
-    snprintf(ua, sizeof ua, "casyncio/%d.%d.%d libcurl/%s", CIO_VERSION_MAJOR,
-             CIO_VERSION_MINOR, CIO_VERSION_PATCH,
+  /* User-Agent goes in the session's header list, which libcurl copies
+   * into the request as is (CURLOPT_USERAGENT formats it again for every
+   * request), and which a request's own User-Agent replaces. */
+  char ua[160];
+  if (o->user_agent != NULL)
+    snprintf(ua, sizeof ua, "User-Agent: %s", o->user_agent);
+  else
+    snprintf(ua, sizeof ua, "User-Agent: casyncio/%d.%d.%d libcurl/%s",
+             CIO_VERSION_MAJOR, CIO_VERSION_MINOR, CIO_VERSION_PATCH,
              curl_version_info(CURLVERSION_NOW)->version);
-    s->user_agent = dup_opt(s->loop, ua, &fail);
-  }
+  bool own_ua = false;
+  for (size_t i = 0; i < o->n_headers; i++)
+    own_ua |= o->headers[i].name != NULL &&
+              strcasecmp(o->headers[i].name, "user-agent") == 0;
+  if (!own_ua && o->user_agent != NULL && o->user_agent[0] == '\0')
+    own_ua = true; /* "": send none */
+  if (!own_ua && (s->headers = curl_slist_append(NULL, ua)) == NULL)
+    fail = true;
   if (fail)
     return CIO_ENOMEM;
   return headers_of(s, o);
@@ -389,8 +399,7 @@ static int options_of(cio_http_session *s, const cio_http_session_opts *o) {
 
 static int multi_setup(cio_http_session *s, const cio_http_session_opts *o) {
   s->multi = curl_multi_init();
-  s->share = curl_share_init();
-  if (s->multi == NULL || s->share == NULL)
+  if (s->multi == NULL)
     return CIO_ENOMEM;
   long limit = o->limit == 0 ? 100 : o->limit < 0 ? 0 : o->limit;
   curl_multi_setopt(s->multi, CURLMOPT_SOCKETFUNCTION, on_socket);
@@ -404,11 +413,17 @@ static int multi_setup(cio_http_session *s, const cio_http_session_opts *o) {
   if (limit > 0)
     curl_multi_setopt(s->multi, CURLMOPT_MAXCONNECTS, limit);
   curl_multi_setopt(s->multi, CURLMOPT_PIPELINING, CURLPIPE_MULTIPLEX);
-  /* One thread: the share needs no lock callbacks. */
-  curl_share_setopt(s->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_DNS);
-  curl_share_setopt(s->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_SSL_SESSION);
-  if (o->cookie_jar)
+  /* The multi handle already shares its DNS cache and connections, and a
+   * pooled easy handle keeps its TLS sessions; a share object (which
+   * costs libcurl 7.88 a few thousand instructions a request) is made
+   * only for a cookie jar.  One thread: it needs no lock callbacks. */
+  if (o->cookie_jar) {
+    s->share = curl_share_init();
+    if (s->share == NULL)
+      return CIO_ENOMEM;
     curl_share_setopt(s->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_COOKIE);
+    curl_share_setopt(s->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_SSL_SESSION);
+  }
   return 0;
 }
 
@@ -451,18 +466,17 @@ int cio_http_session_open(cio_http_session **out,
   return 0;
 }
 
-/* Everything a transfer reads from the session, set on its easy handle
- * (request.c adds what the request says). */
+/* Everything a transfer takes from the session, set once on each easy
+ * handle it makes (request.c sets what each request says). */
 void cio__http_session_apply(cio_http_session *s, CURL *e) {
-  curl_easy_setopt(e, CURLOPT_SHARE, s->share);
+  if (s->share != NULL)
+    curl_easy_setopt(e, CURLOPT_SHARE, s->share);
   curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
   curl_easy_setopt(e, CURLOPT_OPENSOCKETFUNCTION, on_open_socket);
   curl_easy_setopt(e, CURLOPT_OPENSOCKETDATA, s);
   curl_easy_setopt(e, CURLOPT_CLOSESOCKETFUNCTION, on_close_socket);
   curl_easy_setopt(e, CURLOPT_CLOSESOCKETDATA, s);
   curl_easy_setopt(e, CURLOPT_ACCEPT_ENCODING, "");
-  curl_easy_setopt(e, CURLOPT_USERAGENT, s->user_agent);
-  curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, s->timeout_ms);
   curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, s->connect_timeout_ms);
   curl_easy_setopt(e, CURLOPT_HTTP_VERSION, s->http_version);
   curl_easy_setopt(e, CURLOPT_SUPPRESS_CONNECT_HEADERS, 1L);
@@ -481,7 +495,7 @@ void cio__http_session_apply(cio_http_session *s, CURL *e) {
   if (s->proxy)
     curl_easy_setopt(e, CURLOPT_PROXY, s->proxy);
   /* The cookie engine, on the share's jar.  The list of files this adds
-   * to is dropped by forget_cookie_files() (curl_easy_reset keeps it). */
+   * to is dropped by forget_cookie_files(). */
   if (s->cookies)
     curl_easy_setopt(e, CURLOPT_COOKIEFILE, "");
 }
@@ -497,7 +511,6 @@ static void session_free(cio_http_session *s) {
   cio__free(loop, s->cert_file);
   cio__free(loop, s->key_file);
   cio__free(loop, s->proxy);
-  cio__free(loop, s->user_agent);
   cio__free(loop, s);
   curl_global_cleanup();
 }
@@ -517,9 +530,11 @@ int cio_http_session_close(cio_http_session *s) {
   s->n_idle = 0;
   /* Responses the user still holds keep their easy handles, which must
    * let go of the share before it is freed. */
-  cio__list_foreach(it, &s->done) {
-    cio_http_response *t = cio__container_of(it, cio_http_response, node);
-    curl_easy_setopt(t->easy, CURLOPT_SHARE, NULL);
+  if (s->share != NULL) {
+    cio__list_foreach(it, &s->done) {
+      cio_http_response *t = cio__container_of(it, cio_http_response, node);
+      curl_easy_setopt(t->easy, CURLOPT_SHARE, NULL);
+    }
   }
   s->state = CIO__SESSION_CLOSED;
   curl_multi_cleanup(s->multi); /* closes the idle connections */
