@@ -73,9 +73,9 @@ struct cio_http_response {
   bool head_seen;  /* the final head arrived (HEADERS, or DONE after) */
   bool in_request; /* its task is inside cio_http_session_request */
   bool had_custom, had_read; /* options the next request must undo */
-  int result;      /* DONE: 0 or a code */
-  int preset;      /* an error our callbacks decided, before libcurl ends */
-  cio_event *ev;   /* set whenever something the owner waits for happens */
+  int result;                /* DONE: 0 or a code */
+  int preset;    /* an error our callbacks decided, before libcurl ends */
+  cio_event *ev; /* set whenever something the owner waits for happens */
   struct cio__list node; /* (1) */
 
   /* The request. */
@@ -119,7 +119,9 @@ struct cio_http_session {
   cio_handle *timer; /* libcurl's timeout */
   struct cio__list active, done, idle;
   size_t n_idle;
-  struct cio__list socks; /* struct cio__http_sock, watched fds */
+  struct cio__list socks;        /* struct cio__http_sock, watched fds */
+  struct cio__http_sock **owned; /* by fd: the sockets we opened */
+  size_t owned_cap;
 
   /* Options, resolved to what libcurl takes. */
   char *base_url;
@@ -136,11 +138,14 @@ struct cio_http_session {
   cio_http_session_stats stats;
 };
 
-/* A socket libcurl asked the loop to watch. */
+/* A socket libcurl asked the loop to watch, or one we opened for it
+ * (a connection: from on_open_socket to on_close_socket). */
 struct cio__http_sock {
   cio_http_session *s;
   curl_socket_t fd;
-  int what; /* CURL_POLL_IN / OUT bits registered */
+  int what;  /* CURL_POLL_IN / OUT bits registered with the loop */
+  bool ours; /* opened by on_open_socket, closed by on_close_socket */
+  bool idle; /* libcurl removed it; a reader may still be registered */
   struct cio__list node;
 };
 

@@ -33,8 +33,18 @@ static void socket_action(cio_http_session *s, curl_socket_t fd, int flags) {
   finish_done(s);
 }
 
+static void sock_forget(cio_http_session *s, struct cio__http_sock *k);
+
 static void on_readable(void *arg) {
   struct cio__http_sock *k = arg;
+  if (k->idle) {
+    /* An idle keep-alive connection became readable (the server closed
+     * it, most likely): stop watching; libcurl finds out when it tries to
+     * reuse it. */
+    cio_loop_remove_reader(k->s->loop, k->fd);
+    k->what &= ~CURL_POLL_IN;
+    return;
+  }
   socket_action(k->s, k->fd, CURL_CSELECT_IN); /* may free k */
 }
 
@@ -43,13 +53,65 @@ static void on_writable(void *arg) {
   socket_action(k->s, k->fd, CURL_CSELECT_OUT);
 }
 
+static struct cio__http_sock *sock_new(cio_http_session *s, curl_socket_t fd,
+                                       bool ours) {
+  if (ours && (size_t)fd >= s->owned_cap) {
+    size_t cap = s->owned_cap ? s->owned_cap : 64;
+    while (cap <= (size_t)fd)
+      cap *= 2;
+    struct cio__http_sock **t = cio__calloc(s->loop, cap, sizeof *t);
+    if (t == NULL)
+      return NULL;
+    if (s->owned_cap > 0)
+      memcpy(t, s->owned, s->owned_cap * sizeof *t);
+    cio__free(s->loop, s->owned);
+    s->owned = t;
+    s->owned_cap = cap;
+  }
+  struct cio__http_sock *k = cio__calloc(s->loop, 1, sizeof *k);
+  if (k == NULL)
+    return NULL;
+  k->s = s;
+  k->fd = fd;
+  k->ours = ours;
+  cio__list_push_back(&s->socks, &k->node);
+  if (ours)
+    s->owned[fd] = k;
+  return k;
+}
+
 static void sock_forget(cio_http_session *s, struct cio__http_sock *k) {
   if (k->what & CURL_POLL_IN)
     cio_loop_remove_reader(s->loop, k->fd);
   if (k->what & CURL_POLL_OUT)
     cio_loop_remove_writer(s->loop, k->fd);
+  if (k->ours)
+    s->owned[k->fd] = NULL;
   cio__list_remove(&k->node);
   cio__free(s->loop, k);
+}
+
+static struct cio__http_sock *sock_owned(cio_http_session *s,
+                                         curl_socket_t fd) {
+  return (size_t)fd < s->owned_cap ? s->owned[fd] : NULL;
+}
+
+/* libcurl is done with `k` for now.  A connection of ours going back to
+ * the pool keeps its reader, so that the next request on it does not
+ * have the loop drop and re-create its poll handle (two epoll_ctl calls
+ * and a handle per request); it is removed when the socket is closed
+ * (on_close_socket) or something arrives while idle (on_readable).
+ * Other sockets (the resolver's) are closed by libcurl itself, so they
+ * are forgotten at once. */
+static void sock_remove(cio_http_session *s, struct cio__http_sock *k) {
+  if (!k->ours) {
+    sock_forget(s, k);
+    return;
+  }
+  if (k->what & CURL_POLL_OUT)
+    cio_loop_remove_writer(s->loop, k->fd);
+  k->what &= CURL_POLL_IN;
+  k->idle = true;
 }
 
 /* CURLMOPT_SOCKETFUNCTION: watch `fd` for `what`. */
@@ -58,23 +120,21 @@ static int on_socket(CURL *easy, curl_socket_t fd, int what, void *userp,
   (void)easy;
   cio_http_session *s = userp;
   struct cio__http_sock *k = socketp;
+  if (k == NULL)
+    k = sock_owned(s, fd);
   if (what == CURL_POLL_REMOVE) {
     if (k != NULL) {
-      if (s->state == CIO__SESSION_OPEN)
+      if (s->state == CIO__SESSION_OPEN && socketp != NULL)
         curl_multi_assign(s->multi, fd, NULL);
-      sock_forget(s, k);
+      sock_remove(s, k);
     }
     return 0;
   }
-  if (k == NULL) {
-    k = cio__calloc(s->loop, 1, sizeof *k);
-    if (k == NULL)
-      return -1;
-    k->s = s;
-    k->fd = fd;
-    cio__list_push_back(&s->socks, &k->node);
+  if (k == NULL && (k = sock_new(s, fd, false)) == NULL)
+    return -1;
+  if (socketp == NULL)
     curl_multi_assign(s->multi, fd, k);
-  }
+  k->idle = false;
   int rc = 0;
   if ((what & CURL_POLL_IN) && !(k->what & CURL_POLL_IN))
     rc = cio_loop_add_reader(s->loop, fd, on_readable, k);
@@ -134,16 +194,24 @@ static curl_socket_t on_open_socket(void *clientp, curlsocktype purpose,
   (void)purpose;
   cio_http_session *s = clientp;
   curl_socket_t fd = socket(a->family, a->socktype | SOCK_CLOEXEC, a->protocol);
-  if (fd != CURL_SOCKET_BAD) {
-    s->stats.connections++;
-    s->stats.open_connections++;
+  if (fd == CURL_SOCKET_BAD)
+    return fd;
+  if (sock_new(s, fd, true) == NULL) {
+    close(fd);
+    return CURL_SOCKET_BAD;
   }
+  s->stats.connections++;
+  s->stats.open_connections++;
   return fd;
 }
 
 static int on_close_socket(void *clientp, curl_socket_t fd) {
   cio_http_session *s = clientp;
-  s->stats.open_connections--;
+  struct cio__http_sock *k = sock_owned(s, fd);
+  if (k != NULL) {
+    s->stats.open_connections--;
+    sock_forget(s, k); /* the loop stops watching before the fd goes */
+  }
   return close(fd);
 }
 
@@ -542,6 +610,9 @@ int cio_http_session_close(cio_http_session *s) {
   while (!cio__list_empty(&s->socks))
     sock_forget(s,
                 cio__container_of(s->socks.next, struct cio__http_sock, node));
+  cio__free(s->loop, s->owned);
+  s->owned = NULL;
+  s->owned_cap = 0;
   timer_stop(s);
   CIO_ASSERT(session_check(s));
   if (--s->refs == 0)
