@@ -633,3 +633,25 @@ static void retries(cio_http_session *s) {
 TEST(retry_honours_retry_after) {
   run_with(retries, NULL);
 }
+
+/* ---- proxies ------------------------------------------------------------- */
+
+/* The test server answers absolute-form requests ("GET http://host/path")
+ * as a forward proxy would pass them on: a request for a host that does
+ * not even resolve reaches it only through the proxy. */
+static void proxied(cio_http_session *s) {
+  cio_http_request req = {.url = "http://no-such-host.invalid/echo?via=proxy"};
+  json_t *doc = echo(s, &req);
+  CHECK_STR(field(doc, "path"), "/echo");
+  CHECK_STR(header(doc, "host"), "no-such-host.invalid");
+  json_decref(doc);
+}
+
+TEST(proxy_option_routes_requests) {
+  py_server_start(&srv, NULL, NULL);
+  char proxy[64];
+  snprintf(proxy, sizeof proxy, "http://127.0.0.1:%d", srv.port);
+  struct scenario sc = {.fn = proxied, .opts = {.proxy = proxy}};
+  run_main(scenario_main, &sc);
+  peer_stop(&srv);
+}

@@ -165,6 +165,10 @@ static inline void cio__http_xfer_notify(cio_http_response *t) {
 int cio__http_xfer_wait(cio_http_response *t);
 
 /* response.c */
+/* One line of a response head as libcurl passes it (status line, header
+ * or the blank line; CRLF included).  Returns 0 or CIO_ENOMEM.  Also what
+ * fuzz/fuzz_http_client_head.c feeds. */
+int cio__http_head_line(cio_http_response *t, const char *p, size_t len);
 /* Once per easy handle: the callbacks. */
 void cio__http_recv_attach(cio_http_response *t);
 /* Before each transfer: the receiving state. */

@@ -126,20 +126,24 @@ static void touch(cio_http_response *t) {
     t->last_io = cio_loop_time(t->s->loop);
 }
 
+int cio__http_head_line(cio_http_response *t, const char *p, size_t len) {
+  if (t->state != CIO__XFER_SENDING)
+    return 0; /* trailers */
+  if (len >= 5 && memcmp(p, "HTTP/", 5) == 0)
+    return status_line(t, p, len);
+  if (trim_end(p, len) == 0) {
+    if (is_final(t))
+      head_done(t);
+    return 0;
+  }
+  return header_line(t, p, len);
+}
+
 static size_t on_header(char *p, size_t size, size_t n, void *ud) {
   cio_http_response *t = ud;
   size_t len = size * n;
   touch(t);
-  if (t->state != CIO__XFER_SENDING)
-    return len; /* trailers */
-  int rc = 0;
-  if (len >= 5 && memcmp(p, "HTTP/", 5) == 0)
-    rc = status_line(t, p, len);
-  else if (trim_end(p, len) == 0) {
-    if (is_final(t))
-      head_done(t);
-  } else
-    rc = header_line(t, p, len);
+  int rc = cio__http_head_line(t, p, len);
   if (rc < 0) {
     t->preset = rc;
     return 0; /* libcurl aborts the transfer */
