@@ -150,6 +150,9 @@ struct cio__http_sock {
 };
 
 /* session.c */
+/* Seconds as libcurl's milliseconds: 0 gives `dflt`, CIO_NO_TIMEOUT (or
+ * anything beyond 23 days) 0, libcurl's "none"; at least 1 ms. */
+long cio__http_ms(double seconds, long dflt);
 /* Set what the session decides on a transfer's easy handle. */
 void cio__http_session_apply(cio_http_session *s, CURL *e);
 int cio__http_xfer_get(cio_http_session *s, cio_http_response **out);

@@ -291,14 +291,8 @@ static int setup(cio_http_session *s, cio_http_response *t,
     curl_easy_setopt(e, CURLOPT_READDATA, NULL);
   }
   t->had_custom = t->had_read = false;
-  long ms = s->timeout_ms;
-  if (req->timeout == CIO_NO_TIMEOUT)
-    ms = 0;
-  else if (req->timeout > 0)
-    ms = (long)(req->timeout * 1000.0 + 0.5) > 0
-             ? (long)(req->timeout * 1000.0 + 0.5)
-             : 1L;
-  curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, ms);
+  curl_easy_setopt(e, CURLOPT_TIMEOUT_MS,
+                   cio__http_ms(req->timeout, s->timeout_ms));
   t->follow = !req->no_redirects && s->max_redirects >= 0;
   curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, t->follow ? 1L : 0L);
   if (t->follow)

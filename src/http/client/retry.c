@@ -1,6 +1,6 @@
 /* Retrying HTTP requests: the predicate that knows which statuses are
  * worth another try, Retry-After, and a request call wrapped in
- * cio_retry (the generic part lives in the core, src/task/retry.c). */
+ * cio_retry (the generic part lives in the core, src/compose/retry.c). */
 #include <string.h>
 #include <time.h>
 

@@ -361,7 +361,7 @@ static char *dup_opt(cio_loop *loop, const char *v, bool *fail) {
   return d;
 }
 
-static long ms_of(double seconds, long dflt) {
+long cio__http_ms(double seconds, long dflt) {
   if (seconds == 0)
     return dflt;
   if (seconds == CIO_NO_TIMEOUT || seconds > 2e6)
@@ -430,8 +430,8 @@ static int options_of(cio_http_session *s, const cio_http_session_opts *o) {
   unsigned ver = curl_version_info(CURLVERSION_NOW)->version_num;
   s->h2c_no_reuse = s->http_version == CURL_HTTP_VERSION_2_PRIOR_KNOWLEDGE &&
                     ver >= 0x075800 && ver < 0x080000;
-  s->timeout_ms = ms_of(o->timeout, 300000);
-  s->connect_timeout_ms = ms_of(o->connect_timeout, 0);
+  s->timeout_ms = cio__http_ms(o->timeout, 300000);
+  s->connect_timeout_ms = cio__http_ms(o->connect_timeout, 0);
   s->read_timeout = o->read_timeout == CIO_NO_TIMEOUT ? 0 : o->read_timeout;
   s->max_redirects = o->max_redirects == 0 ? 10 : o->max_redirects;
   s->cookies = o->cookie_jar;
