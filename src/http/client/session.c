@@ -23,6 +23,22 @@ static bool session_check(const cio_http_session *s) {
          cio__list_empty(&s->idle);
 }
 
+/* A transfer against the invariants of client.h. */
+static bool xfer_check(const cio_http_response *t) {
+  if (t->paused && t->state != CIO__XFER_HEADERS)
+    return false; /* (3) */
+  switch (t->state) {
+  case CIO__XFER_SENDING:
+  case CIO__XFER_HEADERS:
+    return t->s->multi != NULL && cio__list_linked(&t->node); /* (1) */
+  case CIO__XFER_DONE:
+  case CIO__XFER_IDLE:
+    return t->read_timer == NULL; /* (2) */
+  default:
+    return false;
+  }
+}
+
 /* ---- sockets and the timer ------------------------------------------- */
 
 static void finish_done(cio_http_session *s);
@@ -247,6 +263,7 @@ static void finish_done(cio_http_session *s) {
     s->stats.in_flight--;
     cio__list_remove(&t->node);
     cio__list_push_back(&s->done, &t->node);
+    CIO_ASSERT(xfer_check(t));
     cio__http_xfer_notify(t);
   }
 }
@@ -265,6 +282,7 @@ void cio__http_xfer_abort(cio_http_response *t, int code, const char *why) {
   s->stats.in_flight--;
   cio__list_remove(&t->node);
   cio__list_push_back(&s->done, &t->node);
+  CIO_ASSERT(xfer_check(t));
   cio__http_xfer_notify(t);
 }
 
@@ -276,6 +294,7 @@ int cio__http_xfer_start(cio_http_response *t) {
   t->state = CIO__XFER_SENDING;
   cio__list_remove(&t->node);
   cio__list_push_back(&s->active, &t->node);
+  CIO_ASSERT(xfer_check(t));
   s->stats.requests++;
   s->stats.in_flight++;
   return 0;
@@ -342,6 +361,7 @@ void cio__http_xfer_put(cio_http_response *t) {
     cio_event_clear(t->ev);
     t->state = CIO__XFER_IDLE;
     cio__list_push_back(&s->idle, &t->node);
+    CIO_ASSERT(xfer_check(t));
     s->n_idle++;
   } else {
     xfer_free(s->loop, t);
