@@ -49,8 +49,13 @@ if [ "$mode" = test ]; then
   command -v curl >/dev/null 2>&1 || need curl
   command -v openssl >/dev/null 2>&1 || need openssl
   [ -x /usr/bin/python3 ] || need python3
-  # The HTTP client's tests: HTTP/2 with nghttpd.
+  # The HTTP client's tests: HTTP/2 with nghttpd; the examples' aiohttp
+  # twins.
   [ -x /usr/sbin/nghttpd ] || need nghttp2-server
+  if [ -x /usr/bin/python3 ] &&
+    ! /usr/bin/python3 -c 'import aiohttp' >/dev/null 2>&1; then
+    need python3-aiohttp
+  fi
 fi
 
 if [ -n "$missing" ]; then
