@@ -346,6 +346,11 @@ static void methods(cio_http_session *s) {
   cio_http_response_close(r);
   CHECK_EQ(cio_http_delete(s, url("/echo"), &r), 0);
   cio_http_response_close(r);
+  cio_http_request bad = {
+      .method = "HEAD", .url = url("/echo"), .body = "x", .body_len = 1};
+  CHECK_EQ(cio_http_session_request(s, &bad, &r), CIO_EINVAL);
+  bad = (cio_http_request){.method = "GE T", .url = url("/echo")};
+  CHECK_EQ(cio_http_session_request(s, &bad, &r), CIO_EINVAL);
 }
 
 TEST(methods_with_and_without_bodies) {

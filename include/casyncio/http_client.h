@@ -191,7 +191,8 @@ typedef struct cio_http_request {
  * cio_http_response_close().  Returns 0 (whatever the status), one of the
  * codes listed at the top of this header, CIO_ENOENT / CIO_EACCES (body
  * file), CIO_ECANCELED (the transfer is removed), CIO_EINVAL (no URL, two
- * bodies, a URL libcurl refuses), CIO_ENOMEM, CIO_EPERM outside a task.
+ * bodies, a body with HEAD, a URL libcurl refuses), CIO_ENOMEM, CIO_EPERM
+ * outside a task.
  * On failure `*out` is NULL. */
 CIO_API int cio_http_session_request(cio_http_session *s,
                                      const cio_http_request *req,

@@ -247,6 +247,8 @@ static int set_method(cio_http_response *t, const cio_http_request *req,
   const char *m = req->method ? req->method : bodies ? "POST" : "GET";
   if (m[0] == '\0' || strpbrk(m, " \r\n") != NULL)
     return CIO_EINVAL;
+  if (bodies > 0 && strcmp(m, "HEAD") == 0)
+    return CIO_EINVAL; /* libcurl would wait for a body never sent */
   *ctype = NULL;
   if (bodies > 0) {
     int rc = set_body(t, req, ctype);
