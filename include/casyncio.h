@@ -831,7 +831,7 @@ typedef struct cio_retry_opts {
  * waiting between attempts.  Returns what the last attempt returned,
  * CIO_ECANCELED (from the attempt or the wait), CIO_EINVAL (fn NULL, a
  * negative or NaN option), CIO_EPERM outside a task. */
-CIO_API int cio_retry(cio_task_fn fn, void *arg, void **result,
+CIO_API CIO_NODISCARD int cio_retry(cio_task_fn fn, void *arg, void **result,
                       const cio_retry_opts *opts);
 
 /* The default predicate: true for the errors a later attempt may not

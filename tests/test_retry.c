@@ -161,7 +161,7 @@ TEST(predicate_chooses_and_sets_the_delay) {
 
 static int cancel_later(void *arg, void **result) {
   (void)result;
-  cio_sleep(2.5);
+  CHECK_EQ(cio_sleep(2.5), 0);
   cio_task_cancel(arg);
   return 0;
 }

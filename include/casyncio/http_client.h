@@ -137,7 +137,7 @@ typedef struct cio_http_session_opts {
 /* Open a session on the current loop.  `opts` may be NULL.  Does not
  * suspend and does no I/O.  Returns 0, CIO_EINVAL (no loop, a bad option),
  * CIO_ENOMEM.  On failure `*out` is NULL. */
-CIO_API int cio_http_session_open(cio_http_session **out,
+CIO_API CIO_NODISCARD int cio_http_session_open(cio_http_session **out,
                                   const cio_http_session_opts *opts);
 
 /* Close the session: requests still in flight end with CIO_ECLOSED, idle
@@ -194,25 +194,25 @@ typedef struct cio_http_request {
  * bodies, a body with HEAD, a URL libcurl refuses), CIO_ENOMEM, CIO_EPERM
  * outside a task.
  * On failure `*out` is NULL. */
-CIO_API int cio_http_session_request(cio_http_session *s,
+CIO_API CIO_NODISCARD int cio_http_session_request(cio_http_session *s,
                                      const cio_http_request *req,
                                      cio_http_response **out);
 
 /* Shorthands: GET `url`; DELETE `url`; POST / PUT / PATCH `url` with a
  * body of `len` bytes; POST `url` with a JSON body. */
-CIO_API int cio_http_get(cio_http_session *s, const char *url,
+CIO_API CIO_NODISCARD int cio_http_get(cio_http_session *s, const char *url,
                          cio_http_response **out);
-CIO_API int cio_http_delete(cio_http_session *s, const char *url,
+CIO_API CIO_NODISCARD int cio_http_delete(cio_http_session *s, const char *url,
                             cio_http_response **out);
-CIO_API int cio_http_post(cio_http_session *s, const char *url,
+CIO_API CIO_NODISCARD int cio_http_post(cio_http_session *s, const char *url,
                           const void *body, size_t len,
                           cio_http_response **out);
-CIO_API int cio_http_put(cio_http_session *s, const char *url, const void *body,
+CIO_API CIO_NODISCARD int cio_http_put(cio_http_session *s, const char *url, const void *body,
                          size_t len, cio_http_response **out);
-CIO_API int cio_http_patch(cio_http_session *s, const char *url,
+CIO_API CIO_NODISCARD int cio_http_patch(cio_http_session *s, const char *url,
                            const void *body, size_t len,
                            cio_http_response **out);
-CIO_API int cio_http_post_json(cio_http_session *s, const char *url,
+CIO_API CIO_NODISCARD int cio_http_post_json(cio_http_session *s, const char *url,
                                const struct json_t *json,
                                cio_http_response **out);
 
@@ -263,7 +263,7 @@ CIO_API int64_t cio_http_response_content_length(const cio_http_response *r);
  * (CIO_EHTTP when the server closed mid-body, CIO_ETIMEDOUT...),
  * CIO_ECANCELED (the response stays usable; nothing read is lost),
  * CIO_EINVAL, CIO_EPERM outside a task.  Outputs are NULL / 0 on error. */
-CIO_API int cio_http_response_read(cio_http_response *r, void **body,
+CIO_API CIO_NODISCARD int cio_http_response_read(cio_http_response *r, void **body,
                                    size_t *len, size_t max_size);
 
 /* Read up to `cap` bytes of the body into `buf` as soon as any are there:
@@ -271,14 +271,14 @@ CIO_API int cio_http_response_read(cio_http_response *r, void **body,
  * Suspends while nothing is buffered.  Returns the count, 0 at the end of
  * the body, the transfer's error, CIO_ECANCELED (nothing lost),
  * CIO_EINVAL, CIO_EPERM outside a task. */
-CIO_API ssize_t cio_http_response_read_some(cio_http_response *r, void *buf,
+CIO_API CIO_NODISCARD ssize_t cio_http_response_read_some(cio_http_response *r, void *buf,
                                             size_t cap);
 
 /* Read the whole body (capped as cio_http_response_read) and parse it as
  * JSON with jansson.  `*json` gets a new reference (json_decref it).
  * Returns as cio_http_response_read, and CIO_EINVAL for a body that is
  * not JSON (aiohttp's JSONDecodeError). */
-CIO_API int cio_http_response_json(cio_http_response *r, struct json_t **json,
+CIO_API CIO_NODISCARD int cio_http_response_json(cio_http_response *r, struct json_t **json,
                                    size_t max_size);
 
 /* libcurl's message about the transfer's failure ("Failure when receiving
@@ -310,7 +310,7 @@ CIO_API double cio_http_response_retry_after(const cio_http_response *r);
  * time run out on a retried status, that last response is returned (0),
  * as aiohttp-retry does.  Returns as cio_http_session_request(),
  * CIO_EINVAL for bad options. */
-CIO_API int cio_http_session_request_retry(cio_http_session *s,
+CIO_API CIO_NODISCARD int cio_http_session_request_retry(cio_http_session *s,
                                            const cio_http_request *req,
                                            cio_http_response **out,
                                            const cio_retry_opts *opts);
