@@ -343,6 +343,9 @@ struct cio_loop {
   struct cio__list signals;    /* signal handlers (process/signal.c) */
   struct fd_watch **fd_watches; /* by fd: cio_fd_wait, add_reader (net/fd.c) */
   size_t fd_cap;
+  struct cio__list fd_idle;     /* watches nobody wants, closed by... */
+  struct cio__callback fd_sweep; /* ...this, queued while fd_idle is not
+                                    empty (both set up on first use) */
 
   size_t live_allocs;          /* cio__malloc'd and not freed */
   long fail_alloc_after;       /* tests: fail the Nth allocation, or -1 */

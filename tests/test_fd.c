@@ -375,3 +375,34 @@ static int adopt_errors_main(void *arg, void **result) {
 TEST(adopting_refuses_what_is_not_a_stream) {
   test_run_main(adopt_errors_main, NULL);
 }
+
+static void readd_cb(void *arg) {
+  int *fds = arg;
+  char c;
+  CHECK_EQ(read(fds[0], &c, 1), 1);
+  test_log("got:%c", c);
+  /* Removed and added again in the same batch, as libcurl and libpq do:
+   * the watch is reused, and the next byte is still seen. */
+  CHECK_EQ(cio_loop_remove_reader(NULL, fds[0]), 1);
+  if (c == 'a')
+    CHECK_EQ(cio_loop_add_reader(NULL, fds[0], readd_cb, fds), 0);
+}
+
+static int readd_main(void *arg, void **result) {
+  (void)arg, (void)result;
+  static int fds[2];
+  CHECK_EQ(pipe(fds), 0);
+  TRY(cio_loop_add_reader(NULL, fds[0], readd_cb, fds));
+  CHECK_EQ(write(fds[1], "a", 1), 1);
+  TRY(cio_sleep(0.02));
+  CHECK_EQ(write(fds[1], "b", 1), 1);
+  TRY(cio_sleep(0.02));
+  CHECK_STR(test_log_text(), "got:a got:b ");
+  close(fds[0]);
+  close(fds[1]);
+  return 0;
+}
+
+TEST(reader_removed_and_added_again_in_one_batch_keeps_working) {
+  test_run_main(readd_main, NULL);
+}

@@ -9,11 +9,13 @@
  * both (struct fd_wait records, woken by the first event they asked for).
  *
  *   (none) -> ACTIVE    first interest               watch_get()
- *   ACTIVE -> CLOSING   last interest gone           watch_update()
+ *   ACTIVE -> IDLE      last interest gone           watch_update()
+ *   IDLE -> ACTIVE      interest again, same batch   watch_update()
+ *   IDLE -> CLOSING     the sweep after that batch   sweep()
  *   CLOSING -> freed    uv_close callback            on_closed()
  *
- * (1) An ACTIVE watch is in loop->fd_watches[fd]; a CLOSING one is not
- *     (so a new watch for the same fd may start while it closes).
+ * (1) An ACTIVE or IDLE watch is in loop->fd_watches[fd]; a CLOSING one is
+ *     not (so a new watch for the same fd may start while it closes).
  * (2) The poll handle is started for exactly the events some callback or
  *     waiter wants, and stopped (epoll_ctl DEL, synchronous) as soon as
  *     nothing does: the program may close the fd once its waits ended and
@@ -21,13 +23,20 @@
  * (3) A side's `queued` callback node is in the ready queue only while its
  *     callback is registered.
  * (4) A CLOSING watch counts in loop->uv_handles_open until freed.
+ * (5) An IDLE watch is in loop->fd_idle and the sweep is queued.  Keeping
+ *     it (stopped) until the sweep makes the common "remove, then add
+ *     again in the same batch" (a task waiting again, libcurl moving a
+ *     socket between readers) cost no handle close and re-creation.  The
+ *     re-used handle skips uv_poll_init's checks, so waiting on an fd that
+ *     was closed and reopened as a casyncio stream in between is not
+ *     caught as CIO_EEXIST (a misuse either way).
  */
 #include <math.h>
 #include <string.h>
 
 #include "internal.h"
 
-enum watch_state { WATCH_ACTIVE, WATCH_CLOSING };
+enum watch_state { WATCH_ACTIVE, WATCH_IDLE, WATCH_CLOSING };
 enum { SIDE_READ, SIDE_WRITE };
 
 struct fd_side {
@@ -40,8 +49,9 @@ struct fd_watch {
   uv_poll_t poll;
   cio_loop *loop;
   int fd;
-  uint8_t state; /* watch_state */
-  int polling;   /* UV_* events the handle is started for */
+  uint8_t state;              /* watch_state */
+  int polling;                /* UV_* events the handle is started for */
+  struct cio__list idle_node; /* in loop->fd_idle while IDLE */
   struct fd_side side[2];
   struct cio__list waiters; /* struct fd_wait, in arrival order */
 };
@@ -73,6 +83,8 @@ static bool watch_check(const struct fd_watch *w) {
            w->loop->fd_watches[w->fd] != w;
   if (w->loop->fd_watches[w->fd] != w)
     return false;
+  if ((w->state == WATCH_IDLE) != cio__list_linked(&w->idle_node))
+    return false;
   for (int i = 0; i < 2; i++)
     if (w->side[i].cb == NULL && cio__list_linked(&w->side[i].queued.node))
       return false;
@@ -81,9 +93,16 @@ static bool watch_check(const struct fd_watch *w) {
 
 /* ---- the table --------------------------------------------------------- */
 
+static void sweep(struct cio__callback *self);
+
 static int table_reserve(cio_loop *loop, int fd) {
   if ((size_t)fd < loop->fd_cap)
     return 0;
+  if (loop->fd_cap == 0) { /* first use */
+    cio__list_init(&loop->fd_idle);
+    cio__list_init(&loop->fd_sweep.node);
+    loop->fd_sweep.run = sweep;
+  }
   size_t cap = loop->fd_cap ? loop->fd_cap : 64;
   while (cap <= (size_t)fd)
     cap *= 2;
@@ -161,16 +180,44 @@ static void watch_update(struct fd_watch *w) {
     want |= UV_READABLE | UV_DISCONNECT;
   if (events & CIO_WRITABLE)
     want |= UV_WRITABLE;
+  cio_loop *loop = w->loop;
   if (want == 0) {
-    w->loop->fd_watches[w->fd] = NULL;
-    w->state = WATCH_CLOSING;
+    if (w->polling != 0)
+      uv_poll_stop(&w->poll); /* epoll_ctl DEL now: (2) */
     w->polling = 0;
-    uv_close((uv_handle_t *)&w->poll, on_closed); /* stops it at once */
+    if (w->state == WATCH_ACTIVE) {
+      w->state = WATCH_IDLE;
+      cio__list_push_back(&loop->fd_idle, &w->idle_node);
+      if (!cio__list_linked(&loop->fd_sweep.node))
+        cio__ready_push(loop, &loop->fd_sweep);
+    }
     return;
+  }
+  if (w->state == WATCH_IDLE) {
+    w->state = WATCH_ACTIVE;
+    cio__list_remove(&w->idle_node);
   }
   if (want != w->polling)
     uv_poll_start(&w->poll, want, on_poll);
   w->polling = want;
+}
+
+static void close_watch(struct fd_watch *w) {
+  w->loop->fd_watches[w->fd] = NULL;
+  w->state = WATCH_CLOSING;
+  cio__list_remove(&w->idle_node);
+  uv_close((uv_handle_t *)&w->poll, on_closed);
+}
+
+/* Close the watches nobody took back since they went idle. */
+static void sweep(struct cio__callback *self) {
+  cio_loop *loop = cio__container_of(self, cio_loop, fd_sweep);
+  struct cio__list *n;
+  while ((n = cio__list_pop_front(&loop->fd_idle)) != NULL) {
+    struct fd_watch *w = cio__container_of(n, struct fd_watch, idle_node);
+    cio__list_init(&w->idle_node);
+    close_watch(w);
+  }
 }
 
 /* The ACTIVE watch of `fd`, made if needed.  Returns 0, CIO_EEXIST (libuv
@@ -195,6 +242,7 @@ static int watch_get(cio_loop *loop, int fd, struct fd_watch **out) {
   w->loop = loop;
   w->fd = fd;
   w->state = WATCH_ACTIVE;
+  cio__list_init(&w->idle_node);
   cio__list_init(&w->waiters);
   for (int i = 0; i < 2; i++) {
     cio__list_init(&w->side[i].queued.node);
@@ -316,6 +364,10 @@ void cio__fd_watches_close(cio_loop *loop) {
       cio__list_remove(&w->side[i].queued.node);
     }
     watch_update(w);
+  }
+  if (loop->fd_cap > 0) {
+    cio__list_remove(&loop->fd_sweep.node);
+    sweep(&loop->fd_sweep);
   }
   cio__free(loop, loop->fd_watches);
   loop->fd_watches = NULL;

@@ -140,8 +140,8 @@ static inline void switch_out(cio_loop *loop, cio_task *self) {
     self->state = CIO__TASK_RUNNING;
     return;
   }
-  /* loop->current stays `self` until the switch: the canary check in
-   * the switch names the task that is leaving.  Whoever resumes sets it. */
+  /* loop->current stays `self` until the switch; whoever resumes sets
+   * it. */
   cio_task *next = NULL;
   if (cb != NULL && cb->run == NULL) {
     next = cio__container_of(cb, cio_task, ready);
