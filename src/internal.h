@@ -315,7 +315,6 @@ struct cio_loop {
   bool running;
   bool in_round;
   bool closing;
-  cio_task *until;             /* run_until_complete's task */
 
   struct cio__heap timers;
   uint64_t timer_seq;

@@ -356,3 +356,60 @@ static int main_threadsafe_other_thread(void *arg, void **result) {
 TEST(call_soon_threadsafe_from_another_thread_runs_in_the_next_batch) {
   CHECK_EQ(cio_run(main_threadsafe_other_thread, NULL), 0);
 }
+
+/* ---- the runner's last iteration ---------------------------------------- */
+
+static int child_logs(void *arg, void **result) {
+  (void)arg, (void)result;
+  test_log("started");
+  int rc = cio_sleep(10);
+  test_log("cleanup:%s", cio_err_name(rc));
+  return rc;
+}
+
+static int main_creates_and_returns(void *arg, void **result) {
+  (void)arg, (void)result;
+  return cio_create_task(NULL, NULL, child_logs, NULL, NULL);
+}
+
+/* asyncio.run(main()) where main() creates a task and returns at once:
+ * run_until_complete stops one iteration after main is done, so the task
+ * starts ("started 1"), then asyncio.run cancels it and its cleanup runs
+ * ("cleanup 1"). */
+TEST(run_starts_a_task_created_just_before_main_returns) {
+  test_log_reset();
+  CHECK_EQ(test_run_virtual(main_creates_and_returns, NULL), 0);
+  CHECK_STR(test_log_text(), "started cleanup:ECANCELED ");
+}
+
+static void log_soon(void *arg) {
+  test_log("%s", (const char *)arg);
+}
+
+static void log_soon_again(void *arg) {
+  test_log("%s", (const char *)arg);
+  (void)!cio_loop_call_soon(NULL, log_soon, "too late", NULL);
+}
+
+static int main_queues_callbacks(void *arg, void **result) {
+  (void)arg, (void)result;
+  TRY(cio_loop_call_soon(NULL, log_soon_again, "queued last", NULL));
+  return 0;
+}
+
+/* What main queued in its last step runs once; what that queues runs
+ * only if the loop runs again (run_until_complete's one iteration). */
+TEST(run_until_complete_runs_one_iteration_after_the_task) {
+  cio_loop *loop;
+  CHECK_EQ(cio_loop_open(&loop, NULL), 0);
+  cio_task *t;
+  CHECK_EQ(cio_create_task(loop, &t, main_queues_callbacks, NULL, NULL), 0);
+  test_log_reset();
+  CHECK_EQ(cio_loop_run_until_complete(loop, t, NULL), 0);
+  CHECK_STR(test_log_text(), "queued last ");
+  cio_task_release(t);
+  CHECK_EQ(cio_loop_stop(loop), 0);
+  CHECK_EQ(cio_loop_run_forever(loop), 0); /* one more iteration */
+  CHECK_STR(test_log_text(), "queued last too late ");
+  CHECK_EQ(cio_loop_close(loop), 0);
+}

@@ -283,6 +283,14 @@ static void set_running(cio_loop *loop, bool running) {
   cio__loop_update_wakeup_ref(loop);
 }
 
+/* asyncio's _run_until_complete_cb: the task is done, and what it queued
+ * in its last step has had its batch; stop. */
+static void until_done(struct cio__callback *cb) {
+  struct cio__link *l = cio__container_of(cb, struct cio__link, cb);
+  ((cio_loop *)l->owner)->stopping = true;
+  cio__link_done(l);
+}
+
 int cio_loop_run_until_complete(cio_loop *loop, cio_task *task, void **result) {
   if (result != NULL)
     *result = NULL;
@@ -292,14 +300,16 @@ int cio_loop_run_until_complete(cio_loop *loop, cio_task *task, void **result) {
   if (task == NULL || task->fut.loop != loop)
     return CIO_EINVAL;
   set_running(loop, true);
-  loop->until = task;
+  /* Like asyncio, stop one iteration after the task is done (a done
+   * callback that calls stop()), so what it queued last runs once. */
+  struct cio__link done;
+  cio__link_attach(&done, &task->fut, until_done, loop, 0);
   cio__sched_update_handles(loop);
-  while (task->state != CIO__TASK_DONE) {
+  for (;;) {
     int alive = uv_run(loop->uv, UV_RUN_ONCE);
-    if (task->state == CIO__TASK_DONE)
-      break;
     if (loop->stopping) {
-      rc = CIO_EINTR;
+      if (task->state != CIO__TASK_DONE)
+        rc = CIO_EINTR;
       break;
     }
     if (!alive && nothing_can_happen(loop)) {
@@ -308,9 +318,9 @@ int cio_loop_run_until_complete(cio_loop *loop, cio_task *task, void **result) {
       break;
     }
   }
+  cio__link_detach(&done);
   loop->stopping = false;
   set_running(loop, false);
-  loop->until = NULL;
   if (rc == 0)
     rc = cio_task_result(task, result);
   return rc;
@@ -414,6 +424,13 @@ int cio_loop_shutdown_tasks(cio_loop *loop) {
       cio__free(loop, tasks);
     }
   }
+  /* Closes the last tasks began (a stream closed as its handler ended, a
+   * server freed after its last handler) finish in libuv's next
+   * iterations: give them a few, as asyncio.run's own shutdown steps do. */
+  set_running(loop, true);
+  for (int i = 0; i < 4 && cio__obj_total(loop) > 0; i++)
+    uv_run(loop->uv, UV_RUN_NOWAIT);
+  set_running(loop, false);
   return 0;
 }
 

@@ -5,8 +5,9 @@
  * a batch is everything queued when it started, closed by loop->marker.
  * Between batches, due timers join the queue.  A round ends when the queue
  * is empty, at the first batch boundary after CIO__STEPS_PER_POLL entries,
- * when the loop is asked to stop, or when run_until_complete's task is
- * done; libuv then polls again (without blocking while anything is ready:
+ * or when the loop is asked to stop (run_until_complete asks in the batch
+ * after its task is done, as asyncio's _run_until_complete_cb); libuv then
+ * polls again (without blocking while anything is ready:
  * the idle handle).
  *
  * Tasks do not return to the loop's stack between each other.  A task
@@ -54,8 +55,6 @@ static void push_marker(cio_loop *loop) {
 /* Start the next batch, if this round may run one more. */
 static bool next_batch(cio_loop *loop) {
   if (loop->steps >= CIO__STEPS_PER_POLL || loop->stopping)
-    return false;
-  if (loop->until != NULL && loop->until->fut.state != CIO__FUT_PENDING)
     return false;
   cio__threadsafe_poll(loop);
   if (cio__heap_min(&loop->timers) != NULL)
