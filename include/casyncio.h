@@ -394,6 +394,55 @@ CIO_API double cio_handle_when(const cio_handle *h);
 CIO_API void cio_handle_release(cio_handle *h);
 
 /* ------------------------------------------------------------------------
+ * The exception handler (asyncio's loop.set_exception_handler)
+ *
+ * What the runtime reports about errors nobody handled goes to the loop's
+ * exception handler with a context: a task's or future's error nobody
+ * read, a connection handler's error, an error while cio_run() shuts
+ * down, a task that returned with a timeout scope entered, a double
+ * release, what cio_loop_close() finds still open, a deadlock.  The
+ * default handler prints "casyncio: <message>" on stderr.  (C callbacks
+ * return nothing, so unlike asyncio there is no "callback raised" case.)
+ * A stack overflow is reported from a signal handler and bypasses it.
+ * ---------------------------------------------------------------------- */
+typedef struct cio_exception_context {
+  const char *message;     /* what happened, in a sentence; never NULL */
+  int error;               /* the CIO_E* code concerned, or 0 */
+  const char *source;      /* who reports: "task", "future", "connection
+                              handler", "cio_run shutdown", "cio_loop_close",
+                              "deadlock", "timeout scope", "release"... */
+  cio_task *task;          /* the task concerned, or NULL */
+  cio_future *future;      /* the (plain) future concerned, or NULL */
+  struct cio_stream *stream; /* the connection concerned, or NULL */
+} cio_exception_context;
+
+/* Every pointer in `ctx` is valid only during the call. */
+typedef void (*cio_exception_handler)(cio_loop *loop,
+                                      const cio_exception_context *ctx,
+                                      void *arg);
+
+/* Set the handler of `loop` (NULL: the current one), or the default with
+ * `h` NULL.  Never suspends.  Returns 0 or CIO_EINVAL without a loop. */
+CIO_API int cio_loop_set_exception_handler(cio_loop *loop,
+                                           cio_exception_handler h,
+                                           void *arg);
+
+/* The handler set (NULL for the default), its `arg` in `*arg`. */
+CIO_API cio_exception_handler cio_loop_get_exception_handler(cio_loop *loop,
+                                                             void **arg);
+
+/* Report `ctx` through the handler: the program's own errors can take
+ * the same road.  A handler that reports from inside itself reaches the
+ * default handler.  Loop thread only. */
+CIO_API void cio_loop_call_exception_handler(cio_loop *loop,
+                                             const cio_exception_context *ctx);
+
+/* What the default handler does: print "casyncio: <message>" on stderr. */
+CIO_API void
+cio_loop_default_exception_handler(cio_loop *loop,
+                                   const cio_exception_context *ctx);
+
+/* ------------------------------------------------------------------------
  * Tasks
  *
  * Ownership: cio_create_task() hands the caller one reference in `*out`

@@ -346,6 +346,10 @@ struct cio_loop {
   struct cio__callback fd_sweep; /* ...this, queued while fd_idle is not
                                     empty (both set up on first use) */
 
+  cio_exception_handler exc_handler; /* NULL: the default */
+  void *exc_arg;
+  bool in_exc_handler;
+
   size_t live_allocs;          /* cio__malloc'd and not freed */
   long fail_alloc_after;       /* tests: fail the Nth allocation, or -1 */
 };
@@ -490,6 +494,13 @@ void cio__signals_close(cio_loop *loop);
 /* net/fd.c: remove the add_reader/add_writer callbacks still registered
  * (cio_loop_close); their handles count in uv_handles_open until closed. */
 void cio__fd_watches_close(cio_loop *loop);
+
+/* exception.c: report through the loop's exception handler (the default
+ * prints "casyncio: <message>").  `base` (may be NULL) gives the error,
+ * task, future, stream and source; the message is formatted here.  `loop`
+ * may be NULL (the default handler then). */
+void cio__report(cio_loop *loop, const cio_exception_context *base,
+                 const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
 /* libuv status (UV_E*, negative errno on Unix) to a CIO_E code. */
 int cio__uv_error(int uv_status);

@@ -413,3 +413,122 @@ TEST(run_until_complete_runs_one_iteration_after_the_task) {
   CHECK_STR(test_log_text(), "queued last too late ");
   CHECK_EQ(cio_loop_close(loop), 0);
 }
+
+/* ---- the exception handler ----------------------------------------------- */
+
+struct seen {
+  int calls;
+  char message[512];
+  char source[64];
+  int error;
+  bool had_task, had_stream;
+};
+
+static void record_exception(cio_loop *loop, const cio_exception_context *ctx,
+                             void *arg) {
+  (void)loop;
+  struct seen *s = arg;
+  s->calls++;
+  snprintf(s->message, sizeof s->message, "%s", ctx->message);
+  snprintf(s->source, sizeof s->source, "%s", ctx->source ? ctx->source : "");
+  s->error = ctx->error;
+  s->had_task = ctx->task != NULL;
+  s->had_stream = ctx->stream != NULL;
+}
+
+static int fails_eio(void *arg, void **result) {
+  (void)arg, (void)result;
+  return CIO_EIO;
+}
+
+static int main_unread_error(void *arg, void **result) {
+  (void)result;
+  struct seen *seen = arg;
+  TRY(cio_loop_set_exception_handler(NULL, record_exception, seen));
+  void *got;
+  CHECK(cio_loop_get_exception_handler(NULL, &got) == record_exception);
+  CHECK(got == seen);
+  cio_task *t;
+  TRY(cio_create_task(NULL, &t, fails_eio, NULL,
+                      &(cio_task_opts){.name = "unread"}));
+  TRY(cio_sleep(0));
+  TRY(cio_sleep(0));
+  cio_task_release(t); /* its error was never read */
+  return 0;
+}
+
+/* An error nobody read reaches the handler with the task and the code
+ * (asyncio: "Task exception was never retrieved", context['task']). */
+TEST(exception_handler_gets_errors_nobody_read) {
+  struct seen seen = {0};
+  CHECK_EQ(test_run_virtual(main_unread_error, &seen), 0);
+  CHECK_EQ(seen.calls, 1);
+  CHECK_STR(seen.source, "task");
+  CHECK_EQ(seen.error, CIO_EIO);
+  CHECK(seen.had_task);
+  CHECK(strstr(seen.message, "exception was never retrieved: 'unread'") !=
+        NULL);
+}
+
+static int failing_handler(cio_stream *s, void *arg) {
+  (void)s, (void)arg;
+  return CIO_EPROTO;
+}
+
+static int main_handler_error(void *arg, void **result) {
+  (void)result;
+  struct seen *seen = arg;
+  TRY(cio_loop_set_exception_handler(NULL, record_exception, seen));
+  cio_server *srv;
+  TRY(cio_start_server(&srv, failing_handler, NULL, "127.0.0.1", 0, NULL));
+  cio_stream *c;
+  TRY(cio_open_connection(&c, "127.0.0.1", cio_server_port(srv), NULL));
+  char b;
+  CHECK_EQ(cio_stream_read(c, &b, 1), 0); /* the server closed it */
+  TRY(cio_stream_close(c));
+  TRY(cio_server_close(srv));
+  return 0;
+}
+
+/* A connection handler's error goes to the handler with its stream
+ * (asyncio: context['protocol'/'transport']). */
+TEST(exception_handler_gets_connection_handler_errors) {
+  struct seen seen = {0};
+  CHECK_EQ(test_run(main_handler_error, &seen), 0);
+  CHECK_EQ(seen.calls, 1);
+  CHECK_STR(seen.source, "connection handler");
+  CHECK_EQ(seen.error, CIO_EPROTO);
+  CHECK(seen.had_stream && seen.had_task);
+}
+
+static void reentrant(cio_loop *loop, const cio_exception_context *ctx,
+                      void *arg) {
+  ++*(int *)arg;
+  /* Reporting from inside the handler reaches the default handler. */
+  cio_loop_call_exception_handler(loop, ctx);
+}
+
+static int main_call_handler(void *arg, void **result) {
+  (void)arg, (void)result;
+  int calls = 0;
+  TRY(cio_loop_set_exception_handler(NULL, reentrant, &calls));
+  cio_loop_call_exception_handler(
+      NULL,
+      &(cio_exception_context){.message = "from the program", .source = "app"});
+  CHECK_EQ(calls, 1);
+  TRY(cio_loop_set_exception_handler(NULL, NULL, NULL)); /* default */
+  cio_loop_call_exception_handler(
+      NULL, &(cio_exception_context){.message = "printed by default"});
+  CHECK_EQ(calls, 1);
+  return 0;
+}
+
+/* call_exception_handler from the program; the default prints it. */
+TEST(call_exception_handler_and_the_default_handler) {
+  test_stderr_begin();
+  int rc = test_run_virtual(main_call_handler, NULL);
+  const char *err = test_stderr_end();
+  CHECK_EQ(rc, 0);
+  CHECK(strstr(err, "casyncio: from the program\n") != NULL);
+  CHECK(strstr(err, "casyncio: printed by default\n") != NULL);
+}

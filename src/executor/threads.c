@@ -77,8 +77,10 @@ static void cf_start(void *arg) {
     }
   }
   if (rc < 0) {
-    fprintf(stderr, "casyncio: run_coroutine_threadsafe: %s\n",
-            cio_strerror(rc));
+    cio__report(cf->loop,
+                &(cio_exception_context){.error = rc,
+                                         .source = "run_coroutine_threadsafe"},
+                "run_coroutine_threadsafe: %s", cio_strerror(rc));
     cf_complete(cf, rc, NULL);
     cf_unref(cf);
   }

@@ -123,9 +123,13 @@ static int conn_main(void *arg, void **result) {
   else if (rc != CIO_ECANCELED)
     rc = 0; /* a failed TLS handshake: not the handler's error */
   if (rc < 0 && rc != CIO_ECANCELED)
-    fprintf(stderr,
-            "casyncio: unhandled error in connection handler: %s (%s)\n",
-            cio_err_name(rc), cio_strerror(rc));
+    cio__report(s->loop,
+                &(cio_exception_context){.error = rc,
+                                         .source = "connection handler",
+                                         .task = cio_current_task(),
+                                         .stream = s},
+                "unhandled error in connection handler: %s (%s)",
+                cio_err_name(rc), cio_strerror(rc));
   /* Whatever the handler did, its connection ends with it. */
   int crc = cio_stream_close(s);
   return rc == CIO_ECANCELED || crc == CIO_ECANCELED ? CIO_ECANCELED : 0;

@@ -151,10 +151,12 @@ void cio__future_finalize(struct cio_future *f) {
 
 void cio__report_double_release(const char *what, const void *obj,
                                 const char *name) {
-  fprintf(stderr,
-          "casyncio: %s %p%s%s%s released once more after its last "
-          "reference was dropped (a double release); ignored\n",
-          what, obj, name ? " '" : "", name ? name : "", name ? "'" : "");
+  cio__report(
+      cio__loop_current(),
+      &(cio_exception_context){.error = CIO_EINVAL, .source = "release"},
+      "%s %p%s%s%s released once more after its last reference "
+      "was dropped (a double release); ignored",
+      what, obj, name ? " '" : "", name ? name : "", name ? "'" : "");
 }
 
 void cio__future_free_callbacks(struct cio_future *f) {
@@ -170,9 +172,17 @@ void cio__future_report_unretrieved(struct cio_future *f, const char *what,
                                     const char *name) {
   if (f->state != CIO__FUT_ERROR || f->retrieved)
     return;
-  fprintf(stderr, "casyncio: %s exception was never retrieved%s%s%s: %s (%s)\n",
-          what, name ? ": '" : "", name ? name : "", name ? "'" : "",
-          cio_err_name(f->code), cio_strerror(f->code));
+  cio_exception_context ctx = {.error = f->code};
+  if (f->is_task) {
+    ctx.source = "task";
+    ctx.task = cio_future_task(f);
+  } else {
+    ctx.source = "future";
+    ctx.future = f;
+  }
+  cio__report(f->loop, &ctx, "%s exception was never retrieved%s%s%s: %s (%s)",
+              what, name ? ": '" : "", name ? name : "", name ? "'" : "",
+              cio_err_name(f->code), cio_strerror(f->code));
 }
 
 /* ---- public API ------------------------------------------------------ */

@@ -138,20 +138,27 @@ static void close_uv_handles(cio_loop *loop) {
     uv_run(loop->uv, UV_RUN_NOWAIT);
 }
 
+struct open_handles {
+  cio_loop *loop;
+  size_t count;
+};
+
 static void report_handle(uv_handle_t *h, void *arg) {
-  ++*(size_t *)arg;
-  fprintf(stderr, "casyncio: cio_loop_close: a libuv %s handle is still open\n",
-          uv_handle_type_name(uv_handle_get_type(h)));
+  struct open_handles *o = arg;
+  o->count++;
+  cio__report(o->loop, &(cio_exception_context){.source = "cio_loop_close"},
+              "cio_loop_close: a libuv %s handle is still open",
+              uv_handle_type_name(uv_handle_get_type(h)));
 }
 
 /* Close our libuv loop; returns how many handles were still open (each
  * one the handle of an object the program leaked, pointing into the
  * loop about to be freed). */
 static size_t close_uv_loop(cio_loop *loop) {
-  size_t open = 0;
+  struct open_handles o = {.loop = loop};
   if (loop->owns_uv && uv_loop_close(loop->uv) != 0)
-    uv_walk(loop->uv, report_handle, &open);
-  return open;
+    uv_walk(loop->uv, report_handle, &o);
+  return o.count;
 }
 
 size_t cio__obj_total(const cio_loop *loop) {
@@ -208,8 +215,12 @@ int cio_loop_close(cio_loop *loop) {
     return CIO_EBUSY;
   if (loop->live_tasks > 0) {
     cio__list_foreach(it, &loop->tasks) {
-      fprintf(stderr, "casyncio: cio_loop_close: task '%s' is still pending\n",
-              cio_task_get_name(cio__container_of(it, cio_task, alive)));
+      cio_task *t = cio__container_of(it, cio_task, alive);
+      cio__report(
+          loop,
+          &(cio_exception_context){
+              .error = CIO_EBUSY, .source = "cio_loop_close", .task = t},
+          "cio_loop_close: task '%s' is still pending", cio_task_get_name(t));
     }
     return CIO_EBUSY;
   }
@@ -218,10 +229,12 @@ int cio_loop_close(cio_loop *loop) {
   if (cio__obj_total(loop) > 0) {
     char what[256];
     cio__obj_describe(loop, 0, what, sizeof what);
-    fprintf(stderr,
-            "casyncio: cio_loop_close: still referenced or open: %s "
-            "(release tasks and futures, close the rest, first)\n",
-            what);
+    cio__report(loop,
+                &(cio_exception_context){.error = CIO_EBUSY,
+                                         .source = "cio_loop_close"},
+                "cio_loop_close: still referenced or open: %s (release "
+                "tasks and futures, close the rest, first)",
+                what);
     return CIO_EBUSY;
   }
   loop->closing = true;
@@ -236,8 +249,8 @@ int cio_loop_close(cio_loop *loop) {
   cio__overflow_uninstall_thread();
   cio__current_loop = NULL;
   if (loop->live_allocs != 0)
-    fprintf(stderr, "casyncio: cio_loop_close: %zu allocations leaked\n",
-            loop->live_allocs);
+    cio__report(loop, &(cio_exception_context){.source = "cio_loop_close"},
+                "cio_loop_close: %zu allocations leaked", loop->live_allocs);
 #if defined(CIO_DEBUG)
   if (loop->live_allocs != 0 || open_handles != 0)
     abort();
@@ -264,9 +277,11 @@ static int check_can_run(cio_loop *loop) {
 static void report_deadlock(cio_loop *loop) {
   cio__list_foreach(it, &loop->tasks) {
     cio_task *t = cio__container_of(it, cio_task, alive);
-    fprintf(stderr,
-            "casyncio: deadlock: task '%s' waits and nothing can wake it\n",
-            cio_task_get_name(t));
+    cio__report(loop,
+                &(cio_exception_context){
+                    .error = CIO_EDEADLK, .source = "deadlock", .task = t},
+                "deadlock: task '%s' waits and nothing can wake it",
+                cio_task_get_name(t));
   }
 }
 
@@ -392,11 +407,14 @@ static void report_shutdown_errors(cio_task **tasks, size_t n) {
     cio_task *t = tasks[i];
     if (t->fut.state == CIO__FUT_ERROR) {
       t->fut.retrieved = true;
-      fprintf(stderr,
-              "casyncio: unhandled error during cio_run() shutdown: "
-              "task '%s': %s (%s)\n",
-              cio_task_get_name(t), cio_err_name(t->fut.code),
-              cio_strerror(t->fut.code));
+      cio__report(t->fut.loop,
+                  &(cio_exception_context){.error = t->fut.code,
+                                           .source = "cio_run shutdown",
+                                           .task = t},
+                  "unhandled error during cio_run() shutdown: task '%s': "
+                  "%s (%s)",
+                  cio_task_get_name(t), cio_err_name(t->fut.code),
+                  cio_strerror(t->fut.code));
     }
     cio_task_release(t);
   }
@@ -462,12 +480,15 @@ int cio_run_ex(cio_task_fn fn, void *arg, const cio_loop_opts *opts,
      * stack cannot be unwound), or the program left objects open that it
      * may still point to: the loop is abandoned (leaked), and the thread
      * is free to open another. */
+    cio_exception_context ctx = {.error = CIO_EBUSY, .source = "cio_run"};
     if (tasks_left)
-      fprintf(stderr, "casyncio: cio_run: the tasks above never finished; "
-                      "the loop is abandoned\n");
+      cio__report(loop, &ctx,
+                  "cio_run: the tasks above never finished; the loop is "
+                  "abandoned");
     else
-      fprintf(stderr, "casyncio: cio_run: the main task returned with the "
-                      "objects above still open; the loop is abandoned\n");
+      cio__report(loop, &ctx,
+                  "cio_run: the main task returned with the objects above "
+                  "still open; the loop is abandoned");
     cio__current_loop = NULL;
   }
   return rc;

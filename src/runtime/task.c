@@ -161,10 +161,12 @@ static size_t close_scopes(cio_task *t, const char **what) {
 }
 
 static void report_scopes(cio_task *t, size_t n, const char *what) {
-  fprintf(stderr,
-          "casyncio: task '%s' returned with %s still entered%s; closed "
-          "now (every enter needs its exit)\n",
-          cio_task_get_name(t), what, n > 1 ? " (and others)" : "");
+  cio__report(t->fut.loop,
+              &(cio_exception_context){
+                  .error = CIO_EINVAL, .source = "timeout scope", .task = t},
+              "task '%s' returned with %s still entered%s; closed now "
+              "(every enter needs its exit)",
+              cio_task_get_name(t), what, n > 1 ? " (and others)" : "");
 }
 
 /* Record the outcome and wake whoever awaits it, as CPython's __step:
