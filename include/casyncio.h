@@ -267,11 +267,21 @@ typedef struct cio_loop_opts {
 
 /* Run `fn(arg)` as the main task of a new loop, as asyncio.run() does.
  *
- * When the main task finishes, every task still alive is cancelled and
- * awaited, errors they end with are reported on stderr, the loop is closed
- * and the main task's status is returned: 0, its negative error code,
- * CIO_ECANCELED if it ended cancelled, or CIO_EBUSY if a loop is already
- * running in this thread.  Must not be called from inside a task. */
+ * When the main task finishes, the loop runs one more iteration (what it
+ * queued last runs once), then every task still alive is cancelled and
+ * awaited, errors they end with go to the exception handler (stderr by
+ * default), the loop is closed and the main task's status is returned:
+ * 0 (or its positive count), its negative error code, CIO_ECANCELED if it
+ * ended cancelled, CIO_EINTR if Ctrl-C cancelled it, or CIO_EBUSY if a loop
+ * is already running in this thread.  Must not be called from inside a
+ * task.
+ *
+ * Ctrl-C, as asyncio.run since 3.11: while SIGINT has its default
+ * disposition, the first SIGINT cancels the main task (its cleanup runs,
+ * then cio_run returns CIO_EINTR), a second one ends the process as an
+ * uncaught KeyboardInterrupt would (SIGINT with its default action).  The
+ * previous disposition is back when cio_run returns.  A program that set
+ * its own SIGINT handler keeps it. */
 CIO_API CIO_NODISCARD int cio_run(cio_task_fn fn, void *arg);
 
 /* cio_run() with options and the main task's result.  `opts` and `result`

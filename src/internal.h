@@ -346,6 +346,10 @@ struct cio_loop {
   struct cio__callback fd_sweep; /* ...this, queued while fd_idle is not
                                     empty (both set up on first use) */
 
+  cio_task *main_task;         /* cio_run's, for Ctrl-C (interrupt.c) */
+  _Atomic bool interrupted;    /* SIGINT seen, not yet acted on */
+  bool was_interrupted;        /* the main task was cancelled for it */
+
   cio_exception_handler exc_handler; /* NULL: the default */
   void *exc_arg;
   bool in_exc_handler;
@@ -501,6 +505,13 @@ void cio__fd_watches_close(cio_loop *loop);
  * may be NULL (the default handler then). */
 void cio__report(cio_loop *loop, const cio_exception_context *base,
                  const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+/* interrupt.c: Ctrl-C under cio_run.  install returns false when the
+ * program chose its own SIGINT disposition or another loop has it. */
+bool cio__interrupt_install(cio_loop *loop);
+void cio__interrupt_uninstall(cio_loop *loop);
+/* Loop thread: act on a SIGINT seen since (cancel the main task). */
+void cio__interrupt_check(cio_loop *loop);
 
 /* libuv status (UV_E*, negative errno on Unix) to a CIO_E code. */
 int cio__uv_error(int uv_status);

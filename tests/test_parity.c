@@ -3,7 +3,9 @@
  * (Lib/test/test_asyncio/test_tasks.py, test_timeouts.py,
  * test_taskgroups.py, test_base_events.py). */
 #include <pthread.h>
+#include <signal.h>
 #include <stdatomic.h>
+#include <sys/wait.h>
 
 #include "casyncio.h"
 #include "test.h"
@@ -531,4 +533,111 @@ TEST(call_exception_handler_and_the_default_handler) {
   CHECK_EQ(rc, 0);
   CHECK(strstr(err, "casyncio: from the program\n") != NULL);
   CHECK(strstr(err, "casyncio: printed by default\n") != NULL);
+}
+
+/* ---- Ctrl-C under cio_run -------------------------------------------------
+ */
+
+static int helper_sleeps(void *arg, void **result) {
+  (void)arg, (void)result;
+  int rc = cio_sleep(30);
+  printf("helper:%s\n", cio_err_name(rc));
+  return rc;
+}
+
+static int main_waits_for_ctrl_c(void *arg, void **result) {
+  (void)result;
+  bool stubborn = *(bool *)arg;
+  CHECK_EQ(cio_create_task(NULL, NULL, helper_sleeps, NULL, NULL), 0);
+  printf("waiting\n");
+  fflush(stdout);
+  for (;;) {
+    int rc = cio_sleep(30);
+    if (rc == CIO_ECANCELED && stubborn) {
+      cio_task_uncancel(cio_current_task());
+      printf("ignored\n");
+      fflush(stdout);
+      continue;
+    }
+    printf("main cleanup:%s\n", cio_err_name(rc));
+    return rc;
+  }
+}
+
+/* Run main_waits_for_ctrl_c in a child, send it `n` SIGINTs once it
+ * waits, and give back its output and wait status. */
+static int run_with_sigints(bool stubborn, int n, char *out, size_t cap) {
+  int fds[2];
+  CHECK_EQ(pipe(fds), 0);
+  fflush(NULL);
+  pid_t pid = fork();
+  if (pid == 0) {
+    dup2(fds[1], 1);
+    close(fds[0]);
+    signal(SIGINT, SIG_DFL);
+    int rc = cio_run(main_waits_for_ctrl_c, &stubborn);
+    struct sigaction sa;
+    sigaction(SIGINT, NULL, &sa);
+    printf("cio_run:%s restored:%s\n", cio_err_name(rc),
+           sa.sa_handler == SIG_DFL ? "yes" : "no");
+    fflush(stdout);
+    _exit(0);
+  }
+  close(fds[1]);
+  size_t len = 0;
+  for (int sent = 0;;) {
+    ssize_t k = read(fds[0], out + len, cap - 1 - len);
+    if (k <= 0)
+      break;
+    len += (size_t)k;
+    out[len] = '\0';
+    /* Once it waits (and once it ignored the first), interrupt it. */
+    if (sent < n && strstr(out, sent == 0 ? "waiting\n" : "ignored\n")) {
+      usleep(20 * 1000);
+      kill(pid, SIGINT);
+      sent++;
+    }
+  }
+  out[len] = '\0';
+  close(fds[0]);
+  int status;
+  CHECK_EQ(waitpid(pid, &status, 0), pid);
+  return status;
+}
+
+/* asyncio.run: the first Ctrl-C cancels the main task, which cleans up;
+ * the other tasks are cancelled at shutdown; KeyboardInterrupt (here
+ * CIO_EINTR) is reported; the SIGINT handler is restored. */
+TEST(first_ctrl_c_cancels_the_main_task_which_cleans_up) {
+  char out[1024];
+  int st = run_with_sigints(false, 1, out, sizeof out);
+  CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+  CHECK_STR(out, "waiting\nmain cleanup:ECANCELED\nhelper:ECANCELED\n"
+                 "cio_run:EINTR restored:yes\n");
+}
+
+/* A main task that ignores the first Ctrl-C: the second interrupts at
+ * once (uncaught KeyboardInterrupt: the process ends by SIGINT). */
+TEST(second_ctrl_c_interrupts_at_once) {
+  char out[1024];
+  int st = run_with_sigints(true, 2, out, sizeof out);
+  CHECK(WIFSIGNALED(st) && WTERMSIG(st) == SIGINT);
+  CHECK_STR(out, "waiting\nignored\n");
+}
+
+static int main_checks_disposition(void *arg, void **result) {
+  (void)arg, (void)result;
+  struct sigaction sa;
+  sigaction(SIGINT, NULL, &sa);
+  CHECK(sa.sa_handler == SIG_IGN); /* the program's own choice stays */
+  return 0;
+}
+
+TEST(ctrl_c_handling_keeps_a_disposition_the_program_chose) {
+  signal(SIGINT, SIG_IGN);
+  CHECK_EQ(cio_run(main_checks_disposition, NULL), 0);
+  struct sigaction sa;
+  sigaction(SIGINT, NULL, &sa);
+  CHECK(sa.sa_handler == SIG_IGN);
+  signal(SIGINT, SIG_DFL);
 }

@@ -17,6 +17,7 @@ cio_loop *cio_get_running_loop(void) {
 }
 
 static void on_wakeup(uv_async_t *h) {
+  cio__interrupt_check(h->data);
   cio__threadsafe_drain(h->data);
 }
 
@@ -466,12 +467,20 @@ int cio_run_ex(cio_task_fn fn, void *arg, const cio_loop_opts *opts,
   rc = cio_create_task(loop, &main_task, fn, arg,
                        &(cio_task_opts){.name = "main"});
   if (rc == 0) {
+    loop->main_task = main_task;
+    bool ctrl_c = cio__interrupt_install(loop);
     rc = cio_loop_run_until_complete(loop, main_task, result);
     (void)!cio_loop_shutdown_tasks(loop); /* reports what it must */
+    if (ctrl_c)
+      cio__interrupt_uninstall(loop);
+    loop->main_task = NULL;
     if (rc == CIO_EDEADLK || rc == CIO_EINTR)
       ; /* the main task was cancelled by the shutdown; keep the cause */
     else if (main_task->state == CIO__TASK_DONE)
       rc = cio_task_result(main_task, result);
+    /* Cancelled for a Ctrl-C: asyncio.run raises KeyboardInterrupt. */
+    if (loop->was_interrupted && rc == CIO_ECANCELED)
+      rc = CIO_EINTR;
     cio_task_release(main_task);
   }
   bool tasks_left = loop->live_tasks > 0;

@@ -153,6 +153,7 @@ void cio__loop_external_unref(cio_loop *loop) {
 }
 
 bool cio__threadsafe_take(cio_loop *loop) {
+  cio__interrupt_check(loop); /* a SIGINT wakes us through ts_pending too */
   uv_mutex_lock(&loop->ts_lock);
   bool any = loop->ts_head != NULL;
   uv_mutex_unlock(&loop->ts_lock);
