@@ -595,6 +595,67 @@ CIO_API cio_future *cio_task_future(cio_task *task);
 CIO_API cio_task *cio_future_task(cio_future *f);
 
 /* ------------------------------------------------------------------------
+ * Context variables (Python's contextvars, as asyncio uses them)
+ *
+ * A context variable holds a value per context.  Each task has its own
+ * context: a new task starts with a copy of its creator's, so a value set
+ * later in one task is never seen by another; callbacks (call_soon,
+ * call_later, call_at, done callbacks, call_soon_threadsafe) run in the
+ * context they were scheduled from; outside tasks the context is the
+ * thread's.  cio_run's main task starts with a copy of the calling
+ * thread's context; cio_to_thread carries the caller's context into the
+ * worker thread, cio_run_in_executor does not (asyncio.to_thread versus
+ * loop.run_in_executor).  Values are pointers the context does not own.
+ *
+ *   static cio_contextvar *request_id;   // made once, at start-up
+ *   cio_contextvar_new(&request_id, "request_id", true, "-");
+ *   cio_contextvar_set(request_id, "req-7", NULL);     // in a handler
+ *   log_line(cio_contextvar_value(request_id, "-"));   // anywhere below
+ * ---------------------------------------------------------------------- */
+typedef struct cio_contextvar cio_contextvar;
+
+/* The state cio_contextvar_reset() needs (ContextVar.set's Token); caller
+ * storage, fields private. */
+typedef struct cio_context_token {
+  void *private_[5];
+} cio_context_token;
+
+/* Create a variable named `name` (copied), with `default_value` when
+ * `has_default`.  Variables are process-wide and usually live as long as
+ * the program.  Never suspends; thread-safe.  Returns 0, CIO_EINVAL,
+ * CIO_ENOMEM. */
+CIO_API CIO_NODISCARD int cio_contextvar_new(cio_contextvar **out,
+                                             const char *name,
+                                             bool has_default,
+                                             void *default_value);
+
+/* Free a variable no context holds a value of any more.  NULL accepted. */
+CIO_API void cio_contextvar_free(cio_contextvar *var);
+
+CIO_API const char *cio_contextvar_name(const cio_contextvar *var);
+
+/* The variable's value in the current context, else its default
+ * (ContextVar.get()).  Returns 0, CIO_ENOENT (set nowhere and no default:
+ * LookupError), CIO_EINVAL. */
+CIO_API CIO_NODISCARD int cio_contextvar_get(const cio_contextvar *var,
+                                             void **value);
+
+/* The value, or `fallback` when cio_contextvar_get would fail
+ * (ContextVar.get(default)). */
+CIO_API void *cio_contextvar_value(const cio_contextvar *var, void *fallback);
+
+/* Set the variable in the current context only.  `token` (may be NULL)
+ * records what reset needs.  Never suspends.  Returns 0, CIO_EINVAL,
+ * CIO_ENOMEM (nothing changed). */
+CIO_API CIO_NODISCARD int cio_contextvar_set(cio_contextvar *var, void *value,
+                                             cio_context_token *token);
+
+/* Put the variable back as it was before the set that filled `token`.
+ * Returns 0, CIO_EINVAL if the token was used already or was made in
+ * another context (asyncio's RuntimeError / ValueError), CIO_ENOMEM. */
+CIO_API CIO_NODISCARD int cio_contextvar_reset(cio_context_token *token);
+
+/* ------------------------------------------------------------------------
  * Sleeping and yielding
  * ---------------------------------------------------------------------- */
 

@@ -247,6 +247,7 @@ struct cio_task {
   int num_cancels;        /* cancelling() */
   struct cio__wait *wait; /* while WAITING: the record it is parked on */
   struct cio__list scopes; /* cio__scope_guard: entered, not yet left */
+  struct cio__ctx *ctx;    /* its context (contextvars), until DONE */
   cio_task_fn fn;
   void *arg;
   cio__stack_pool *pool;
@@ -505,6 +506,18 @@ void cio__fd_watches_close(cio_loop *loop);
  * may be NULL (the default handler then). */
 void cio__report(cio_loop *loop, const cio_exception_context *base,
                  const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+/* context.c: contexts (contextvars).  The current one is the running
+ * task's, else the thread's; a callback runs in the context it captured
+ * when it was scheduled: enter() makes (a reference to) `c` the thread's
+ * and returns the one to give back to leave().  Maps are shared: retain
+ * to keep one. */
+struct cio__ctx;
+struct cio__ctx *cio__ctx_current(void);
+struct cio__ctx *cio__ctx_retain(struct cio__ctx *c);
+void cio__ctx_release(struct cio__ctx *c);
+struct cio__ctx *cio__ctx_enter(struct cio__ctx *c);
+void cio__ctx_leave(struct cio__ctx *saved);
 
 /* interrupt.c: Ctrl-C under cio_run.  install returns false when the
  * program chose its own SIGINT disposition or another loop has it. */

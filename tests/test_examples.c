@@ -8,7 +8,6 @@
 
 #include "example_harness.h"
 
-
 /* The sync part takes 3 + 2 + 1 s one after another; the async part runs
  * the three requests at once, in the tutorial's order, in 3 s. */
 TEST(find_users) {
@@ -87,4 +86,28 @@ TEST(hello) {
       {"answer: 42", 0.5, 0},
   };
   CHECK_EXAMPLE("hello", want);
+}
+
+/* A context variable set by each request's handler is read by a logging
+ * helper below it, in a task it starts and in a thread (contextvars). */
+TEST(request_id) {
+  static const struct expect want[] = {
+      {"[req-1] GET /items/1", 0, 0},
+      {"[req-2] GET /items/2", 0, 0},
+      {"[req-3] GET /items/3", 0, 0},
+      {"[req-2] row loaded", 0.1, 0},
+      {"[req-2] json built (in a thread)", 0.1, 0},
+      {"[req-2] audit written", 0.1, 0},
+      {"[req-2] 200 OK", 0.1, 0},
+      {"[req-3] row loaded", 0.2, 0},
+      {"[req-3] json built (in a thread)", 0.2, 0},
+      {"[req-3] audit written", 0.2, 0},
+      {"[req-3] 200 OK", 0.2, 0},
+      {"[req-1] row loaded", 0.3, 0},
+      {"[req-1] json built (in a thread)", 0.3, 0},
+      {"[req-1] audit written", 0.3, 0},
+      {"[req-1] 200 OK", 0.3, 0},
+      {"[-] all requests served", 0.3, 0},
+  };
+  CHECK_EXAMPLE("request_id", want);
 }

@@ -641,3 +641,177 @@ TEST(ctrl_c_handling_keeps_a_disposition_the_program_chose) {
   CHECK(sa.sa_handler == SIG_IGN);
   signal(SIGINT, SIG_DFL);
 }
+
+/* ---- context variables (contextvars) --------------------------------------
+ */
+
+static cio_contextvar *cv;
+
+static void make_cv(void) {
+  CHECK_EQ(cio_contextvar_new(&cv, "request_id", true, "none"), 0);
+}
+
+static int sets_and_checks(void *arg, void **result) {
+  (void)result;
+  TRY(cio_contextvar_set(cv, arg, NULL));
+  TRY(cio_sleep(0.1)); /* the others set theirs meanwhile */
+  CHECK_STR(cio_contextvar_value(cv, NULL), (const char *)arg);
+  return 0;
+}
+
+static int main_tasks_isolated(void *arg, void **result) {
+  (void)arg, (void)result;
+  cio_task *a, *b;
+  TRY(cio_create_task(NULL, &a, sets_and_checks, "a", NULL));
+  TRY(cio_create_task(NULL, &b, sets_and_checks, "b", NULL));
+  CHECK_EQ(cio_task_join(a, NULL), 0);
+  CHECK_EQ(cio_task_join(b, NULL), 0);
+  CHECK_STR(cio_contextvar_value(cv, NULL), "none"); /* main never set it */
+  return 0;
+}
+
+/* test_tasks.test_context_1: each task sees its own value. */
+TEST(contextvar_set_in_a_task_is_its_own) {
+  make_cv();
+  CHECK_EQ(test_run_virtual(main_tasks_isolated, NULL), 0);
+  cio_contextvar_free(cv);
+}
+
+static int child_reads(void *arg, void **result) {
+  (void)arg;
+  TRY(cio_sleep(0.1));
+  *result = cio_contextvar_value(cv, NULL);
+  return 0;
+}
+
+static int main_copy_at_creation(void *arg, void **result) {
+  (void)arg, (void)result;
+  TRY(cio_contextvar_set(cv, "before", NULL));
+  cio_task *t;
+  TRY(cio_create_task(NULL, &t, child_reads, NULL, NULL));
+  TRY(cio_contextvar_set(cv, "after", NULL)); /* not seen by the child */
+  void *seen;
+  CHECK_EQ(cio_task_join(t, &seen), 0);
+  CHECK_STR(seen, "before");
+  return 0;
+}
+
+/* create_task copies the creator's context at creation time
+ * (test_context_3: later changes do not leak into the child). */
+TEST(new_task_starts_with_a_copy_of_its_creators_context) {
+  make_cv();
+  CHECK_EQ(test_run_virtual(main_copy_at_creation, NULL), 0);
+  cio_contextvar_free(cv);
+}
+
+static void log_cv(void *arg) {
+  (void)arg;
+  test_log("cb:%s", (const char *)cio_contextvar_value(cv, NULL));
+}
+
+static void log_cv_done(cio_future *f, void *arg) {
+  (void)f;
+  log_cv(arg);
+}
+
+static int main_callbacks_context(void *arg, void **result) {
+  (void)arg, (void)result;
+  TRY(cio_contextvar_set(cv, "x", NULL));
+  TRY(cio_loop_call_soon(NULL, log_cv, NULL, NULL));
+  TRY(cio_loop_call_later(NULL, 0.5, log_cv, NULL, NULL));
+  cio_future *f;
+  TRY(cio_future_new(NULL, &f));
+  TRY(cio_future_add_done_callback(f, log_cv_done, NULL));
+  TRY(cio_contextvar_set(cv, "y", NULL));
+  (void)cio_future_set_result(f, NULL);
+  TRY(cio_sleep(1));
+  CHECK_STR(test_log_text(), "cb:x cb:x cb:x ");
+  cio_future_release(f);
+  return 0;
+}
+
+/* call_soon / call_later / add_done_callback run the callback in the
+ * context current when it was scheduled (Handle._context). */
+TEST(callbacks_run_in_the_context_they_were_scheduled_from) {
+  make_cv();
+  test_log_reset();
+  CHECK_EQ(test_run_virtual(main_callbacks_context, NULL), 0);
+  cio_contextvar_free(cv);
+}
+
+static int blocking_reads(void *arg, void **result) {
+  (void)arg;
+  *result = cio_contextvar_value(cv, NULL);
+  return 0;
+}
+
+static int main_threads_context(void *arg, void **result) {
+  (void)arg, (void)result;
+  TRY(cio_contextvar_set(cv, "caller", NULL));
+  void *seen;
+  TRY(cio_to_thread(blocking_reads, NULL, &seen));
+  CHECK_STR(seen, "caller");
+  TRY(cio_run_in_executor(NULL, blocking_reads, NULL, NULL, &seen));
+  CHECK_STR(seen, "none");
+  return 0;
+}
+
+/* asyncio.to_thread runs the function in a copy of the caller's context;
+ * loop.run_in_executor does not. */
+TEST(to_thread_carries_the_context_run_in_executor_does_not) {
+  make_cv();
+  CHECK_EQ(test_run(main_threads_context, NULL), 0);
+  cio_contextvar_free(cv);
+}
+
+static int main_reads_thread_value(void *arg, void **result) {
+  (void)arg;
+  *result = cio_contextvar_value(cv, NULL);
+  TRY(cio_contextvar_set(cv, "inside", NULL)); /* stays in the task */
+  return 0;
+}
+
+/* asyncio.run's main task starts with a copy of the calling thread's
+ * context; what it sets does not come back. */
+TEST(run_starts_main_with_the_threads_context) {
+  make_cv();
+  cio_context_token tok;
+  CHECK_EQ(cio_contextvar_set(cv, "outside", &tok), 0);
+  void *seen;
+  CHECK_EQ(cio_run_ex(main_reads_thread_value, NULL, NULL, &seen), 0);
+  CHECK_STR(seen, "outside");
+  CHECK_STR(cio_contextvar_value(cv, NULL), "outside");
+  CHECK_EQ(cio_contextvar_reset(&tok), 0);
+  CHECK_EQ(cio_contextvar_reset(&tok), CIO_EINVAL); /* used already */
+  CHECK_STR(cio_contextvar_value(cv, NULL), "none");
+  cio_contextvar_free(cv);
+}
+
+static int resets_in_another_task(void *arg, void **result) {
+  (void)result;
+  return cio_contextvar_reset(arg);
+}
+
+static int main_token_context(void *arg, void **result) {
+  (void)arg, (void)result;
+  cio_contextvar *nodef;
+  TRY(cio_contextvar_new(&nodef, "nodef", false, NULL));
+  void *v = (void *)1;
+  CHECK_EQ(cio_contextvar_get(nodef, &v), CIO_ENOENT); /* LookupError */
+  CHECK(v == NULL);
+  cio_context_token tok;
+  TRY(cio_contextvar_set(nodef, "v", &tok));
+  cio_task *t;
+  TRY(cio_create_task(NULL, &t, resets_in_another_task, &tok, NULL));
+  CHECK_EQ(cio_task_join(t, NULL), CIO_EINVAL); /* another context */
+  TRY(cio_contextvar_reset(&tok));
+  CHECK_EQ(cio_contextvar_get(nodef, &v), CIO_ENOENT); /* unset again */
+  cio_contextvar_free(nodef);
+  return 0;
+}
+
+/* ContextVar.get() without default: LookupError; Token used in another
+ * context: ValueError. */
+TEST(contextvar_lookup_error_and_token_rules) {
+  CHECK_EQ(test_run_virtual(main_token_context, NULL), 0);
+}

@@ -417,13 +417,16 @@ struct fjob {
   cio_blocking_fn fn;
   void *arg;
   cio_dispose_fn dispose;
+  struct cio__ctx *ctx; /* to_thread: the caller's context; else NULL */
 };
 
 static void fjob_work(struct cio__job *j, struct cio__worker *w) {
   (void)w;
   struct fjob *fj = cio__container_of(j, struct fjob, job);
   j->result = NULL;
+  struct cio__ctx *saved = cio__ctx_enter(fj->ctx);
   j->status = fj->fn(fj->arg, &j->result);
+  cio__ctx_leave(saved);
 }
 
 static void fjob_done(struct cio__job *j) {
@@ -444,6 +447,7 @@ static void fjob_done(struct cio__job *j) {
     cio_future_set_error(fut, j->status);
   }
   cio_future_release(fut);
+  cio__ctx_release(fj->ctx);
   cio__free(loop, fj);
 }
 
@@ -456,8 +460,9 @@ static void fjob_link_run(struct cio__callback *cb) {
     cio__job_try_cancel(&fj->job); /* may run done and free fj */
 }
 
-int cio_executor_submit(cio_executor *ex, cio_blocking_fn fn, void *arg,
-                        cio_dispose_fn dispose, cio_future **out) {
+static int submit(cio_executor *ex, cio_blocking_fn fn, void *arg,
+                  cio_dispose_fn dispose, bool carry_context,
+                  cio_future **out) {
   if (out == NULL)
     return CIO_EINVAL;
   *out = NULL;
@@ -482,6 +487,8 @@ int cio_executor_submit(cio_executor *ex, cio_blocking_fn fn, void *arg,
    * cancelled after the job finished, before it resumed) goes there too. */
   fj->fut->dispose = dispose;
   fj->fut->dispose_arg = arg;
+  if (carry_context)
+    fj->ctx = cio__ctx_retain(cio__ctx_current());
   fj->job.work = fjob_work;
   fj->job.done = fjob_done;
   cio__link_attach(&fj->link, fj->fut, fjob_link_run, fj, 0);
@@ -495,19 +502,26 @@ fail_future:
   cio__link_detach(&fj->link);
   cio_future_release(fj->fut);
 fail_free:
+  cio__ctx_release(fj->ctx);
   cio__free(loop, fj);
   return rc;
 }
 
-int cio_run_in_executor(cio_executor *ex, cio_blocking_fn fn, void *arg,
-                        cio_dispose_fn dispose, void **result) {
+int cio_executor_submit(cio_executor *ex, cio_blocking_fn fn, void *arg,
+                        cio_dispose_fn dispose, cio_future **out) {
+  return submit(ex, fn, arg, dispose, false, out);
+}
+
+static int run_and_await(cio_executor *ex, cio_blocking_fn fn, void *arg,
+                         cio_dispose_fn dispose, bool carry_context,
+                         void **result) {
   if (result != NULL)
     *result = NULL;
   int rc;
   if (cio__task_for_suspend(&rc) == NULL)
     return rc;
   cio_future *fut;
-  rc = cio_executor_submit(ex, fn, arg, dispose, &fut);
+  rc = submit(ex, fn, arg, dispose, carry_context, &fut);
   if (rc < 0)
     return rc;
   rc = cio_await(fut, result);
@@ -515,6 +529,13 @@ int cio_run_in_executor(cio_executor *ex, cio_blocking_fn fn, void *arg,
   return rc;
 }
 
+/* asyncio's loop.run_in_executor does not carry the caller's context into
+ * the thread; asyncio.to_thread does (copy_context().run). */
+int cio_run_in_executor(cio_executor *ex, cio_blocking_fn fn, void *arg,
+                        cio_dispose_fn dispose, void **result) {
+  return run_and_await(ex, fn, arg, dispose, false, result);
+}
+
 int cio_to_thread(cio_blocking_fn fn, void *arg, void **result) {
-  return cio_run_in_executor(NULL, fn, arg, NULL, result);
+  return run_and_await(NULL, fn, arg, NULL, true, result);
 }

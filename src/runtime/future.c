@@ -21,7 +21,13 @@ struct done_cb {
   cio_future *f;
   cio_done_fn fn;
   void *arg;
+  struct cio__ctx *ctx; /* the context it was added from */
 };
+
+static void done_cb_free(cio_loop *loop, struct done_cb *d) {
+  cio__ctx_release(d->ctx);
+  cio__free(loop, d);
+}
 
 void cio__future_init(struct cio_future *f, cio_loop *loop, bool is_task) {
   *f = (struct cio_future){.loop = loop,
@@ -79,8 +85,10 @@ void cio__msg_set(cio_loop *loop, struct cio__msg **slot, struct cio__msg *m) {
 static void done_cb_run(struct cio__callback *self) {
   struct done_cb *d = cio__container_of(self, struct done_cb, cb);
   cio_future *f = d->f;
+  struct cio__ctx *saved = cio__ctx_enter(d->ctx);
   d->fn(f, d->arg);
-  cio__free(f->loop, d);
+  cio__ctx_leave(saved);
+  done_cb_free(f->loop, d);
   cio_future_release(f);
 }
 
@@ -89,7 +97,7 @@ bool cio__done_cb_try_drop(struct cio__callback *cb) {
     return false;
   struct done_cb *d = cio__container_of(cb, struct done_cb, cb);
   cio_future *f = d->f;
-  cio__free(f->loop, d);
+  done_cb_free(f->loop, d);
   cio_future_release(f);
   return true;
 }
@@ -164,7 +172,7 @@ void cio__future_free_callbacks(struct cio_future *f) {
   while ((n = cio__list_pop_front(&f->callbacks)) != NULL) {
     struct cio__callback *cb = cio__container_of(n, struct cio__callback, node);
     CIO_ASSERT(!cio__callback_is_wait(cb));
-    cio__free(f->loop, cio__container_of(cb, struct done_cb, cb));
+    done_cb_free(f->loop, cio__container_of(cb, struct done_cb, cb));
   }
 }
 
@@ -465,6 +473,7 @@ int cio_future_add_done_callback(cio_future *f, cio_done_fn fn, void *arg) {
   d->f = f;
   d->fn = fn;
   d->arg = arg;
+  d->ctx = cio__ctx_retain(cio__ctx_current());
   cio__list_init(&d->cb.node);
   if (f->state == CIO__FUT_PENDING) {
     cio__list_push_back(&f->callbacks, &d->cb.node);
@@ -487,7 +496,7 @@ int cio_future_remove_done_callback(cio_future *f, cio_done_fn fn, void *arg) {
       struct done_cb *d = cio__container_of(cb, struct done_cb, cb);
       if (d->fn == fn && d->arg == arg) {
         cio__list_remove(n);
-        cio__free(f->loop, d);
+        done_cb_free(f->loop, d);
         removed++;
       }
     }

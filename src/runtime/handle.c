@@ -14,6 +14,7 @@ struct cio_handle {
   cio_loop *loop;
   cio_callback_fn fn;
   void *arg;
+  struct cio__ctx *ctx; /* the context it was scheduled from */
   int refs;
   bool cancelled;
   bool scheduled;
@@ -24,6 +25,7 @@ static void handle_unref(cio_handle *h) {
   if (--h->refs > 0)
     return;
   cio_loop *loop = h->loop;
+  cio__ctx_release(h->ctx);
   cio__obj_remove(loop, CIO__OBJ_HANDLE);
   cio__free(loop, h);
 }
@@ -31,7 +33,9 @@ static void handle_unref(cio_handle *h) {
 static void handle_run(struct cio__callback *cb) {
   cio_handle *h = cio__container_of(cb, cio_handle, timer.cb);
   h->scheduled = false;
+  struct cio__ctx *saved = cio__ctx_enter(h->ctx);
   h->fn(h->arg);
+  cio__ctx_leave(saved);
   handle_unref(h);
 }
 
@@ -59,6 +63,7 @@ static int handle_new(cio_loop **loopp, cio_callback_fn cb, void *arg,
   h->loop = loop;
   h->fn = cb;
   h->arg = arg;
+  h->ctx = cio__ctx_retain(cio__ctx_current());
   h->refs = 2;
   h->scheduled = true;
   cio__list_init(&h->timer.cb.node);

@@ -191,6 +191,8 @@ static void task_finish(cio_loop *loop, cio_task *t, int rc, void *result) {
     t->fut.dispose(t->fut.dispose_arg, result, rc); /* discarded */
   t->must_cancel = false;
   t->state = CIO__TASK_DONE;
+  cio__ctx_release(t->ctx);
+  t->ctx = NULL;
   cio__list_remove(&t->alive);
   loop->live_tasks--;
   cio__future_complete(&t->fut, state, result, rc, msg);
@@ -273,6 +275,9 @@ int cio_create_task(cio_loop *loop, cio_task **out, cio_task_fn fn, void *arg,
   t->num_cancels = 0;
   t->wait = NULL;
   cio__list_init(&t->scopes);
+  /* A new task starts with a copy of its creator's context (asyncio's
+   * create_task: contextvars.copy_context()). */
+  t->ctx = cio__ctx_retain(cio__ctx_current());
   t->fn = fn;
   t->arg = arg;
   t->pool = pool;

@@ -18,14 +18,22 @@ struct ts_item {
   cio_callback_fn fn;
   cio_callback_fn drop; /* called instead of fn if the loop closes first */
   void *arg;
+  struct cio__ctx *ctx; /* the sending thread's context */
 };
+
+static void ts_item_free(struct ts_item *it) {
+  cio__ctx_release(it->ctx);
+  free(it);
+}
 
 static void ts_item_run(struct cio__callback *cb) {
   struct ts_item *it = cio__container_of(cb, struct ts_item, cb);
   cio_callback_fn fn = it->fn;
   void *arg = it->arg;
-  free(it);
+  struct cio__ctx *saved = cio__ctx_enter(it->ctx);
+  ts_item_free(it);
   fn(arg);
+  cio__ctx_leave(saved);
 }
 
 bool cio__threadsafe_try_drop(struct cio__callback *cb) {
@@ -34,7 +42,7 @@ bool cio__threadsafe_try_drop(struct cio__callback *cb) {
   struct ts_item *it = cio__container_of(cb, struct ts_item, cb);
   if (it->drop != NULL)
     it->drop(it->arg);
-  free(it);
+  ts_item_free(it);
   return true;
 }
 
@@ -68,7 +76,7 @@ void cio__threadsafe_close(cio_loop *loop) {
     struct ts_item *next = it->next;
     if (it->drop != NULL)
       it->drop(it->arg);
-    free(it);
+    ts_item_free(it);
     it = next;
   }
   /* Callers already inside cio_loop_call_soon_threadsafe see ts_closed;
@@ -85,13 +93,16 @@ int cio__loop_call_soon_threadsafe_or_drop(cio_loop *loop, cio_callback_fn cb,
   struct ts_item *it = malloc(sizeof *it);
   if (it == NULL)
     return CIO_ENOMEM;
-  *it = (struct ts_item){.fn = cb, .drop = drop, .arg = arg};
+  *it = (struct ts_item){.fn = cb,
+                         .drop = drop,
+                         .arg = arg,
+                         .ctx = cio__ctx_retain(cio__ctx_current())};
   atomic_fetch_add(&loop->ts_users, 1);
   uv_mutex_lock(&loop->ts_lock);
   if (loop->ts_closed) {
     uv_mutex_unlock(&loop->ts_lock);
     atomic_fetch_sub(&loop->ts_users, 1);
-    free(it);
+    ts_item_free(it);
     return CIO_ESHUTDOWN;
   }
   if (loop->ts_tail != NULL)
@@ -117,7 +128,8 @@ int cio_loop_call_soon_threadsafe(cio_loop *loop, cio_callback_fn cb,
       return CIO_EINVAL;
     if (it == NULL)
       return CIO_ENOMEM;
-    *it = (struct ts_item){.fn = cb, .arg = arg};
+    *it = (struct ts_item){
+        .fn = cb, .arg = arg, .ctx = cio__ctx_retain(cio__ctx_current())};
     cio__threadsafe_poll(loop);
     cio__list_init(&it->cb.node);
     it->cb.run = ts_item_run;
