@@ -1677,6 +1677,10 @@ typedef struct cio_server_opts {
   /* SO_REUSEPORT: several loops (one per core) may listen on one port and
    * the kernel spreads connections among them. */
   bool reuse_port;
+  /* At most this many connections at once (0: no limit).  At the limit
+   * the server stops accepting: new clients wait in the kernel's backlog
+   * (nothing is refused or dropped) until a connection ends. */
+  size_t max_connections;
 } cio_server_opts;
 
 /* Listen on `host`:`port` (host NULL: all IPv4 interfaces, "0.0.0.0";

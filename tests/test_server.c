@@ -383,3 +383,40 @@ static int quick_main(void *arg, void **result) {
 TEST(wait_closed_wakes_in_the_next_iteration_after_the_last_connection) {
   test_run_main(quick_main, NULL);
 }
+
+/* ---- max_connections -------------------------------------------------- */
+
+static int max_conns_main(void *arg, void **result) {
+  (void)arg;
+  (void)result;
+  cio_server *srv;
+  cio_server_opts o = {.max_connections = 2};
+  CHECK_EQ(cio_start_server(&srv, line_handler, NULL, "127.0.0.1", 0, &o), 0);
+  int port = cio_server_port(srv);
+  cio_stream *c[3];
+  for (int i = 0; i < 3; i++) /* the third waits in the backlog */
+    CHECK_EQ(cio_open_connection(&c[i], "127.0.0.1", port, NULL), 0);
+  CHECK_EQ(ask(c[0], "a\n"), 0);
+  CHECK_EQ(ask(c[1], "b\n"), 0);
+  CHECK_EQ(cio_stream_write(c[2], "c\n", 2), 0);
+  char buf[16];
+  cio_timeout to;
+  CHECK_EQ(cio_timeout_enter(&to, 0.2), 0);
+  ssize_t n = cio_stream_readline(c[2], buf, sizeof buf);
+  CHECK_EQ(cio_timeout_exit(&to, (int)n), CIO_ETIMEDOUT);
+  CHECK_EQ(cio_server_connections(srv), 2);
+  CHECK(cio_server_is_serving(srv));
+  /* One connection ends: the waiting client is accepted and answered. */
+  CHECK_EQ(cio_stream_close(c[0]), 0);
+  CHECK_EQ(cio_stream_readline(c[2], buf, sizeof buf), 2);
+  CHECK_EQ(memcmp(buf, "c\n", 2), 0);
+  CHECK_EQ(cio_server_connections(srv), 2);
+  CHECK_EQ(cio_stream_close(c[1]), 0);
+  CHECK_EQ(cio_stream_close(c[2]), 0);
+  CHECK_EQ(cio_server_close(srv), 0);
+  return 0;
+}
+
+TEST(max_connections_pauses_accepting) {
+  test_run_main(max_conns_main, NULL);
+}

@@ -4,13 +4,16 @@
  * Lifecycle (srv->state), each edge with the function that takes it:
  *   LISTENING -> BACKING_OFF   accept failed for lack of resources back_off()
  *   BACKING_OFF -> LISTENING   100 ms later                      on_backoff()
- *   LISTENING|BACKING_OFF -> CLOSING
+ *   LISTENING -> FULL          max_connections reached        on_acceptable()
+ *   FULL -> LISTENING          a connection ended               conn_detach()
+ *   LISTENING|BACKING_OFF|FULL -> CLOSING
  *                              cio_server_close, a cancelled
- *                              serve_forever                     begin_close()
+ *                              serve_forever                    begin_close()
  *   CLOSING -> CLOSED          both libuv handles called back
- * on_handle_closed() CLOSED -> freed            last reference dropped
- * server_unref() Connections end independently (nconns); "closed" for
- * wait_closed is CLOSED with no connection left.
+ *                                                          on_handle_closed()
+ *   CLOSED -> freed            last reference dropped          server_unref()
+ * Connections end independently (nconns); "closed" for wait_closed is
+ * CLOSED with no connection left.
  *
  * Invariants, checked by server_check() at public entry points:
  * (1) refs counts the user, each connection (its stream's `server`
@@ -20,7 +23,8 @@
  *     connection ending) wakes all of srv->waiters, in the iteration it
  *     happens; they re-check.
  * (3) The poll handle is active only while LISTENING, so a server out of
- *     descriptors does not spin: it sleeps on the backoff timer.
+ *     descriptors does not spin (it sleeps on the backoff timer) and a
+ *     full one leaves new clients in the kernel's backlog.
  * (4) Both handles are open before CLOSING, at least one while CLOSING,
  *     none once CLOSED.
  * (5) nconns is the length of `conns`.
@@ -39,6 +43,7 @@
 enum server_state {
   SERVER_LISTENING,
   SERVER_BACKING_OFF,
+  SERVER_FULL,
   SERVER_CLOSING,
   SERVER_CLOSED,
 };
@@ -53,6 +58,7 @@ struct cio_server {
   uint8_t state;      /* server_state */
   bool user_released; /* ownership, not lifecycle: close() was called */
   int kind;           /* cio__stream_kind of accepted connections */
+  size_t max_conns;   /* FULL at this many connections; 0: no limit */
   int port;
   char *path; /* Unix socket file to remove on close */
   cio_server_handler fn;
@@ -104,11 +110,17 @@ static void server_changed(cio_server *srv) {
 
 /* ---- connections ------------------------------------------------------ */
 
+static void on_acceptable(uv_poll_t *h, int status, int events);
+
 static void conn_detach(cio_stream *s) {
   cio_server *srv = s->server;
   s->server = NULL;
   cio__list_remove(&s->server_node);
   srv->nconns--;
+  if (srv->state == SERVER_FULL) { /* a slot is free: accept again */
+    srv->state = SERVER_LISTENING;
+    uv_poll_start(&srv->poll, UV_READABLE, on_acceptable);
+  }
   server_changed(srv);
   server_unref(srv);
 }
@@ -192,8 +204,6 @@ static int conn_open(cio_server *srv, uv_os_sock_t fd) {
 
 /* ---- accepting ----------------------------------------------------- */
 
-static void on_acceptable(uv_poll_t *h, int status, int events);
-
 static void on_backoff(uv_timer_t *h) {
   cio_server *srv = h->data;
   if (srv->state != SERVER_BACKING_OFF)
@@ -224,6 +234,11 @@ static void on_acceptable(uv_poll_t *h, int status, int events) {
   }
   for (int i = 0; i < ACCEPTS_PER_WAKEUP && srv->state == SERVER_LISTENING;
        i++) {
+    if (srv->max_conns != 0 && srv->nconns >= srv->max_conns) {
+      srv->state = SERVER_FULL; /* the rest wait in the backlog */
+      uv_poll_stop(&srv->poll);
+      return;
+    }
     uv_os_sock_t fd;
     int rc = cio__sock_accept(srv->fd, &fd);
     if (rc == CIO_EAGAIN)
@@ -272,7 +287,8 @@ static int server_open(cio_server **out, cio_server_handler fn, void *arg,
   cio_server *srv = cio__calloc(loop, 1, sizeof *srv);
   if (srv == NULL)
     return CIO_ENOMEM;
-  *srv = (cio_server){.loop = loop, .refs = 1, .fn = fn, .arg = arg};
+  *srv = (cio_server){.loop = loop, .refs = 1, .fn = fn, .arg = arg,
+                      .max_conns = o.max_connections};
   if (wrap != NULL)
     srv->wrap = *wrap;
   srv->sopts = o.stream ? *o.stream
