@@ -1,0 +1,206 @@
+/* A JSON API whose handlers await a database, as a FastAPI app does:
+ *
+ *   @app.get("/items/")
+ *   async def get_items():
+ *       data = await fetch_from_db()
+ *       return data
+ *
+ * Each request runs in a task, so while one handler waits for the
+ * database the server goes on serving others.  The database is simulated
+ * (a 50 ms wait, then an in-memory table) behind fetch_from_db() and its
+ * two siblings: put real queries there.
+ *
+ *   items_api [PORT]          (default 8000; 0 picks a free port)
+ *
+ *   curl http://127.0.0.1:8000/items/
+ *   curl http://127.0.0.1:8000/items/2
+ *   curl -d '{"name": "lamp", "price": 12.5}' http://127.0.0.1:8000/items/
+ *
+ * Ctrl-C (SIGINT) or SIGTERM shuts down gracefully: no new connections,
+ * requests in flight finish (up to 10 seconds), then the program exits.
+ */
+#include <jansson.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "casyncio.h"
+#include "casyncio/http_server.h"
+
+/* ---- the "database" ----------------------------------------------------- */
+
+#define DB_LATENCY 0.05 /* seconds per query */
+#define MAX_ITEMS 100
+
+struct item {
+  int id;
+  char name[64];
+  double price;
+};
+
+static struct item table[MAX_ITEMS] = {
+    {1, "apple", 0.5}, {2, "bread", 2.25}, {3, "coffee", 7.0}};
+static int nitems = 3;
+
+static json_t *item_json(const struct item *it) {
+  return json_pack("{s:i, s:s, s:f}", "id", it->id, "name", it->name,
+                   "price", it->price);
+}
+
+/* SELECT * FROM items: a new JSON array in *out. */
+static int fetch_from_db(json_t **out) {
+  int rc = cio_sleep(DB_LATENCY); /* the query's round trip */
+  if (rc < 0)
+    return rc;
+  *out = json_array();
+  for (int i = 0; i < nitems; i++)
+    json_array_append_new(*out, item_json(&table[i]));
+  return 0;
+}
+
+/* SELECT * FROM items WHERE id = ?: CIO_ENOENT when there is none. */
+static int fetch_item_from_db(int id, json_t **out) {
+  int rc = cio_sleep(DB_LATENCY);
+  if (rc < 0)
+    return rc;
+  for (int i = 0; i < nitems; i++)
+    if (table[i].id == id) {
+      *out = item_json(&table[i]);
+      return 0;
+    }
+  return CIO_ENOENT;
+}
+
+/* INSERT INTO items: the new row as JSON. */
+static int insert_into_db(const char *name, double price, json_t **out) {
+  int rc = cio_sleep(DB_LATENCY);
+  if (rc < 0)
+    return rc;
+  if (nitems == MAX_ITEMS)
+    return CIO_ENOSPC;
+  struct item *it = &table[nitems];
+  it->id = table[nitems - 1].id + 1;
+  snprintf(it->name, sizeof it->name, "%s", name);
+  it->price = price;
+  nitems++;
+  *out = item_json(it);
+  return 0;
+}
+
+/* ---- handlers ------------------------------------------------------------ */
+
+/* GET /items/ */
+static int get_items(cio_http_request *req, cio_http_response *res,
+                     void *arg) {
+  (void)req;
+  (void)arg;
+  json_t *data;
+  int rc = fetch_from_db(&data);
+  if (rc < 0)
+    return rc; /* the client gets 500; the server logs the error */
+  rc = cio_http_response_set_json(res, 200, data);
+  json_decref(data);
+  return rc;
+}
+
+static int error_json(cio_http_response *res, int status, const char *text) {
+  json_t *body = json_pack("{s:s}", "detail", text);
+  int rc = cio_http_response_set_json(res, status, body);
+  json_decref(body);
+  return rc;
+}
+
+/* GET /items/{id} */
+static int get_item(cio_http_request *req, cio_http_response *res,
+                    void *arg) {
+  (void)arg;
+  char *end;
+  long id = strtol(cio_http_request_param(req, "id"), &end, 10);
+  if (*end != '\0' || id <= 0)
+    return error_json(res, 422, "id must be a positive integer");
+  json_t *item;
+  int rc = fetch_item_from_db((int)id, &item);
+  if (rc == CIO_ENOENT)
+    return error_json(res, 404, "Item not found");
+  if (rc < 0)
+    return rc;
+  rc = cio_http_response_set_json(res, 200, item);
+  json_decref(item);
+  return rc;
+}
+
+/* POST /items/ with {"name": ..., "price": ...} */
+static int create_item(cio_http_request *req, cio_http_response *res,
+                       void *arg) {
+  (void)arg;
+  json_t *body;
+  const char *name;
+  double price;
+  if (cio_http_request_json(req, &body) < 0)
+    return error_json(res, 400, "the body must be JSON");
+  int ok = json_unpack(body, "{s:s, s:F}", "name", &name, "price", &price);
+  json_t *item = NULL;
+  int rc = ok == 0 ? insert_into_db(name, price, &item) : 0;
+  json_decref(body);
+  if (ok != 0)
+    return error_json(res, 422, "expected {\"name\": string, \"price\": number}");
+  if (rc == CIO_ENOSPC)
+    return error_json(res, 507, "the table is full");
+  if (rc < 0)
+    return rc;
+  rc = cio_http_response_set_json(res, 201, item);
+  json_decref(item);
+  return rc;
+}
+
+/* ---- main ------------------------------------------------------------ */
+
+static void on_signal(void *arg) {
+  cio_event_set(arg);
+}
+
+static int serve(void *arg, void **result) {
+  (void)result;
+  int port = *(int *)arg;
+  cio_http_app *app;
+  int rc = cio_http_app_new(&app);
+  if (rc < 0)
+    return rc;
+  cio_http_app_route(app, "GET", "/items/", get_items, NULL);
+  cio_http_app_route(app, "POST", "/items/", create_item, NULL);
+  cio_http_app_route(app, "GET", "/items/{id}", get_item, NULL);
+
+  cio_http_server *srv;
+  rc = cio_http_server_open(&srv, app, "127.0.0.1", port, NULL);
+  if (rc < 0) {
+    fprintf(stderr, "items_api: port %d: %s\n", port, cio_strerror(rc));
+    cio_http_app_free(app);
+    return rc;
+  }
+  printf("listening on http://127.0.0.1:%d\n", cio_http_server_port(srv));
+  fflush(stdout);
+
+  cio_event *stop;
+  cio_event_new(&stop);
+  cio_loop_add_signal_handler(NULL, SIGINT, on_signal, stop);
+  cio_loop_add_signal_handler(NULL, SIGTERM, on_signal, stop);
+  cio_event_wait(stop);
+
+  printf("shutting down\n");
+  fflush(stdout);
+  rc = cio_http_server_shutdown(srv, 10.0);
+  if (rc == CIO_ETIMEDOUT)
+    printf("requests still running after 10 s were cancelled\n");
+  cio_http_server_close(srv);
+  cio_loop_remove_signal_handler(NULL, SIGINT);
+  cio_loop_remove_signal_handler(NULL, SIGTERM);
+  cio_event_free(stop);
+  cio_http_app_free(app);
+  printf("bye\n");
+  return 0;
+}
+
+int main(int argc, char **argv) {
+  int port = argc > 1 ? atoi(argv[1]) : 8000;
+  return cio_run(serve, &port) == 0 ? 0 : 1;
+}
