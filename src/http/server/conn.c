@@ -218,6 +218,16 @@ static bool finalise_header(struct cio__http_conn *c, size_t i) {
   return true;
 }
 
+/* http-parser, built without its strict mode, lets "HTTX/1.1" and bare
+ * CRs through in the request line: after the target comes exactly
+ * " HTTP/d.d" and the end of the line. */
+static bool request_line_ok(const struct cio__http_conn *c) {
+  const char *p = c->in + c->url_off + c->url_len;
+  return memcmp(p, " HTTP/", 6) == 0 && p[6] >= '0' && p[6] <= '9' &&
+         p[7] == '.' && p[8] >= '0' && p[8] <= '9' &&
+         (p[9] == '\n' || (p[9] == '\r' && p[10] == '\n'));
+}
+
 /* Expect: 100-continue asks to hear that the body is welcome. */
 static void handle_expect(struct cio__http_conn *c) {
   const char *e = cio_http_request_header(&c->req, "Expect");
@@ -254,6 +264,10 @@ static void finalise_head(struct cio__http_conn *c) {
     }
   if (c->head_end > c->sh->lim.max_header_size) {
     c->reject = 431;
+    return;
+  }
+  if (!request_line_ok(c)) {
+    c->reject = 400;
     return;
   }
   c->in[c->url_off + c->url_len] = '\0';
