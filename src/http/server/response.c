@@ -282,7 +282,8 @@ static bool no_body_status(int status) {
 }
 
 static char *put(char *p, const char *s, size_t n) {
-  memcpy(p, s, n);
+  if (n > 0) /* s may be NULL then: an empty buffer */
+    memcpy(p, s, n);
   return p + n;
 }
 
