@@ -2,15 +2,16 @@
  * wrk, side by side with the peers in bench/peers/ (hand-written libuv,
  * Go net/http, Node http, uvloop + httptools).
  *
- *   bench_http_server PORT [WORKERS] [direct]
+ *   bench_http_server PORT [WORKERS] [cancel]
  *
  * Serves, on 127.0.0.1:PORT, the two routes of the comparison:
  *   GET /      "Hello, World!" as text/plain
  *   GET /json  {"message":"Hello, World!"}, a JSON object serialised by
  *              jansson for every request
  * with cio_http_run and WORKERS threads (default 1), until SIGTERM or
- * SIGINT.  "direct" runs the handlers in the connections' tasks
- * (ignore_disconnect) instead of a task per request.  Prints nothing:
+ * SIGINT.  "cancel" runs each handler in a task of its own, cancelled if
+ * its client leaves (cancel_on_disconnect), instead of in the
+ * connection's task.  Prints nothing:
  * the suite measures from outside (wrk, /proc/PID/stat). */
 #include <jansson.h>
 #include <string.h>
@@ -37,14 +38,14 @@ static int json(cio_http_request *req, cio_http_response *res, void *arg) {
 int main(int argc, char **argv) {
   int port = (int)bench_arg(argc, argv, 1, 8080);
   int workers = (int)bench_arg(argc, argv, 2, 1);
-  bool direct = argc > 3 && strcmp(argv[3], "direct") == 0;
+  bool cancel = argc > 3 && strcmp(argv[3], "cancel") == 0;
   cio_http_app *app;
   if (cio_http_app_new(&app) < 0 ||
       cio_http_app_route(app, "GET", "/", hello, NULL) < 0 ||
       cio_http_app_route(app, "GET", "/json", json, NULL) < 0)
     return 1;
   cio_http_server_opts o = {.workers = workers,
-                            .ignore_disconnect = direct,
+                            .cancel_on_disconnect = cancel,
                             .backlog = 4096,
                             .shutdown_timeout = 1};
   int rc = cio_http_run(app, "127.0.0.1", port, &o);

@@ -8,7 +8,7 @@
  *   sh scripts/fuzz.sh 20 fuzz_http_server_request
  *
  * Input: byte 0 picks the piece size (1..32 bytes, or everything at once)
- * and whether handlers run in tasks of their own; the rest is what the
+ * and whether handlers run in tasks of their own (cancel_on_disconnect); the rest is what the
  * client sends, then end of stream.  Checked besides ASan/UBSan: nothing
  * is leaked on the loop's allocator, and what the server wrote is a
  * sequence of responses starting with a status line. */
@@ -183,7 +183,7 @@ static void setup(void) {
   app->users = 1;
   /* Warm the loop's caches (task structs) with a request answered in a
    * handler task, so that what stays allocated afterwards is a leak. */
-  static const char warm[] = "\x01GET /items/1 HTTP/1.1\r\n\r\n";
+  static const char warm[] = "\x21GET /items/1 HTTP/1.1\r\n\r\n";
   run_one((const uint8_t *)warm, sizeof warm - 1);
   baseline_allocs = loop->live_allocs;
 }
@@ -200,7 +200,7 @@ static void run_one(const uint8_t *data, size_t size) {
   io.piece = (mode & 31) == 0 ? SIZE_MAX : (size_t)(mode & 31);
   cio_http_server_opts o = {.max_header_size = 2048, .max_headers = 16,
                             .max_body_size = 4096,
-                            .ignore_disconnect = (mode & 32) != 0,
+                            .cancel_on_disconnect = (mode & 32) != 0,
                             .log = quiet};
   struct cio__http_shared sh = {.loop = loop, .app = app};
   cio__http_limits_init(&sh.lim, &o);

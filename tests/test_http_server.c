@@ -556,12 +556,12 @@ static int slow_ms(cio_http_request *req, cio_http_response *res, void *a) {
 }
 
 static int pipeline_main(void *arg, void **result) {
-  bool direct = arg != NULL;
+  bool in_tasks = arg != NULL;
   (void)result;
   struct fx f = {0};
   make_app(&f);
   CHECK_EQ(cio_http_app_route(f.app, "GET", "/sleep/{ms}", slow_ms, NULL), 0);
-  cio_http_server_opts o = {.ignore_disconnect = direct};
+  cio_http_server_opts o = {.cancel_on_disconnect = in_tasks};
   fx_open(&f, &o);
   /* Four requests in one write, the first the slowest, a body in the
    * middle: the answers come in request order. */
@@ -590,8 +590,8 @@ TEST(pipelined_requests_answered_in_order) {
   run_main(pipeline_main, NULL);
 }
 
-TEST(pipelined_requests_answered_in_order_without_handler_tasks) {
-  run_main(pipeline_main, "direct");
+TEST(pipelined_requests_answered_in_order_with_handler_tasks) {
+  run_main(pipeline_main, "tasks");
 }
 
 /* ---- HTTP/1.0 and keep-alive choices -------------------------------------- */

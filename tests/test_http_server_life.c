@@ -1,6 +1,6 @@
 /* The HTTP server's lifecycle: handler errors (500 and a log line),
- * clients that leave while their handler runs (cancelled, or not with
- * ignore_disconnect), graceful shutdown with requests in flight and its
+ * clients that leave while their handler runs (cancelled with
+ * cancel_on_disconnect, left to finish by default), graceful shutdown with requests in flight and its
  * deadline, the TLS seam (wrap), and cio_http_run with two workers. */
 #include <pthread.h>
 #include <signal.h>
@@ -66,12 +66,13 @@ static void make_app(struct fx *f) {
 /* ---- handler errors -------------------------------------------------- */
 
 static int errors_main(void *arg, void **result) {
-  bool direct = arg != NULL;
+  bool in_tasks = arg != NULL;
   (void)result;
   need_program(CURL);
   struct fx f = {0};
   make_app(&f);
-  cio_http_server_opts o = {.log = capture_log, .ignore_disconnect = direct};
+  cio_http_server_opts o = {.log = capture_log,
+                            .cancel_on_disconnect = in_tasks};
   fx_open(&f, &o);
   char u1[96], u2[96];
   snprintf(u1, sizeof u1, "%s/fail", f.base);
@@ -107,18 +108,18 @@ TEST(a_failing_handler_gives_500_and_a_log_line) {
   run_main(errors_main, NULL);
 }
 
-TEST(a_failing_handler_gives_500_without_handler_tasks) {
-  run_main(errors_main, "direct");
+TEST(a_failing_handler_gives_500_with_handler_tasks) {
+  run_main(errors_main, "tasks");
 }
 
 /* ---- clients that leave --------------------------------------------------- */
 
 static int disconnect_main(void *arg, void **result) {
-  bool ignore = arg != NULL;
+  bool ignore = arg == NULL;
   (void)result;
   struct fx f = {0};
   make_app(&f);
-  cio_http_server_opts o = {.ignore_disconnect = ignore};
+  cio_http_server_opts o = {.cancel_on_disconnect = !ignore};
   fx_open(&f, &o);
   started = finished = cancelled = 0;
   cio_stream *s;
@@ -145,12 +146,12 @@ static int disconnect_main(void *arg, void **result) {
   return 0;
 }
 
-TEST(a_client_leaving_cancels_its_handler) {
-  run_main(disconnect_main, NULL);
+TEST(cancel_on_disconnect_cancels_the_handler_of_a_client_that_left) {
+  run_main(disconnect_main, "cancel");
 }
 
-TEST(ignore_disconnect_lets_the_handler_finish) {
-  run_main(disconnect_main, "ignore");
+TEST(by_default_the_handler_of_a_client_that_left_finishes) {
+  run_main(disconnect_main, NULL);
 }
 
 /* A client that sends its request and half-closes at once (printf | nc)
@@ -160,7 +161,8 @@ static int halfclose_main(void *arg, void **result) {
   (void)result;
   struct fx f = {0};
   make_app(&f);
-  fx_open(&f, NULL);
+  cio_http_server_opts o = {.cancel_on_disconnect = true};
+  fx_open(&f, &o);
   started = finished = cancelled = 0;
   cio_stream *s;
   CHECK_EQ(cio_open_connection(&s, "127.0.0.1", f.port, NULL), 0);
@@ -252,12 +254,12 @@ TEST(graceful_shutdown_lets_requests_in_flight_finish) {
 }
 
 static int deadline_main(void *arg, void **result) {
-  bool direct = arg != NULL;
+  bool in_tasks = arg != NULL;
   (void)result;
   need_program(CURL);
   struct fx f = {0};
   make_app(&f);
-  cio_http_server_opts o = {.ignore_disconnect = direct};
+  cio_http_server_opts o = {.cancel_on_disconnect = in_tasks};
   fx_open(&f, &o);
   started = finished = cancelled = 0;
   char url[96];
@@ -284,8 +286,8 @@ TEST(shutdown_cancels_handlers_at_the_deadline) {
   run_main(deadline_main, NULL);
 }
 
-TEST(shutdown_cancels_handlers_at_the_deadline_without_handler_tasks) {
-  run_main(deadline_main, "direct");
+TEST(shutdown_cancels_handlers_at_the_deadline_with_handler_tasks) {
+  run_main(deadline_main, "tasks");
 }
 
 /* Closing a server at once cancels what runs. */

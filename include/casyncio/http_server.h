@@ -60,8 +60,8 @@ typedef struct cio_http_server cio_http_server;
 typedef struct cio_http_request cio_http_request;
 typedef struct cio_http_response cio_http_response;
 
-/* A request handler.  It runs in a task (its own, see
- * cio_http_server_opts.ignore_disconnect) and may suspend.  It fills
+/* A request handler.  It runs in a task (its connection's, or its own
+ * with cio_http_server_opts.cancel_on_disconnect) and may suspend.  It fills
  * `res` and returns 0, or returns a negative CIO_E* code: the client gets
  * 500 Internal Server Error (or, if the response was already started, the
  * connection is closed) and a line naming the route, the task and the
@@ -144,16 +144,18 @@ typedef struct cio_http_server_opts {
   size_t max_connections;
   int backlog;     /* listen(2) backlog; 0: 1024 */
   bool reuse_port; /* SO_REUSEPORT (implied by workers > 1) */
-  /* By default each request's handler runs in a task of its own while the
-   * connection's task watches the socket, and a client that goes away
-   * (end of stream or a reset arriving while the handler runs) gets its
-   * handler cancelled: its current wait returns CIO_ECANCELED (Go cancels
-   * the request's context the same way).  A client that half-closes its
-   * side after sending the request counts as gone.  true: run the handler
-   * in the connection's own task, which saves a task switch per request
-   * but notices a vanished client only when writing to it. */
-  bool ignore_disconnect;
-  /* Stack bytes of the tasks running handlers; 0: the loop's default. */
+  /* Cancel a handler whose client goes away.  By default a handler runs
+   * in its connection's task and notices a vanished client only when it
+   * writes (the cheapest way: no task switch of its own).  With this on,
+   * each handler runs in a task of its own while the connection's task
+   * watches the socket, and end of stream or a reset arriving while the
+   * handler runs cancels it: its current wait returns CIO_ECANCELED (Go
+   * cancels the request's context the same way).  A client that
+   * half-closes its side after sending the request counts as gone; one
+   * that did so before the handler started does not (printf | nc). */
+  bool cancel_on_disconnect;
+  /* Stack bytes of handler tasks (cancel_on_disconnect); 0: the loop's
+   * default. */
   size_t stack_size;
   /* Where error lines go (handler failures), one line per call without
    * the newline; NULL: stderr.  Called on the server's loop thread. */

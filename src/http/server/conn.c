@@ -39,14 +39,10 @@
 
 static const http_parser_settings settings;
 
-static uint64_t now_ms(struct cio__http_conn *c) {
-  return uv_now(c->sh->loop->uv);
-}
-
-static uint64_t deadline_after(struct cio__http_conn *c, double seconds) {
-  if (seconds >= 1e12) /* CIO_NO_TIMEOUT */
-    return 0;
-  return now_ms(c) + (uint64_t)(seconds * 1000.0) + 1;
+/* uv_now() + `ms`, or 0 (no deadline) for 0: uv_now() is the loop's
+ * clock cached at each poll, so a deadline costs no system call. */
+static uint64_t deadline_after(struct cio__http_conn *c, uint64_t ms) {
+  return ms ? uv_now(c->sh->loop->uv) + ms : 0;
 }
 
 /* ---- internal wake-ups ------------------------------------------------ */
@@ -78,7 +74,7 @@ static uint32_t off_of(struct cio__http_conn *c, const char *at) {
 static int on_message_begin(http_parser *p) {
   struct cio__http_conn *c = p->data;
   c->phase = CIO__HTTP_HEAD;
-  c->deadline_ms = deadline_after(c, c->sh->lim.header_timeout);
+  c->deadline_ms = deadline_after(c, c->sh->lim.header_ms);
   return 0;
 }
 
@@ -152,11 +148,83 @@ static int on_header_value(http_parser *p, const char *at, size_t len) {
   return 0;
 }
 
+/* ---- checks at the end of the head ----------------------------------- */
+
+/* http-parser, built without its strict mode, lets "HTTX/1.1" and bare
+ * CRs through in the request line: after the target comes exactly
+ * " HTTP/d.d" and the end of the line. */
+static bool request_line_ok(const struct cio__http_conn *c) {
+  const char *p = c->in + c->url_off + c->url_len;
+  return memcmp(p, " HTTP/", 6) == 0 && p[6] >= '0' && p[6] <= '9' &&
+         p[7] == '.' && p[8] >= '0' && p[8] <= '9' &&
+         (p[9] == '\n' || (p[9] == '\r' && p[10] == '\n'));
+}
+
+/* Where the head's bytes that finalise_head() writes end: after the
+ * target and the last header value.  The body may reuse what follows. */
+static size_t head_extent(const struct cio__http_conn *c) {
+  size_t end = c->url_off + c->url_len + 1;
+  for (size_t i = 0; i < c->nhoff; i++) {
+    const struct cio__http_header_off *h = &c->hoff[i];
+    size_t e = (size_t)h->value_off + h->value_len + 1;
+    size_t n = (size_t)h->name_off + h->name_len + 1;
+    end = e > end ? e : end;
+    end = n > end ? n : end;
+  }
+  return end;
+}
+
+/* Header `name` (`n` bytes) while parsing: its value's offset, or -1. */
+static long header_off(const struct cio__http_conn *c, const char *name,
+                       size_t n, uint32_t *len) {
+  for (size_t i = 0; i < c->nhoff; i++) {
+    const struct cio__http_header_off *h = &c->hoff[i];
+    if (h->name_len == n && strncasecmp(c->in + h->name_off, name, n) == 0) {
+      *len = h->value_len;
+      return (long)h->value_off;
+    }
+  }
+  return -1;
+}
+
+/* Expect: 100-continue asks to hear that the body is welcome. */
+static void handle_expect(struct cio__http_conn *c) {
+  uint32_t len;
+  long off = header_off(c, "expect", 6, &len);
+  if (off < 0)
+    return;
+  const char *v = c->in + off;
+  while (len > 0 && (v[len - 1] == ' ' || v[len - 1] == '\t'))
+    len--;
+  if (len != 12 || strncasecmp(v, "100-continue", 12) != 0) {
+    c->reject = 417;
+    return;
+  }
+  bool body = (c->parser.flags & F_CHUNKED) ||
+              (c->parser.content_length > 0 &&
+               c->parser.content_length != ULLONG_MAX);
+  if (body && c->parser.http_minor >= 1)
+    c->io.ops->write(c->io.ctx, "HTTP/1.1 100 Continue\r\n\r\n", 25);
+}
+
+/* The head is complete (still inside the parser: offsets only, the
+ * buffer must not move).  Refuse what can be refused before the body. */
 static int on_headers_complete(http_parser *p) {
   struct cio__http_conn *c = p->data;
   c->phase = CIO__HTTP_BODY;
-  http_parser_pause(p, 1); /* finalise_head() runs outside the parser */
-  return 0;
+  c->deadline_ms = deadline_after(c, c->sh->lim.body_ms);
+  c->head_done = true; /* header callbacks from now on are trailers */
+  c->head_end = head_extent(c);
+  if (c->head_end > c->sh->lim.max_header_size)
+    c->reject = 431;
+  else if (!request_line_ok(c))
+    c->reject = 400;
+  else if (p->content_length != ULLONG_MAX && !(p->flags & F_CHUNKED) &&
+           p->content_length > c->sh->lim.max_body_size)
+    c->reject = 413; /* refused before the client sends it */
+  else
+    handle_expect(c);
+  return c->reject ? -1 : 0;
 }
 
 static int on_body(http_parser *p, const char *at, size_t len) {
@@ -176,7 +244,7 @@ static int on_message_complete(http_parser *p) {
   struct cio__http_conn *c = p->data;
   c->phase = CIO__HTTP_HANDLER;
   c->deadline_ms = 0;
-  http_parser_pause(p, 1);
+  http_parser_pause(p, 1); /* one request at a time, see (3) */
   return 0;
 }
 
@@ -190,13 +258,7 @@ static const http_parser_settings settings = {
     .on_message_complete = on_message_complete,
 };
 
-/* ---- the head, once complete -------------------------------------------- */
-
-static bool is_tchar(int ch) {
-  return (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
-         (ch >= '0' && ch <= '9') ||
-         (ch != 0 && strchr("!#$%&'*+-.^_`|~", ch) != NULL);
-}
+/* ---- the head, once the message is complete ------------------------------ */
 
 /* NUL-terminate the name and value of header `i` in place (the bytes
  * after them, ':' and CR, are parsed already) and point at them.  False
@@ -207,7 +269,7 @@ static bool finalise_header(struct cio__http_conn *c, size_t i) {
   if (h->name_len == 0)
     return false;
   for (uint32_t k = 0; k < h->name_len; k++)
-    if (!is_tchar((unsigned char)name[k]))
+    if (!cio__http_tchar[(unsigned char)name[k]])
       return false;
   uint32_t vlen = h->value_len;
   while (vlen > 0 && (value[vlen - 1] == ' ' || value[vlen - 1] == '\t'))
@@ -218,69 +280,18 @@ static bool finalise_header(struct cio__http_conn *c, size_t i) {
   return true;
 }
 
-/* http-parser, built without its strict mode, lets "HTTX/1.1" and bare
- * CRs through in the request line: after the target comes exactly
- * " HTTP/d.d" and the end of the line. */
-static bool request_line_ok(const struct cio__http_conn *c) {
-  const char *p = c->in + c->url_off + c->url_len;
-  return memcmp(p, " HTTP/", 6) == 0 && p[6] >= '0' && p[6] <= '9' &&
-         p[7] == '.' && p[8] >= '0' && p[8] <= '9' &&
-         (p[9] == '\n' || (p[9] == '\r' && p[10] == '\n'));
-}
-
-/* Expect: 100-continue asks to hear that the body is welcome. */
-static void handle_expect(struct cio__http_conn *c) {
-  const char *e = cio_http_request_header(&c->req, "Expect");
-  if (e == NULL)
-    return;
-  if (strcasecmp(e, "100-continue") != 0) {
-    c->reject = 417;
-    return;
-  }
-  bool body = (c->parser.flags & F_CHUNKED) ||
-              (c->parser.content_length > 0 &&
-               c->parser.content_length != ULLONG_MAX);
-  if (body && c->req.version >= 11)
-    c->io.ops->write(c->io.ctx, "HTTP/1.1 100 Continue\r\n\r\n", 25);
-}
-
-static int ensure_read_room(struct cio__http_conn *c, size_t room);
-
-/* The parser paused at the end of the head: fix the strings in place. */
+/* The message is in: its strings become NUL-terminated pointers into the
+ * input buffer, which stays put until the request is done (1). */
 static void finalise_head(struct cio__http_conn *c) {
-  c->head_done = true;
-  c->head_end = c->parsed + 1; /* the parser stopped before the last LF */
-  c->deadline_ms = deadline_after(c, c->sh->lim.body_timeout);
-  if (c->reject)
-    return;
-  if (ensure_read_room(c, READ_ROOM) < 0) {
-    c->reject = 503;
-    return;
-  }
   for (size_t i = 0; i < c->nhoff; i++)
     if (!finalise_header(c, i)) {
       c->reject = 400;
       return;
     }
-  if (c->head_end > c->sh->lim.max_header_size) {
-    c->reject = 431;
-    return;
-  }
-  if (!request_line_ok(c)) {
-    c->reject = 400;
-    return;
-  }
   c->in[c->url_off + c->url_len] = '\0';
   c->req.headers = c->headers;
   c->req.nheaders = c->nhoff;
   c->req.version = c->parser.http_major * 10 + c->parser.http_minor;
-  if (c->parser.content_length != ULLONG_MAX &&
-      !(c->parser.flags & F_CHUNKED) &&
-      c->parser.content_length > c->sh->lim.max_body_size) {
-    c->reject = 413; /* refused before the client sends it */
-    return;
-  }
-  handle_expect(c);
 }
 
 /* ---- reading ------------------------------------------------------------ */
@@ -291,41 +302,18 @@ static size_t in_limit(struct cio__http_conn *c) {
   return c->sh->lim.max_header_size + READ_ROOM;
 }
 
-static int ensure_read_room(struct cio__http_conn *c, size_t room) {
-  if (c->in_cap - c->in_len >= room)
-    return 0;
-  size_t cap = c->in_cap ? c->in_cap : IN_START;
-  while (cap - c->in_len < room)
-    cap *= 2;
-  if (cap > in_limit(c))
-    cap = in_limit(c) > c->in_len + room ? in_limit(c) : c->in_len + room;
-  char *p = cio__malloc(c->sh->loop, cap + 1);
-  if (p == NULL)
-    return CIO_ENOMEM;
-  if (c->in_len > 0)
-    memcpy(p, c->in, c->in_len);
-  cio__free(c->sh->loop, c->in);
-  c->in = p;
-  c->in_cap = cap;
-  return 0;
-}
-
 /* Feed the unparsed input to the parser.  Returns 1 when a request is
  * ready (or refused: c->reject), 0 when more input is needed. */
 static int parse_some(struct cio__http_conn *c) {
-  while (c->parsed < c->in_len) {
+  if (c->parsed < c->in_len) {
     size_t n = http_parser_execute(&c->parser, &settings, c->in + c->parsed,
                                    c->in_len - c->parsed);
     c->parsed += n;
     enum http_errno e = HTTP_PARSER_ERRNO(&c->parser);
     if (e == HPE_PAUSED) {
       http_parser_pause(&c->parser, 0);
-      if (c->phase == CIO__HTTP_HANDLER)
-        return 1;
       finalise_head(c);
-      if (c->reject)
-        return 1;
-      continue;
+      return 1;
     }
     if (e != HPE_OK) {
       if (c->reject == 0)
@@ -344,17 +332,27 @@ static int parse_some(struct cio__http_conn *c) {
   return 0;
 }
 
-/* Make room for a read: grow while the head grows, up to the limit. */
+/* Make room for a read: the buffer grows while the head does, up to the
+ * limit (no pointer into it exists before the message is complete). */
 static int make_room(struct cio__http_conn *c) {
   if (c->in_cap > c->in_len)
     return 0;
-  if (c->head_done || c->in_cap >= in_limit(c)) {
+  if (c->in_cap >= in_limit(c)) {
     c->reject = 431;
     return 1;
   }
-  return ensure_read_room(c, c->in_cap ? c->in_cap : IN_START) < 0
-             ? CIO_ENOMEM
-             : 0;
+  size_t cap = c->in_cap ? 2 * c->in_cap : IN_START;
+  if (cap > in_limit(c))
+    cap = in_limit(c);
+  char *p = cio__malloc(c->sh->loop, cap + 1);
+  if (p == NULL)
+    return CIO_ENOMEM;
+  if (c->in_len > 0)
+    memcpy(p, c->in, c->in_len);
+  cio__free(c->sh->loop, c->in);
+  c->in = p;
+  c->in_cap = cap;
+  return 0;
 }
 
 /* Read more input.  Returns 0 with more bytes, 1 when a request is to be
@@ -597,9 +595,9 @@ static int dispatch(struct cio__http_conn *c) {
   if (c->req.match.route == NULL)
     return answer_unrouted(c);
   cio__http_response_reset(&c->res);
-  if (c->sh->lim.ignore_disconnect)
-    return run_handler(c);
-  return run_in_task(c);
+  if (c->sh->lim.cancel_on_disconnect)
+    return run_in_task(c);
+  return run_handler(c);
 }
 
 /* ---- refusing ------------------------------------------------------------ */
@@ -637,6 +635,19 @@ static int refuse(struct cio__http_conn *c) {
 
 /* ---- the connection's loop ---------------------------------------------- */
 
+/* Forget what the handler saw (the arena that held it is reset too). */
+static void request_reset(cio_http_request *req) {
+  req->headers = NULL;
+  req->nheaders = 0;
+  req->match.route = NULL;
+  req->match.m = NULL;
+  req->path_decoded = NULL;
+  req->param_values = NULL;
+  req->query_pairs = NULL;
+  req->nquery = 0;
+  req->query_parsed = false;
+}
+
 /* After a response: forget the request, keep the pipelined bytes. */
 static void next_request(struct cio__http_conn *c) {
   size_t rest = c->in_len - c->parsed;
@@ -649,11 +660,10 @@ static void next_request(struct cio__http_conn *c) {
   c->in_value = c->head_done = false;
   c->body.len = 0;
   c->reject = 0;
-  memset(&c->req, 0, sizeof c->req);
-  c->req.conn = c;
+  request_reset(&c->req);
   cio__http_arena_reset(c, true);
   c->phase = CIO__HTTP_IDLE;
-  c->deadline_ms = deadline_after(c, c->sh->lim.keep_alive_timeout);
+  c->deadline_ms = deadline_after(c, c->sh->lim.keep_alive_ms);
 }
 
 int cio__http_conn_serve(struct cio__http_conn *c) {
@@ -686,7 +696,7 @@ void cio__http_conn_init(struct cio__http_conn *c,
   c->req.conn = c;
   c->res.conn = c;
   c->phase = CIO__HTTP_IDLE;
-  c->deadline_ms = deadline_after(c, sh->lim.header_timeout);
+  c->deadline_ms = deadline_after(c, sh->lim.header_ms);
   cio__list_push_back(&sh->conns, &c->node);
   sh->nconns++;
 }

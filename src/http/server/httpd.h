@@ -81,6 +81,7 @@ struct cio__http_method {
 
 struct cio__http_route {
   char *pattern;
+  size_t pattern_len;
   struct cio__http_seg *segs;
   size_t nsegs;
   size_t nparams;
@@ -207,8 +208,11 @@ enum {
 /* Options with the defaults filled in. */
 struct cio__http_limits {
   double header_timeout, body_timeout, keep_alive_timeout;
+  /* The same in milliseconds, 0 for none (what the per-request code
+   * adds to uv_now()). */
+  uint64_t header_ms, body_ms, keep_alive_ms;
   size_t max_header_size, max_headers, max_body_size;
-  bool ignore_disconnect;
+  bool cancel_on_disconnect;
   size_t stack_size;
   void (*log)(void *arg, const char *line);
   void *log_arg;
@@ -222,13 +226,16 @@ struct cio__http_shared {
   const cio_http_app *app;
   struct cio__http_limits lim;
   bool draining;        /* graceful shutdown: close after each response */
-  time_t date_sec;      /* the second `date` shows */
+  uint64_t date_next_ms; /* uv_now() at which `date` is stale */
   char date[40];        /* "Date: Sun, 06 Nov 1994 08:49:37 GMT\r\n" */
   size_t date_len;
   struct cio__list conns; /* cio__http_conn.node */
   size_t nconns;
   cio_event *idle;      /* set when nconns drops to 0 */
 };
+
+/* Is `ch` a token character (RFC 9110: header names, methods)? */
+extern const bool cio__http_tchar[256];
 
 /* Fill `lim` from `opts` (NULL: defaults).  Returns 0 or CIO_EINVAL. */
 int cio__http_limits_init(struct cio__http_limits *lim,

@@ -79,22 +79,28 @@ void cio__http_log(struct cio__http_shared *sh, const char *fmt, ...) {
 
 /* ---- the Date header, formatted once a second -------------------------- */
 
+/* Reformatted when the wall clock enters a new second; between, one
+ * comparison with the loop's cached clock (uv_now) decides. */
 static void update_date(struct cio__http_shared *sh) {
-  time_t now = time(NULL);
-  if (now == sh->date_sec)
+  uint64_t now_ms = uv_now(sh->loop->uv);
+  if (now_ms < sh->date_next_ms)
     return;
   static const char days[][4] = {"Sun", "Mon", "Tue", "Wed",
                                  "Thu", "Fri", "Sat"};
   static const char months[][4] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
                                    "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
+  struct timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
   struct tm tm;
-  gmtime_r(&now, &tm);
+  gmtime_r(&ts.tv_sec, &tm);
   int n = snprintf(sh->date, sizeof sh->date,
                    "Date: %s, %02d %s %04d %02d:%02d:%02d GMT\r\n",
                    days[tm.tm_wday], tm.tm_mday, months[tm.tm_mon],
                    tm.tm_year + 1900, tm.tm_hour, tm.tm_min, tm.tm_sec);
   sh->date_len = n > 0 && (size_t)n < sizeof sh->date ? (size_t)n : 0;
-  sh->date_sec = now;
+  /* uv_now() lags the real clock by up to a loop iteration: look again
+   * at the next millisecond past the second's end. */
+  sh->date_next_ms = now_ms + (uint64_t)(1000 - ts.tv_nsec / 1000000);
 }
 
 /* ---- setters ------------------------------------------------------------ */
@@ -127,13 +133,9 @@ int cio_http_response_set_status(cio_http_response *res, int status) {
 static bool valid_name(const char *s) {
   if (*s == '\0')
     return false;
-  for (; *s; s++) {
-    int ch = (unsigned char)*s;
-    bool alnum = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
-                 (ch >= '0' && ch <= '9');
-    if (!alnum && strchr("!#$%&'*+-.^_`|~", ch) == NULL)
+  for (; *s; s++)
+    if (!cio__http_tchar[(unsigned char)*s])
       return false;
-  }
   return true;
 }
 
@@ -141,23 +143,29 @@ static bool valid_value(const char *s) {
   return strpbrk(s, "\r\n") == NULL;
 }
 
+static bool name_is(const char *name, size_t n, const char *what,
+                    size_t wn) {
+  return n == wn && strcasecmp(name, what) == 0;
+}
+
 /* Headers the server owns or interprets.  Returns 1 when the header is
- * consumed here, 0 to store it, or CIO_EINVAL. */
-static int special_header(cio_http_response *res, const char *name,
+ * consumed here, 0 to store it, or CIO_EINVAL.  Lengths first: most
+ * names are none of these. */
+static int special_header(cio_http_response *res, const char *name, size_t n,
                           const char *value) {
-  if (strcasecmp(name, "Content-Length") == 0 ||
-      strcasecmp(name, "Transfer-Encoding") == 0)
+  if (name_is(name, n, "Content-Length", 14) ||
+      name_is(name, n, "Transfer-Encoding", 17))
     return CIO_EINVAL;
-  if (strcasecmp(name, "Connection") == 0) {
+  if (name_is(name, n, "Connection", 10)) {
     if (strcasecmp(value, "close") == 0)
       res->close = true;
     else if (strcasecmp(value, "keep-alive") != 0)
       return CIO_EINVAL;
     return 1;
   }
-  if (strcasecmp(name, "Content-Type") == 0)
+  if (name_is(name, n, "Content-Type", 12))
     res->has_type = true;
-  else if (strcasecmp(name, "Date") == 0)
+  else if (name_is(name, n, "Date", 4))
     res->has_date = true;
   return 0;
 }
@@ -170,11 +178,11 @@ int cio_http_response_add_header(cio_http_response *res, const char *name,
   if (name == NULL || value == NULL || !valid_name(name) ||
       !valid_value(value))
     return CIO_EINVAL;
-  rc = special_header(res, name, value);
+  size_t n = strlen(name), v = strlen(value);
+  rc = special_header(res, name, n, value);
   if (rc != 0)
     return rc < 0 ? rc : 0;
   cio_loop *loop = res->conn->sh->loop;
-  size_t n = strlen(name), v = strlen(value);
   rc = cio__http_buf_reserve(loop, &res->headers, n + v + 4);
   if (rc < 0)
     return rc;
@@ -227,18 +235,27 @@ int cio_http_response_set_body(cio_http_response *res, const void *data,
   return cio__http_buf_append(res->conn->sh->loop, &res->body, data, len);
 }
 
-static int set_typed(cio_http_response *res, int status, const char *type) {
+/* Status and a Content-Type line of our own (no checks needed), for the
+ * typed setters: the common path, kept short. */
+static int set_typed(cio_http_response *res, int status, const char *line,
+                     size_t n) {
   int rc = cio_http_response_set_status(res, status);
-  if (rc == 0)
-    rc = cio_http_response_set_header(res, "Content-Type", type);
-  return rc;
+  if (rc < 0)
+    return rc;
+  if (res->has_type)
+    remove_header(res, "Content-Type");
+  res->has_type = true;
+  return cio__http_buf_append(res->conn->sh->loop, &res->headers, line, n);
 }
+
+#define TEXT_TYPE "Content-Type: text/plain; charset=utf-8\r\n"
+#define JSON_TYPE "Content-Type: application/json\r\n"
 
 int cio_http_response_set_text(cio_http_response *res, int status,
                                const char *text) {
   if (text == NULL)
     return CIO_EINVAL;
-  int rc = set_typed(res, status, "text/plain; charset=utf-8");
+  int rc = set_typed(res, status, TEXT_TYPE, sizeof TEXT_TYPE - 1);
   return rc < 0 ? rc : cio_http_response_set_body(res, text, strlen(text));
 }
 
@@ -256,7 +273,7 @@ int cio_http_response_set_json(cio_http_response *res, int status,
                                const struct json_t *json) {
   if (json == NULL)
     return CIO_EINVAL;
-  int rc = set_typed(res, status, "application/json");
+  int rc = set_typed(res, status, JSON_TYPE, sizeof JSON_TYPE - 1);
   if (rc < 0)
     return rc;
   res->body.len = 0;
@@ -306,18 +323,22 @@ static int build_head(cio_http_response *res, enum framing fr, size_t length) {
   if (res->close || sh->draining || fr == FRAME_UNTIL_CLOSE)
     c->keep_alive = false;
   update_date(sh);
-  const char *reason = cio__http_reason(res->status);
-  size_t need = 64 + strlen(reason) + sh->date_len + res->headers.len + 64;
+  size_t need = 160 + sh->date_len + res->headers.len;
   c->out.len = 0;
   int rc = cio__http_buf_reserve(sh->loop, &c->out, need);
   if (rc < 0)
     return rc;
   char *p = c->out.p;
-  p = put(p, "HTTP/1.1 ", 9);
-  p = put_size(p, (size_t)res->status);
-  *p++ = ' ';
-  p = put(p, reason, strlen(reason));
-  p = put(p, "\r\n", 2);
+  if (res->status == 200) {
+    p = put(p, "HTTP/1.1 200 OK\r\n", 17);
+  } else {
+    const char *reason = cio__http_reason(res->status); /* < 40 bytes */
+    p = put(p, "HTTP/1.1 ", 9);
+    p = put_size(p, (size_t)res->status);
+    *p++ = ' ';
+    p = put(p, reason, strlen(reason));
+    p = put(p, "\r\n", 2);
+  }
   if (!res->has_date)
     p = put(p, sh->date, sh->date_len);
   if (fr == FRAME_LENGTH) {
@@ -405,9 +426,8 @@ int cio__http_send_simple(struct cio__http_conn *c, int status,
   res->close = close;
   cio_loop *loop = c->sh->loop;
   const char *reason = cio__http_reason(status);
-  int rc = cio__http_buf_append(loop, &res->headers,
-                                "Content-Type: text/plain; charset=utf-8\r\n",
-                                41);
+  int rc = cio__http_buf_append(loop, &res->headers, TEXT_TYPE,
+                                sizeof TEXT_TYPE - 1);
   if (rc == 0 && extra_headers != NULL)
     rc = cio__http_buf_append(loop, &res->headers, extra_headers,
                               strlen(extra_headers));

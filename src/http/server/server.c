@@ -51,6 +51,13 @@ static double or_default(double v, double def) {
   return v == 0 ? def : v;
 }
 
+/* Seconds to whole milliseconds (at least 1); 0 for CIO_NO_TIMEOUT. */
+static uint64_t to_ms(double seconds) {
+  if (seconds >= 1e12)
+    return 0;
+  return (uint64_t)(seconds * 1000.0) + 1;
+}
+
 int cio__http_limits_init(struct cio__http_limits *lim,
                           const cio_http_server_opts *opts) {
   cio_http_server_opts o = opts ? *opts : (cio_http_server_opts){0};
@@ -68,7 +75,7 @@ int cio__http_limits_init(struct cio__http_limits *lim,
       .max_headers = o.max_headers ? o.max_headers : DEFAULT_MAX_HEADERS,
       .max_body_size =
           o.max_body_size ? o.max_body_size : DEFAULT_MAX_BODY_SIZE,
-      .ignore_disconnect = o.ignore_disconnect,
+      .cancel_on_disconnect = o.cancel_on_disconnect,
       .stack_size = o.stack_size,
       .log = o.log,
       .log_arg = o.log_arg,
@@ -77,6 +84,9 @@ int cio__http_limits_init(struct cio__http_limits *lim,
   };
   if (lim->max_header_size > UINT32_MAX / 2)
     return CIO_EINVAL; /* offsets into the head are 32-bit */
+  lim->header_ms = to_ms(lim->header_timeout);
+  lim->body_ms = to_ms(lim->body_timeout);
+  lim->keep_alive_ms = to_ms(lim->keep_alive_timeout);
   return 0;
 }
 
