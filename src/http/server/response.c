@@ -259,16 +259,8 @@ int cio_http_response_set_text(cio_http_response *res, int status,
   return rc < 0 ? rc : cio_http_response_set_body(res, text, strlen(text));
 }
 
-struct dump_ctx {
-  cio_loop *loop;
-  struct cio__http_buf *b;
-};
-
-static int dump_cb(const char *buf, size_t size, void *data) {
-  struct dump_ctx *d = data;
-  return cio__http_buf_append(d->loop, d->b, buf, size) < 0 ? -1 : 0;
-}
-
+/* Serialise straight into the body buffer (jansson's json_dumpb says how
+ * much it needed when the buffer was too small: then once more). */
 int cio_http_response_set_json(cio_http_response *res, int status,
                                const struct json_t *json) {
   if (json == NULL)
@@ -276,14 +268,22 @@ int cio_http_response_set_json(cio_http_response *res, int status,
   int rc = set_typed(res, status, JSON_TYPE, sizeof JSON_TYPE - 1);
   if (rc < 0)
     return rc;
+  const size_t flags = JSON_COMPACT | JSON_ENCODE_ANY;
+  cio_loop *loop = res->conn->sh->loop;
+  size_t need = 256;
   res->body.len = 0;
-  struct dump_ctx d = {res->conn->sh->loop, &res->body};
-  if (json_dump_callback(json, dump_cb, &d, JSON_COMPACT | JSON_ENCODE_ANY) <
-      0) {
-    res->body.len = 0;
-    return CIO_EINVAL;
+  for (int pass = 0; pass < 2; pass++) {
+    if (cio__http_buf_reserve(loop, &res->body, need) < 0)
+      return CIO_ENOMEM;
+    need = json_dumpb(json, res->body.p, res->body.cap, flags);
+    if (need == 0)
+      return CIO_EINVAL; /* jansson could not encode it */
+    if (need <= res->body.cap) {
+      res->body.len = need;
+      return 0;
+    }
   }
-  return 0;
+  return CIO_ENOMEM; /* not reached: the second pass had room */
 }
 
 bool cio_http_response_is_started(const cio_http_response *res) {
