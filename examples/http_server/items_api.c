@@ -6,9 +6,9 @@
  *       return data
  *
  * Each request runs in a task, so while one handler waits for the
- * database the server goes on serving others.  The database is simulated
- * (a 50 ms wait, then an in-memory table) behind fetch_from_db() and its
- * two siblings: put real queries there.
+ * database the server goes on serving others.  The database is SQLite
+ * (in memory, filled at start), reached through fetch_from_db() and its
+ * two siblings only.
  *
  *   items_api [PORT]          (default 8000; 0 picks a free port)
  *
@@ -25,9 +25,98 @@
 #include <stdlib.h>
 
 #include "casyncio.h"
+#include "casyncio/config.h"
 #include "casyncio/http_server.h"
+#if CIO_HAVE_SQLITE
+#include "casyncio/db.h"
+#endif
 
-/* ---- the "database" ----------------------------------------------------- */
+/* ---- the database ------------------------------------------------------ */
+
+/* fetch_from_db() and its two siblings are the only code that knows where
+ * items live.  With the SQLite battery they are real queries on an
+ * in-memory SQLite database: each runs on the connection's own thread
+ * while the handler awaits it and the loop serves other requests.  A
+ * build without SQLite keeps the table in memory behind a simulated
+ * 50 ms round trip, awaited the same way. */
+
+#if CIO_HAVE_SQLITE
+static cio_sqlite *db;
+
+static int open_db(void) {
+  char err[256];
+  int rc = cio_sqlite_open(&db, ":memory:", NULL, err, sizeof err);
+  if (rc < 0) {
+    fprintf(stderr, "items_api: %s\n", err);
+    return rc;
+  }
+  return cio_sqlite_exec_script(
+      db,
+      "CREATE TABLE items (id INTEGER PRIMARY KEY, name TEXT NOT NULL,"
+      "                    price REAL NOT NULL);"
+      "INSERT INTO items (name, price) VALUES ('apple', 0.5),"
+      "                  ('bread', 2.25), ('coffee', 7.0)",
+      NULL);
+}
+
+static void close_db(void) {
+  cio_sqlite_close(db);
+}
+
+static json_t *row_json(cio_db_result *r, size_t row) {
+  int64_t id;
+  double price;
+  cio_db_result_int(r, row, 0, &id);
+  cio_db_result_float(r, row, 2, &price);
+  return json_pack("{s:I, s:s, s:f}", "id", (json_int_t)id, "name",
+                   cio_db_result_text(r, row, 1, NULL), "price", price);
+}
+
+/* SELECT * FROM items: a new JSON array in *out. */
+static int fetch_from_db(json_t **out) {
+  cio_db_result *r;
+  int rc = cio_sqlite_query(db, "SELECT id, name, price FROM items "
+                                "ORDER BY id", NULL, 0, &r);
+  if (rc < 0)
+    return rc;
+  *out = json_array();
+  for (size_t i = 0; i < cio_db_result_nrows(r); i++)
+    json_array_append_new(*out, row_json(r, i));
+  cio_db_result_free(r);
+  return 0;
+}
+
+/* SELECT ... WHERE id = ?: CIO_ENOENT when there is none. */
+static int fetch_item_from_db(int id, json_t **out) {
+  cio_db_result *r;
+  cio_db_value v = cio_db_int(id);
+  int rc = cio_sqlite_query(db, "SELECT id, name, price FROM items "
+                                "WHERE id = ?", &v, 1, &r);
+  if (rc < 0)
+    return rc;
+  rc = cio_db_result_nrows(r) == 0 ? CIO_ENOENT : 0;
+  if (rc == 0)
+    *out = row_json(r, 0);
+  cio_db_result_free(r);
+  return rc;
+}
+
+/* INSERT INTO items: the new row as JSON. */
+static int insert_into_db(const char *name, double price, json_t **out) {
+  cio_db_result *r;
+  cio_db_value v[2] = {cio_db_text(name), cio_db_float(price)};
+  int rc = cio_sqlite_query(db, "INSERT INTO items (name, price) "
+                                "VALUES (?, ?)", v, 2, &r);
+  if (rc < 0)
+    return rc;
+  int64_t id = cio_db_result_last_insert_id(r);
+  cio_db_result_free(r);
+  *out = json_pack("{s:I, s:s, s:f}", "id", (json_int_t)id, "name", name,
+                   "price", price);
+  return 0;
+}
+
+#else /* no SQLite in this build: a table in memory */
 
 #define DB_LATENCY 0.05 /* seconds per query */
 #define MAX_ITEMS 100
@@ -42,12 +131,18 @@ static struct item table[MAX_ITEMS] = {
     {1, "apple", 0.5}, {2, "bread", 2.25}, {3, "coffee", 7.0}};
 static int nitems = 3;
 
+static int open_db(void) {
+  return 0;
+}
+
+static void close_db(void) {
+}
+
 static json_t *item_json(const struct item *it) {
   return json_pack("{s:i, s:s, s:f}", "id", it->id, "name", it->name,
                    "price", it->price);
 }
 
-/* SELECT * FROM items: a new JSON array in *out. */
 static int fetch_from_db(json_t **out) {
   int rc = cio_sleep(DB_LATENCY); /* the query's round trip */
   if (rc < 0)
@@ -58,7 +153,6 @@ static int fetch_from_db(json_t **out) {
   return 0;
 }
 
-/* SELECT * FROM items WHERE id = ?: CIO_ENOENT when there is none. */
 static int fetch_item_from_db(int id, json_t **out) {
   int rc = cio_sleep(DB_LATENCY);
   if (rc < 0)
@@ -71,7 +165,6 @@ static int fetch_item_from_db(int id, json_t **out) {
   return CIO_ENOENT;
 }
 
-/* INSERT INTO items: the new row as JSON. */
 static int insert_into_db(const char *name, double price, json_t **out) {
   int rc = cio_sleep(DB_LATENCY);
   if (rc < 0)
@@ -86,6 +179,7 @@ static int insert_into_db(const char *name, double price, json_t **out) {
   *out = item_json(it);
   return 0;
 }
+#endif
 
 /* ---- handlers ------------------------------------------------------------ */
 
@@ -162,10 +256,15 @@ static void on_signal(void *arg) {
 static int serve(void *arg, void **result) {
   (void)result;
   int port = *(int *)arg;
-  cio_http_app *app;
-  int rc = cio_http_app_new(&app);
+  int rc = open_db();
   if (rc < 0)
     return rc;
+  cio_http_app *app;
+  rc = cio_http_app_new(&app);
+  if (rc < 0) {
+    close_db();
+    return rc;
+  }
   cio_http_app_route(app, "GET", "/items/", get_items, NULL);
   cio_http_app_route(app, "POST", "/items/", create_item, NULL);
   cio_http_app_route(app, "GET", "/items/{id}", get_item, NULL);
@@ -175,6 +274,7 @@ static int serve(void *arg, void **result) {
   if (rc < 0) {
     fprintf(stderr, "items_api: port %d: %s\n", port, cio_strerror(rc));
     cio_http_app_free(app);
+    close_db();
     return rc;
   }
   printf("listening on http://127.0.0.1:%d\n", cio_http_server_port(srv));
@@ -196,6 +296,7 @@ static int serve(void *arg, void **result) {
   cio_loop_remove_signal_handler(NULL, SIGTERM);
   cio_event_free(stop);
   cio_http_app_free(app);
+  close_db();
   printf("bye\n");
   return 0;
 }
