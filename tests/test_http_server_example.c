@@ -2,6 +2,7 @@
  * (its items in SQLite) answered by curl, several requests at once, and
  * shutting down gracefully on SIGTERM and SIGINT. */
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 
 #include "http_server_test.h"
@@ -23,6 +24,7 @@ static void start(struct example *ex) {
   ex->pid = fork();
   CHECK(ex->pid >= 0);
   if (ex->pid == 0) {
+    prctl(PR_SET_PDEATHSIG, SIGKILL); /* a failing test leaves no server */
     dup2(fds[1], 1);
     dup2(fds[1], 2);
     close(fds[0]);
