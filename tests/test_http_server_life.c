@@ -53,8 +53,22 @@ static int h_sleep(cio_http_request *req, cio_http_response *res, void *a) {
   return cio_http_response_set_text(res, 200, "slept\n");
 }
 
+/* A handler may not shut its own server down (it would wait for itself). */
+static cio_http_server *own_server;
+
+static int h_shutdown(cio_http_request *req, cio_http_response *res,
+                      void *a) {
+  (void)req;
+  (void)a;
+  CHECK_EQ(cio_http_server_shutdown(own_server, 1.0), CIO_EDEADLK);
+  CHECK_EQ(cio_http_server_close(own_server), CIO_EDEADLK);
+  return cio_http_response_set_text(res, 200, "refused\n");
+}
+
 static void make_app(struct fx *f) {
   CHECK_EQ(cio_http_app_new(&f->app), 0);
+  CHECK_EQ(cio_http_app_route(f->app, "POST", "/shutdown", h_shutdown, NULL),
+           0);
   CHECK_EQ(cio_http_app_route(f->app, "GET", "/hello", h_hello, NULL), 0);
   CHECK_EQ(cio_http_app_route(f->app, "GET", "/fail", h_fail, NULL), 0);
   CHECK_EQ(cio_http_app_route(f->app, "GET", "/fail/late", h_fail_late, NULL),
@@ -323,6 +337,28 @@ static int wrap_plain(cio_stream *raw, cio_stream **out, void *arg) {
   wrapped++;
   *out = raw; /* a TLS wrap would hand its TLS stream here */
   return 0;
+}
+
+static int own_main(void *arg, void **result) {
+  (void)arg;
+  (void)result;
+  for (int tasks = 0; tasks < 2; tasks++) {
+    struct fx f = {0};
+    make_app(&f);
+    cio_http_server_opts o = {.cancel_on_disconnect = tasks};
+    fx_open(&f, &o);
+    own_server = f.srv;
+    static const char req[] = "POST /shutdown HTTP/1.0\r\n\r\n";
+    char *out = raw_exchange(f.port, req, sizeof req - 1, 5, NULL, NULL);
+    CHECK_HAS(out, "refused\n");
+    free(out);
+    fx_close(&f);
+  }
+  return 0;
+}
+
+TEST(a_handler_cannot_shut_its_own_server_down) {
+  run_main(own_main, NULL);
 }
 
 static int wrap_main(void *arg, void **result) {

@@ -211,14 +211,16 @@ CIO_API size_t cio_http_server_connections(const cio_http_server *srv);
  * time), CIO_ETIMEDOUT (some were cancelled: the server is shut down all
  * the same), CIO_ECANCELED (the caller was cancelled: every connection
  * was cancelled and has ended), CIO_EINVAL (NULL, NaN or negative
- * timeout), CIO_EPERM outside a task.  A second call waits as the
+ * timeout), CIO_EPERM outside a task, CIO_EDEADLK from a handler of this
+ * server (it would wait for its own request: let it set an event that
+ * the task owning the server waits for).  A second call waits as the
  * first. */
 CIO_API int cio_http_server_shutdown(cio_http_server *srv, double timeout);
 
 /* Shut down (cancelling what still runs, unless cio_http_server_shutdown
- * already did) and free `srv`.  Suspends; outside a task it returns
- * CIO_EPERM and frees nothing.  Returns 0 or CIO_ECANCELED (still closed
- * and freed).  NULL is accepted. */
+ * already did) and free `srv`.  Suspends; outside a task (CIO_EPERM) or
+ * from one of its handlers (CIO_EDEADLK) it frees nothing.  Returns 0 or
+ * CIO_ECANCELED (still closed and freed).  NULL is accepted. */
 CIO_API int cio_http_server_close(cio_http_server *srv);
 
 /* Serve `app` on `host`:`port` until SIGINT or SIGTERM, then shut down

@@ -351,11 +351,25 @@ static int await_closer(cio_http_server *srv) {
   return rc;
 }
 
+/* Is the calling task one of this server's connections or handlers? */
+static bool called_from_inside(cio_http_server *srv) {
+  cio_task *self = cio_current_task();
+  cio__list_foreach(it, &srv->sh.conns) {
+    struct cio__http_conn *c =
+        cio__container_of(it, struct cio__http_conn, node);
+    if (c->task == self || c->handler == self)
+      return true;
+  }
+  return false;
+}
+
 int cio_http_server_shutdown(cio_http_server *srv, double timeout) {
   if (srv == NULL || bad_timeout(timeout))
     return CIO_EINVAL;
   if (cio_current_task() == NULL)
     return CIO_EPERM;
+  if (called_from_inside(srv))
+    return CIO_EDEADLK; /* it would wait for its own request */
   int rc = 0;
   if (srv->state == SERVING)
     rc = begin_shutdown(srv);
@@ -383,6 +397,8 @@ int cio_http_server_close(cio_http_server *srv) {
     return 0;
   if (cio_current_task() == NULL)
     return CIO_EPERM;
+  if (called_from_inside(srv))
+    return CIO_EDEADLK;
   int rc = 0;
   if (srv->state != DONE) {
     rc = cio_http_server_shutdown(srv, 0);
