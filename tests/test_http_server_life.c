@@ -416,6 +416,13 @@ static int on_start(cio_http_server *srv, int worker, void *arg) {
   return 0;
 }
 
+static int locked_read(const int *v) {
+  pthread_mutex_lock(&run_lock);
+  int x = *v;
+  pthread_mutex_unlock(&run_lock);
+  return x;
+}
+
 static void *run_thread(void *arg) {
   cio_http_app *app = arg;
   cio_http_server_opts o = {.workers = 2, .on_start = on_start,
@@ -432,18 +439,19 @@ TEST(run_with_two_workers_until_sigterm) {
   CHECK_EQ(cio_http_app_route(app, "GET", "/who", h_who, NULL), 0);
   pthread_t th;
   CHECK_EQ(pthread_create(&th, NULL, run_thread, app), 0);
-  for (int i = 0; i < 500 && run_started < 2; i++)
+  for (int i = 0; i < 500 && locked_read(&run_started) < 2; i++)
     usleep(10000);
-  CHECK_EQ(run_started, 2);
+  CHECK_EQ(locked_read(&run_started), 2);
+  int port = locked_read(&run_port);
   /* Fresh connections spread over both workers. */
   char cmd[256], out[4096];
   snprintf(cmd, sizeof cmd,
            "for i in $(seq 40); do %s -sS http://127.0.0.1:%d/who; done",
-           CURL, run_port);
+           CURL, port);
   int st = test_run_capture(cmd, out, sizeof out);
   CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);
   CHECK_EQ(count_of(out, "who\n"), 40);
-  CHECK_EQ(n_worker_threads, 2);
+  CHECK_EQ(locked_read(&n_worker_threads), 2);
   /* libuv's process-wide handler takes it to worker 0's loop. */
   CHECK_EQ(kill(getpid(), SIGTERM), 0);
   void *rc;
