@@ -31,6 +31,8 @@
  * or, uvicorn-style, cio_http_run(app, host, port, &opts) runs one loop
  * per worker thread until SIGINT or SIGTERM and shuts down gracefully.
  *
+ * Over TCP, Unix sockets, and TLS on either (cio_http_server_opts.tls).
+ *
  * The protocol: HTTP/1.0 and 1.1 with keep-alive and pipelining
  * (responses go out in request order), chunked request and response
  * bodies, HEAD (served by the GET handler without a body), Expect:
@@ -53,7 +55,8 @@
 extern "C" {
 #endif
 
-struct json_t; /* jansson's json_t */
+struct json_t;       /* jansson's json_t */
+struct cio_tls_opts; /* casyncio/tls.h */
 
 typedef struct cio_http_app cio_http_app;
 typedef struct cio_http_server cio_http_server;
@@ -161,12 +164,20 @@ typedef struct cio_http_server_opts {
    * the newline; NULL: stderr.  Called on the server's loop thread. */
   void (*log)(void *arg, const char *line);
   void *log_arg;
-  /* The seam for TLS: called in each connection's task before its first
-   * request with the accepted stream; it stores in `*out` the stream to
-   * speak HTTP over (for HTTPS: the TLS stream once its handshake is
-   * done) and returns 0, or returns an error and the connection closes.
-   * The server closes `*out` (if it differs from `raw`) before `raw`.
-   * NULL: plain HTTP on `raw`. */
+  /* HTTPS: TLS options (casyncio/tls.h) whose context is a server's
+   * (cio_tls_context_new(&ctx, CIO_TLS_SERVER) with its certificate
+   * loaded).  Copied; the server keeps a reference to the context, so
+   * the caller may free its own.  Each connection does the handshake
+   * (within tls->handshake_timeout) in its task before its first
+   * request; one whose handshake fails is closed.  NULL: plain HTTP.
+   * CIO_ENOTSUP from open when casyncio was built without TLS. */
+  const struct cio_tls_opts *tls;
+  /* A hook on each connection before its first request (after the TLS
+   * handshake, if any): it stores in `*out` the stream to speak HTTP over
+   * (`raw` itself, or a stream it made on top: a protocol in front of
+   * HTTP, say) and returns 0, or returns an error and the connection
+   * closes.  The server closes `*out` (if it differs from `raw`) before
+   * `raw`.  NULL: HTTP on `raw`. */
   int (*wrap)(cio_stream *raw, cio_stream **out, void *arg);
   void *wrap_arg;
 
@@ -187,7 +198,8 @@ typedef struct cio_http_server_opts {
  * read-only; it must outlive the server.  `opts` may be NULL (copied).
  * Suspends only to resolve a host name.  Returns 0, CIO_EADDRINUSE and
  * other bind errors, resolver errors, CIO_EINVAL (no loop, NULL app,
- * negative or NaN timeouts), CIO_ENOMEM.  `*out` is NULL on failure. */
+ * negative or NaN timeouts, a tls without context), CIO_ENOTSUP (tls
+ * without the TLS battery), CIO_ENOMEM.  `*out` is NULL on failure. */
 CIO_API int cio_http_server_open(cio_http_server **out, cio_http_app *app,
                                  const char *host, int port,
                                  const cio_http_server_opts *opts);

@@ -17,7 +17,12 @@
  */
 #include <string.h>
 
+#include "casyncio/config.h"
 #include "http/server/httpd.h"
+#if CIO_HAVE_TLS
+#include "casyncio/tls.h"
+#include "tls/tls.h" /* cio__tls_context_retain */
+#endif
 
 #define DEFAULT_HEADER_TIMEOUT 10.0
 #define DEFAULT_BODY_TIMEOUT 30.0
@@ -39,6 +44,12 @@ struct cio_http_server {
   double tick;          /* seconds between sweeps */
   int state;            /* enum server_state */
   int port;
+#if CIO_HAVE_TLS
+  /* A Unix socket over TLS: each connection upgrades with start_tls (TCP
+   * uses cio_tls_start_server instead).  The context is retained. */
+  cio_tls_opts tls;
+  bool tls_on_accept;
+#endif
 };
 
 /* ---- options ---------------------------------------------------------- */
@@ -141,6 +152,13 @@ static const struct cio__http_io_ops stream_ops = {
 static int on_connection(cio_stream *raw, void *arg) {
   cio_http_server *srv = arg;
   cio_stream *s = raw;
+#if CIO_HAVE_TLS
+  if (srv->tls_on_accept) {
+    int rc = cio_stream_start_tls(raw, &srv->tls);
+    if (rc < 0) /* a failed handshake is the client's business */
+      return rc == CIO_ECANCELED ? rc : 0;
+  }
+#endif
   if (srv->sh.lim.wrap != NULL) {
     int rc = srv->sh.lim.wrap(raw, &s, srv->sh.lim.wrap_arg);
     if (rc < 0 || s == NULL)
@@ -229,6 +247,10 @@ static int server_new(cio_http_server **out, cio_http_app *app,
 
 static void server_free(cio_http_server *srv) {
   cio_loop *loop = srv->sh.loop;
+#if CIO_HAVE_TLS
+  if (srv->tls_on_accept)
+    cio_tls_context_free(srv->tls.context);
+#endif
   cio_handle_cancel(srv->sweep);
   cio_handle_release(srv->sweep);
   cio_event_free(srv->sh.idle);
@@ -244,17 +266,44 @@ static int server_started(cio_http_server *srv, cio_http_server **out) {
   return 0;
 }
 
+static bool wants_tls(const cio_http_server_opts *opts) {
+  return opts != NULL && opts->tls != NULL;
+}
+
+/* TLS options usable by a server (a context), else CIO_EINVAL; without
+ * the TLS battery, CIO_ENOTSUP. */
+static int check_tls(const cio_http_server_opts *opts) {
+  if (!wants_tls(opts))
+    return 0;
+#if CIO_HAVE_TLS
+  return opts->tls->context != NULL ? 0 : CIO_EINVAL;
+#else
+  return CIO_ENOTSUP;
+#endif
+}
+
 int cio_http_server_open(cio_http_server **out, cio_http_app *app,
                          const char *host, int port,
                          const cio_http_server_opts *opts) {
   if (out == NULL)
     return CIO_EINVAL;
-  cio_server_opts so;
-  cio_http_server *srv;
-  int rc = server_new(&srv, app, opts, &so);
+  *out = NULL;
+  int rc = check_tls(opts);
   if (rc < 0)
     return rc;
-  rc = cio_start_server(&srv->listener, on_connection, srv, host, port, &so);
+  cio_server_opts so;
+  cio_http_server *srv;
+  rc = server_new(&srv, app, opts, &so);
+  if (rc < 0)
+    return rc;
+#if CIO_HAVE_TLS
+  if (wants_tls(opts))
+    rc = cio_tls_start_server(&srv->listener, on_connection, srv, host, port,
+                              &so, opts->tls);
+  else
+#endif
+    rc = cio_start_server(&srv->listener, on_connection, srv, host, port,
+                          &so);
   if (rc < 0) {
     server_free(srv);
     return rc;
@@ -268,13 +317,23 @@ int cio_http_server_open_unix(cio_http_server **out, cio_http_app *app,
   if (out == NULL)
     return CIO_EINVAL;
   *out = NULL;
-  if (path == NULL)
-    return CIO_EINVAL;
+  int rc = check_tls(opts);
+  if (path == NULL || rc < 0)
+    return path == NULL ? CIO_EINVAL : rc;
   cio_server_opts so;
   cio_http_server *srv;
-  int rc = server_new(&srv, app, opts, &so);
+  rc = server_new(&srv, app, opts, &so);
   if (rc < 0)
     return rc;
+#if CIO_HAVE_TLS
+  if (wants_tls(opts)) {
+    srv->tls = *opts->tls;
+    srv->tls.error_buf = NULL; /* shared by every connection: unused */
+    srv->tls.error_cap = 0;
+    cio__tls_context_retain(srv->tls.context);
+    srv->tls_on_accept = true;
+  }
+#endif
   rc = cio_start_unix_server(&srv->listener, on_connection, srv, path, &so);
   if (rc < 0) {
     server_free(srv);
