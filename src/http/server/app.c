@@ -178,9 +178,22 @@ static struct cio__http_method *find_method(const struct cio__http_route *r,
   return NULL;
 }
 
+/* http-parser's number for `method`, or -1 (it never parses that one,
+ * so such a route only shows in Allow). */
+static int method_code(const char *method) {
+  for (int i = 0;; i++) {
+    const char *name = http_method_str((enum http_method)i);
+    if (strcmp(name, "<unknown>") == 0)
+      return -1;
+    if (strcmp(name, method) == 0)
+      return i;
+  }
+}
+
 static int add_method(struct cio__http_route *r, const char *method,
                       cio_http_handler fn, void *arg) {
-  struct cio__http_method m = {.fn = fn, .arg = arg};
+  struct cio__http_method m = {.fn = fn, .arg = arg,
+                               .code = method ? method_code(method) : -1};
   if (method != NULL && (m.method = dup_n(method, strlen(method))) == NULL)
     return CIO_ENOMEM;
   void *p = realloc(r->methods, (r->nmethods + 1) * sizeof *r->methods);
@@ -297,19 +310,26 @@ static bool more_specific(const struct cio__http_route *a,
   return a->nsegs > b->nsegs;
 }
 
+/* The handler of `r` for request method `code`: its own, else GET's for
+ * HEAD, else the any-method one. */
 static const struct cio__http_method *
-method_for(const struct cio__http_route *r, const char *method) {
-  const struct cio__http_method *m = find_method(r, method);
-  if (m == NULL && strcmp(method, "HEAD") == 0)
-    m = find_method(r, "GET");
-  if (m == NULL)
-    m = find_method(r, NULL);
-  return m;
+method_for(const struct cio__http_route *r, int code) {
+  const struct cio__http_method *any = NULL, *get = NULL;
+  for (size_t i = 0; i < r->nmethods; i++) {
+    const struct cio__http_method *m = &r->methods[i];
+    if (m->method != NULL && m->code == code)
+      return m;
+    if (m->method == NULL)
+      any = m;
+    else if (m->code == HTTP_GET)
+      get = m;
+  }
+  return code == HTTP_HEAD && get != NULL ? get : any;
 }
 
 /* A route without parameters spelled exactly as the path: nothing can
  * be more specific.  Saves splitting the path for the commonest case. */
-static bool match_static(const cio_http_app *app, const char *method,
+static bool match_static(const cio_http_app *app, int method,
                          const char *path, size_t path_len,
                          struct cio__http_match *m) {
   if (memchr(path, '%', path_len) != NULL)
@@ -326,7 +346,7 @@ static bool match_static(const cio_http_app *app, const char *method,
   return false;
 }
 
-void cio__http_app_match(const cio_http_app *app, const char *method,
+void cio__http_app_match(const cio_http_app *app, int method,
                          const char *path, size_t path_len,
                          struct cio__http_match *m) {
   m->route = NULL;

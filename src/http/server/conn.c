@@ -412,9 +412,15 @@ static bool split_target(struct cio__http_conn *c) {
       return false;
     req->path_raw = t + u.field_data[UF_PATH].off;
     req->path_len = u.field_data[UF_PATH].len;
-  } else {
+    req->path_plain = false; /* rare: path_is_clean() looks */
+  } else { /* a byte loop: shorter than strcspn's setup for a path */
+    bool plain = true;
+    size_t i = 0;
+    for (; t[i] != '\0' && t[i] != '?' && t[i] != '#'; i++)
+      plain &= t[i] != '.' && t[i] != '%';
     req->path_raw = t;
-    req->path_len = strcspn(t, "?#");
+    req->path_len = i;
+    req->path_plain = plain;
   }
   const char *q = req->path_raw + req->path_len;
   req->query = "";
@@ -438,7 +444,8 @@ static bool split_target(struct cio__http_conn *c) {
 static bool path_is_clean(struct cio__http_conn *c) {
   const char *p = c->req.path_raw;
   size_t n = c->req.path_len;
-  if (memchr(p, '.', n) == NULL && memchr(p, '%', n) == NULL)
+  if (c->req.path_plain ||
+      (memchr(p, '.', n) == NULL && memchr(p, '%', n) == NULL))
     return true;
   char *d = cio__http_arena_alloc(c, n + 1);
   if (d == NULL)
@@ -590,7 +597,7 @@ static int dispatch(struct cio__http_conn *c) {
   int status = prepare_request(c);
   if (status != 0)
     return cio__http_send_simple(c, status, NULL, true);
-  cio__http_app_match(c->sh->app, c->req.method, c->req.path_raw,
+  cio__http_app_match(c->sh->app, c->parser.method, c->req.path_raw,
                       c->req.path_len, &c->req.match);
   if (c->req.match.route == NULL)
     return answer_unrouted(c);

@@ -75,6 +75,7 @@ struct cio__http_seg {
 
 struct cio__http_method {
   char *method; /* NULL: any */
+  int code;     /* http-parser's enum http_method; -1: none of them */
   cio_http_handler fn;
   void *arg;
 };
@@ -111,9 +112,10 @@ struct cio__http_match {
   bool path_matched; /* some route matched the path (405 if no method) */
 };
 
-/* Route `method` + the raw `path` (no query).  Fills `m`.  The Allow
+/* Route `method` (http-parser's enum http_method) + the raw `path` (no
+ * query).  Fills `m`.  The Allow
  * header value of a 405 comes from cio__http_app_allow(). */
-void cio__http_app_match(const cio_http_app *app, const char *method,
+void cio__http_app_match(const cio_http_app *app, int method,
                          const char *path, size_t path_len,
                          struct cio__http_match *m);
 /* Append "GET, HEAD, POST", the methods routed for `path`, to `b`. */
@@ -153,6 +155,7 @@ struct cio_http_request {
   char *target; /* NUL-terminated in the input buffer */
   const char *path_raw; /* into target */
   size_t path_len;
+  bool path_plain; /* no '.' nor '%' in the path: clean, nothing to decode */
   const char *query; /* into target, or "" */
   int version;
   struct cio__http_header *headers;
