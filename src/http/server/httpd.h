@@ -17,6 +17,7 @@
 #define CIO_HTTP_SERVER_HTTPD_H
 
 #include <http_parser.h>
+#include <string.h>
 
 #include "casyncio/http_server.h"
 #include "internal.h"
@@ -34,6 +35,17 @@ int cio__http_buf_reserve(cio_loop *loop, struct cio__http_buf *b,
 int cio__http_buf_append(cio_loop *loop, struct cio__http_buf *b,
                          const void *p, size_t n);
 void cio__http_buf_free(cio_loop *loop, struct cio__http_buf *b);
+
+/* cio__http_buf_append with the common case (room already) inline. */
+static inline int cio__http_buf_put(cio_loop *loop, struct cio__http_buf *b,
+                                    const void *p, size_t n) {
+  if (n > 0 && b->cap - b->len >= n) {
+    memcpy(b->p + b->len, p, n);
+    b->len += n;
+    return 0;
+  }
+  return cio__http_buf_append(loop, b, p, n);
+}
 
 /* ---- the transport -------------------------------------------------- */
 

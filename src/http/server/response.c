@@ -232,7 +232,7 @@ int cio_http_response_set_body(cio_http_response *res, const void *data,
   if (data == NULL && len > 0)
     return CIO_EINVAL;
   res->body.len = 0;
-  return cio__http_buf_append(res->conn->sh->loop, &res->body, data, len);
+  return cio__http_buf_put(res->conn->sh->loop, &res->body, data, len);
 }
 
 /* Status and a Content-Type line of our own (no checks needed), for the
@@ -245,7 +245,7 @@ static int set_typed(cio_http_response *res, int status, const char *line,
   if (res->has_type)
     remove_header(res, "Content-Type");
   res->has_type = true;
-  return cio__http_buf_append(res->conn->sh->loop, &res->headers, line, n);
+  return cio__http_buf_put(res->conn->sh->loop, &res->headers, line, n);
 }
 
 #define TEXT_TYPE "Content-Type: text/plain; charset=utf-8\r\n"
@@ -391,7 +391,7 @@ static int send_whole(cio_http_response *res, bool drain) {
   if (c->is_head)
     blen = 0;
   if (blen > 0 && blen <= INLINE_BODY) {
-    rc = cio__http_buf_append(c->sh->loop, &c->out, res->body.p, blen);
+    rc = cio__http_buf_put(c->sh->loop, &c->out, res->body.p, blen);
     if (rc < 0)
       return rc;
     blen = 0;
