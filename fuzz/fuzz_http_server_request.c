@@ -118,7 +118,8 @@ static int h_stream(cio_http_request *req, cio_http_response *res, void *a) {
   (void)a;
   for (size_t i = 0; i < cio_http_request_header_count(req); i++) {
     const char *name, *value;
-    cio_http_request_header_at(req, i, &name, &value);
+    if (cio_http_request_header_at(req, i, &name, &value) != 0)
+      __builtin_trap(); /* i is in range */
     int rc = cio_http_response_write(res, name, strlen(name));
     if (rc == 0)
       rc = cio_sleep(0);
@@ -131,8 +132,8 @@ static int h_stream(cio_http_request *req, cio_http_response *res, void *a) {
 static int h_fail(cio_http_request *req, cio_http_response *res, void *a) {
   (void)req;
   (void)a;
-  cio_http_response_set_header(res, "X-Before", "failure");
-  return CIO_EIO;
+  int rc = cio_http_response_set_header(res, "X-Before", "failure");
+  return rc < 0 ? rc : CIO_EIO;
 }
 
 static int h_rest(cio_http_request *req, cio_http_response *res, void *a) {
@@ -173,14 +174,21 @@ static void run_one(const uint8_t *data, size_t size);
 static void setup(void) {
   if (cio_loop_open(&loop, NULL) != 0)
     __builtin_trap();
-  cio_http_app_new(&app);
-  cio_http_app_route(app, "GET", "/items/{id}", h_item, NULL);
-  cio_http_app_route(app, "PUT", "/items/{id}", h_item, NULL);
-  cio_http_app_route(app, "GET", "/items/new", h_item, NULL);
-  cio_http_app_route(app, "POST", "/echo", h_echo, NULL);
-  cio_http_app_route(app, NULL, "/stream", h_stream, NULL);
-  cio_http_app_route(app, "GET", "/fail", h_fail, NULL);
-  cio_http_app_route(app, "GET", "/static/{p...}", h_rest, NULL);
+  static const struct {
+    const char *method, *pattern;
+    cio_http_handler fn;
+  } routes[] = {
+      {"GET", "/items/{id}", h_item},  {"PUT", "/items/{id}", h_item},
+      {"GET", "/items/new", h_item},   {"POST", "/echo", h_echo},
+      {NULL, "/stream", h_stream},     {"GET", "/fail", h_fail},
+      {"GET", "/static/{p...}", h_rest},
+  };
+  if (cio_http_app_new(&app) != 0)
+    __builtin_trap();
+  for (size_t i = 0; i < sizeof routes / sizeof *routes; i++)
+    if (cio_http_app_route(app, routes[i].method, routes[i].pattern,
+                           routes[i].fn, NULL) != 0)
+      __builtin_trap();
   app->users = 1;
   /* Warm the loop's caches (task structs) with a request answered in a
    * handler task, so that what stays allocated afterwards is a leak. */

@@ -89,7 +89,8 @@ static int h_headers(cio_http_request *req, cio_http_response *res,
 static int h_stream(cio_http_request *req, cio_http_response *res, void *a) {
   (void)req;
   (void)a;
-  cio_http_response_set_header(res, "Content-Type", "text/plain");
+  CHECK_EQ(cio_http_response_set_header(res, "Content-Type", "text/plain"),
+           0);
   for (int i = 1; i <= 3; i++) {
     char chunk[32];
     snprintf(chunk, sizeof chunk, "part %d\n", i);

@@ -60,7 +60,7 @@ static int open_db(void) {
 }
 
 static void close_db(void) {
-  cio_sqlite_close(db);
+  (void)!cio_sqlite_close(db); /* waits for queued statements: none */
 }
 
 static json_t *row_json(cio_db_result *r, size_t row) {
@@ -253,52 +253,63 @@ static void on_signal(void *arg) {
   cio_event_set(arg);
 }
 
-static int serve(void *arg, void **result) {
-  (void)result;
-  int port = *(int *)arg;
-  int rc = open_db();
-  if (rc < 0)
-    return rc;
-  cio_http_app *app;
-  rc = cio_http_app_new(&app);
-  if (rc < 0) {
-    close_db();
-    return rc;
-  }
-  cio_http_app_route(app, "GET", "/items/", get_items, NULL);
-  cio_http_app_route(app, "POST", "/items/", create_item, NULL);
-  cio_http_app_route(app, "GET", "/items/{id}", get_item, NULL);
+/* The routes, and SIGINT/SIGTERM setting `stop`. */
+static int set_up(cio_http_app *app, cio_event *stop) {
+  int rc = cio_http_app_route(app, "GET", "/items/", get_items, NULL);
+  if (rc == 0)
+    rc = cio_http_app_route(app, "POST", "/items/", create_item, NULL);
+  if (rc == 0)
+    rc = cio_http_app_route(app, "GET", "/items/{id}", get_item, NULL);
+  if (rc == 0)
+    rc = cio_loop_add_signal_handler(NULL, SIGINT, on_signal, stop);
+  if (rc == 0)
+    rc = cio_loop_add_signal_handler(NULL, SIGTERM, on_signal, stop);
+  return rc;
+}
 
+/* Serve until a signal, then shut down gracefully. */
+static int run_server(cio_http_app *app, int port, cio_event *stop) {
   cio_http_server *srv;
-  rc = cio_http_server_open(&srv, app, "127.0.0.1", port, NULL);
+  int rc = cio_http_server_open(&srv, app, "127.0.0.1", port, NULL);
   if (rc < 0) {
     fprintf(stderr, "items_api: port %d: %s\n", port, cio_strerror(rc));
-    cio_http_app_free(app);
-    close_db();
     return rc;
   }
   printf("listening on http://127.0.0.1:%d\n", cio_http_server_port(srv));
   fflush(stdout);
-
-  cio_event *stop;
-  cio_event_new(&stop);
-  cio_loop_add_signal_handler(NULL, SIGINT, on_signal, stop);
-  cio_loop_add_signal_handler(NULL, SIGTERM, on_signal, stop);
-  cio_event_wait(stop);
-
+  rc = cio_event_wait(stop); /* CIO_ECANCELED: stopped some other way */
   printf("shutting down\n");
   fflush(stdout);
-  rc = cio_http_server_shutdown(srv, 10.0);
-  if (rc == CIO_ETIMEDOUT)
+  if (cio_http_server_shutdown(srv, 10.0) == CIO_ETIMEDOUT)
     printf("requests still running after 10 s were cancelled\n");
-  cio_http_server_close(srv);
+  (void)!cio_http_server_close(srv); /* shut down already */
+  return rc;
+}
+
+static int serve(void *arg, void **result) {
+  (void)result;
+  int rc = open_db();
+  if (rc < 0)
+    return rc;
+  cio_http_app *app = NULL;
+  cio_event *stop = NULL;
+  rc = cio_http_app_new(&app);
+  if (rc == 0)
+    rc = cio_event_new(&stop);
+  if (rc == 0)
+    rc = set_up(app, stop);
+  if (rc == 0)
+    rc = run_server(app, *(int *)arg, stop);
+  else
+    fprintf(stderr, "items_api: %s\n", cio_strerror(rc));
   cio_loop_remove_signal_handler(NULL, SIGINT);
   cio_loop_remove_signal_handler(NULL, SIGTERM);
   cio_event_free(stop);
   cio_http_app_free(app);
   close_db();
-  printf("bye\n");
-  return 0;
+  if (rc == 0)
+    printf("bye\n");
+  return rc;
 }
 
 int main(int argc, char **argv) {

@@ -82,7 +82,7 @@ typedef int (*cio_http_handler)(cio_http_request *req, cio_http_response *res,
  * a server uses it, read-only: servers of several threads may share it.
  * Returns 0, CIO_EINVAL (out NULL), CIO_ENOMEM; `*out` is NULL on
  * failure. */
-CIO_API int cio_http_app_new(cio_http_app **out);
+CIO_API CIO_NODISCARD int cio_http_app_new(cio_http_app **out);
 
 /* Free `app`.  No server may use it any more (closed).  NULL is accepted. */
 CIO_API void cio_http_app_free(cio_http_app *app);
@@ -110,7 +110,7 @@ CIO_API void cio_http_app_free(cio_http_app *app);
  * a token), CIO_EEXIST (this method and pattern are routed already),
  * CIO_EBUSY (a server uses the app), CIO_ENOMEM.  The strings are
  * copied. */
-CIO_API int cio_http_app_route(cio_http_app *app, const char *method,
+CIO_API CIO_NODISCARD int cio_http_app_route(cio_http_app *app, const char *method,
                                const char *pattern, cio_http_handler fn,
                                void *arg);
 
@@ -200,12 +200,12 @@ typedef struct cio_http_server_opts {
  * other bind errors, resolver errors, CIO_EINVAL (no loop, NULL app,
  * negative or NaN timeouts, a tls without context), CIO_ENOTSUP (tls
  * without the TLS battery), CIO_ENOMEM.  `*out` is NULL on failure. */
-CIO_API int cio_http_server_open(cio_http_server **out, cio_http_app *app,
+CIO_API CIO_NODISCARD int cio_http_server_open(cio_http_server **out, cio_http_app *app,
                                  const char *host, int port,
                                  const cio_http_server_opts *opts);
 
 /* The same on the Unix socket `path` (removed again on close). */
-CIO_API int cio_http_server_open_unix(cio_http_server **out,
+CIO_API CIO_NODISCARD int cio_http_server_open_unix(cio_http_server **out,
                                       cio_http_app *app, const char *path,
                                       const cio_http_server_opts *opts);
 
@@ -227,13 +227,13 @@ CIO_API size_t cio_http_server_connections(const cio_http_server *srv);
  * server (it would wait for its own request: let it set an event that
  * the task owning the server waits for).  A second call waits as the
  * first. */
-CIO_API int cio_http_server_shutdown(cio_http_server *srv, double timeout);
+CIO_API CIO_NODISCARD int cio_http_server_shutdown(cio_http_server *srv, double timeout);
 
 /* Shut down (cancelling what still runs, unless cio_http_server_shutdown
  * already did) and free `srv`.  Suspends; outside a task (CIO_EPERM) or
  * from one of its handlers (CIO_EDEADLK) it frees nothing.  Returns 0 or
  * CIO_ECANCELED (still closed and freed).  NULL is accepted. */
-CIO_API int cio_http_server_close(cio_http_server *srv);
+CIO_API CIO_NODISCARD int cio_http_server_close(cio_http_server *srv);
 
 /* Serve `app` on `host`:`port` until SIGINT or SIGTERM, then shut down
  * gracefully within opts->shutdown_timeout, as uvicorn does: the
@@ -244,7 +244,7 @@ CIO_API int cio_http_server_close(cio_http_server *srv);
  * running loop (it becomes worker 0).  Returns 0, or the first error: a
  * worker's bind or on_start error, CIO_EBUSY (a loop runs in this
  * thread), CIO_EINVAL, CIO_ENOMEM. */
-CIO_API int cio_http_run(cio_http_app *app, const char *host, int port,
+CIO_API CIO_NODISCARD int cio_http_run(cio_http_app *app, const char *host, int port,
                          const cio_http_server_opts *opts);
 
 /* ------------------------------------------------------------------------
@@ -284,7 +284,7 @@ CIO_API size_t cio_http_request_header_count(const cio_http_request *req);
 
 /* The `i`th header's name (as sent) and value.  Returns 0 or CIO_ERANGE
  * (then both are NULL). */
-CIO_API int cio_http_request_header_at(const cio_http_request *req, size_t i,
+CIO_API CIO_NODISCARD int cio_http_request_header_at(const cio_http_request *req, size_t i,
                                        const char **name, const char **value);
 
 /* The value of path parameter `name` ("{id}" in the route), decoded; NULL
@@ -308,12 +308,12 @@ CIO_API const void *cio_http_request_body(const cio_http_request *req,
 /* Parse the body as JSON (jansson's json_loadb): `*out` gets a new
  * reference to release with json_decref.  Returns 0, CIO_EINVAL (not
  * JSON, or NULL arguments; `*out` is NULL). */
-CIO_API int cio_http_request_json(const cio_http_request *req,
+CIO_API CIO_NODISCARD int cio_http_request_json(const cio_http_request *req,
                                   struct json_t **out);
 
 /* The client's address.  Returns 0, CIO_ENOTSUP (not a socket), or
  * CIO_EINVAL. */
-CIO_API int cio_http_request_peer_addr(const cio_http_request *req,
+CIO_API CIO_NODISCARD int cio_http_request_peer_addr(const cio_http_request *req,
                                        cio_addr *out);
 
 /* ------------------------------------------------------------------------
@@ -326,7 +326,7 @@ CIO_API int cio_http_request_peer_addr(const cio_http_request *req,
 
 /* Set the status code (200 ... 599).  Returns 0, CIO_EINVAL (outside
  * 200-599, NULL), CIO_EALREADY (the head is sent). */
-CIO_API int cio_http_response_set_status(cio_http_response *res, int status);
+CIO_API CIO_NODISCARD int cio_http_response_set_status(cio_http_response *res, int status);
 
 /* Add a header line (another with the same name may exist).  Names are
  * tokens; values may not hold CR, LF or NUL.  Content-Length and
@@ -334,29 +334,29 @@ CIO_API int cio_http_response_set_status(cio_http_response *res, int status);
  * close" closes the connection after this response; a Date replaces the
  * server's.  Returns 0, CIO_EINVAL, CIO_EALREADY (head sent),
  * CIO_ENOMEM.  Copied. */
-CIO_API int cio_http_response_add_header(cio_http_response *res,
+CIO_API CIO_NODISCARD int cio_http_response_add_header(cio_http_response *res,
                                          const char *name, const char *value);
 
 /* Remove the headers called `name` (case-insensitive), then add this
  * one.  Returns as cio_http_response_add_header. */
-CIO_API int cio_http_response_set_header(cio_http_response *res,
+CIO_API CIO_NODISCARD int cio_http_response_set_header(cio_http_response *res,
                                          const char *name, const char *value);
 
 /* Set the body (copied; replaces one set before).  Returns 0, CIO_EINVAL,
  * CIO_EALREADY, CIO_ENOMEM. */
-CIO_API int cio_http_response_set_body(cio_http_response *res,
+CIO_API CIO_NODISCARD int cio_http_response_set_body(cio_http_response *res,
                                        const void *data, size_t len);
 
 /* Status, "Content-Type: text/plain; charset=utf-8" and `text` as the
  * body.  Returns as cio_http_response_set_body. */
-CIO_API int cio_http_response_set_text(cio_http_response *res, int status,
+CIO_API CIO_NODISCARD int cio_http_response_set_text(cio_http_response *res, int status,
                                        const char *text);
 
 /* Status, "Content-Type: application/json" and `json` serialised
  * compactly as the body (`json` is borrowed).  Returns as
  * cio_http_response_set_body, and CIO_EINVAL when jansson cannot encode
  * `json`. */
-CIO_API int cio_http_response_set_json(cio_http_response *res, int status,
+CIO_API CIO_NODISCARD int cio_http_response_set_json(cio_http_response *res, int status,
                                        const struct json_t *json);
 
 /* Send the regular file at `path` as the body, with the status and
@@ -368,7 +368,7 @@ CIO_API int cio_http_response_set_json(cio_http_response *res, int status,
  * CIO_EACCES, CIO_EISDIR (not a regular file) and other open/stat errors,
  * a stream error (the connection is closed), CIO_ECANCELED, CIO_EALREADY
  * (head sent), CIO_EINVAL, CIO_ENOMEM. */
-CIO_API int cio_http_response_send_file(cio_http_response *res,
+CIO_API CIO_NODISCARD int cio_http_response_send_file(cio_http_response *res,
                                         const char *path,
                                         const char *content_type);
 
@@ -383,14 +383,14 @@ CIO_API int cio_http_response_send_file(cio_http_response *res,
  * (CIO_EPIPE, CIO_ECONNRESET: the client is gone), CIO_ECANCELED,
  * CIO_EALREADY (the response ended, or a file was sent), CIO_EINVAL,
  * CIO_ENOMEM. */
-CIO_API int cio_http_response_write(cio_http_response *res, const void *data,
+CIO_API CIO_NODISCARD int cio_http_response_write(cio_http_response *res, const void *data,
                                     size_t len);
 
 /* End a streamed body (the final chunk) now rather than when the handler
  * returns.  Without streaming, sends the response as it stands.  Suspends.
  * Returns 0, a stream error, CIO_ECANCELED, CIO_EALREADY (ended before),
  * CIO_EINVAL. */
-CIO_API int cio_http_response_end(cio_http_response *res);
+CIO_API CIO_NODISCARD int cio_http_response_end(cio_http_response *res);
 
 /* True once the head was sent (streaming, a file, or end). */
 CIO_API bool cio_http_response_is_started(const cio_http_response *res);

@@ -628,7 +628,7 @@ static void linger(struct cio__http_conn *c) {
     else
       total += (size_t)n;
   }
-  cio_timeout_exit(&to, rc < 0 ? rc : 0);
+  (void)!cio_timeout_exit(&to, rc < 0 ? rc : 0); /* best effort */
 }
 
 static int refuse(struct cio__http_conn *c) {

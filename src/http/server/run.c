@@ -50,8 +50,8 @@ static void stop_all(struct run_shared *sh) {
   sh->stopping = true;
   for (int i = 0; i < sh->nworkers; i++) {
     struct run_worker *w = &sh->workers[i];
-    if (w->loop != NULL)
-      cio_loop_call_soon_threadsafe(w->loop, set_stop, w);
+    if (w->loop != NULL) /* a loop still running: it cannot refuse */
+      (void)!cio_loop_call_soon_threadsafe(w->loop, set_stop, w);
   }
   uv_mutex_unlock(&sh->lock);
 }
@@ -85,19 +85,21 @@ static int serve(struct run_worker *w, cio_http_server *srv) {
   int rc = 0;
   if (w->index == 0) {
     sh->port = cio_http_server_port(srv);
-    cio_loop_add_signal_handler(NULL, SIGINT, on_signal, sh);
-    cio_loop_add_signal_handler(NULL, SIGTERM, on_signal, sh);
-    start_others(sh);
+    rc = cio_loop_add_signal_handler(NULL, SIGINT, on_signal, sh);
+    if (rc == 0)
+      rc = cio_loop_add_signal_handler(NULL, SIGTERM, on_signal, sh);
+    if (rc == 0)
+      start_others(sh);
   }
-  if (sh->opts.on_start != NULL)
+  if (rc == 0 && sh->opts.on_start != NULL)
     rc = sh->opts.on_start(srv, w->index, sh->opts.on_start_arg);
   if (rc < 0)
     stop_all(sh);
-  else if (!stopping)
-    cio_event_wait(w->stop);
+  else if (!stopping) /* cancelled (the program ends): shut down too */
+    (void)!cio_event_wait(w->stop);
   double grace = sh->opts.shutdown_timeout ? sh->opts.shutdown_timeout
                                            : DEFAULT_SHUTDOWN_TIMEOUT;
-  cio_http_server_shutdown(srv, grace);
+  (void)!cio_http_server_shutdown(srv, grace); /* done either way */
   if (w->index == 0) {
     cio_loop_remove_signal_handler(NULL, SIGINT);
     cio_loop_remove_signal_handler(NULL, SIGTERM);
@@ -121,7 +123,7 @@ static int worker_main(void *arg, void **result) {
     rc = serve(w, srv);
   else
     stop_all(sh);
-  cio_http_server_close(srv);
+  (void)!cio_http_server_close(srv);
   cio_event_free(w->stop);
   w->rc = rc;
   return rc;

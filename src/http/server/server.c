@@ -185,8 +185,11 @@ static void sweep(void *arg);
 static void sweep_schedule(cio_http_server *srv) {
   cio_handle_release(srv->sweep);
   srv->sweep = NULL;
-  if (srv->state != DONE)
-    cio_loop_call_later(srv->sh.loop, srv->tick, sweep, srv, &srv->sweep);
+  if (srv->state != DONE &&
+      cio_loop_call_later(srv->sh.loop, srv->tick, sweep, srv, &srv->sweep) <
+          0)
+    cio__http_log(&srv->sh, "casyncio http: out of memory: timeouts are no "
+                            "longer enforced on this server");
 }
 
 static bool reads(const struct cio__http_conn *c) {
