@@ -648,6 +648,10 @@ int cio__future_wait(struct cio_future *f, bool propagate);
 int cio__futures_check(struct cio_future *const *futs, size_t n,
                        const cio_loop *loop);
 
+/* Can the running task wait for `f`?  0, CIO_EPERM outside a task,
+ * CIO_EDEADLK (awaiting itself), CIO_EINVAL (another loop's). */
+int cio__await_check(const struct cio_future *f);
+
 /* cio_await (propagate) and cio_shield (not): wait for `f` from the
  * running task, then give its outcome. */
 int cio__await(struct cio_future *f, void **result, bool propagate);

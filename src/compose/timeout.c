@@ -165,14 +165,9 @@ int cio_wait_for(cio_future *f, double timeout, void **result) {
     return CIO_EINVAL;
   if (timeout == CIO_NO_TIMEOUT)
     return cio_await(f, result);
-  int rc;
-  cio_task *self = cio__task_for_suspend(&rc);
-  if (self == NULL)
+  int rc = cio__await_check(f);
+  if (rc < 0)
     return rc;
-  if (&self->fut == f)
-    return CIO_EDEADLK;
-  if (f->loop != self->fut.loop)
-    return CIO_EINVAL;
   if (timeout <= 0) {
     if (f->state != CIO__FUT_PENDING)
       return cio__future_outcome(f, result);

@@ -400,18 +400,25 @@ int cio__await(cio_future *f, void **result, bool propagate) {
   CIO_ASSERT(cio__future_check(f));
   if (f->state != CIO__FUT_PENDING)
     return cio__future_take(f, result);
+  int rc = cio__await_check(f);
+  if (rc < 0)
+    return rc;
+  rc = cio__future_wait(f, propagate);
+  if (rc == 0)
+    rc = cio__future_take(f, result);
+  return rc;
+}
+
+int cio__await_check(const cio_future *f) {
   int rc;
   cio_task *self = cio__task_for_suspend(&rc);
   if (self == NULL)
     return rc;
   if (&self->fut == f)
-    return CIO_EDEADLK;
+    return CIO_EDEADLK; /* a task awaiting itself */
   if (f->loop != self->fut.loop)
     return CIO_EINVAL;
-  rc = cio__future_wait(f, propagate);
-  if (rc == 0)
-    rc = cio__future_take(f, result);
-  return rc;
+  return 0;
 }
 
 int cio_await(cio_future *f, void **result) {
