@@ -8,9 +8,13 @@
 #   CIO_SOURCES          += the enabled batteries' sources
 #   CIO_BATTERY_TARGETS  the pkg-config imported targets to link
 #   CIO_PC_REQUIRES      the pkg-config modules for casyncio.pc
+#   CIO_PKG_IMPORTS      pairs: imported target prefix, pkg-config module
+#                        (cmake/install.cmake writes the .pc and CMake
+#                        package files from them)
 # and writes include/casyncio/config.h (CIO_HAVE_TLS ...) in the build tree.
 
 set(CIO_BATTERY_TARGETS)
+set(CIO_PKG_IMPORTS)
 set(CIO_PC_REQUIRES libuv)
 
 # cio_battery(NAME OPTION DEBIAN_PACKAGE SOURCE_GLOBS... MODULES mod...)
@@ -30,6 +34,7 @@ macro(cio_battery name option package)
           "with -D${option}=OFF")
       endif()
       list(APPEND CIO_BATTERY_TARGETS PkgConfig::${_var})
+      list(APPEND CIO_PKG_IMPORTS ${_var} ${m})
       string(REGEX REPLACE "[<>=].*" "" _modname "${m}")
       list(APPEND CIO_PC_REQUIRES ${_modname})
     endforeach()
