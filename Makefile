@@ -19,8 +19,8 @@ JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 CMAKE ?= cmake
 CTEST ?= ctest
 
-.PHONY: all deps test-deps build fuzz demo test test-guard-fallback test-asan \
-  test-alloc test-tsan test-aarch64 clean
+.PHONY: all deps test-deps build fuzz demo docs test test-guard-fallback \
+  test-asan test-alloc test-tsan test-aarch64 clean
 
 all: build
 
@@ -37,6 +37,10 @@ build: deps
 
 demo: build
 	./$(BUILD_DIR)/examples/$(DEMO)
+
+# The HTML API reference (Doxygen) in $(BUILD_DIR)/docs/html/index.html.
+docs: build
+	$(CMAKE) --build $(BUILD_DIR) --target docs
 
 test: build test-deps
 	cd $(BUILD_DIR) && $(CTEST) --output-on-failure -j $(JOBS)

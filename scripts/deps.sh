@@ -3,7 +3,8 @@
 # cmake: pkg-config, libuv (>= 1.40, as CMakeLists.txt asks) and the
 # libraries of the batteries (OpenSSL, libcurl, http-parser, jansson,
 # libpq, SQLite).  `deps.sh test` also checks what the test suite runs
-# against: a PostgreSQL server, curl, openssl and Debian's python3.
+# against: a PostgreSQL server, curl, openssl and Debian's python3, and
+# doxygen for the API reference.
 #
 # As root on Debian/Ubuntu, install what is missing with apt-get.
 # Otherwise print the apt packages to install and exit 1.
@@ -56,6 +57,8 @@ if [ "$mode" = test ]; then
     ! /usr/bin/python3 -c 'import aiohttp' >/dev/null 2>&1; then
     need python3-aiohttp
   fi
+  # The API reference the docs test builds (`make docs`).
+  command -v doxygen >/dev/null 2>&1 || need doxygen
 fi
 
 if [ -n "$missing" ]; then
