@@ -548,3 +548,35 @@ TEST(loop_open_ignores_sigpipe_by_default) {
   CHECK(signal(SIGPIPE, SIG_IGN) == SIG_IGN);
   CHECK_EQ(cio_loop_close(loop), 0);
 }
+
+/* A task that ends in the batch the main task ends in: its done-callback
+ * (here it drops the last reference to the task) still runs before
+ * cio_run() closes the loop, as asyncio.run's shutdown iterations run it.
+ * Without that iteration the reference leaks and the loop is abandoned. */
+static void release_when_done(cio_future *f, void *arg) {
+  (void)f;
+  test_log("done-callback");
+  cio_task_release(arg);
+}
+
+static int returns_at_once(void *arg, void **result) {
+  (void)arg, (void)result;
+  return 0;
+}
+
+static int main_leaves_a_done_callback(void *arg, void **result) {
+  (void)arg, (void)result;
+  cio_task *t;
+  TRY(cio_create_task(NULL, &t, returns_at_once, NULL, NULL));
+  int rc = cio_task_add_done_callback(t, release_when_done, t);
+  if (rc < 0) {
+    cio_task_release(t);
+    TRY(rc);
+  }
+  return cio_sleep(0); /* t ends first, in the same batch */
+}
+
+TEST(run_runs_done_callbacks_of_the_last_tasks) {
+  CHECK_RUN(cio_run(main_leaves_a_done_callback, NULL), 0);
+  CHECK_STR(test_log_text(), "done-callback ");
+}
