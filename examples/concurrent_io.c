@@ -1,5 +1,6 @@
-/* concurrent_io: seed 001's learning objective made concrete.  Waiting
- * work (file I/O, a blocking database lookup) done one piece after
+/* concurrent_io: the lesson of step 1 of docs/tutorial.md made concrete
+ * ("waiting work done concurrently at least doubles the throughput").
+ * Waiting work (file I/O, a blocking database lookup) done one piece after
  * another versus concurrently, with the speed-up measured.
  *
  * Each of N jobs reads a file and runs a blocking lookup (a stand-in for

@@ -1,8 +1,9 @@
-/* Fetch many things concurrently: seed 001's crawler idea, against a
- * small HTTP server this program starts on 127.0.0.1 (any free port).
+/* Fetch many things concurrently: the Python crawler that gathers several
+ * page fetches at once (step 2 of docs/tutorial.md), against a small HTTP
+ * server this program starts on 127.0.0.1 (any free port).
  *
- * Page /N answers after N's delay (2, 3 and 1 seconds, as the seed's
- * fetch_data(1, 2), fetch_data(2, 3), fetch_data(3, 1)).  The three
+ * Page /N answers after N's delay (2, 3 and 1 seconds, as the Python
+ * program's fetch_data(1, 2), fetch_data(2, 3), fetch_data(3, 1)).  The three
  * fetches run at once with cio_gather, so the whole takes about 3 s
  * where one after the other would take 6 s. */
 #include <stdio.h>

@@ -1,7 +1,9 @@
 /* create_task: what a task does while its creator waits, and awaiting
  * a function directly versus running it as a task.
  *
- * A C twin of the programs of the tutorial "python 에서의 비동기 알아보기".
+ * Mirrors the Python programs of step 5 of docs/tutorial.md in which
+ * main() creates a task and prints while it runs, say_after() is awaited
+ * twice in a row and then run as two tasks, and nested() returns 42.
  * In casyncio every task has its own stack, so Python's `await f()` on a
  * coroutine is a plain call of f() from a task: it runs to its end,
  * suspending the calling task whenever f waits.  cio_create_task() is

@@ -1,6 +1,7 @@
 /* executor_blocking_io: run a blocking function in the default thread pool.
  *
- * A C twin of seed 002's run_in_executor program:
+ * Mirrors the Python program that squares 3 in a blocking function run
+ * with run_in_executor (step 3 of docs/tutorial.md):
  *
  *   def blocking_io(x):
  *       time.sleep(2)

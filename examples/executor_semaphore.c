@@ -1,6 +1,8 @@
 /* executor_semaphore: Semaphore + run_in_executor.
  *
- * A C twin of seed 002's "API call limits" program:
+ * Mirrors the Python program in which twenty workers call a rate-limited
+ * API under a Semaphore of five and hand a heavy step to the thread pool
+ * (step 3 of docs/tutorial.md):
  *
  *   sem = asyncio.Semaphore(5)
  *

@@ -1,6 +1,7 @@
 /* executor_sync_sleep: five blocking sleeps in the thread pool, at once.
  *
- * A C twin of seed 003's run_in_executor program:
+ * Mirrors the Python program that runs five blocking two-second sleeps
+ * with run_in_executor and gathers them (step 4 of docs/tutorial.md):
  *
  *   def sync_sleep(name):
  *       time.sleep(2)  # blocking

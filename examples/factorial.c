@@ -1,7 +1,8 @@
 /* factorial: three computations interleaved by asyncio.gather.
  *
- * A C twin of the factorial program of the tutorial "python 에서의 비동기
- * 알아보기" (the asyncio.gather example of Python's documentation).  Each
+ * Mirrors the Python program that gathers factorial("A", 2),
+ * factorial("B", 3) and factorial("C", 4) (step 5 of docs/tutorial.md;
+ * the asyncio.gather example of Python's documentation).  Each
  * task computes a factorial one multiplication per second; gathered, the
  * three run at once, so their steps interleave A, B, C every second and
  * the whole takes 3 s (the longest, factorial(4)) instead of 1 + 2 + 3.
@@ -61,7 +62,8 @@ static int main_task(void *arg, void **result) {
   int rc = cio_gather_calls(calls, NJOBS, L, NULL, false);
   if (rc < 0)
     return rc;
-  /* The seed's own spelling, "asynco", kept so the lines match. */
+  /* The Python program's own spelling, "asynco", kept so the lines
+   * match. */
   printf("asynco gather output: [");
   for (size_t i = 0; i < NJOBS; i++)
     printf("%s%ld", i > 0 ? ", " : "", (long)(intptr_t)L[i]);

@@ -1,12 +1,12 @@
 /* fetch_data: asyncio.gather runs requests at once and returns their
  * results in the order they were passed.
  *
- * A C twin of the programs of the tutorial "Python asyncio를 통한 비동기
- * 프로그래밍".  First find_users_sync(1) three times with a blocking sleep
- * (3 s), then find_users_async(1) three times under gather (1 s).  Then
- * fetch_data: three simulated network requests of 2, 3 and 1 seconds
- * gathered together finish in 3 s instead of 6, in the order they finish,
- * while the results list keeps the order they were passed in.
+ * Mirrors the Python programs of step 2 of docs/tutorial.md.  First
+ * find_users_sync(1) three times with a blocking sleep (3 s), then
+ * find_users_async(1) three times under gather (1 s).  Then fetch_data: three
+ * simulated network requests of 2, 3 and 1 seconds gathered together finish in
+ * 3 s instead of 6, in the order they finish, while the results list keeps the
+ * order they were passed in.
  *
  * asyncio.gather() wraps each coroutine in a task; cio_gather_calls() does
  * the same with (function, argument) pairs and fills `results[i]` in input

@@ -1,6 +1,7 @@
 /* find_users: three look-ups of 3, 2 and 1 users, one second per user.
  *
- * A C twin of the tutorial "[파이썬] asyncio로 비동기 처리하기".  First the
+ * Mirrors the Python program of step 1 of docs/tutorial.md, which looks
+ * up 3, 2 and 1 users, first synchronously, then with asyncio.  First the
  * synchronous version: a blocking sleep per user, so the requests run one
  * after another and take 3 + 2 + 1 = 6 seconds.  Then the asynchronous
  * version: each request is a task that waits with cio_sleep(), which
@@ -106,11 +107,11 @@ static int join_all(cio_task **tasks, size_t n) {
   return first_error;
 }
 
-/* The main task.  The tutorial passes the three coroutines to
+/* The main task.  The Python program passes the three coroutines to
  * asyncio.wait(), which in that Python version put them in a set and
  * happened to start them 1, 2, 3.  casyncio starts tasks in the order
- * they are created, so creating them in that order gives the tutorial's
- * output line for line. */
+ * they are created, so creating them in that order gives the Python
+ * program's output line for line. */
 static int process_async(void *arg, void **result) {
   (void)arg;
   (void)result;

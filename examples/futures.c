@@ -27,6 +27,7 @@
  *   customer: gave up waiting: timed out (order cancelled: yes)
  *   cook: naengmyeon is ready, but the order was cancelled
  */
+#include <stdbool.h>
 #include <stdio.h>
 
 #include "casyncio.h"
@@ -90,8 +91,9 @@ static int amain(void *arg, void **result) {
   if (rc == 0) {
     printf("customer: ordered %s, will wait 0.5 s\n", second.meal);
     rc = cio_wait_for(second.token, 0.5, NULL);
+    bool cancelled = cio_future_is_cancelled(second.token);
     printf("customer: gave up waiting: %s (order cancelled: %s)\n",
-           cio_strerror(rc), cio_future_is_cancelled(second.token) ? "yes" : "no");
+           cio_strerror(rc), cancelled ? "yes" : "no");
     rc = cio_task_join(kitchen, NULL); /* the cook finishes anyway */
   }
   cio_future_release(first.token);

@@ -1,7 +1,8 @@
 /* gather_as_completed: results in input order versus in finishing order.
  *
- * A C twin of the gather / as_completed program of the tutorial "파이썬
- * 비동기 처리에서의 동기화 제어".  job(i) sleeps a random 0-2 s and returns
+ * Mirrors the Python program that runs five random-length jobs with
+ * gather, then five more with as_completed (step 3 of docs/tutorial.md).
+ * job(i) sleeps a random 0-2 s and returns
  * (i, delay).  gather_example() runs five jobs at once and prints their
  * results in input order, once the slowest is done; as_completed_example()
  * runs five more and prints each result as soon as it finishes, shortest
@@ -10,7 +11,7 @@
  * A job's result is a pointer to its own (i, delay) record.  The records
  * are printed the way Python prints a list of tuples, floats included
  * (repr: the shortest digits that read back as the same double), so the
- * lines look like Python's.  The delays are random, as in the tutorial:
+ * lines look like Python's.  The delays are random, as in the Python program:
  * the test checks the structure and the timing, not the numbers.
  *
  * Expected output (the delays vary from run to run):

@@ -1,11 +1,12 @@
 /* gather_tasks: five tasks of two seconds each finish in two seconds.
  *
- * A C twin of the two asyncio.gather programs of the tutorial "Python
- * asyncio".  Five tasks are created with cio_create_task() (they do not
- * start yet), then cio_gather() waits for all of them: they sleep at the
- * same time, so the whole takes 2 s, not 10.  The second program has each
- * task return its "HH:MM:SS async_sleep" line instead of printing it, and
- * prints the list gather() collected, in the order the tasks were passed.
+ * Mirrors the two Python programs of step 4 of docs/tutorial.md that create
+ * five async_sleep() tasks and gather them.  Five tasks are created with
+ * cio_create_task() (they do not start yet), then cio_gather() waits for all of
+ * them: they sleep at the same time, so the whole takes 2 s, not 10.  The
+ * second program has each task return its "HH:MM:SS async_sleep" line instead
+ * of printing it, and prints the list gather() collected, in the order the
+ * tasks were passed.
  *
  * Expected output (with the wall-clock time of each step):
  *

@@ -1,8 +1,9 @@
 /* queue_producer_consumer: a bounded Queue between one producer and two
  * consumers.
  *
- * A C twin of the Queue program of the tutorial "Synchronization in
- * Python's asyncio" (seed 002):
+ * Mirrors the Python program in which a producer puts ten items into a
+ * bounded asyncio.Queue and two consumers take them (step 3 of
+ * docs/tutorial.md):
  *
  *   async def producer(q, n_items):
  *       for i in range(n_items):

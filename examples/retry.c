@@ -1,10 +1,10 @@
 /* retry: retry a failing call, sleeping between attempts.
  *
- * A C twin of _request_with_retry() of the tutorial "python 에서의 비동기
- * 알아보기", made to run without a network: openai.ChatCompletion.acreate()
- * is replaced by a simulated call that fails with a scripted sequence of
- * errors, so the run is the same every time.  The openai exceptions become
- * error codes:
+ * Mirrors the Python function _request_with_retry() of step 5 of
+ * docs/tutorial.md, which retries an OpenAI request, made to run without
+ * a network: openai.ChatCompletion.acreate() is replaced by a simulated
+ * call that fails with a scripted sequence of errors, so the run is the
+ * same every time.  The openai exceptions become error codes:
  *
  *   RateLimitError          CIO_EAGAIN        wait 40 s
  *   APIError                CIO_EIO           wait 1 s
@@ -15,8 +15,8 @@
  * The first request fails with APIError and Timeout and succeeds on its
  * third attempt; the second fails with ServiceUnavailableError,
  * APIConnectionError and APIError, so after retry=3 attempts the function
- * gives up and returns None (NULL).  The tutorial does not print what it
- * gets back; this program prints it as "ret: ...".  The rate-limit branch
+ * gives up and returns None (NULL).  The Python program does not print what
+ * it gets back; this program prints it as "ret: ...".  The rate-limit branch
  * (40 s) is not scripted, to keep the run short.
  *
  * Expected output (9 s in all):

@@ -1,7 +1,6 @@
 /* shield: a cancellation of the caller does not reach a shielded task.
  *
- * A C twin of the asyncio.shield passage of the tutorial "python 에서의
- * 비동기 알아보기":
+ * Mirrors the asyncio.shield passage of step 5 of docs/tutorial.md:
  *
  *   task = asyncio.create_task(something())
  *   res = await asyncio.shield(task)
@@ -9,8 +8,8 @@
  *
  * "Both give the same result, but if the caller is cancelled, the task
  * wrapped in shield is not, while something() awaited directly may be
- * cancelled with it."  The tutorial leaves something() unspecified and
- * prints nothing; here it waits one second and returns "something done",
+ * cancelled with it."  The Python passage leaves something() unspecified
+ * and prints nothing; here it waits one second and returns "something done",
  * and the program prints what each form gives, then shows both
  * cancellations: a caller cancelled half way through shield(task) stops
  * waiting at once while the task runs on to its end; a caller cancelled

@@ -1,7 +1,8 @@
 /* sync_event: two tasks wait for one signal.
  *
- * A C twin of the Event program of the tutorial "Synchronization in
- * Python's asyncio" (seed 002):
+ * Mirrors the Python program in which two waiters block on an
+ * asyncio.Event until a setter sets it a second later (step 3 of
+ * docs/tutorial.md):
  *
  *   async def waiter(name):
  *       print(f"{name} is waiting for event")

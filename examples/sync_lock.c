@@ -1,7 +1,7 @@
 /* sync_lock: a shared counter kept right by a Lock.
  *
- * A C twin of the Lock program of the tutorial "Synchronization in
- * Python's asyncio" (seed 002):
+ * Mirrors the Python program in which five tasks increment a shared
+ * counter under an asyncio.Lock (step 3 of docs/tutorial.md):
  *
  *   async def incrementer(n_times):
  *       global counter

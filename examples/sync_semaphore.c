@@ -1,7 +1,7 @@
 /* sync_semaphore: at most three workers at once, with a Semaphore.
  *
- * A C twin of the Semaphore program of the tutorial "Synchronization in
- * Python's asyncio" (seed 002):
+ * Mirrors the Python program in which ten workers share an
+ * asyncio.Semaphore(3) (step 3 of docs/tutorial.md):
  *
  *   sem = asyncio.Semaphore(3)
  *   async def limited_worker(i):

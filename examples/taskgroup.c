@@ -1,18 +1,18 @@
 /* taskgroup: asyncio.TaskGroup waits for every task created in it.
  *
- * A C twin of the two TaskGroup programs of the tutorial "python 에서의
- * 비동기 알아보기".  `async with asyncio.TaskGroup() as tg:` becomes
+ * Mirrors the two Python TaskGroup programs of step 5 of
+ * docs/tutorial.md.  `async with asyncio.TaskGroup() as tg:` becomes
  * cio_taskgroup_enter(), tg.create_task() cio_taskgroup_create_task(), and
  * leaving the block cio_taskgroup_exit(), which waits for all the
  * children ("the await is implicit when the context manager exits").
  *
- * First say_after(1, 'hello') and say_after(2, 'world') in a group: both
- * wait at the same time, 2 s in all.  The tutorial's say_after lost its
- * print(what) line in copying; it is the one from Python's documentation
- * (and examples/create_task.c), which prints `what`.  Then the group's
- * tasks' results are read after the block.  The tutorial leaves
- * some_coro(...) and another_coro(...) unspecified; here they wait 1 s and
- * 2 s and return 1 and 2.
+ * First say_after(1, 'hello') and say_after(2, 'world') in a group: both wait
+ * at the same time, 2 s in all.  The say_after of the Python program lost its
+ * print(what) line in copying; it is the one from Python's documentation (and
+ * examples/create_task.c), which prints `what`.  Then the group's tasks'
+ * results are read after the block.  The Python program leaves some_coro(...)
+ * and another_coro(...) unspecified; here they wait 1 s and 2 s and return 1
+ * and 2.
  *
  * Expected output (with the wall-clock times):
  *

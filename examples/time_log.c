@@ -1,6 +1,7 @@
 /* time_log: awaiting one after another versus running tasks at once.
  *
- * A C twin of the first two programs of the tutorial "Python asyncio".
+ * Mirrors the first two Python programs of step 4 of docs/tutorial.md,
+ * which log the time around two awaits of async_sleep().
  * async_sleep() waits two seconds and logs.  Called twice in a row it
  * takes four seconds: calling a function that suspends is how casyncio
  * writes `await async_sleep()`, since every task has its own stack.  Run

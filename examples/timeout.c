@@ -1,18 +1,18 @@
 /* timeout: asyncio.timeout bounds a block of waits.
  *
- * A C twin of the asyncio.timeout programs of the tutorial "python 에서의
- * 비동기 알아보기" (from Python's documentation).  `async with
+ * Mirrors the asyncio.timeout programs of step 5 of docs/tutorial.md
+ * (from Python's documentation).  `async with
  * asyncio.timeout(10):` becomes cio_timeout_enter(&cm, 10) before the
  * block and cio_timeout_exit(&cm, rc) after it.  When the deadline
  * passes, the waiting call in the block returns CIO_ECANCELED (the task
  * is cancelled, as in asyncio); the code unwinds to cio_timeout_exit(),
  * which turns that into CIO_ETIMEDOUT, Python's TimeoutError.
  *
- * long_running_task() is not given in the tutorial; here it sleeps for an
+ * long_running_task() is not given in the Python program; here it sleeps for an
  * hour (like eternity() of the wait_for program), so both blocks time out
- * after the seeds' 10 seconds.  The second program enters with no
+ * after the Python program's 10 seconds.  The second program enters with no
  * deadline (timeout(None)) and sets one once it knows it, with
- * cio_timeout_reschedule(): the tutorial's copy lost the line
+ * cio_timeout_reschedule(): the Python program's copy lost the line
  * `cm.reschedule(new_deadline)` and the `pass` under `except`, both
  * restored from Python's documentation.
  *

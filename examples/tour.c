@@ -1,7 +1,7 @@
-/* tour: the tutorials' programs, each run with blocking sleeps and then as
- * tasks, with the time each way and the speed-up.
+/* tour: the Python programs of docs/tutorial.md, each run with blocking
+ * sleeps and then as tasks, with the time each way and the speed-up.
  *
- * Every program of the tutorials that has a synchronous counterpart is, as
+ * Every program of the tutorial that has a synchronous counterpart is, as
  * far as time goes, a few jobs that each wait a number of times: find_users(3)
  * waits three times one second, fetch_data(2, 3) once three seconds.  The
  * sync run does the waits one after another with a blocking sleep, as
@@ -17,20 +17,20 @@
  * the same factor, so the speed-ups stay the same.
  *
  * Output: two header lines (what the tour does, the scale), then a table
- * with one row per program: the tutorial it comes from (000 .. 004), the
+ * with one row per program: the step of docs/tutorial.md it comes from, the
  * program, how the async version composes its tasks, the sync and async
  * seconds measured, the speed-up, and the tutorial's own seconds; then a
  * total.  At the default scale (times vary by a few milliseconds; the
  * column headers and spacing are shortened here to fit):
  *
- *   000 find_users(3), (2), (1)       asyncio.wait    1.20 s 0.60 s x2.0
- *   001 find_users_async(1) three ... asyncio.gather  0.60 s 0.20 s x3.0
- *   001 fetch_data: 2 s, 3 s, 1 s     asyncio.gather  1.20 s 0.60 s x2.0
- *   002 worker("A", 1), worker("B"... create_task     0.60 s 0.40 s x1.5
- *   003 async_sleep() twice           create_task     0.80 s 0.40 s x2.0
- *   003 async_sleep() five times      asyncio.gather  2.00 s 0.40 s x5.0
- *   004 say_after(1), say_after(2)    TaskGroup       0.60 s 0.40 s x1.5
- *   004 factorial(2), (3), (4)        asyncio.gather  1.20 s 0.60 s x2.0
+ *   1   find_users(3), (2), (1)       asyncio.wait    1.20 s 0.60 s x2.0
+ *   2   find_users_async(1) three ... asyncio.gather  0.60 s 0.20 s x3.0
+ *   2   fetch_data: 2 s, 3 s, 1 s     asyncio.gather  1.20 s 0.60 s x2.0
+ *   3   worker("A", 1), worker("B"... create_task     0.60 s 0.40 s x1.5
+ *   4   async_sleep() twice           create_task     0.80 s 0.40 s x2.0
+ *   4   async_sleep() five times      asyncio.gather  2.00 s 0.40 s x5.0
+ *   5   say_after(1), say_after(2)    TaskGroup       0.60 s 0.40 s x1.5
+ *   5   factorial(2), (3), (4)        asyncio.gather  1.20 s 0.60 s x2.0
  *   total                                             8.20 s 3.60 s x2.3
  */
 #define _POSIX_C_SOURCE 200809L
@@ -54,7 +54,7 @@ struct job {
 enum compose { WAIT, GATHER, TASKS, TASKGROUP };
 
 struct program {
-  const char *seed; /* which tutorial (shared/seeds/NNN_*) */
+  const char *step; /* which step of docs/tutorial.md */
   const char *name;
   enum compose how;
   int njobs;
@@ -69,22 +69,22 @@ static const char *const compose_names[] = {
 };
 
 static const struct program programs[] = {
-    {"000", "find_users(3), (2), (1)", WAIT, 3, {{3, 1}, {2, 1}, {1, 1}}},
-    {"001",
+    {"1", "find_users(3), (2), (1)", WAIT, 3, {{3, 1}, {2, 1}, {1, 1}}},
+    {"2",
      "find_users_async(1) three times",
      GATHER,
      3,
      {{1, 1}, {1, 1}, {1, 1}}},
-    {"001", "fetch_data: 2 s, 3 s, 1 s", GATHER, 3, {{1, 2}, {1, 3}, {1, 1}}},
-    {"002", "worker(\"A\", 1), worker(\"B\", 2)", TASKS, 2, {{1, 1}, {1, 2}}},
-    {"003", "async_sleep() twice", TASKS, 2, {{1, 2}, {1, 2}}},
-    {"003",
+    {"2", "fetch_data: 2 s, 3 s, 1 s", GATHER, 3, {{1, 2}, {1, 3}, {1, 1}}},
+    {"3", "worker(\"A\", 1), worker(\"B\", 2)", TASKS, 2, {{1, 1}, {1, 2}}},
+    {"4", "async_sleep() twice", TASKS, 2, {{1, 2}, {1, 2}}},
+    {"4",
      "async_sleep() five times",
      GATHER,
      5,
      {{1, 2}, {1, 2}, {1, 2}, {1, 2}, {1, 2}}},
-    {"004", "say_after(1), say_after(2)", TASKGROUP, 2, {{1, 1}, {1, 2}}},
-    {"004", "factorial(2), (3), (4)", GATHER, 3, {{1, 1}, {2, 1}, {3, 1}}},
+    {"5", "say_after(1), say_after(2)", TASKGROUP, 2, {{1, 1}, {1, 2}}},
+    {"5", "factorial(2), (3), (4)", GATHER, 3, {{1, 1}, {2, 1}, {3, 1}}},
 };
 
 enum { NPROGRAMS = sizeof programs / sizeof programs[0] };
@@ -252,7 +252,7 @@ int main(int argc, char **argv) {
   printf("scale %.2f: delays are %.2f of the tutorials' (CIO_TOUR_SCALE=1 "
          "or `tour 1` for their own seconds)\n\n",
          scale, scale);
-  printf("%-4s %-33s %-15s  %-7s  %-7s %-8s %s\n", "seed", "program",
+  printf("%-4s %-33s %-15s  %-7s  %-7s %-8s %s\n", "step", "program",
          "async with", "sync", "async", "speed-up", "tutorial");
   double sync_total = 0, async_total = 0;
   for (size_t i = 0; i < NPROGRAMS; i++) {
@@ -269,7 +269,7 @@ int main(int argc, char **argv) {
     }
     double want_sync, want_async;
     tutorial_times(p, &want_sync, &want_async);
-    printf("%-4s %-33s %-15s %5.2f s  %5.2f s  x%-7.1f %g s vs %g s\n", p->seed,
+    printf("%-4s %-33s %-15s %5.2f s  %5.2f s  x%-7.1f %g s vs %g s\n", p->step,
            p->name, compose_names[p->how], sync_s, async_s, sync_s / async_s,
            want_sync, want_async);
     sync_total += sync_s;

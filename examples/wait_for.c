@@ -1,12 +1,12 @@
 /* wait_for: wait for a task at most so long, then cancel it.
  *
- * A C twin of the asyncio.wait_for program of the tutorial "python 에서의
- * 비동기 알아보기" (from Python's documentation).  asyncio.wait_for()
+ * Mirrors the asyncio.wait_for program of step 5 of docs/tutorial.md
+ * (from Python's documentation).  asyncio.wait_for()
  * wraps the coroutine eternity() in a task; here that is
  * cio_create_task(), and cio_wait_for() waits on the task's future.  After
  * one second it cancels the task, waits for it to end, and returns
  * CIO_ETIMEDOUT, Python's TimeoutError.  The `try:` and the
- * print('timeout!') lost in the tutorial's copy are restored from the
+ * print('timeout!') lost in the Python program's copy are restored from the
  * documentation.
  *
  * Expected output (after one second):

@@ -204,17 +204,17 @@ TEST(retry) {
 
 /* Each row of the tour: the tutorial's sync and async seconds. */
 static const struct tour_row {
-  const char *seed, *name, *how;
+  const char *step, *name, *how;
   double sync_s, async_s;
 } tour_rows[] = {
-    {"000", "find_users(3), (2), (1)", "asyncio.wait", 6, 3},
-    {"001", "find_users_async(1) three times", "asyncio.gather", 3, 1},
-    {"001", "fetch_data: 2 s, 3 s, 1 s", "asyncio.gather", 6, 3},
-    {"002", "worker(\"A\", 1), worker(\"B\", 2)", "create_task", 3, 2},
-    {"003", "async_sleep() twice", "create_task", 4, 2},
-    {"003", "async_sleep() five times", "asyncio.gather", 10, 2},
-    {"004", "say_after(1), say_after(2)", "TaskGroup", 3, 2},
-    {"004", "factorial(2), (3), (4)", "asyncio.gather", 6, 3},
+    {"1", "find_users(3), (2), (1)", "asyncio.wait", 6, 3},
+    {"2", "find_users_async(1) three times", "asyncio.gather", 3, 1},
+    {"2", "fetch_data: 2 s, 3 s, 1 s", "asyncio.gather", 6, 3},
+    {"3", "worker(\"A\", 1), worker(\"B\", 2)", "create_task", 3, 2},
+    {"4", "async_sleep() twice", "create_task", 4, 2},
+    {"4", "async_sleep() five times", "asyncio.gather", 10, 2},
+    {"5", "say_after(1), say_after(2)", "TaskGroup", 3, 2},
+    {"5", "factorial(2), (3), (4)", "asyncio.gather", 6, 3},
 };
 
 enum { NTOUR = sizeof tour_rows / sizeof tour_rows[0] };
@@ -238,13 +238,13 @@ TEST(tour) {
   CHECK(strncmp(lines[0].text, "casyncio tour: ", 15) == 0);
   CHECK(strncmp(lines[1].text, "scale 0.10: ", 12) == 0);
   CHECK_STR(lines[2].text, "");
-  CHECK(strncmp(lines[3].text, "seed program", 12) == 0);
+  CHECK(strncmp(lines[3].text, "step program", 12) == 0);
   double elapsed = 0, sync_total = 0, async_total = 0;
   for (size_t i = 0; i < NTOUR; i++) {
     const struct tour_row *row = &tour_rows[i];
     const struct line *l = &lines[4 + i];
     char head[64];
-    snprintf(head, sizeof head, "%-4s %s", row->seed, row->name);
+    snprintf(head, sizeof head, "%-4s %s", row->step, row->name);
     if (strncmp(l->text, head, strlen(head)) != 0)
       test_fail(__FILE__, __LINE__, "tour row %zu: \"%s\", want \"%s...\"",
                 i + 1, l->text, head);

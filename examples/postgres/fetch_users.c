@@ -1,6 +1,6 @@
 /* fetch_users: three queries gathered on one PostgreSQL connection.
  *
- * The tutorial's asyncpg example, in C:
+ * The asyncpg program of step 2 of docs/tutorial.md, in C:
  *
  *   async def fetch_users():
  *       conn = await asyncpg.connect('postgresql://...')

@@ -1,4 +1,5 @@
-/* fetch_users_sqlite: the tutorial's fetch_users on SQLite, the database
+/* fetch_users_sqlite: fetch_users of step 2 of docs/tutorial.md on SQLite,
+ * the database
  * that needs no server.
  *
  *   async def fetch_users():
