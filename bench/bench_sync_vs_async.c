@@ -1,5 +1,5 @@
-/* The seed's lesson as a benchmark: the same I/O-bound workload written
- * synchronously and with casyncio tasks.
+/* The lesson of step 1 of docs/tutorial.md as a benchmark: the same
+ * I/O-bound workload written synchronously and with casyncio tasks.
  *
  *   bench_sync_vs_async [N] [WHICH]   N operations of each kind (default
  *                                     200); WHICH (sync, async) runs one
