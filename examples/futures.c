@@ -82,7 +82,8 @@ static int amain(void *arg, void **result) {
     rc = cio_await(first.token, &meal); /* the customer waits here */
     if (rc == 0)
       printf("customer: got %s\n", (const char *)meal);
-    cio_task_join(kitchen, NULL);
+    int krc = cio_task_join(kitchen, NULL);
+    rc = rc < 0 ? rc : krc;
     kitchen = NULL;
   }
 

@@ -37,8 +37,10 @@ static int resolve(void *arg, void **result) {
   hints.ai_family = AF_UNSPEC;
   hints.ai_socktype = SOCK_STREAM;
   cio_timeout to;
-  cio_timeout_enter(&to, 5.0);
-  int rc = cio_getaddrinfo(l->host, "80", &hints, &res);
+  int rc = cio_timeout_enter(&to, 5.0);
+  if (rc < 0)
+    return rc;
+  rc = cio_getaddrinfo(l->host, "80", &hints, &res);
   rc = cio_timeout_exit(&to, rc);
   if (rc < 0) {
     printf("%s: %s\n", l->host, cio_strerror(rc));

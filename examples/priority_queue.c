@@ -92,7 +92,7 @@ static int amain(void *arg, void **result) {
   for (int i = 0; i < 2; i++) {
     if (t[i] != NULL) {
       cio_task_cancel(t[i]);
-      cio_task_join(t[i], NULL); /* CIO_ECANCELED, as asked */
+      (void)!cio_task_join(t[i], NULL); /* CIO_ECANCELED, as asked */
     }
   }
   cio_queue_free(q);

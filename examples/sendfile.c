@@ -44,7 +44,7 @@ static int serve_file(cio_stream *s, void *arg) {
   if (rc < 0)
     return rc;
   ssize_t sent = cio_fs_sendfile(s, fd, 0, 0); /* 0: to the end */
-  cio_fs_close(fd);
+  (void)!cio_fs_close(fd); /* read only: nothing to lose */
   if (sent < 0)
     return (int)sent;
   printf("server: sent %zd bytes\n", sent);
@@ -59,7 +59,11 @@ static int fetch_file(struct app *app, int port) {
   void *data;
   size_t len;
   rc = cio_stream_read_all(s, &data, &len);
-  cio_stream_close(s);
+  int crc = cio_stream_close(s);
+  if (rc == 0 && crc < 0) {
+    free(data);
+    rc = crc;
+  }
   if (rc < 0)
     return rc;
   bool same = len == FILE_SIZE && memcmp(data, app->content, len) == 0;
@@ -75,9 +79,11 @@ static int write_file(struct app *app) {
   if (rc < 0)
     return rc;
   ssize_t n = cio_fs_write(fd, app->content, FILE_SIZE);
-  cio_fs_close(fd);
+  rc = cio_fs_close(fd); /* a write error may show only here */
   if (n < 0)
     return (int)n;
+  if (rc < 0)
+    return rc;
   printf("wrote a %zd-byte file\n", n);
   return 0;
 }
@@ -91,8 +97,10 @@ static int amain(void *arg, void **result) {
     rc = cio_start_server(&srv, serve_file, app, "127.0.0.1", 0, NULL);
   if (rc == 0)
     rc = fetch_file(app, cio_server_port(srv));
-  cio_server_close(srv);
-  cio_fs_unlink(app->path);
+  int crc = cio_server_close(srv);
+  int urc = cio_fs_unlink(app->path);
+  if (rc == 0)
+    rc = crc < 0 ? crc : urc;
   return rc;
 }
 

@@ -119,9 +119,9 @@ static int amain(void *arg, void **result) {
   /* Stop taking work, let the workers drain the queue. */
   if (prod != NULL) {
     cio_task_cancel(prod);
-    cio_task_join(prod, NULL);
+    (void)!cio_task_join(prod, NULL); /* CIO_ECANCELED, as asked */
   }
-  cio_queue_shutdown(s.jobs, false);
+  (void)!cio_queue_shutdown(s.jobs, false); /* cannot fail on a queue */
   for (int i = 0; i < 3; i++) {
     if (workers[i] == NULL)
       continue;

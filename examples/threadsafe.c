@@ -135,7 +135,10 @@ int main(void) {
   int rc = submit(&sh);
   if (rc < 0)
     fprintf(stderr, "threadsafe: %s\n", cio_strerror(rc));
-  cio_loop_call_soon_threadsafe(sh.loop, stop_loop, &sh);
+  if (cio_loop_call_soon_threadsafe(sh.loop, stop_loop, &sh) < 0) {
+    fprintf(stderr, "threadsafe: cannot stop the loop\n");
+    return 1; /* leaves with the loop thread still running */
+  }
   void *loop_rc;
   pthread_join(t, &loop_rc);
   return rc < 0 || loop_rc != NULL;

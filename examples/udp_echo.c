@@ -49,7 +49,9 @@ static int ask(cio_datagram *client, const char *message) {
     return rc;
   char buf[1500];
   cio_timeout to;
-  cio_timeout_enter(&to, 2.0);
+  rc = cio_timeout_enter(&to, 2.0);
+  if (rc < 0)
+    return rc;
   ssize_t n = cio_datagram_recvfrom(client, buf, sizeof buf, NULL);
   rc = cio_timeout_exit(&to, n < 0 ? (int)n : 0); /* CIO_ETIMEDOUT: lost */
   if (rc < 0)
@@ -68,10 +70,13 @@ static int amain(void *arg, void **result) {
   cio_addr addr;
   char host[64];
   int port;
-  cio_datagram_sock_addr(server, &addr);
-  cio_addr_format(&addr, host, sizeof host, &port);
-  printf("server: listening on %s (UDP)\n", host);
-  rc = cio_create_task(NULL, &server_task, serve, server, NULL);
+  rc = cio_datagram_sock_addr(server, &addr);
+  if (rc == 0)
+    rc = cio_addr_format(&addr, host, sizeof host, &port);
+  if (rc == 0) {
+    printf("server: listening on %s (UDP)\n", host);
+    rc = cio_create_task(NULL, &server_task, serve, server, NULL);
+  }
   if (rc == 0)
     rc = cio_datagram_open(&client, NULL, 0, host, port, NULL);
   if (rc == 0)
@@ -80,10 +85,10 @@ static int amain(void *arg, void **result) {
     rc = ask(client, "How are you?");
   if (server_task != NULL) {
     cio_task_cancel(server_task);
-    cio_task_join(server_task, NULL); /* CIO_ECANCELED, as asked */
+    (void)!cio_task_join(server_task, NULL); /* CIO_ECANCELED, as asked */
   }
-  cio_datagram_close(client);
-  cio_datagram_close(server);
+  (void)!cio_datagram_close(client); /* returns 0: nothing to check */
+  (void)!cio_datagram_close(server);
   return rc;
 }
 

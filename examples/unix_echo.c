@@ -53,8 +53,8 @@ static int client(const char *path, const char *message) {
   ssize_t n = rc < 0 ? rc : cio_stream_readline(s, line, sizeof line);
   if (n > 0)
     printf("client: received '%.*s'\n", (int)n - 1, line);
-  cio_stream_close(s);
-  return n < 0 ? (int)n : 0;
+  int crc = cio_stream_close(s);
+  return n < 0 ? (int)n : crc;
 }
 
 static int amain(void *arg, void **result) {
@@ -68,7 +68,9 @@ static int amain(void *arg, void **result) {
     return rc;
   printf("server: serving on a Unix socket\n");
   rc = client(path, "Hello World!");
-  cio_server_close(srv); /* waits for the handler, removes the file */
+  /* Waits for the handler, then removes the socket file. */
+  int crc = cio_server_close(srv);
+  rc = rc < 0 ? rc : crc;
   printf("socket file removed: %s\n", access(path, F_OK) != 0 ? "yes" : "no");
   return rc;
 }
