@@ -11,6 +11,7 @@ written for Doxygen.
   /* text */ directly above code    that declaration's documentation
   /* text */ followed by a blank    more description of the section (moved
                                     to the section's description)
+  a header without banners          one section, titled by its first line
 
 In comments, a run of lines indented by three spaces after a blank comment
 line is code (\\code), and backslashes, @ and <, which Doxygen would read
@@ -100,6 +101,7 @@ def main():
     # Split into comments at the start of a line and the code between.
     parts = re.split(r"(?m)(^/\*.*?\*/)", src, flags=re.S)
     out, seen, descs = [], set(), {}
+    has_banner = re.search(r"(?m)^/\* -{8,}", src) is not None
     group = member = None
     for i, part in enumerate(parts):
         if i % 2 == 0:
@@ -134,6 +136,12 @@ def main():
             member = name
             out.append(closers + doc(rest, "@name " + escape(name)) +
                        "\n/** @{ */")
+        elif i == 1 and not parts[0].strip() and not has_banner:
+            # A header without sections is one section, titled by its
+            # first line ("casyncio TLS: streams over TLS...").
+            group = slug(lines[0], seen)
+            descs[group] = lines[1:]
+            out.append(("", group, lines[0].strip(" .")))
         elif i == 1 and not parts[0].strip():
             out.append(doc(lines, "@file"))
         elif standalone and group:
