@@ -417,6 +417,25 @@ size_t cio__obj_total(const cio_loop *loop);
 void cio__obj_describe(const cio_loop *loop, unsigned mask, char *buf,
                        size_t cap);
 
+/* Test hook (inject.c), for tests/runner.c only: cancel the `task`-th
+ * task created from now on (1: the first) at its `n`-th suspension, as
+ * it parks (CIO__INJECT_PARK) or once that wait was woken, before it
+ * resumes (CIO__INJECT_WAKE); task or n 0 disarms.  Read back how many
+ * suspensions of the target were seen, how many cancellations were
+ * injected, and how many tasks were created since arming. */
+enum { CIO__INJECT_PARK, CIO__INJECT_WAKE };
+void cio__test_inject_cancel(uint64_t task, long n, int when);
+long cio__test_inject_seen(void);
+long cio__test_inject_count(void);
+uint64_t cio__test_inject_tasks(void);
+/* Called by the scheduler while armed (one relaxed load otherwise). */
+extern atomic_bool cio__inject_on;
+static inline bool cio__inject_armed(void) {
+  return atomic_load_explicit(&cio__inject_on, memory_order_relaxed);
+}
+void cio__inject_park(cio_task *t, struct cio__wait *w);
+void cio__inject_ready(cio_task *t, struct cio__wait *w);
+
 /* Resolve a NULL loop argument to the thread's loop. */
 static inline cio_loop *cio__loop_or_current(cio_loop *loop) {
   return loop ? loop : cio__loop_current();
@@ -633,6 +652,8 @@ void cio__future_cache_drain(cio_loop *loop);
 void cio__report_double_release(const char *what, const void *obj,
                                 const char *name);
 int cio__task_cancel_msg(cio_task *t, struct cio__msg *msg);
+/* Task ids issued so far in the process (the last id given). */
+uint64_t cio__task_ids_issued(void);
 void cio__future_free_callbacks(struct cio_future *f);
 void cio__future_report_unretrieved(struct cio_future *f, const char *what,
                                     const char *name);

@@ -175,6 +175,8 @@ static int deliver_cancel(cio_task *t, int rc) {
 int cio__task_park_on(cio_task *t, struct cio__wait *w) {
   cio_loop *loop = t->fut.loop;
   CIO_ASSERT(t == loop->current);
+  if (cio__inject_armed())
+    cio__inject_park(t, w); /* tests: a cancellation arriving here */
   t->state = CIO__TASK_WAITING;
   t->wait = w;
   /* A cancellation requested while running is aimed at the new wait at
@@ -187,13 +189,18 @@ int cio__task_park_on(cio_task *t, struct cio__wait *w) {
 
 void cio__task_ready(cio_task *t) {
   CIO_ASSERT(t->state == CIO__TASK_WAITING);
+  struct cio__wait *w = t->wait;
   t->state = CIO__TASK_READY;
   t->wait = NULL;
   cio__ready_push(t->fut.loop, &t->ready);
+  if (cio__inject_armed())
+    cio__inject_ready(t, w); /* tests: a cancellation racing the wake */
 }
 
 int cio__task_yield(cio_task *t) {
   cio_loop *loop = t->fut.loop;
+  if (cio__inject_armed())
+    cio__inject_park(t, NULL);
   t->state = CIO__TASK_READY;
   cio__ready_push(loop, &t->ready);
   switch_out(loop, t);

@@ -29,6 +29,10 @@ static atomic_uint_fast64_t task_counter;
 /* How a stack-overflow report names a task (src/arch/overflow.c). */
 static const cio__fiber_kind task_kind = {"task", "Task-"};
 
+uint64_t cio__task_ids_issued(void) {
+  return atomic_load_explicit(&task_counter, memory_order_relaxed);
+}
+
 static cio_task *task_of(cio_future *f) {
   return (cio_task *)(void *)f;
 }
