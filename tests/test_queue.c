@@ -659,3 +659,29 @@ TEST(queue_timeouts_take_nothing) {
   CHECK_RUN(test_run_virtual(main_timeouts, NULL), 0);
   CHECK_STR(test_log_text(), "b-got5 ");
 }
+
+/* Made before any loop exists (the header allows it: no loop's allocator
+ * counts it), then used by the tasks of a loop and freed after it.  The
+ * whole-object check once refused a queue without a loop (found by the
+ * cancellation sweep's queue scenario, which makes its queue that way). */
+static int main_queue_made_before(void *arg, void **result) {
+  (void)result;
+  cio_queue *q = arg;
+  cio_task *t;
+  struct who g = {"g", q, 0, 0};
+  TRY(test_spawn(&t, getter, &g));
+  TRY(cio_queue_put(q, P(7)));
+  TRY(cio_task_await(t, NULL));
+  CHECK_EQ(g.item, 7);
+  return 0;
+}
+
+TEST(queue_made_before_the_loop) {
+  cio_queue *q;
+  CHECK_RUN(cio_queue_new(&q, 1), 0);
+  int rc = test_run_virtual(main_queue_made_before, q);
+  size_t left = cio_queue_qsize(q);
+  cio_queue_free(q); /* no loop counts it: freed after the run */
+  CHECK_RUN(rc, 0);
+  CHECK_EQ(left, 0);
+}

@@ -42,7 +42,8 @@ struct cio_queue {
 
 /* Invariants (1) and the state, asserted at the public entry points. */
 static bool queue_check(const cio_queue *q) {
-  if (q->loop == NULL || q->kind > KIND_PRIORITY || q->state > QUEUE_SHUT_DOWN)
+  /* q->loop may be NULL: a queue made before any loop (not counted). */
+  if (q->kind > KIND_PRIORITY || q->state > QUEUE_SHUT_DOWN)
     return false;
   if (q->count > q->cap || (q->maxsize > 0 && q->count > q->maxsize))
     return false;
