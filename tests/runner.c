@@ -23,6 +23,7 @@
 static struct {
   const char *name;
   test_fn fn;
+  bool scenario; /* SCENARIO: the cancellation sweep reruns it */
 } tests[MAX_TESTS];
 static int ntests;
 /* Registration problems, reported by main() before anything runs (the
@@ -30,7 +31,8 @@ static int ntests;
 static int overflowed;
 static const char *duplicate;
 
-void test_register(const char *name, test_fn fn, const char *file) {
+void test_register(const char *name, test_fn fn, const char *file,
+                   bool scenario) {
   (void)file;
   for (int i = 0; i < ntests; i++)
     if (strcmp(tests[i].name, name) == 0)
@@ -41,6 +43,7 @@ void test_register(const char *name, test_fn fn, const char *file) {
   }
   tests[ntests].name = name;
   tests[ntests].fn = fn;
+  tests[ntests].scenario = scenario;
   ntests++;
 }
 
@@ -87,6 +90,38 @@ static int check_cases(int argc, char **argv) {
   return missing == 0 ? 0 : 1;
 }
 
+/* ---- seeds ---------------------------------------------------------------- */
+
+static bool seeded;
+static uint64_t seed, rand_state;
+
+uint64_t test_seed(void) {
+  if (!seeded) {
+    const char *env = getenv("CIO_TEST_SEED");
+    if (env != NULL && env[0] != '\0') {
+      seed = strtoull(env, NULL, 0);
+    } else {
+      seed = (uint64_t)(test_now() * 1e6) ^ ((uint64_t)getpid() << 32);
+      seed &= 0xffffffffffffull; /* short enough to type back */
+    }
+    rand_state = seed ? seed : 0x9e3779b97f4a7c15ull;
+    seeded = true;
+  }
+  return seed;
+}
+
+uint64_t test_rand(void) {
+  (void)test_seed();
+  rand_state ^= rand_state >> 12;
+  rand_state ^= rand_state << 25;
+  rand_state ^= rand_state >> 27;
+  return rand_state * 0x2545f4914f6cdd1dull;
+}
+
+uint64_t test_rand_below(uint64_t n) {
+  return n == 0 ? 0 : test_rand() % n;
+}
+
 void test_fail(const char *file, int line, const char *fmt, ...) {
   va_list ap;
   fprintf(stderr, "%s:%d: FAILED: ", file, line);
@@ -94,6 +129,9 @@ void test_fail(const char *file, int line, const char *fmt, ...) {
   vfprintf(stderr, fmt, ap);
   va_end(ap);
   fprintf(stderr, "\n");
+  if (seeded)
+    fprintf(stderr, "seed %llu: rerun with CIO_TEST_SEED=%llu\n",
+            (unsigned long long)seed, (unsigned long long)seed);
   fflush(NULL);
   _exit(1);
 }
@@ -236,8 +274,16 @@ bool test_alloc_failed(void) {
   return sweeping && cio__test_alloc_failures() > 0;
 }
 
+static bool injecting; /* this run injects a cancellation */
+
+bool test_cancel_injected(void) {
+  return injecting && cio__test_inject_count() > 0;
+}
+
 bool test_tolerated(int rc) {
-  if (!test_alloc_failed() || (rc != CIO_ENOMEM && rc != CIO_ECANCELED))
+  bool alloc = test_alloc_failed() && (rc == CIO_ENOMEM || rc == CIO_ECANCELED);
+  bool cancel = test_cancel_injected() && rc == CIO_ECANCELED;
+  if (!alloc && !cancel)
     return false;
   stopped = true;
   return true;
@@ -248,6 +294,8 @@ bool test_tolerated(int rc) {
 static void disarm_in_child(void) {
   cio__test_fail_alloc(0, false);
   sweeping = false;
+  cio__test_inject_cancel(0, 0, 0);
+  injecting = false;
 }
 
 static int run_failing(int i, long n) {
@@ -322,8 +370,179 @@ static int sweep(int i) {
   }
 }
 
+/* ---- injected cancellation -----------------------------------------------
+ * CIO_TEST_CANCEL in the environment (SCENARIO cases; a plain TEST runs
+ * once, as without it):
+ *   sweep   run the scenario again and again, cancelling its 1st task
+ *           (the main task of test_run) at its 1st, 2nd, ... suspension,
+ *           once as it parks and once after its wait was woken, until a
+ *           run sees no injection left to make; then the 2nd task, ...,
+ *           until a run creates fewer tasks.  Each run in a child; every
+ *           run must pass: no crash, no leak, the scenario's own checks.
+ *           Past CANCEL_DENSE suspensions N grows by N / 16.
+ *   main    the same for the 1st task only.
+ *   T:N     one run cancelling task T at its Nth suspension as it parks;
+ *   T:Nw    ... once its wait was woken (to debug one sweep run).
+ *   count   how many tasks the scenario makes and how often each suspends.
+ */
+
+#define CANCEL_DENSE 256
+#define CANCEL_NOT_REACHED 78 /* the target suspended fewer than N times */
+#define CANCEL_MISSED 80      /* reached, but nothing to inject (a yield, a
+                                 wait that was not woken) */
+#define CANCEL_NO_TASK 81     /* the run made fewer tasks than the target */
+
+/* One run in this process; returns the run's status (above, 0 when a
+ * cancellation was injected and the scenario stopped on it, SWEEP_ABSORBED
+ * when it went on). */
+static int run_cancelling(int i, uint64_t task, long n, int when) {
+  leak_baseline();
+  pthread_atfork(NULL, NULL, disarm_in_child);
+  injecting = true;
+  cio__test_inject_cancel(task, n, when);
+  tests[i].fn();
+  long seen = cio__test_inject_seen();
+  long count = cio__test_inject_count();
+  uint64_t tasks = cio__test_inject_tasks();
+  cio__test_inject_cancel(0, 0, 0);
+  fflush(NULL);
+  if (leak_report() > 0) {
+    fprintf(stderr, "FAILED: %s left the above behind (task %llu cancelled "
+            "at suspension %ld%s)\n", tests[i].name,
+            (unsigned long long)task, n, when == CIO__INJECT_WAKE ?
+            " after its wake" : "");
+    return 1;
+  }
+  if (n == LONG_MAX) {
+    printf("%s: task %llu suspended %ld times (%llu tasks made)\n",
+           tests[i].name, (unsigned long long)task, seen,
+           (unsigned long long)tasks);
+  }
+  if (tasks < task)
+    return CANCEL_NO_TASK;
+  if (seen < n)
+    return CANCEL_NOT_REACHED;
+  if (count == 0)
+    return CANCEL_MISSED;
+  return stopped ? 0 : SWEEP_ABSORBED;
+}
+
+static int run_cancelling_child(int i, uint64_t task, long n, int when) {
+  fflush(NULL);
+  pid_t pid = fork();
+  if (pid == 0) {
+    unsetenv("CIO_TEST_CANCEL");
+    alarm(60);
+    int rc = run_cancelling(i, task, n, when);
+    fflush(NULL);
+    _exit(rc);
+  }
+  int status = 0;
+  waitpid(pid, &status, 0);
+  if (WIFEXITED(status))
+    return WEXITSTATUS(status);
+  fprintf(stderr, "FAILED: %s: signal %d\n", tests[i].name, WTERMSIG(status));
+  return -1;
+}
+
+struct cancel_tally {
+  long runs, stopped, absorbed;
+};
+
+/* Sweep task `task`'s suspensions; 0, 1 (failed) or CANCEL_NO_TASK. */
+static int cancel_sweep_task(int i, uint64_t task, struct cancel_tally *t) {
+  long n;
+  for (n = 1;; n = n < CANCEL_DENSE ? n + 1 : n + n / 16) {
+    for (int when = CIO__INJECT_PARK; when <= CIO__INJECT_WAKE; when++) {
+      int code = run_cancelling_child(i, task, n, when);
+      if (code == CANCEL_NO_TASK)
+        return CANCEL_NO_TASK;
+      if (code == CANCEL_NOT_REACHED) {
+        if (n > 1)
+          printf("%s: task %llu cancelled at each of its %ld suspensions\n",
+                 tests[i].name, (unsigned long long)task, n - 1);
+        return 0;
+      }
+      if (code == TEST_SKIP_CODE)
+        return TEST_SKIP_CODE;
+      if (code != 0 && code != SWEEP_ABSORBED && code != CANCEL_MISSED) {
+        fprintf(stderr, "FAILED: %s with task %llu cancelled at suspension "
+                "%ld%s (exit %d); rerun: CIO_TEST_CANCEL=%llu:%ld%s %s %s\n",
+                tests[i].name, (unsigned long long)task, n,
+                when == CIO__INJECT_WAKE ? " after its wake" : "", code,
+                (unsigned long long)task, n,
+                when == CIO__INJECT_WAKE ? "w" : "", self_path, tests[i].name);
+        return 1;
+      }
+      if (code != CANCEL_MISSED) {
+        t->runs++;
+        t->stopped += code == 0;
+        t->absorbed += code == SWEEP_ABSORBED;
+      }
+    }
+  }
+}
+
+static int cancel_sweep(int i, bool main_only) {
+  struct cancel_tally t = {0};
+  uint64_t task;
+  for (task = 1; !main_only || task == 1; task++) {
+    int rc = cancel_sweep_task(i, task, &t);
+    if (rc == CANCEL_NO_TASK)
+      break;
+    if (rc != 0)
+      return rc;
+  }
+  printf("%s: %ld injected cancellations over %llu task(s): %ld runs "
+         "stopped at CIO_ECANCELED, %ld went on\n", tests[i].name, t.runs,
+         (unsigned long long)(task - 1), t.stopped, t.absorbed);
+  return 0;
+}
+
+static int cancel_count(int i) {
+  for (uint64_t task = 1;; task++) {
+    int code = run_cancelling_child(i, task, LONG_MAX, CIO__INJECT_PARK);
+    if (code == CANCEL_NO_TASK)
+      return 0;
+    if (code != CANCEL_NOT_REACHED)
+      return code;
+  }
+}
+
+static int run_cancel_mode(int i, const char *mode) {
+  if (!tests[i].scenario)
+    return run_one(i);
+  if (strcmp(mode, "sweep") == 0 || strcmp(mode, "main") == 0)
+    return cancel_sweep(i, strcmp(mode, "main") == 0);
+  if (strcmp(mode, "count") == 0)
+    return cancel_count(i);
+  char *end;
+  unsigned long long task = strtoull(mode, &end, 10);
+  long n = *end == ':' ? strtol(end + 1, &end, 10) : 0;
+  bool wake = *end == 'w';
+  if (task == 0 || n <= 0 || end[wake] != '\0') {
+    fprintf(stderr, "CIO_TEST_CANCEL: sweep, main, count, T:N or T:Nw, not "
+            "%s\n", mode);
+    return 2;
+  }
+  int code = run_cancelling(i, task, n, wake ? CIO__INJECT_WAKE :
+                            CIO__INJECT_PARK);
+  if (code == CANCEL_NO_TASK || code == CANCEL_NOT_REACHED ||
+      code == CANCEL_MISSED)
+    printf("%s: no cancellation injected (%s)\n", tests[i].name,
+           code == CANCEL_NO_TASK ? "no such task" :
+           code == CANCEL_NOT_REACHED ? "fewer suspensions" : "not woken");
+  else if (code == SWEEP_ABSORBED)
+    printf("%s: cancellation injected; the scenario went on\n",
+           tests[i].name);
+  return code == 1 ? 1 : 0;
+}
+
 /* Run case i as the environment asks. */
 static int run_case(int i) {
+  const char *cancel = getenv("CIO_TEST_CANCEL");
+  if (cancel != NULL && cancel[0] != '\0')
+    return run_cancel_mode(i, cancel);
   const char *mode = getenv("CIO_TEST_FAIL_ALLOC");
   if (mode == NULL || mode[0] == '\0')
     return run_one(i);
@@ -384,7 +603,8 @@ int main(int argc, char **argv) {
     fflush(NULL);
     pid_t pid = fork();
     if (pid == 0) {
-      if (getenv("CIO_TEST_FAIL_ALLOC") == NULL)
+      if (getenv("CIO_TEST_FAIL_ALLOC") == NULL &&
+          getenv("CIO_TEST_CANCEL") == NULL)
         alarm(60);
       int rc = run_case(i);
       fflush(NULL);

@@ -20,12 +20,25 @@
 #include "casyncio.h"
 
 typedef void (*test_fn)(void);
-void test_register(const char *name, test_fn fn, const char *file);
+void test_register(const char *name, test_fn fn, const char *file,
+                   bool scenario);
 
 #define TEST(name)                                                             \
   static void test_##name(void);                                               \
   __attribute__((constructor)) static void test_register_##name(void) {        \
-    test_register(#name, test_##name, __FILE__);                               \
+    test_register(#name, test_##name, __FILE__, false);                        \
+  }                                                                            \
+  static void test_##name(void)
+
+/* A case the cancellation sweep reruns (CIO_TEST_CANCEL=sweep, `make
+ * test-cancel`): cancelling each task it creates at each of its
+ * suspension points in turn.  Otherwise exactly a TEST.  Write it at the
+ * start of a line, like TEST; its ctest case gets the label `cancel`.  See
+ * "Cases under injected cancellation" below and docs/testing.md. */
+#define SCENARIO(name)                                                         \
+  static void test_##name(void);                                               \
+  __attribute__((constructor)) static void test_register_##name(void) {        \
+    test_register(#name, test_##name, __FILE__, true);                         \
   }                                                                            \
   static void test_##name(void)
 
@@ -94,9 +107,35 @@ void test_skip(const char *fmt, ...)
 /* True once an allocation failed by injection in this run. */
 bool test_alloc_failed(void);
 
-/* True when `rc` is what an injected failure explains: CIO_ENOMEM or
- * CIO_ECANCELED after one happened.  Counts the case as stopped early. */
+/* ---- cases under injected cancellation ----
+ *
+ * The cancellation sweep (CIO_TEST_CANCEL=sweep, see runner.c) reruns a
+ * SCENARIO cancelling one task (the 1st task created: the main task of
+ * test_run; then the 2nd, ...) at its 1st, then 2nd, ... suspension, as
+ * it parks and again once its wait was woken.  The same TRY / CHECK_RUN /
+ * DEFER make a scenario stop cleanly at the CIO_ECANCELED that reaches
+ * the main task; a scenario then checks its conservation law whatever
+ * happened (items put = got + still queued, permits restored, bytes
+ * written = bytes read, every result taken or disposed of), and accepts
+ * what a cancelled helper task explains only when test_cancel_injected()
+ * says a cancellation was injected. */
+
+/* True once a cancellation was injected in this run. */
+bool test_cancel_injected(void);
+
+/* True when `rc` is what an injected fault explains: CIO_ENOMEM or
+ * CIO_ECANCELED after an injected allocation failure, CIO_ECANCELED after
+ * an injected cancellation.  Counts the case as stopped early. */
 bool test_tolerated(int rc);
+
+/* In a SCENARIO: the run ended with `rc`, which must be 0, or what an
+ * injected fault explains (test_tolerated). */
+#define CHECK_OUTCOME(rc)                                                      \
+  do {                                                                         \
+    int o_ = (rc);                                                             \
+    if (o_ != 0 && !test_tolerated(o_))                                        \
+      test_fail(__FILE__, __LINE__, "run ended with %s", cio_err_name(o_));    \
+  } while (0)
 
 /* The case stops here (TRY and CHECK_RUN call it): from the main task of
  * test_run(_virtual), or the body of test_with_loop, the other tasks are
@@ -178,6 +217,15 @@ enum test_defer_kind {
 void test_defer(enum test_defer_kind kind, void *obj);
 
 /* ---- helpers shared by the test files (helpers.c) ---- */
+
+/* Storm tests draw from a seeded PRNG.  test_seed() is the run's seed:
+ * $CIO_TEST_SEED if set, else one made from the clock; once asked for it
+ * is printed with any failure ("rerun with CIO_TEST_SEED=..."), so a
+ * failing storm can be replayed exactly.  test_rand() is the next
+ * 64-bit number (xorshift*), test_rand_below(n) one in [0, n). */
+uint64_t test_seed(void);
+uint64_t test_rand(void);
+uint64_t test_rand_below(uint64_t n);
 
 /* An event log for order checks: test_log("a%d", 1) appends "a1 ". */
 void test_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
