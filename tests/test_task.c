@@ -372,3 +372,45 @@ static int main_stack_size(void *arg, void **result) {
 TEST(custom_stack_size) {
   CHECK_RUN(test_run_virtual(main_stack_size, NULL), 0);
 }
+
+/* Asking a task for its error (0: it succeeded) does not take its
+ * result: the caller never got the pointer, so it still goes to the
+ * task's dispose function when the task is freed.  Found by the
+ * cancellation sweep (a stopping case asked the error of a helper that
+ * handled its cancellation and returned a heap result: leaked). */
+static int disposed_results;
+
+static void count_disposed(void *arg, void *result, int status) {
+  (void)arg;
+  CHECK_EQ(status, 0);
+  disposed_results++;
+  free(result);
+}
+
+static int heap_result(void *arg, void **result) {
+  (void)arg;
+  *result = malloc(8);
+  CHECK(*result != NULL);
+  return 0;
+}
+
+static int main_error_keeps_result(void *arg, void **result) {
+  (void)arg;
+  (void)result;
+  cio_task *t;
+  TRY(cio_create_task(NULL, &t, heap_result, NULL,
+                      &(cio_task_opts){.dispose = count_disposed}));
+  DEFER(t);
+  TRY(test_yield_n(2));
+  CHECK(cio_task_is_done(t));
+  CHECK_EQ(cio_task_error(t), 0);
+  CHECK_EQ(cio_future_error(cio_task_future(t)), 0);
+  CHECK_EQ(disposed_results, 0);
+  return 0;
+}
+
+TEST(error_of_a_task_leaves_its_result_to_dispose) {
+  disposed_results = 0;
+  CHECK_RUN(test_run_virtual(main_error_keeps_result, NULL), 0);
+  CHECK_EQ(disposed_results, 1);
+}

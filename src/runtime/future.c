@@ -362,6 +362,10 @@ int cio_future_error(cio_future *f) {
   if (f == NULL)
     return CIO_EINVAL;
   CIO_ASSERT(f->state == CIO__FUT_FREED || cio__future_check(f));
+  /* Asking for the error hands no result over: an untaken result stays
+   * for its reader, or for `dispose`. */
+  if (f->state == CIO__FUT_RESULT)
+    return 0;
   return cio__future_take(f, NULL);
 }
 
