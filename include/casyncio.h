@@ -1471,8 +1471,13 @@ CIO_API CIO_NODISCARD int cio_addr_format(const cio_addr *a, char *host, size_t 
  * them (up to 2 * limit: then reading pauses until the buffer drains to
  * `limit`, as asyncio does).  The read calls take from the buffer first
  * and suspend only when it cannot satisfy them.  Only one task may wait
- * for data at a time (another gets CIO_EBUSY).  Once the connection
- * failed, reads return its error (stored error first, as asyncio).
+ * for data at a time (another gets CIO_EBUSY).  When the connection
+ * fails (a reset...), the bytes received before it are still read first:
+ * cio_stream_read returns them, readline / readuntil / readexactly return
+ * the complete lines or chunks they find; a call the buffer cannot
+ * satisfy then returns the error (CIO_ECONNRESET), leaving a partial line
+ * buffered for cio_stream_read.  A reset is never read as a clean end of
+ * file.  (asyncio raises at once and drops the buffered bytes.)
  *
  * Writing: cio_stream_write() never suspends; it sends what the kernel
  * takes and queues the rest.  cio_stream_drain() suspends while more than
@@ -1563,7 +1568,8 @@ CIO_API CIO_NODISCARD ssize_t cio_stream_readuntil_any(cio_stream *s, const void
                                          void *buf, size_t cap, size_t *n);
 
 /* Read one line, '\n' included, into `buf` (`cap` bytes) and return its
- * length.  At end of file returns the partial last line (0 when none).
+ * length.  At end of file returns the partial last line (0 when none);
+ * after a connection error, the error (the partial line stays buffered).
  * A line longer than the limit (or than cap - 1) gives CIO_EMSGSIZE and
  * is discarded (through its '\n' if that is buffered, otherwise the whole
  * buffer), as asyncio's ValueError.  May suspend; other errors as

@@ -45,6 +45,10 @@ struct cio__fd_kind {
  * getsockname's error (CIO_EBADF...). */
 int cio__sock_describe(int fd, struct cio__fd_kind *out);
 
+/* The error pending on socket `fd` (SO_ERROR, which the kernel hands out
+ * once), or 0: none, or `fd` is no socket. */
+int cio__sock_pending_error(int fd);
+
 /* SO_REUSEPORT (and SO_BROADCAST) on a socket libuv made. */
 int cio__sock_set_reuseport(uv_os_sock_t fd);
 

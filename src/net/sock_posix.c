@@ -18,6 +18,14 @@ static int set_int_opt(int fd, int level, int name) {
   return setsockopt(fd, level, name, &one, sizeof one) == 0 ? 0 : -errno;
 }
 
+int cio__sock_pending_error(int fd) {
+  int err = 0;
+  socklen_t len = sizeof err;
+  if (fd < 0 || getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0)
+    return 0;
+  return err != 0 ? cio__uv_error(-err) : 0;
+}
+
 int cio__sock_set_reuseport(uv_os_sock_t fd) {
 #if defined(SO_REUSEPORT)
   return set_int_opt(fd, SOL_SOCKET, SO_REUSEPORT);

@@ -54,6 +54,7 @@
  */
 #include <string.h>
 
+#include "net/net.h"
 #include "net/stream.h"
 
 #define READ_CHUNK (16 * 1024) /* free space offered to each read */
@@ -261,9 +262,21 @@ static void feed_error(cio_stream *s, int err) {
   cio__wait_wake_all(&s->drainers, 0);
 }
 
-static int read_error(ssize_t nread) {
+/* libuv reports end of file on a hang-up after a short read without
+ * reading again, so a reset right after data passes for a clean end of
+ * file: ask the socket for its pending error, and take a reset that a
+ * write collected first (the kernel hands it out once, then read(2) says
+ * 0).  0 for a clean end of file. */
+static int eof_error(const cio_stream *s) {
+  int err = cio__sock_pending_error(s->fd);
+  if (err == 0 && s->write_error == CIO_ECONNRESET)
+    err = CIO_ECONNRESET;
+  return err;
+}
+
+static int read_error(const cio_stream *s, ssize_t nread) {
   if (nread == UV_EOF)
-    return 0;
+    return eof_error(s);
   return nread == UV_ENOBUFS ? CIO_ENOMEM : cio__uv_error((int)nread);
 }
 
@@ -273,7 +286,7 @@ static void layer_read(cio_stream *s, ssize_t nread, const uv_buf_t *buf) {
     s->lops->feed(s, buf->base, (size_t)nread);
   } else if (nread < 0) {
     stop_reading(s);
-    s->lops->feed_end(s, read_error(nread));
+    s->lops->feed_end(s, read_error(s, nread));
   }
 }
 
@@ -299,7 +312,7 @@ static void on_read(uv_stream_t *h, ssize_t nread, const uv_buf_t *buf) {
   if (nread == 0)
     return; /* EAGAIN */
   read_side_ended(s);
-  int err = read_error(nread);
+  int err = read_error(s, nread);
   if (err != 0)
     feed_error(s, err);
   wake_reader(s);
@@ -376,7 +389,8 @@ void cio__stream_feed_closed(cio_stream *s) {
 /* ---- the read calls ---------------------------------------------------- */
 
 /* Park until the buffer grows, EOF or an error (asyncio's
- * _wait_for_data).  Returns 0, the stored error, EBUSY, ECANCELED. */
+ * _wait_for_data); the caller looks at which.  Returns 0, EBUSY,
+ * ENOTSUP, ECANCELED. */
 static int wait_for_data(cio_stream *s) {
   int rc;
   cio_task *t = cio__task_for_suspend(&rc);
@@ -388,11 +402,8 @@ static int wait_for_data(cio_stream *s) {
     return CIO_ENOTSUP;
   start_reading(s); /* resumes a paused stream, as asyncio does */
   if (s->rstate == CIO__RS_EOF)
-    return s->error; /* could not start: nothing will come */
-  rc = cio__wait_in(&s->reader, t, 0);
-  if (rc < 0)
-    return rc;
-  return s->error;
+    return 0; /* could not start: nothing will come */
+  return cio__wait_in(&s->reader, t, 0);
 }
 
 static void consume(cio_stream *s, void *dst, size_t n) {
@@ -438,16 +449,19 @@ static ssize_t wait_direct(cio_stream *s, char *buf, size_t n) {
   return rc < 0 ? rc : (ssize_t)got;
 }
 
+/* Bytes received before a connection error are read first; the error
+ * comes once the buffer cannot satisfy a call (at eof, which an error
+ * always sets). */
 static ssize_t read_some(cio_stream *s, void *buf, size_t n) {
-  if (s->error)
-    return s->error;
   if (n == 0)
-    return 0;
+    return buffered(s) == 0 ? s->error : 0;
   while (buffered(s) == 0 && !at_eof(s)) {
     ssize_t rc = wait_direct(s, buf, n);
     if (rc != 0)
       return rc;
   }
+  if (buffered(s) == 0)
+    return s->error;
   size_t k = buffered(s) < n ? buffered(s) : n;
   consume(s, buf, k);
   return (ssize_t)k;
@@ -478,12 +492,10 @@ static int take_all(cio_stream *s, char **data, size_t *len) {
 }
 
 static int read_all(cio_stream *s, char **data, size_t *len) {
-  if (s->error)
-    return s->error;
   for (;;) {
     int rc = take_all(s, data, len);
     if (rc == 0 && at_eof(s))
-      return 0;
+      return s->error;
     if (rc == 0)
       rc = wait_for_data(s);
     if (rc < 0)
@@ -515,9 +527,9 @@ int cio_stream_read_all(cio_stream *s, void **data, size_t *len) {
 }
 
 static int readexactly(cio_stream *s, void *buf, size_t n, size_t *nread) {
-  if (s->error)
-    return s->error;
   while (buffered(s) < n) {
+    if (s->error)
+      return s->error; /* the bytes stay for read() */
     if (at_eof(s)) {
       *nread = buffered(s);
       consume(s, buf, *nread);
@@ -595,8 +607,6 @@ static bool find_first(const cio_stream *s, size_t from, const struct seps *ss,
 /* asyncio's readuntil, with the limit lowered so the chunk fits `cap`. */
 static ssize_t readuntil(cio_stream *s, const struct seps *ss, char *buf,
                          size_t cap, size_t *n) {
-  if (s->error)
-    return s->error;
   size_t limit = cap - ss->max_len < s->limit ? cap - ss->max_len : s->limit;
   size_t offset = 0, start = 0, end = 0;
   for (;;) {
@@ -610,6 +620,8 @@ static ssize_t readuntil(cio_stream *s, const struct seps *ss, char *buf,
         return CIO_ENOBUFS;
       }
     }
+    if (s->error)
+      return s->error; /* no separator: the bytes stay for read() */
     if (at_eof(s)) {
       *n = len < cap ? len : cap;
       consume(s, buf, *n);
