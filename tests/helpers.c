@@ -60,6 +60,7 @@ double test_now(void) {
 static struct deferred {
   enum test_defer_kind kind;
   void *obj;
+  void (*fn)(void *obj); /* TEST_DEFER_CALL */
 } deferred[MAX_DEFERRED];
 static size_t ndeferred;
 static bool in_run; /* inside test_run_virtual's main task */
@@ -70,7 +71,13 @@ void test_defer(enum test_defer_kind kind, void *obj) {
   if (ndeferred == MAX_DEFERRED)
     test_fail(__FILE__, __LINE__, "DEFER: more than %d objects", MAX_DEFERRED);
   if (obj != NULL)
-    deferred[ndeferred++] = (struct deferred){kind, obj};
+    deferred[ndeferred++] = (struct deferred){kind, obj, NULL};
+}
+
+void test_defer_call(void (*fn)(void *obj), void *obj) {
+  test_defer(TEST_DEFER_CALL, obj);
+  if (obj != NULL)
+    deferred[ndeferred - 1].fn = fn;
 }
 
 static void release(const struct deferred *d) {
@@ -104,6 +111,18 @@ static void release(const struct deferred *d) {
     break;
   case TEST_DEFER_AS_COMPLETED:
     cio_as_completed_free(d->obj);
+    break;
+  case TEST_DEFER_STREAM:
+    (void)!cio_stream_close(d->obj); /* frees it on every return */
+    break;
+  case TEST_DEFER_SERVER:
+    (void)!cio_server_close(d->obj); /* frees it on every return */
+    break;
+  case TEST_DEFER_PROCESS:
+    CHECK(cio_process_close(d->obj) != CIO_EPERM);
+    break;
+  case TEST_DEFER_CALL:
+    d->fn(d->obj);
     break;
   }
 }

@@ -195,12 +195,18 @@ enum test_defer_kind {
   TEST_DEFER_SEMAPHORE,
   TEST_DEFER_BARRIER,
   TEST_DEFER_AS_COMPLETED,
+  TEST_DEFER_STREAM,
+  TEST_DEFER_SERVER,
+  TEST_DEFER_PROCESS,
+  TEST_DEFER_CALL,
 };
 
 /* Release or free `obj` (a task, future, handle, queue, lock, event,
- * condition, semaphore, barrier or as_completed iterator) when the main
- * task of test_run or test_run_virtual ends, newest first.  The case must not release
- * or free it itself.  NULL is ignored. */
+ * condition, semaphore, barrier or as_completed iterator; close a stream,
+ * server or process, which suspends) when the main task of test_run or
+ * test_run_virtual ends, newest first.  The case must not release or free
+ * it itself.  NULL is ignored.  For any other object (a battery's
+ * connection...), DEFER_CALL(fn, obj) calls fn(obj) at that point. */
 #define DEFER(obj)                                                             \
   test_defer(_Generic((obj),                                                   \
                  cio_task *: TEST_DEFER_TASK,                                  \
@@ -212,9 +218,14 @@ enum test_defer_kind {
                  cio_condition *: TEST_DEFER_CONDITION,                        \
                  cio_semaphore *: TEST_DEFER_SEMAPHORE,                        \
                  cio_barrier *: TEST_DEFER_BARRIER,                            \
-                 cio_as_completed *: TEST_DEFER_AS_COMPLETED),                 \
+                 cio_as_completed *: TEST_DEFER_AS_COMPLETED,                  \
+                 cio_stream *: TEST_DEFER_STREAM,                              \
+                 cio_server *: TEST_DEFER_SERVER,                              \
+                 cio_process *: TEST_DEFER_PROCESS),                           \
              (obj))
 void test_defer(enum test_defer_kind kind, void *obj);
+#define DEFER_CALL(fn, obj) test_defer_call((fn), (obj))
+void test_defer_call(void (*fn)(void *obj), void *obj);
 
 /* ---- helpers shared by the test files (helpers.c) ---- */
 
