@@ -20,7 +20,7 @@ CMAKE ?= cmake
 CTEST ?= ctest
 
 .PHONY: all deps test-deps build fuzz demo docs test test-guard-fallback \
-  test-asan test-alloc test-tsan test-aarch64 clean
+  test-asan test-alloc test-cancel test-tsan test-aarch64 soak clean
 
 all: build
 
@@ -81,6 +81,19 @@ test-alloc: deps
 	  -j $(JOBS) -R '$(ALLOC_REGEX)'
 	cd $(ASAN_DIR) && CIO_TEST_FAIL_ALLOC=sweep-persist $(CTEST) \
 	  --output-on-failure -j $(JOBS) -R '$(ALLOC_REGEX)'
+
+# The cancellation sweep (tests/runner.c, CIO_TEST_CANCEL) over every
+# SCENARIO case (ctest label `cancel`: core, composition, sync, queue,
+# executor, stream, and each battery's that is built): each scenario
+# again and again, cancelling each of its tasks at each of its suspension
+# points in turn, as it parks and once its wait was woken; every run must
+# pass its conservation checks and leak nothing.  Under ASan and UBSan.
+test-cancel: deps test-deps
+	$(CMAKE) -S . -B $(ASAN_DIR) -DCMAKE_BUILD_TYPE=Debug -DCIO_SANITIZE=ON \
+	  -DCIO_BUILD_TESTS=ON -DCIO_BUILD_EXAMPLES=ON
+	$(CMAKE) --build $(ASAN_DIR) -j $(JOBS)
+	cd $(ASAN_DIR) && CIO_TEST_CANCEL=sweep $(CTEST) --output-on-failure \
+	  -j $(JOBS) -L cancel
 
 # ThreadSanitizer over the tests where threads meet loops: executors,
 # loops in several threads, call_soon_threadsafe.  A data race fails the
