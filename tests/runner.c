@@ -280,6 +280,12 @@ bool test_cancel_injected(void) {
   return injecting && cio__test_inject_count() > 0;
 }
 
+void test_inject_cancel(unsigned task, long n, bool after_wake) {
+  injecting = true;
+  cio__test_inject_cancel(task, n,
+                          after_wake ? CIO__INJECT_WAKE : CIO__INJECT_PARK);
+}
+
 bool test_tolerated(int rc) {
   bool alloc = test_alloc_failed() && (rc == CIO_ENOMEM || rc == CIO_ECANCELED);
   bool cancel = test_cancel_injected() && rc == CIO_ECANCELED;

@@ -123,6 +123,13 @@ bool test_alloc_failed(void);
 /* True once a cancellation was injected in this run. */
 bool test_cancel_injected(void);
 
+/* Inject one cancellation in this case, as one run of the sweep does:
+ * the `task`-th task created from now on (1: the next) is cancelled at
+ * its `n`-th suspension, as it parks or, with `after_wake`, once that
+ * wait was woken and before it resumes.  For a regression test of a race
+ * the sweep found.  Returns after arming; the case then runs. */
+void test_inject_cancel(unsigned task, long n, bool after_wake);
+
 /* True when `rc` is what an injected fault explains: CIO_ENOMEM or
  * CIO_ECANCELED after an injected allocation failure, CIO_ECANCELED after
  * an injected cancellation.  Counts the case as stopped early. */
