@@ -565,3 +565,47 @@ static int close_main(void *arg, void **result) {
 TEST(close_waits_for_queued_statements) {
   run_main(close_main);
 }
+
+/* A cancellation that arrives after the worker finished the open (or a
+ * query) but before the task resumed: the call returns CIO_ECANCELED,
+ * the connection it opened is closed, the result it fetched freed, and
+ * nothing is touched twice.  Found by the cancellation sweep (the open
+ * freed its job through the future's dispose, then read it: a
+ * use-after-free, and a leaked connection). */
+static int cancelled_after_open(void *arg, void **result) {
+  (void)arg;
+  (void)result;
+  cio_sqlite *db = (cio_sqlite *)1;
+  CHECK_EQ(cio_sqlite_open(&db, db_path("race.db"), NULL, NULL, 0),
+           CIO_ECANCELED);
+  CHECK(db == NULL);
+  return 0;
+}
+
+static int querier(void *arg, void **result) {
+  (void)result;
+  cio_db_result *r = (cio_db_result *)1;
+  CHECK_EQ(cio_sqlite_query(arg, "SELECT 1", NULL, 0, &r), CIO_ECANCELED);
+  CHECK(r == NULL);
+  return 0;
+}
+
+static int race_main(void *arg, void **result) {
+  (void)arg;
+  (void)result;
+  cio_sqlite *db = open_db("race2.db");
+  test_inject_cancel(1, 1, true); /* the next task: the querier */
+  cio_task *t;
+  CHECK_EQ(cio_create_task(NULL, &t, querier, db, NULL), 0);
+  CHECK_EQ(cio_task_join(t, NULL), 0);
+  exec_ok(db, "SELECT 2"); /* still usable */
+  CHECK_EQ(cio_sqlite_close(db), 0);
+  return 0;
+}
+
+TEST(cancel_racing_a_finished_job_leaks_nothing) {
+  test_inject_cancel(1, 1, true); /* the main task of the first run */
+  CHECK_EQ(cio_run(cancelled_after_open, NULL), 0);
+  CHECK_EQ(cio_run(race_main, NULL), 0);
+  cleanup();
+}

@@ -112,7 +112,11 @@ static int job_wait(struct job *j, bool *gone) {
     *gone = true;
     job_finish(j); /* the task's hold */
   } else {
-    j->refs--; /* it came back to us: no dispose will run */
+    /* It came back to us.  Cancelled after it finished, before we
+     * resumed: take the outcome, so that no dispose runs for it. */
+    if (rc == CIO_ECANCELED)
+      (void)!cio_future_result(fut, NULL);
+    j->refs--;
   }
   cio_future_release(fut);
   return rc;
@@ -224,7 +228,7 @@ static int run(cio_sqlite *db, int kind, const char *sql,
   rc = job_wait(j, &gone);
   if (gone)
     return rc;
-  if (res != NULL) {
+  if (res != NULL && rc != CIO_ECANCELED) { /* cancelled: job_finish frees */
     *res = j->res;
     j->res = NULL;
   }
