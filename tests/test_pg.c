@@ -515,6 +515,95 @@ TEST(cancel_mid_query_then_reuse) {
   run_pg(cancel_main);
 }
 
+/* The cancel request a cancelled query sends is a task of its own
+ * ("postgres cancel request") running PQcancel on the default executor.
+ * Cancelled in turn (a loop shutting down cancels every task), it must
+ * let the connection send again and free what it holds: cancelled before
+ * it ran, it left the connection waiting for it for ever; cancelled while
+ * its job was still queued, the job's dispose freed the request before
+ * the task read it (heap-use-after-free).  Found by the cancellation
+ * sweep. */
+static cio_task *find_task(const char *name) {
+  cio_task *all[64];
+  size_t n = cio_all_tasks(NULL, all, 64);
+  for (size_t i = 0; i < n && i < 64; i++)
+    if (strcmp(cio_task_get_name(all[i]), name) == 0)
+      return all[i];
+  return NULL;
+}
+
+/* A query the cancel request may never reach: short. */
+static int short_sleeper(void *arg, void **result) {
+  (void)result;
+  return cio_pg_query(arg, "SELECT pg_sleep(1)", NULL, 0, NULL);
+}
+
+static int hold_worker(void *arg, void **result) {
+  (void)result;
+  usleep((useconds_t)(intptr_t)arg);
+  return 0;
+}
+
+/* `busy` (queue the request's job behind jobs filling the default
+ * executor's threads): cancel the request task once it waits on its job;
+ * otherwise cancel it before it ran. */
+static int cancel_request_cancelled(bool busy) {
+  cio_pg_conn *c = connect_ok();
+  cio_future *hold[40] = {0};
+  if (busy)
+    for (int i = 0; i < 40; i++)
+      CHECK_EQ(cio_executor_submit(NULL, hold_worker, (void *)200000, NULL,
+                                   &hold[i]),
+               0);
+  cio_task *q;
+  CHECK_EQ(cio_create_task(NULL, &q, short_sleeper, c, NULL), 0);
+  CHECK_EQ(cio_sleep(0.2), 0);
+  cio_task_cancel(q);
+  cio_task *req = NULL;
+  for (int i = 0; i < 10 && req == NULL; i++) {
+    CHECK_EQ(cio_sleep(0), 0);
+    req = find_task("postgres cancel request");
+  }
+  CHECK(req != NULL);
+  if (busy)
+    CHECK_EQ(cio_sleep(0), 0); /* it runs, submits its job, waits */
+  cio_task_cancel(req);
+  CHECK_EQ(cio_task_join(q, NULL), CIO_ECANCELED);
+  /* The connection sends again (the server may still be sleeping on
+   * the old query when no cancel request reached it: wait for it). */
+  cio_db_result *r = query_ok(c, "SELECT 9", NULL, 0);
+  CHECK_EQ(int_of(r, 0, 0), 9);
+  cio_db_result_free(r);
+  cio_pg_close(c);
+  for (int i = 0; i < 40; i++) {
+    if (hold[i] != NULL) {
+      cio_future_cancel(hold[i]);
+      cio_future_release(hold[i]);
+    }
+  }
+  return 0;
+}
+
+static int cancel_request_before_it_ran(void *arg, void **result) {
+  (void)arg;
+  (void)result;
+  return cancel_request_cancelled(false);
+}
+
+static int cancel_request_with_its_job_queued(void *arg, void **result) {
+  (void)arg;
+  (void)result;
+  return cancel_request_cancelled(true);
+}
+
+TEST(cancel_request_task_cancelled_before_it_ran) {
+  run_pg(cancel_request_before_it_ran);
+}
+
+TEST(cancel_request_task_cancelled_with_its_job_queued) {
+  run_pg(cancel_request_with_its_job_queued);
+}
+
 /* ---- transactions ---------------------------------------------------- */
 
 static int tx_insert(cio_pg_conn *c, void *arg) {

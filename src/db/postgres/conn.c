@@ -247,10 +247,14 @@ void cio__pg_send_detached(cio_pg_conn *c, const char *sql) {
  * (Queries already pipelined behind the abandoned one cannot be helped:
  * the server cannot tell them apart; they may fail with 57014.) */
 
+/* Held by the request's task (let go in its done-callback, which runs
+ * whether or not the body ran) and by its executor job while a cancelled
+ * task leaves the job behind (let go by the dispose). */
 struct pg_cancel {
   cio_loop *loop;
   cio_pg_conn *conn; /* NULL once the connection closed */
   PGcancel *cancel;
+  int refs;
 };
 
 static int cancel_work(void *arg, void **result) {
@@ -261,7 +265,9 @@ static int cancel_work(void *arg, void **result) {
   return 0;
 }
 
-static void cancel_free(struct pg_cancel *k) {
+static void cancel_unref(struct pg_cancel *k) {
+  if (--k->refs > 0)
+    return;
   PQfreeCancel(k->cancel);
   cio__free(k->loop, k);
 }
@@ -269,18 +275,26 @@ static void cancel_free(struct pg_cancel *k) {
 static void cancel_dispose(void *arg, void *result, int status) {
   (void)result;
   (void)status;
-  cancel_free(arg);
+  cancel_unref(arg);
 }
 
 static int cancel_task(void *arg, void **result) {
   (void)result;
   struct pg_cancel *k = arg;
+  k->refs++; /* the job's */
   int rc = cio_run_in_executor(NULL, cancel_work, k, cancel_dispose, NULL);
-  cio_pg_conn *c = k->conn;
   if (rc != CIO_ECANCELED)
-    cancel_free(k); /* else the dispose frees it when the job is back */
-  else
-    k->conn = NULL;
+    cancel_unref(k); /* the job came back: no dispose runs */
+  return 0;
+}
+
+/* The request's task is done (or was cancelled before it ran): the
+ * connection may send again. */
+static void cancel_done(cio_future *f, void *arg) {
+  (void)f;
+  struct pg_cancel *k = arg;
+  cio_pg_conn *c = k->conn;
+  cancel_unref(k); /* the task's */
   if (c != NULL) {
     cio_task_release(c->cancel_task);
     c->cancel_task = NULL;
@@ -288,7 +302,6 @@ static int cancel_task(void *arg, void **result) {
     maybe_cancel(c); /* the next abandoned op, if one reached the front */
     grant(c);
   }
-  return 0;
 }
 
 void cio__pg_send_cancel(cio_pg_conn *c) {
@@ -299,12 +312,19 @@ void cio__pg_send_cancel(cio_pg_conn *c) {
     return;
   k->loop = c->loop;
   k->conn = c;
+  k->refs = 1;
   k->cancel = PQgetCancel(c->pg);
   cio_task_opts o = {.name = "postgres cancel request"};
   if (k->cancel == NULL ||
       cio_create_task(c->loop, &c->cancel_task, cancel_task, k, &o) < 0) {
-    PQfreeCancel(k->cancel);
-    cio__free(c->loop, k);
+    cancel_unref(k);
+    return;
+  }
+  if (cio_task_add_done_callback(c->cancel_task, cancel_done, k) < 0) {
+    cio_task_cancel(c->cancel_task); /* never runs: k is still only ours */
+    cio_task_release(c->cancel_task);
+    c->cancel_task = NULL;
+    cancel_unref(k);
     return;
   }
   c->cancel = k;
