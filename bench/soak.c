@@ -9,6 +9,8 @@
  *
  *   soak [--connections N] [--seconds S] [--interval S] [--warmup S]
  *        [--csv PATH] [--chart PATH]
+ *   soak --redraw [--connections N] [--seconds S] --csv PATH --chart PATH
+ *        draws the chart of an earlier run again
  *
  * Defaults: 10,000 connections for 600 s, samples every 10 s, warm-up
  * 60 s (a tenth of the run when shorter), soak.csv and soak.png.  Each
@@ -32,6 +34,7 @@ struct opts {
   long conns;
   double seconds, interval, warmup;
   const char *csv, *chart;
+  bool redraw; /* only draw the chart of an existing CSV */
 };
 
 struct sample {
@@ -44,7 +47,7 @@ struct sample {
   double load;                   /* the machine's 1-minute load average */
 };
 
-static struct opts opt = {10000, 600, 10, -1, "soak.csv", "soak.png"};
+static struct opts opt = {10000, 600, 10, -1, "soak.csv", "soak.png", false};
 static pid_t server_pid;
 static int server_port;
 
@@ -354,13 +357,14 @@ static void draw_chart(void) {
           "set title 'soak: %ld connections, echo round trips, %.0f s'\n"
           "set xlabel 'seconds'\nset ylabel 'resident memory (MiB)'\n"
           "set y2label 'round trips per second'\nset y2tics\n"
-          "set yrange [0:*]\nset y2range [0:*]\nset key bottom right\n"
+          "set xrange [0:%.0f]\nset yrange [0:*]\nset y2range [0:*]\n"
+          "set offsets 0, 0, graph 0.35, 0\nset key bottom right\n"
           "set grid\n"
           "plot '%s' skip 1 using 1:($2/1024) with linespoints title "
           "'client RSS', '' skip 1 using 1:($3/1024) with linespoints title "
           "'server RSS', '' skip 1 using 1:7 axes x1y2 with lines lw 2 "
           "title 'round trips/s'\n",
-          opt.chart, opt.conns, opt.seconds, opt.csv);
+          opt.chart, opt.conns, opt.seconds, opt.seconds, opt.csv);
   if (pclose(g) == 0)
     printf("chart: %s\n", opt.chart);
 }
@@ -368,6 +372,10 @@ static void draw_chart(void) {
 static void parse(int argc, char **argv) {
   for (int i = 1; i < argc; i++) {
     const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+    if (strcmp(a, "--redraw") == 0) {
+      opt.redraw = true;
+      continue;
+    }
     if (v == NULL)
       goto usage;
     if (strcmp(a, "--connections") == 0)
@@ -390,12 +398,16 @@ static void parse(int argc, char **argv) {
     return;
 usage:
   fprintf(stderr, "usage: soak [--connections N] [--seconds S] [--interval "
-                  "S] [--warmup S] [--csv PATH] [--chart PATH]\n");
+                  "S] [--warmup S] [--csv PATH] [--chart PATH] [--redraw]\n");
   exit(2);
 }
 
 int main(int argc, char **argv) {
   parse(argc, argv);
+  if (opt.redraw) {
+    draw_chart();
+    return 0;
+  }
   if (opt.warmup < 0)
     opt.warmup = opt.seconds >= 600 ? 60 : opt.seconds / 3;
   struct rlimit rl;
