@@ -902,6 +902,12 @@ TEST(overflow_deep_recursion_canary_only) {
                 DEEP_RECURSION);
 }
 TEST(overflow_runaway_recursion_canary_only) {
+  const char *emu = getenv("CIO_TEST_EMULATOR");
+  if (emu != NULL && emu[0] != '\0')
+    test_skip("under %s: qemu-user does not deliver a fault this far "
+              "below the stack to the program's handler ('uncaught target "
+              "signal 11'); the native run checks it",
+              emu);
   overflow_case("overflow_runaway_recursion_canary_only", 2, "canary",
                 RUNAWAY_RECURSION);
 }
