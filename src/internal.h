@@ -19,6 +19,7 @@
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <uv.h>
 
 #include "arch/fiber.h"
@@ -102,6 +103,29 @@ enum cio__wait_flag {
   CIO__WAIT_SHIELDED = 1u << 1,
 };
 
+/* A growing string for reports and dumps (src/debug/text.c).  It lives
+ * in libc's heap, not the loop allocator's: the stall watchdog builds
+ * reports on its own thread, and a text never outlives the call that
+ * builds it.  Out of memory, it keeps what it had and says so. */
+struct cio__text {
+  char *buf; /* NUL-terminated once anything was written; may be NULL */
+  size_t len, cap;
+  bool failed;
+};
+
+/* What a wait is for, read only by task dumps (src/debug/dump.c): one
+ * static const per kind of wait site, named with the object waited on by
+ * cio__wait_about().  Setting it is two stores; describing it happens
+ * only when someone asks for a dump. */
+struct cio__wait_kind {
+  const char *what; /* "sleep", "lock acquire", "queue get", "stream read" */
+  /* Optional: how `obj` looks now ("until 12.500 s", "pid 4242"). */
+  void (*describe)(cio_loop *loop, const void *obj, struct cio__text *out);
+  /* Optional: the futures (and tasks) the wait awaits, for the await
+   * graph: up to `cap` into `out`; returns how many there are. */
+  size_t (*awaits)(const void *obj, struct cio_future **out, size_t cap);
+};
+
 struct cio__wait {
   struct cio__callback cb; /* cb.node: in the object's list, or alone */
   cio_task *task;
@@ -110,10 +134,21 @@ struct cio__wait {
   int result;    /* set by the waker: 0, events, or a negative code */
   bool (*interrupt)(struct cio__wait *w);
   void *ctx; /* for the waiter and its interrupt hook */
+  const struct cio__wait_kind *kind; /* what it waits for, or NULL */
+  const void *obj;                   /* ...and on what: for dumps only */
 };
 
 /* Prepare `w` for the running task `t` (not yet linked anywhere). */
 void cio__wait_init(struct cio__wait *w, cio_task *t, unsigned flags);
+
+/* Say what `w` waits for, for task dumps: every wait site does, right
+ * after cio__wait_init (or through cio__wait_in). */
+static inline void cio__wait_about(struct cio__wait *w,
+                                   const struct cio__wait_kind *kind,
+                                   const void *obj) {
+  w->kind = kind;
+  w->obj = obj;
+}
 
 /* Park until woken or cancelled; `w` may be linked by the caller or be
  * referenced by a timer or request.  Returns w->result, or CIO_ECANCELED
@@ -124,9 +159,11 @@ int cio__wait_park(struct cio__wait *w);
 /* Append `w` to `list`, park, and unlink on return (any state). */
 int cio__wait_on(struct cio__list *list, struct cio__wait *w);
 
-/* The common case in one call: a record for `t` with `flags`, appended
- * to `list`, parked, unlinked on return.  Returns as cio__wait_park. */
-int cio__wait_in(struct cio__list *list, cio_task *t, unsigned flags);
+/* The common case in one call: a record for `t` with `flags`, about
+ * `kind` and `obj`, appended to `list`, parked, unlinked on return.
+ * Returns as cio__wait_park. */
+int cio__wait_in(struct cio__list *list, cio_task *t, unsigned flags,
+                 const struct cio__wait_kind *kind, const void *obj);
 
 /* Wake the record's task with `result` (WAITING -> WOKEN). */
 void cio__wait_wake(struct cio__wait *w, int result);
@@ -139,6 +176,9 @@ static inline bool cio__wait_try_wake(struct cio__wait *w, int result) {
   cio__wait_wake(w, result);
   return true;
 }
+
+/* How many records of `list` are still WAITING (for dumps). */
+size_t cio__wait_count(const struct cio__list *list);
 
 /* The first record of `list` still WAITING, or NULL. */
 struct cio__wait *cio__wait_first(struct cio__list *list);
@@ -663,6 +703,10 @@ void cio__future_report_unretrieved(struct cio_future *f, const char *what,
  * without, the wait just ends with CIO_ECANCELED and `f` is untouched
  * (what shield, wait and TaskGroup need).  Returns 0 or CIO_ECANCELED. */
 int cio__future_wait(struct cio_future *f, bool propagate);
+/* The same, saying what the wait is for when that is more than "await
+ * a future" (an executor job's future). */
+int cio__future_wait_about(struct cio_future *f, bool propagate,
+                           const struct cio__wait_kind *kind, const void *obj);
 
 /* CIO_EINVAL unless every future of `futs` is non-NULL and belongs to
  * `loop` (the calling thread's): for calls taking arrays of futures. */
@@ -676,6 +720,21 @@ int cio__await_check(const struct cio_future *f);
 /* cio_await (propagate) and cio_shield (not): wait for `f` from the
  * running task, then give its outcome. */
 int cio__await(struct cio_future *f, void **result, bool propagate);
+int cio__await_about(struct cio_future *f, void **result, bool propagate,
+                     const struct cio__wait_kind *kind, const void *obj);
+
+/* Append the function at `code` ("name (file.c:12)" when symbols allow,
+ * else its address): for wait descriptions naming a callback. */
+void cio__text_code(struct cio__text *out, const void *code);
+
+/* The address of the function in the lvalue `fn` as a data pointer (ISO C
+ * has no conversion between the two; POSIX guarantees the layout). */
+#define CIO__CODE_ADDR(fn) cio__code_addr(&(fn), sizeof(fn))
+static inline const void *cio__code_addr(const void *fnp, size_t size) {
+  const void *p = NULL;
+  memcpy(&p, fnp, size < sizeof p ? size : sizeof p);
+  return p;
+}
 
 /* A link: a callback node owned by the caller (often one of an array),
  * attached to a future like a done-callback.  When the future completes
@@ -688,10 +747,32 @@ struct cio__link {
   void *owner;
   size_t index;
 };
+/* The futures of `links[0..n)` still pending, for a cio__wait_kind's
+ * `awaits`: up to `cap` into `out`; returns how many there are. */
+size_t cio__links_pending(const struct cio__link *links, size_t n,
+                          struct cio_future **out, size_t cap);
 void cio__link_attach(struct cio__link *l, struct cio_future *f,
                       void (*run)(struct cio__callback *), void *owner,
                       size_t index);
 void cio__link_done(struct cio__link *l);
 void cio__link_detach(struct cio__link *l);
+
+/* ------------------------------------------------------------------------
+ * Seeing inside a running program (src/debug/): texts, reports, dumps
+ * ---------------------------------------------------------------------- */
+#if defined(__GNUC__)
+#define CIO__PRINTF(f, a) __attribute__((format(printf, f, a)))
+#else
+#define CIO__PRINTF(f, a)
+#endif
+
+void cio__text_init(struct cio__text *t);
+void cio__text_free(struct cio__text *t);
+void cio__text_put(struct cio__text *t, const char *s);
+void cio__text_putn(struct cio__text *t, const char *s, size_t n);
+void cio__text_printf(struct cio__text *t, const char *fmt, ...)
+    CIO__PRINTF(2, 3);
+/* What was written ("" if nothing; what fitted if memory ran out). */
+const char *cio__text_str(const struct cio__text *t);
 
 #endif

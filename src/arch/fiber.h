@@ -16,6 +16,9 @@
  *   fiber.c            sanitizer annotations around the raw switch
  *   overflow.c         SIGSEGV/SIGBUS handler on an alternate stack, and
  *                      the report naming the fiber whose stack overflowed
+ *   backtrace.c        frame-pointer walks of a suspended fiber's stack
+ *                      (from the frame its switch saved), of the running
+ *                      code, and of a signal's interrupted context
  *
  * Nothing here calls the layers above: a fiber carries the label its
  * overflow report names (set by the task layer), and this layer tracks
@@ -250,6 +253,28 @@ void cio__overflow_uninstall_thread(void);
  * unknown) means that `s` overflowed.  The fault handler's test. */
 bool cio__overflow_is_stack_overflow(const cio__stack *s,
                                      const void *fault_addr, uintptr_t sp);
+
+/* ---- backtrace.c: frame-pointer walks (for dumps and stall reports) ---
+ * Each writes up to `cap` return addresses into `pcs`, innermost first,
+ * and returns how many.  They read only inside the bounds they are given
+ * and stop at the first broken link; async-signal-safe. */
+
+/* From frame pointer `fp`, on a stack spanning [lo, hi). */
+size_t cio__frames_walk(uintptr_t fp, uintptr_t lo, uintptr_t hi, void **pcs,
+                        size_t cap);
+
+/* Of the caller of this function (its return address first), on its
+ * stack [lo, hi). */
+size_t cio__frames_here(void **pcs, size_t cap, uintptr_t lo, uintptr_t hi);
+
+/* Of the suspended fiber `f` (not the running one, not a native stack):
+ * the address its switch resumes at, then its callers. */
+size_t cio__fiber_backtrace(const cio__fiber *f, void **pcs, size_t cap);
+
+/* The pc, frame pointer and stack pointer of a ucontext_t (a signal
+ * handler's third argument).  False where unknown. */
+bool cio__ucontext_regs(const void *ucontext, uintptr_t *pc, uintptr_t *fp,
+                        uintptr_t *sp);
 
 /* Raw init: make `ctx` start `entry(arg)` on [stack_lo, stack_lo+size). */
 void cio__context_init(cio__context *ctx, void *stack_lo, size_t size,

@@ -34,9 +34,11 @@ int cio__wait_on(struct cio__list *list, struct cio__wait *w) {
   return rc;
 }
 
-int cio__wait_in(struct cio__list *list, cio_task *t, unsigned flags) {
+int cio__wait_in(struct cio__list *list, cio_task *t, unsigned flags,
+                 const struct cio__wait_kind *kind, const void *obj) {
   struct cio__wait w;
   cio__wait_init(&w, t, flags);
+  cio__wait_about(&w, kind, obj);
   return cio__wait_on(list, &w);
 }
 
@@ -47,6 +49,15 @@ void cio__wait_wake(struct cio__wait *w, int result) {
   if (!(w->flags & CIO__WAIT_STAY_LINKED))
     cio__list_remove(&w->cb.node);
   cio__task_ready(w->task);
+}
+
+size_t cio__wait_count(const struct cio__list *list) {
+  size_t n = 0;
+  for (const struct cio__list *it = list->next; it != list; it = it->next)
+    if (cio__container_of(it, struct cio__wait, cb.node)->state ==
+        CIO__WAIT_WAITING)
+      n++;
+  return n;
 }
 
 struct cio__wait *cio__wait_first(struct cio__list *list) {

@@ -1,0 +1,48 @@
+/* Private side of src/debug/: symbols, the reporting function, the
+ * object registry of debug mode, task dumps and the stall watchdog.
+ *
+ *   text.c      cio__text, the growing string reports are built in
+ *   symbols.c   code addresses to "function (file.c:42)": dladdr for the
+ *               module, its ELF symbol table for the function, addr2line
+ *               (binutils) for file and line when it is installed
+ *   report.c    cio__report(): every report of this folder goes out
+ *               through it (one place to route to an exception handler)
+ *   registry.c  debug mode: each object's kind, name and creation site
+ *   dump.c      cio_loop_dump(): tasks, their waits, stacks, await tree
+ *   stall.c     the watchdog thread and its signal to the loop thread
+ *   inspect.c   the dump signal and the socket casyncio-ps asks
+ */
+#ifndef CIO_DEBUG_DEBUG_H
+#define CIO_DEBUG_DEBUG_H
+
+#include "internal.h"
+
+/* One code address and what symbols say about it. */
+struct cio__frame {
+  const void *pc;
+  bool exact;      /* pc is a function's address or an interrupted pc, not a
+                      return address (which points after its call) */
+  bool library;    /* casyncio's own code */
+  char func[96];   /* function name, "" when unknown */
+  char where[128]; /* "dump.c:42", else "libfoo.so+0x1234", else "" */
+};
+
+/* Fill func/where/library of `frames[0..n)` from their pc (and exact).
+ * Reads ELF files and may run addr2line: not for signal handlers.
+ * Thread-safe. */
+void cio__symbolize(struct cio__frame *frames, size_t n);
+
+/* Append "func (where)", "func", or the bare address. */
+void cio__frame_put(struct cio__text *out, const struct cio__frame *f);
+
+/* Frames of `pcs` (return addresses), symbolized, into `frames`. */
+void cio__frames_from_pcs(struct cio__frame *frames, void *const *pcs,
+                          size_t n);
+
+/* Index of the frame a report calls "where" in a symbolized backtrace:
+ * the first frame outside casyncio after the library's own frames at the
+ * top (the caller of the casyncio call that was running); n when every
+ * frame is casyncio's. */
+size_t cio__frames_first_user(const struct cio__frame *frames, size_t n);
+
+#endif

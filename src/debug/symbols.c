@@ -1,0 +1,396 @@
+/* Code addresses to names, without a debugger or libunwind.
+ *
+ * dladdr() finds the module (the executable or a shared library) of an
+ * address and where it is loaded; the module's own ELF symbol table
+ * (.symtab, else .dynsym) names the function, static ones included, as
+ * long as the file is not stripped; addr2line (binutils), when installed,
+ * adds the source file and line from the debug information.  Nothing is
+ * cached: each call maps the files it needs and lets go of them, so there
+ * is no global state, and reports are rare.  CIO_ADDR2LINE=off in the
+ * environment skips addr2line (CIO_ADDR2LINE=/path/to/it picks one).
+ *
+ * Which frames are casyncio's own (a report skips them to name the user's
+ * code): every frame of libcasyncio.so, or, when the library is linked
+ * statically into a program, functions named cio_* and whatever lies
+ * between the first and the last of them (the archive's members are laid
+ * out together by the linker).
+ */
+#include <dlfcn.h>
+#include <elf.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <spawn.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "debug/debug.h"
+
+extern char **environ;
+
+/* The lookup address: a return address points after its call, which may
+ * be the first byte of the next function. */
+static const void *lookup_pc(const struct cio__frame *f) {
+  return f->exact ? f->pc : (const char *)f->pc - 1;
+}
+
+/* ---- ELF symbol tables ------------------------------------------------ */
+
+struct elf_file {
+  void *map;
+  size_t size;
+  bool shared; /* ET_DYN: addresses are relative to the load base */
+  const Elf64_Sym *syms;
+  size_t nsyms;
+  const char *strs;
+  size_t strs_size;
+  uintptr_t lib_lo, lib_hi; /* extent of the cio_* functions, or 0 */
+};
+
+static bool in_file(const struct elf_file *e, uint64_t off, uint64_t len) {
+  return off <= e->size && len <= e->size - off;
+}
+
+/* The symbol table and its strings: .symtab if present, else .dynsym. */
+static bool find_symtab(struct elf_file *e) {
+  const Elf64_Ehdr *eh = e->map;
+  if (!in_file(e, eh->e_shoff, (uint64_t)eh->e_shnum * sizeof(Elf64_Shdr)))
+    return false;
+  const Elf64_Shdr *sh =
+      (const Elf64_Shdr *)((const char *)e->map + eh->e_shoff);
+  const Elf64_Shdr *pick = NULL;
+  for (unsigned i = 0; i < eh->e_shnum; i++) {
+    if (sh[i].sh_type == SHT_SYMTAB)
+      pick = &sh[i];
+    else if (sh[i].sh_type == SHT_DYNSYM && pick == NULL)
+      pick = &sh[i];
+  }
+  if (pick == NULL || pick->sh_link >= eh->e_shnum)
+    return false;
+  const Elf64_Shdr *str = &sh[pick->sh_link];
+  if (!in_file(e, pick->sh_offset, pick->sh_size) ||
+      !in_file(e, str->sh_offset, str->sh_size))
+    return false;
+  e->syms = (const Elf64_Sym *)((const char *)e->map + pick->sh_offset);
+  e->nsyms = pick->sh_size / sizeof(Elf64_Sym);
+  e->strs = (const char *)e->map + str->sh_offset;
+  e->strs_size = str->sh_size;
+  return true;
+}
+
+static bool is_func(const Elf64_Sym *s) {
+  int type = ELF64_ST_TYPE(s->st_info);
+  return (type == STT_FUNC || type == STT_GNU_IFUNC) &&
+         s->st_shndx != SHN_UNDEF && s->st_value != 0;
+}
+
+static const char *sym_name(const struct elf_file *e, const Elf64_Sym *s) {
+  return s->st_name < e->strs_size ? e->strs + s->st_name : "";
+}
+
+/* Where the cio_* functions lie: casyncio linked statically. */
+static void find_library_extent(struct elf_file *e) {
+  for (size_t i = 0; i < e->nsyms; i++) {
+    const Elf64_Sym *s = &e->syms[i];
+    if (!is_func(s) || strncmp(sym_name(e, s), "cio_", 4) != 0)
+      continue;
+    if (e->lib_lo == 0 || s->st_value < e->lib_lo)
+      e->lib_lo = s->st_value;
+    if (s->st_value + s->st_size > e->lib_hi)
+      e->lib_hi = s->st_value + s->st_size;
+  }
+}
+
+static bool elf_open(struct elf_file *e, const char *path) {
+  *e = (struct elf_file){0};
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0)
+    return false;
+  struct stat st;
+  if (fstat(fd, &st) != 0 || st.st_size < (off_t)sizeof(Elf64_Ehdr)) {
+    close(fd);
+    return false;
+  }
+  e->size = (size_t)st.st_size;
+  e->map = mmap(NULL, e->size, PROT_READ, MAP_PRIVATE, fd, 0);
+  close(fd);
+  if (e->map == MAP_FAILED) {
+    e->map = NULL;
+    return false;
+  }
+  const Elf64_Ehdr *eh = e->map;
+  if (memcmp(eh->e_ident, ELFMAG, SELFMAG) != 0 ||
+      eh->e_ident[EI_CLASS] != ELFCLASS64 || !find_symtab(e)) {
+    munmap(e->map, e->size);
+    e->map = NULL;
+    return false;
+  }
+  e->shared = eh->e_type == ET_DYN;
+  find_library_extent(e);
+  return true;
+}
+
+static void elf_close(struct elf_file *e) {
+  if (e->map != NULL)
+    munmap(e->map, e->size);
+  e->map = NULL;
+}
+
+/* The function containing module address `addr`, or NULL. */
+static const Elf64_Sym *elf_lookup(const struct elf_file *e, uintptr_t addr) {
+  const Elf64_Sym *best = NULL;
+  for (size_t i = 0; i < e->nsyms; i++) {
+    const Elf64_Sym *s = &e->syms[i];
+    if (!is_func(s) || addr < s->st_value)
+      continue;
+    if (addr < s->st_value + s->st_size)
+      return s;
+    if (s->st_size == 0 && (best == NULL || s->st_value > best->st_value))
+      best = s; /* assembly without a size: the nearest below */
+  }
+  return best;
+}
+
+/* ---- addr2line -------------------------------------------------------- */
+
+enum { A2L_BATCH = 256 };
+
+static const char *addr2line_program(void) {
+  const char *p = getenv("CIO_ADDR2LINE");
+  if (p == NULL)
+    return "addr2line";
+  if (*p == '\0' || strcmp(p, "off") == 0 || strcmp(p, "0") == 0)
+    return NULL;
+  return p;
+}
+
+/* Run addr2line on `argv` and read all it prints (NUL-terminated, in
+ * libc's heap; NULL when it could not run). */
+static char *run_capture(const char *prog, char **argv) {
+  int fds[2];
+  if (pipe2(fds, O_CLOEXEC) != 0)
+    return NULL;
+  posix_spawn_file_actions_t fa;
+  posix_spawn_file_actions_init(&fa);
+  posix_spawn_file_actions_adddup2(&fa, fds[1], STDOUT_FILENO);
+  posix_spawn_file_actions_addopen(&fa, STDERR_FILENO, "/dev/null", O_WRONLY,
+                                   0);
+  pid_t pid;
+  int rc = posix_spawnp(&pid, prog, &fa, NULL, argv, environ);
+  posix_spawn_file_actions_destroy(&fa);
+  close(fds[1]);
+  struct cio__text out;
+  cio__text_init(&out);
+  if (rc == 0) {
+    char buf[4096];
+    ssize_t n;
+    while ((n = read(fds[0], buf, sizeof buf)) > 0 || (n < 0 && errno == EINTR))
+      if (n > 0)
+        cio__text_putn(&out, buf, (size_t)n);
+    while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
+      ;
+  }
+  close(fds[0]);
+  if (rc != 0 || out.failed || out.buf == NULL) {
+    cio__text_free(&out);
+    return NULL;
+  }
+  return out.buf;
+}
+
+static const char *base_name(const char *path) {
+  const char *slash = strrchr(path, '/');
+  return slash ? slash + 1 : path;
+}
+
+/* "file.c:42" from addr2line's second line ("/src/file.c:42
+ * (discriminator 1)"), or false for "??:0". */
+static bool parse_line(const char *line, size_t len, char *out, size_t cap) {
+  if (len == 0 || line[0] == '?')
+    return false;
+  char tmp[512];
+  if (len >= sizeof tmp)
+    len = sizeof tmp - 1;
+  memcpy(tmp, line, len);
+  tmp[len] = '\0';
+  char *space = strchr(tmp, ' ');
+  if (space != NULL)
+    *space = '\0';
+  const char *colon = strrchr(tmp, ':');
+  if (colon == NULL || colon[1] == '?' || strcmp(colon, ":0") == 0)
+    return false;
+  snprintf(out, cap, "%s", base_name(tmp));
+  return true;
+}
+
+/* File and line (and the function, if symbols had none) of the frames
+ * `idx[0..n)` of `frames`, all in module `path` at `addrs`. */
+static void addr2line_batch(const char *prog, const char *path,
+                            struct cio__frame *frames, const size_t *idx,
+                            const uintptr_t *addrs, size_t n) {
+  char *argv[A2L_BATCH + 6];
+  char words[A2L_BATCH][2 + 16 + 1];
+  size_t a = 0;
+  argv[a++] = (char *)prog;
+  argv[a++] = "-f";
+  argv[a++] = "-C";
+  argv[a++] = "-e";
+  argv[a++] = (char *)path;
+  for (size_t i = 0; i < n; i++) {
+    snprintf(words[i], sizeof words[i], "0x%lx", (unsigned long)addrs[i]);
+    argv[a++] = words[i];
+  }
+  argv[a] = NULL;
+  char *text = run_capture(prog, argv);
+  if (text == NULL)
+    return;
+  const char *p = text;
+  for (size_t i = 0; i < n && *p != '\0'; i++) {
+    const char *fn_end = strchr(p, '\n');
+    if (fn_end == NULL)
+      break;
+    const char *line = fn_end + 1;
+    const char *line_end = strchr(line, '\n');
+    if (line_end == NULL)
+      line_end = line + strlen(line);
+    struct cio__frame *f = &frames[idx[i]];
+    if (f->func[0] == '\0' && p[0] != '?') {
+      size_t len = (size_t)(fn_end - p);
+      if (len >= sizeof f->func)
+        len = sizeof f->func - 1;
+      memcpy(f->func, p, len);
+      f->func[len] = '\0';
+    }
+    char where[sizeof f->where];
+    if (parse_line(line, (size_t)(line_end - line), where, sizeof where))
+      memcpy(f->where, where, sizeof where);
+    p = *line_end ? line_end + 1 : line_end;
+  }
+  free(text);
+}
+
+/* ---- per module ------------------------------------------------------- */
+
+/* The file to read for module `fname`: the running program's path as
+ * dladdr gives it (argv[0]) may be relative to another directory. */
+static const char *module_path(const char *fname) {
+  extern char *program_invocation_name;
+  if (fname == NULL || fname[0] == '\0' ||
+      strcmp(fname, program_invocation_name) == 0)
+    return "/proc/self/exe";
+  return fname;
+}
+
+/* The module holding casyncio's own code. */
+static const char *library_module(void) {
+  static void (*const self)(struct cio__frame *, size_t) = cio__symbolize;
+  Dl_info info;
+  if (dladdr(CIO__CODE_ADDR(self), &info) == 0)
+    return NULL;
+  return info.dli_fname;
+}
+
+static bool same_module(const char *a, const char *b) {
+  return a != NULL && b != NULL && strcmp(a, b) == 0;
+}
+
+/* Symbolize the frames of `frames[0..n)` whose module is `fname` (loaded
+ * at `base`); `done[i]` marks those handled. */
+static void symbolize_module(struct cio__frame *frames, size_t n, bool *done,
+                             const char *fname, uintptr_t base) {
+  const char *lib = library_module();
+  bool lib_module = same_module(fname, lib);
+  bool whole_lib = lib_module && strstr(base_name(fname), "casyncio") != NULL;
+  struct elf_file e;
+  bool have_elf = elf_open(&e, module_path(fname));
+  const char *prog = addr2line_program();
+  size_t idx[A2L_BATCH];
+  uintptr_t addrs[A2L_BATCH];
+  size_t batch = 0;
+  for (size_t i = 0; i < n; i++) {
+    Dl_info info;
+    if (done[i] || dladdr(lookup_pc(&frames[i]), &info) == 0 ||
+        !same_module(info.dli_fname, fname))
+      continue;
+    done[i] = true;
+    struct cio__frame *f = &frames[i];
+    uintptr_t pc = (uintptr_t)lookup_pc(f);
+    uintptr_t addr = have_elf && !e.shared ? pc : pc - base;
+    snprintf(f->where, sizeof f->where, "%s+0x%lx", base_name(fname),
+             (unsigned long)(pc - base));
+    const Elf64_Sym *s = have_elf ? elf_lookup(&e, addr) : NULL;
+    if (s != NULL)
+      snprintf(f->func, sizeof f->func, "%s", sym_name(&e, s));
+    else if (info.dli_sname != NULL)
+      snprintf(f->func, sizeof f->func, "%s", info.dli_sname);
+    f->library =
+        whole_lib || strncmp(f->func, "cio_", 4) == 0 ||
+        (lib_module && have_elf && addr >= e.lib_lo && addr < e.lib_hi);
+    if (prog != NULL) {
+      idx[batch] = i;
+      addrs[batch++] = addr;
+      if (batch == A2L_BATCH) {
+        addr2line_batch(prog, module_path(fname), frames, idx, addrs, batch);
+        batch = 0;
+      }
+    }
+  }
+  if (batch > 0)
+    addr2line_batch(prog, module_path(fname), frames, idx, addrs, batch);
+  elf_close(&e);
+}
+
+void cio__symbolize(struct cio__frame *frames, size_t n) {
+  bool *done = calloc(n ? n : 1, sizeof *done);
+  if (done == NULL)
+    return;
+  for (size_t i = 0; i < n; i++) {
+    frames[i].func[0] = frames[i].where[0] = '\0';
+    frames[i].library = false;
+  }
+  for (size_t i = 0; i < n; i++) {
+    Dl_info info;
+    if (done[i])
+      continue;
+    if (frames[i].pc == NULL || dladdr(lookup_pc(&frames[i]), &info) == 0) {
+      done[i] = true;
+      continue;
+    }
+    symbolize_module(frames, n, done, info.dli_fname,
+                     (uintptr_t)info.dli_fbase);
+  }
+  free(done);
+}
+
+void cio__frame_put(struct cio__text *out, const struct cio__frame *f) {
+  if (f->func[0] != '\0' && f->where[0] != '\0')
+    cio__text_printf(out, "%s (%s)", f->func, f->where);
+  else if (f->func[0] != '\0')
+    cio__text_put(out, f->func);
+  else if (f->where[0] != '\0')
+    cio__text_printf(out, "%p (%s)", f->pc, f->where);
+  else
+    cio__text_printf(out, "%p", f->pc);
+}
+
+void cio__frames_from_pcs(struct cio__frame *frames, void *const *pcs,
+                          size_t n) {
+  for (size_t i = 0; i < n; i++)
+    frames[i] = (struct cio__frame){.pc = pcs[i]};
+  cio__symbolize(frames, n);
+}
+
+size_t cio__frames_first_user(const struct cio__frame *frames, size_t n) {
+  size_t i = 0;
+  while (i < n && frames[i].library)
+    i++;
+  return i;
+}
+
+void cio__text_code(struct cio__text *out, const void *code) {
+  struct cio__frame f = {.pc = code, .exact = true};
+  cio__symbolize(&f, 1);
+  cio__frame_put(out, &f);
+}
