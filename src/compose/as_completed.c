@@ -15,6 +15,14 @@ struct cio_as_completed {
   struct cio__link links[];
 };
 
+static size_t ac_awaits(const void *obj, cio_future **out, size_t cap) {
+  const cio_as_completed *ac = obj;
+  return cio__links_pending(ac->links, ac->n, out, cap);
+}
+
+static const struct cio__wait_kind ac_kind = {.what = "as_completed",
+                                              .awaits = ac_awaits};
+
 static void wake_parked(cio_as_completed *ac) {
   cio__wait_wake_first(&ac->waiter, 0);
 }
@@ -109,6 +117,7 @@ int cio_as_completed_next(cio_as_completed *ac, cio_future **next) {
       return CIO_EBUSY; /* another task is already waiting here */
     struct cio__wait w;
     cio__wait_init(&w, self, 0);
+    cio__wait_about(&w, &ac_kind, ac);
     rc = cio__wait_on(&ac->waiter, &w);
     if (rc < 0)
       return rc;

@@ -40,6 +40,14 @@ static void on_child_done(struct cio__callback *cb) {
   cio__link_done(l);
 }
 
+static size_t gather_awaits(const void *obj, cio_future **out, size_t cap) {
+  const struct gather *g = obj;
+  return cio__links_pending(g->links, g->n, out, cap);
+}
+
+static const struct cio__wait_kind gather_kind = {.what = "gather",
+                                                  .awaits = gather_awaits};
+
 /* Cancelling the caller cancels the children (_GatheringFuture.cancel);
  * the caller is woken when they finish.  If none took it (their results
  * are about to be counted), CIO_ECANCELED comes when gather finishes. */
@@ -113,6 +121,7 @@ int cio_gather(cio_future *const *futs, size_t n, void **results, int *errors,
     if (self == NULL)
       goto out;
     cio__wait_init(&g->wait, self, 0);
+    cio__wait_about(&g->wait, &gather_kind, g);
     g->wait.interrupt = gather_interrupt;
     for (size_t i = 0; i < n; i++)
       if (futs[i]->state == CIO__FUT_PENDING)

@@ -33,6 +33,21 @@ struct cio_taskgroup {
   int inline_errors[4]; /* the common case needs no allocation */
 };
 
+static size_t tg_awaits(const void *obj, cio_future **out, size_t cap) {
+  const cio_taskgroup *tg = obj;
+  size_t count = 0;
+  cio__list_foreach(it, (struct cio__list *)&tg->children) {
+    struct child *c = cio__container_of(it, struct child, node);
+    if (count < cap)
+      out[count] = cio_task_future(c->task);
+    count++;
+  }
+  return count;
+}
+
+static const struct cio__wait_kind tg_kind = {.what = "task group",
+                                              .awaits = tg_awaits};
+
 static void add_error(cio_taskgroup *tg, int code) {
   if (tg->nerrors == tg->cap_errors) {
     size_t cap = tg->cap_errors * 2;
@@ -138,6 +153,7 @@ static int wait_children(cio_taskgroup *tg, int propagate_cancel) {
   while (tg->live > 0) {
     struct cio__wait w;
     cio__wait_init(&w, tg->parent, 0);
+    cio__wait_about(&w, &tg_kind, tg);
     int rc = cio__wait_on(&tg->exit_waiter, &w);
     if (rc == CIO_ECANCELED && !tg->aborting) {
       propagate_cancel = CIO_ECANCELED;

@@ -8,9 +8,18 @@ struct waiter_set {
   struct cio__wait wait; /* the caller's */
   struct cio__timer timer;
   size_t remaining;
+  size_t n;
   int return_when;
   struct cio__link links[];
 };
+
+static size_t wait_awaits(const void *obj, cio_future **out, size_t cap) {
+  const struct waiter_set *w = obj;
+  return cio__links_pending(w->links, w->n, out, cap);
+}
+
+static const struct cio__wait_kind wait_kind = {.what = "wait",
+                                                .awaits = wait_awaits};
 
 static void wake_once(struct waiter_set *w) {
   cio__wait_try_wake(&w->wait, 0);
@@ -51,8 +60,9 @@ int cio_wait(cio_future *const *futs, size_t n, double timeout, int return_when,
       cio__malloc(loop, sizeof *w + n * sizeof(struct cio__link));
   if (w == NULL)
     return CIO_ENOMEM;
-  *w = (struct waiter_set){.remaining = n, .return_when = return_when};
+  *w = (struct waiter_set){.remaining = n, .n = n, .return_when = return_when};
   cio__wait_init(&w->wait, self, 0);
+  cio__wait_about(&w->wait, &wait_kind, w);
   cio__list_init(&w->timer.cb.node);
   if (timeout != CIO_NO_TIMEOUT)
     cio__timer_start(loop, &w->timer, cio__deadline_after(loop, timeout),

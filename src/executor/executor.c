@@ -217,6 +217,15 @@ static void wait_blocking(cio_executor *ex) {
 /* A task waiting in cio_executor_shutdown(): a job without work that the
  * last exiting worker hands back.  The task's wait record is in `waiter`
  * until then; a cancelled task leaves it, and the job frees itself. */
+static void executor_describe(cio_loop *loop, const void *obj,
+                              struct cio__text *out) {
+  (void)loop;
+  cio__text_printf(out, "executor %p", obj);
+}
+
+static const struct cio__wait_kind shutdown_kind = {
+    .what = "executor shutdown", .describe = executor_describe};
+
 struct exit_wait {
   struct cio__job job;
   struct cio__list waiter;
@@ -257,6 +266,7 @@ static int wait_in_task(cio_executor *ex, cio_task *self) {
   }
   struct cio__wait rec;
   cio__wait_init(&rec, self, 0);
+  cio__wait_about(&rec, &shutdown_kind, ex);
   return cio__wait_on(&w->waiter, &rec);
 }
 
@@ -460,9 +470,22 @@ static void fjob_link_run(struct cio__callback *cb) {
     cio__job_try_cancel(&fj->job); /* may run done and free fj */
 }
 
+static void fjob_describe(cio_loop *loop, const void *obj,
+                          struct cio__text *out) {
+  (void)loop;
+  const struct fjob *fj = obj;
+  cio__text_code(out, CIO__CODE_ADDR(fj->fn));
+  cio__text_printf(out, " on executor %p", (void *)fj->job.ex);
+}
+
+static const struct cio__wait_kind fjob_kind = {.what = "executor job",
+                                                .describe = fjob_describe};
+
+/* cio_executor_submit; `*job` gets the job (valid until its future is
+ * done), for a wait to say what it waits for. */
 static int submit(cio_executor *ex, cio_blocking_fn fn, void *arg,
                   cio_dispose_fn dispose, bool carry_context,
-                  cio_future **out) {
+                  cio_future **out, struct fjob **job) {
   if (out == NULL)
     return CIO_EINVAL;
   *out = NULL;
@@ -496,6 +519,7 @@ static int submit(cio_executor *ex, cio_blocking_fn fn, void *arg,
   if (rc < 0)
     goto fail_future;
   *out = cio_future_retain(fj->fut);
+  *job = fj;
   return 0;
 
 fail_future:
@@ -509,7 +533,8 @@ fail_free:
 
 int cio_executor_submit(cio_executor *ex, cio_blocking_fn fn, void *arg,
                         cio_dispose_fn dispose, cio_future **out) {
-  return submit(ex, fn, arg, dispose, false, out);
+  struct fjob *job;
+  return submit(ex, fn, arg, dispose, false, out, &job);
 }
 
 static int run_and_await(cio_executor *ex, cio_blocking_fn fn, void *arg,
@@ -521,10 +546,11 @@ static int run_and_await(cio_executor *ex, cio_blocking_fn fn, void *arg,
   if (cio__task_for_suspend(&rc) == NULL)
     return rc;
   cio_future *fut;
-  rc = submit(ex, fn, arg, dispose, carry_context, &fut);
+  struct fjob *job;
+  rc = submit(ex, fn, arg, dispose, carry_context, &fut, &job);
   if (rc < 0)
     return rc;
-  rc = cio_await(fut, result);
+  rc = cio__await_about(fut, result, true, &fjob_kind, job);
   cio_future_release(fut);
   return rc;
 }

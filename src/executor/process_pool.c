@@ -228,6 +228,17 @@ struct pjob {
   char data[]; /* name, NUL, input */
 };
 
+static void pjob_describe(cio_loop *loop, const void *obj,
+                          struct cio__text *out) {
+  (void)loop;
+  const struct pjob *pj = obj;
+  cio__text_printf(out, "function '%s' on process pool %p", pj->data,
+                   (void *)pj->job.ex);
+}
+
+static const struct cio__wait_kind pjob_kind = {.what = "process pool job",
+                                                .describe = pjob_describe};
+
 /* On the waiting task's stack. */
 struct pwait {
   struct cio__wait wait; /* in job->waiter */
@@ -329,6 +340,7 @@ int cio_process_pool_run(cio_executor *pool, const char *name, const void *in,
   pj->job.done = pjob_done;
   struct pwait pw = {.job = pj};
   cio__wait_init(&pw.wait, self, 0);
+  cio__wait_about(&pw.wait, &pjob_kind, pj);
   pw.wait.interrupt = pwait_interrupt;
   cio__list_init(&pj->waiter);
   rc = cio__job_submit(pool, loop, &pj->job);

@@ -45,12 +45,47 @@ static ssize_t fs_wait(struct fs_call *c, int rc, bool keep) {
   return result < 0 ? cio__uv_error((int)result) : result;
 }
 
+static const char *fs_op_name(uv_fs_type type) {
+  switch (type) {
+  case UV_FS_OPEN:
+    return "open";
+  case UV_FS_CLOSE:
+    return "close";
+  case UV_FS_READ:
+    return "read";
+  case UV_FS_WRITE:
+    return "write";
+  case UV_FS_STAT:
+  case UV_FS_LSTAT:
+  case UV_FS_FSTAT:
+    return "stat";
+  case UV_FS_SENDFILE:
+    return "sendfile";
+  default:
+    return "call";
+  }
+}
+
+/* "read", or "open 'data.txt'": the request once started. */
+static void fs_describe(cio_loop *loop, const void *obj,
+                        struct cio__text *out) {
+  (void)loop;
+  const struct fs_call *c = obj;
+  cio__text_put(out, fs_op_name(c->req.fs_type));
+  if (c->req.path != NULL)
+    cio__text_printf(out, " '%s'", c->req.path);
+}
+
+static const struct cio__wait_kind fs_kind = {.what = "file",
+                                              .describe = fs_describe};
+
 /* Set up `c` for the running task; NULL with *rc = CIO_EPERM outside one. */
 static cio_loop *fs_begin(struct fs_call *c, int *rc) {
   cio_task *self = cio__task_for_suspend(rc);
   if (self == NULL)
     return NULL;
   cio__uvwait_init(&c->w, self, fs_cancel);
+  cio__wait_about(&c->w.wait, &fs_kind, c);
   c->w.data = c;
   return self->fut.loop;
 }

@@ -122,3 +122,20 @@ int cio__net_resolve(const char *host, int port, int socktype, bool passive,
     return 1;
   return resolve_name(host, port, socktype, passive, addrs);
 }
+
+/* "host:port", "[v6]:port" or a Unix path. */
+void cio__addr_describe(const cio_addr *a, struct cio__text *out) {
+  char host[128];
+  int port = 0;
+  if (cio_addr_format(a, host, sizeof host, &port) < 0) {
+    cio__text_put(out, "?");
+    return;
+  }
+  const struct sockaddr *sa = (const struct sockaddr *)a;
+  if (sa->sa_family == AF_UNIX)
+    cio__text_put(out, host);
+  else if (sa->sa_family == AF_INET6)
+    cio__text_printf(out, "[%s]:%d", host, port);
+  else
+    cio__text_printf(out, "%s:%d", host, port);
+}

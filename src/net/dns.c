@@ -32,6 +32,16 @@ static void cancel_work(struct cio__uvwait *w) {
   uv_cancel(w->data);
 }
 
+static void gai_describe(cio_loop *loop, const void *obj,
+                         struct cio__text *out) {
+  (void)loop;
+  cio__text_printf(out, "'%s'", obj ? (const char *)obj : "");
+}
+
+static const struct cio__wait_kind gai_kind = {.what = "getaddrinfo",
+                                               .describe = gai_describe};
+static const struct cio__wait_kind gni_kind = {.what = "getnameinfo"};
+
 int cio_getaddrinfo(const char *host, const char *service,
                     const struct addrinfo *hints, struct addrinfo **res) {
   if (res == NULL)
@@ -45,6 +55,7 @@ int cio_getaddrinfo(const char *host, const char *service,
     return CIO_EINVAL;
   struct gai_op op = {.res = NULL};
   cio__uvwait_init(&op.w, t, cancel_work);
+  cio__wait_about(&op.w.wait, &gai_kind, host);
   op.w.data = &op.req;
   rc = uv_getaddrinfo(t->fut.loop->uv, &op.req, on_getaddrinfo, host, service,
                       hints);
@@ -93,6 +104,7 @@ int cio_getnameinfo(const cio_addr *addr, int flags, char *host, size_t hostcap,
     return CIO_EINVAL;
   struct gni_op op;
   cio__uvwait_init(&op.w, t, cancel_work);
+  cio__wait_about(&op.w.wait, &gni_kind, addr);
   op.w.data = &op.req;
   rc = uv_getnameinfo(t->fut.loop->uv, &op.req, on_getnameinfo,
                       (const struct sockaddr *)addr, flags);

@@ -59,6 +59,7 @@ struct fd_watch {
 /* A task in cio_fd_wait, on its stack. */
 struct fd_wait {
   struct cio__wait wait; /* in watch->waiters */
+  int fd;
   int events;            /* CIO_READABLE | CIO_WRITABLE asked for */
   struct cio__timer timer;
 };
@@ -268,6 +269,21 @@ static void on_wait_timeout(struct cio__callback *cb) {
   cio__wait_try_wake(&fw->wait, CIO_ETIMEDOUT);
 }
 
+static void fd_wait_describe(cio_loop *loop, const void *obj,
+                             struct cio__text *out) {
+  const struct fd_wait *fw = obj;
+  cio__text_printf(out, "fd %d %s%s%s", fw->fd,
+                   fw->events & CIO_READABLE ? "readable" : "",
+                   fw->events == (CIO_READABLE | CIO_WRITABLE) ? " or " : "",
+                   fw->events & CIO_WRITABLE ? "writable" : "");
+  if (fw->timer.in_heap)
+    cio__text_printf(out, ", timeout in %.3f s",
+                     (double)(fw->timer.when_ns - cio__now_ns(loop)) / 1e9);
+}
+
+static const struct cio__wait_kind fd_wait_kind = {
+    .what = "fd", .describe = fd_wait_describe};
+
 int cio_fd_wait(int fd, int events, double timeout) {
   if (fd < 0)
     return CIO_EBADF;
@@ -283,8 +299,9 @@ int cio_fd_wait(int fd, int events, double timeout) {
   rc = watch_get(loop, fd, &w);
   if (rc < 0)
     return rc;
-  struct fd_wait fw = {.events = events};
+  struct fd_wait fw = {.fd = fd, .events = events};
   cio__wait_init(&fw.wait, self, 0);
+  cio__wait_about(&fw.wait, &fd_wait_kind, &fw);
   cio__list_init(&fw.timer.cb.node);
   cio__list_push_back(&w->waiters, &fw.wait.cb.node);
   watch_update(w);

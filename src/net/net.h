@@ -17,6 +17,8 @@ int cio__net_resolve(const char *host, int port, int socktype, bool passive,
 /* The length of the sockaddr in `a` (by family), 0 if unknown. */
 int cio__addr_len(const cio_addr *a);
 int cio__addr_family(const cio_addr *a);
+/* Append "host:port", "[v6]:port" or a Unix path (for dumps). */
+void cio__addr_describe(const cio_addr *a, struct cio__text *out);
 
 /* sock_posix.c: listening sockets made and accepted by hand, so that the
  * server can set SO_REUSEPORT and back off when accept fails for lack of

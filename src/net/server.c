@@ -400,6 +400,24 @@ static size_t other_conns(cio_server *srv, cio_task *self) {
   return srv->nconns - (own ? 1 : 0);
 }
 
+/* "server fd 5, 127.0.0.1:8080" (waits on a server, object lists). */
+static void server_describe(cio_loop *loop, const void *obj,
+                            struct cio__text *out) {
+  (void)loop;
+  const cio_server *srv = obj;
+  cio__text_printf(out, "server fd %d", (int)srv->fd);
+  cio_addr a;
+  if (srv->state < SERVER_CLOSED && cio__sock_name(srv->fd, &a) == 0) {
+    cio__text_put(out, ", ");
+    cio__addr_describe(&a, out);
+  }
+}
+
+static const struct cio__wait_kind close_kind = {.what = "server close",
+                                                 .describe = server_describe};
+static const struct cio__wait_kind serve_kind = {.what = "server serve_forever",
+                                                 .describe = server_describe};
+
 static bool is_closed(cio_server *srv, cio_task *self) {
   return srv->state == SERVER_CLOSED && other_conns(srv, self) == 0;
 }
@@ -414,7 +432,7 @@ int cio_server_close(cio_server *srv) {
   int rc = 0;
   srv->refs++;
   while (t != NULL && rc == 0 && !is_closed(srv, t))
-    rc = cio__wait_in(&srv->waiters, t, 0);
+    rc = cio__wait_in(&srv->waiters, t, 0, &close_kind, srv);
   server_unref(srv);
   server_unref(srv); /* the user's */
   return rc;
@@ -430,7 +448,7 @@ int cio_server_wait_closed(cio_server *srv) {
   CIO_ASSERT(server_check(srv));
   srv->refs++;
   while (rc == 0 && !is_closed(srv, t))
-    rc = cio__wait_in(&srv->waiters, t, 0);
+    rc = cio__wait_in(&srv->waiters, t, 0, &close_kind, srv);
   server_unref(srv);
   return rc;
 }
@@ -448,7 +466,7 @@ int cio_server_serve_forever(cio_server *srv) {
   srv->serving = t;
   srv->refs++;
   while (rc == 0 && !server_closing(srv))
-    rc = cio__wait_in(&srv->waiters, t, 0);
+    rc = cio__wait_in(&srv->waiters, t, 0, &serve_kind, srv);
   if (rc == CIO_ECANCELED)
     begin_close(srv); /* cancelling serve_forever closes the server */
   srv->serving = NULL;

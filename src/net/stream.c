@@ -388,6 +388,9 @@ void cio__stream_feed_closed(cio_stream *s) {
 
 /* ---- the read calls ---------------------------------------------------- */
 
+static const struct cio__wait_kind read_kind = {
+    .what = "stream read", .describe = cio__stream_describe};
+
 /* Park until the buffer grows, EOF or an error (asyncio's
  * _wait_for_data); the caller looks at which.  Returns 0, EBUSY,
  * ENOTSUP, ECANCELED. */
@@ -403,7 +406,7 @@ static int wait_for_data(cio_stream *s) {
   start_reading(s); /* resumes a paused stream, as asyncio does */
   if (s->rstate == CIO__RS_EOF)
     return 0; /* could not start: nothing will come */
-  return cio__wait_in(&s->reader, t, 0);
+  return cio__wait_in(&s->reader, t, 0, &read_kind, s);
 }
 
 static void consume(cio_stream *s, void *dst, size_t n) {

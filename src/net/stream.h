@@ -224,6 +224,13 @@ int cio__stream_wait_uv_closed(cio_stream *s, cio_task *t);
 void cio__stream_feed_closed(cio_stream *s);
 
 /* References: the stream is freed when the last goes and it is closed. */
+/* "stream fd 7, 127.0.0.1:5000 -> 127.0.0.1:41234" (a cio__wait_kind
+ * describe function, also for object lists: `obj` is the stream). */
+void cio__stream_describe(cio_loop *loop, const void *obj,
+                          struct cio__text *out);
+/* The waits on a stream, for task dumps. */
+extern const struct cio__wait_kind cio__stream_close_kind;
+
 void cio__stream_ref(cio_stream *s);
 void cio__stream_unref(cio_stream *s);
 

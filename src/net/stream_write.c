@@ -25,6 +25,11 @@ struct write_req {
 
 /* ---- closing --------------------------------------------------------- */
 
+const struct cio__wait_kind cio__stream_close_kind = {
+    .what = "stream close", .describe = cio__stream_describe};
+static const struct cio__wait_kind drain_kind = {
+    .what = "stream drain", .describe = cio__stream_describe};
+
 static void on_close(uv_handle_t *h) {
   cio_stream *s = h->data;
   CIO_ASSERT(s->state == CIO__SS_UV_CLOSING && s->pending_writes == 0);
@@ -75,7 +80,8 @@ void cio__stream_begin_close(cio_stream *s) {
 int cio__stream_wait_uv_closed(cio_stream *s, cio_task *t) {
   int rc = 0;
   while (s->state != CIO__SS_CLOSED) {
-    if (cio__wait_in(&s->closers, t, CIO__WAIT_SHIELDED) == CIO_ECANCELED)
+    if (cio__wait_in(&s->closers, t, CIO__WAIT_SHIELDED,
+                     &cio__stream_close_kind, s) == CIO_ECANCELED)
       rc = CIO_ECANCELED;
   }
   return rc;
@@ -93,6 +99,7 @@ static int wait_flushed_and_closed(cio_stream *s, cio_task *t) {
   while (s->state != CIO__SS_CLOSED) {
     struct cio__wait w;
     cio__wait_init(&w, t, 0);
+    cio__wait_about(&w, &cio__stream_close_kind, s);
     w.interrupt = close_interrupt;
     w.ctx = s;
     if (cio__wait_on(&s->closers, &w) == CIO_ECANCELED)
@@ -134,7 +141,7 @@ int cio_stream_wait_closed(cio_stream *s) {
   CIO_ASSERT(cio__stream_check(s));
   s->refs++;
   while (s->state != CIO__SS_CLOSED && rc == 0)
-    rc = cio__wait_in(&s->closers, t, 0);
+    rc = cio__wait_in(&s->closers, t, 0, &cio__stream_close_kind, s);
   cio__stream_unref(s);
   return rc;
 }
@@ -265,7 +272,7 @@ int cio_stream_drain(cio_stream *s) {
     return rc;
   s->refs++;
   while (s->write_paused && rc == 0)
-    rc = cio__wait_in(&s->drainers, t, 0);
+    rc = cio__wait_in(&s->drainers, t, 0, &drain_kind, s);
   if (rc == 0)
     rc = s->write_error;
   cio__stream_unref(s);
@@ -359,6 +366,25 @@ static int stream_addr(cio_stream *s, cio_addr *out, bool peer) {
     return cio__uv_error(rc);
   }
   return CIO_ENOTSUP;
+}
+
+void cio__stream_describe(cio_loop *loop, const void *obj,
+                          struct cio__text *out) {
+  (void)loop;
+  cio_stream *s = (cio_stream *)obj;
+  const char *what = s->kind == CIO__STREAM_TCP ? "stream" : "pipe";
+  if (s->state >= CIO__SS_UV_CLOSING) {
+    cio__text_printf(out, "%s %p (closed)", what, obj);
+    return;
+  }
+  cio__text_printf(out, "%s fd %d", what, s->fd);
+  cio_addr local, peer;
+  if (stream_addr(s, &local, false) == 0 && stream_addr(s, &peer, true) == 0) {
+    cio__text_put(out, ", ");
+    cio__addr_describe(&local, out);
+    cio__text_put(out, " -> ");
+    cio__addr_describe(&peer, out);
+  }
 }
 
 int cio_stream_peer_addr(cio_stream *s, cio_addr *out) {

@@ -18,6 +18,24 @@ static void connect_cancel(struct cio__uvwait *w) {
   cio__stream_abort(w->data);
 }
 
+static void connect_describe(cio_loop *loop, const void *obj,
+                             struct cio__text *out) {
+  (void)loop;
+  cio__text_put(out, "to ");
+  cio__addr_describe(obj, out);
+}
+
+static void unix_connect_describe(cio_loop *loop, const void *obj,
+                                  struct cio__text *out) {
+  (void)loop;
+  cio__text_printf(out, "to %s", (const char *)obj);
+}
+
+static const struct cio__wait_kind connect_kind = {
+    .what = "connect", .describe = connect_describe};
+static const struct cio__wait_kind unix_connect_kind = {
+    .what = "connect", .describe = unix_connect_describe};
+
 /* Connect the unopened stream `s`; on failure close it (waiting for the
  * close callback) and free it. */
 static int connect_stream(cio_stream *s, cio_task *t, const cio_addr *addr,
@@ -25,6 +43,10 @@ static int connect_stream(cio_stream *s, cio_task *t, const cio_addr *addr,
   uv_connect_t req;
   struct cio__uvwait w;
   cio__uvwait_init(&w, t, connect_cancel);
+  if (path != NULL)
+    cio__wait_about(&w.wait, &unix_connect_kind, path);
+  else
+    cio__wait_about(&w.wait, &connect_kind, addr);
   w.data = s;
   req.data = &w;
   int rc = 0;

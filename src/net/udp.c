@@ -32,6 +32,28 @@ struct cio_datagram {
   struct cio__list closers;
 };
 
+/* "datagram endpoint 127.0.0.1:5000" (waits, object lists). */
+static void dgram_describe(cio_loop *loop, const void *obj,
+                           struct cio__text *out) {
+  (void)loop;
+  cio_datagram *d = (cio_datagram *)obj;
+  cio__text_put(out, "datagram endpoint");
+  cio_addr a;
+  int len = (int)sizeof a;
+  if (!d->closed &&
+      uv_udp_getsockname(&d->udp, (struct sockaddr *)&a, &len) == 0) {
+    cio__text_put(out, " ");
+    cio__addr_describe(&a, out);
+  }
+}
+
+static const struct cio__wait_kind receive_kind = {.what = "datagram receive",
+                                                   .describe = dgram_describe};
+static const struct cio__wait_kind send_kind = {.what = "datagram send",
+                                                .describe = dgram_describe};
+static const struct cio__wait_kind dclose_kind = {.what = "datagram close",
+                                                  .describe = dgram_describe};
+
 static void dgram_unref(cio_datagram *d) {
   if (--d->refs > 0)
     return;
@@ -99,6 +121,7 @@ ssize_t cio_datagram_recvfrom(cio_datagram *d, void *buf, size_t cap,
     return CIO_EBUSY;
   struct receiver r = {.d = d, .buf = buf, .cap = cap, .from = from};
   cio__wait_init(&r.wait, t, 0);
+  cio__wait_about(&r.wait, &receive_kind, d);
   r.wait.interrupt = receive_interrupt;
   rc = uv_udp_recv_start(&d->udp, on_alloc, on_recv);
   if (rc < 0)
@@ -142,6 +165,7 @@ int cio_datagram_sendto(cio_datagram *d, const void *data, size_t n,
   uv_udp_send_t req;
   struct cio__uvwait w;
   cio__uvwait_init(&w, t, NULL); /* libuv holds `data` until called back */
+  cio__wait_about(&w.wait, &send_kind, d);
   req.data = &w;
   rc = uv_udp_send(&req, &d->udp, &b, 1, sa, on_send);
   if (rc < 0)
@@ -259,6 +283,7 @@ int cio_datagram_close(cio_datagram *d) {
   while (t != NULL && !d->closed) {
     struct cio__wait w;
     cio__wait_init(&w, t, CIO__WAIT_SHIELDED);
+    cio__wait_about(&w, &dclose_kind, d);
     if (cio__wait_on(&d->closers, &w) == CIO_ECANCELED)
       rc = CIO_ECANCELED;
   }

@@ -37,6 +37,20 @@ struct cio_process {
   struct cio__uvwait *close; /* cio_process_close waiting for CLOSED */
 };
 
+/* "subprocess pid 4242" (waits, object lists). */
+static void process_describe(cio_loop *loop, const void *obj,
+                             struct cio__text *out) {
+  (void)loop;
+  const cio_process *p = obj;
+  cio__text_printf(out, "subprocess pid %d%s", p->pid,
+                   p->exited ? " (exited)" : "");
+}
+
+static const struct cio__wait_kind wait_kind = {.what = "subprocess wait",
+                                                .describe = process_describe};
+static const struct cio__wait_kind close_kind = {.what = "subprocess close",
+                                                 .describe = process_describe};
+
 /* ---- exit and close ---------------------------------------------------- */
 
 static void on_handle_closed(uv_handle_t *h) {
@@ -296,6 +310,7 @@ int cio_process_wait(cio_process *p, int *returncode) {
       return rc;
     struct cio__wait w;
     cio__wait_init(&w, self, 0);
+    cio__wait_about(&w, &wait_kind, p);
     rc = cio__wait_on(&p->waiters, &w);
     if (rc < 0)
       return rc; /* cancelled: the child runs on, as in asyncio */
@@ -421,6 +436,7 @@ int cio_process_close(cio_process *p) {
      * the object must live until libuv let go of the handle. */
     struct cio__uvwait w;
     cio__uvwait_init(&w, self, NULL);
+    cio__wait_about(&w.wait, &close_kind, p);
     p->close = &w;
     int wrc = cio__uvwait_park(&w);
     p->close = NULL;

@@ -40,6 +40,23 @@ struct cio_queue {
   uint8_t state; /* queue_state */
 };
 
+static void queue_describe(cio_loop *loop, const void *obj,
+                           struct cio__text *out) {
+  (void)loop;
+  const cio_queue *q = obj;
+  cio__text_printf(out, "queue %p (%zu items", obj, q->count);
+  if (q->maxsize > 0)
+    cio__text_printf(out, " of %zu", q->maxsize);
+  cio__text_printf(out, ", %zu unfinished)", q->unfinished);
+}
+
+static const struct cio__wait_kind put_kind = {.what = "queue put",
+                                               .describe = queue_describe};
+static const struct cio__wait_kind get_kind = {.what = "queue get",
+                                               .describe = queue_describe};
+static const struct cio__wait_kind join_kind = {.what = "queue join",
+                                                .describe = queue_describe};
+
 /* Invariants (1) and the state, asserted at the public entry points. */
 static bool queue_check(const cio_queue *q) {
   /* q->loop may be NULL: a queue made before any loop (not counted). */
@@ -257,6 +274,7 @@ int cio_queue_put(cio_queue *q, void *item) {
       return rc;
     struct cio__wait w;
     cio__wait_init(&w, self, 0);
+    cio__wait_about(&w, &put_kind, q);
     rc = cio__wait_on(&q->putters, &w);
     if (rc < 0) {
       /* Woken by a get but not taking the slot: pass it on. */
@@ -299,6 +317,7 @@ int cio_queue_get(cio_queue *q, void **item) {
       return rc;
     struct cio__wait w;
     cio__wait_init(&w, self, 0);
+    cio__wait_about(&w, &get_kind, q);
     rc = cio__wait_on(&q->getters, &w);
     if (rc < 0) {
       /* Woken by a put but not taking the item: pass it on. */
@@ -333,6 +352,7 @@ int cio_queue_join(cio_queue *q) {
     return rc;
   struct cio__wait w;
   cio__wait_init(&w, self, 0);
+  cio__wait_about(&w, &join_kind, q);
   return cio__wait_on(&q->joiners, &w);
 }
 

@@ -382,10 +382,37 @@ static bool await_interrupt(struct cio__wait *w) {
   return cio__future_cancel_msg(w->ctx, w->task->cancel_request) == 1;
 }
 
+static void await_describe(cio_loop *loop, const void *obj,
+                           struct cio__text *out) {
+  (void)loop;
+  const cio_future *f = obj;
+  if (f->is_task) {
+    cio_task *t = cio_future_task((cio_future *)f);
+    cio__text_printf(out, "task '%s'", cio_task_get_name(t));
+  } else {
+    cio__text_printf(out, "future %p", obj);
+  }
+}
+
+static size_t await_awaits(const void *obj, cio_future **out, size_t cap) {
+  if (cap > 0)
+    out[0] = (cio_future *)obj;
+  return 1;
+}
+
+static const struct cio__wait_kind await_kind = {
+    .what = "await", .describe = await_describe, .awaits = await_awaits};
+
 int cio__future_wait(cio_future *f, bool propagate) {
+  return cio__future_wait_about(f, propagate, &await_kind, f);
+}
+
+int cio__future_wait_about(cio_future *f, bool propagate,
+                           const struct cio__wait_kind *kind, const void *obj) {
   CIO_ASSERT(f->state == CIO__FUT_PENDING); /* nothing would wake us */
   struct cio__wait w;
   cio__wait_init(&w, cio__loop_current()->current, 0);
+  cio__wait_about(&w, kind, obj);
   if (propagate) {
     w.interrupt = await_interrupt;
     w.ctx = f;
@@ -397,6 +424,11 @@ int cio__future_wait(cio_future *f, bool propagate) {
 }
 
 int cio__await(cio_future *f, void **result, bool propagate) {
+  return cio__await_about(f, result, propagate, &await_kind, f);
+}
+
+int cio__await_about(cio_future *f, void **result, bool propagate,
+                     const struct cio__wait_kind *kind, const void *obj) {
   if (result != NULL)
     *result = NULL;
   if (f == NULL)
@@ -407,7 +439,7 @@ int cio__await(cio_future *f, void **result, bool propagate) {
   int rc = cio__await_check(f);
   if (rc < 0)
     return rc;
-  rc = cio__future_wait(f, propagate);
+  rc = cio__future_wait_about(f, propagate, kind, obj);
   if (rc == 0)
     rc = cio__future_take(f, result);
   return rc;
@@ -458,6 +490,20 @@ void cio__link_attach(struct cio__link *l, cio_future *f,
     cio_future_retain(f);
     cio__ready_push(f->loop, &l->cb);
   }
+}
+
+size_t cio__links_pending(const struct cio__link *links, size_t n,
+                          cio_future **out, size_t cap) {
+  size_t count = 0;
+  for (size_t i = 0; i < n; i++) {
+    cio_future *f = links[i].f;
+    if (f == NULL || f->state != CIO__FUT_PENDING)
+      continue;
+    if (count < cap)
+      out[count] = f;
+    count++;
+  }
+  return count;
 }
 
 void cio__link_done(struct cio__link *l) {

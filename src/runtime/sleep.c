@@ -17,6 +17,17 @@ static void sleeper_fire(struct cio__callback *cb) {
   cio__wait_try_wake(&s->wait, 0);
 }
 
+static void sleep_describe(cio_loop *loop, const void *obj,
+                           struct cio__text *out) {
+  const struct sleeper *s = obj;
+  int64_t left = s->timer.when_ns - cio__now_ns(loop);
+  cio__text_printf(out, "until %.3f s (%.3f s from now)",
+                   (double)s->timer.when_ns / 1e9, (double)left / 1e9);
+}
+
+static const struct cio__wait_kind sleep_kind = {.what = "sleep",
+                                                 .describe = sleep_describe};
+
 int cio_sleep(double seconds) {
   int rc;
   cio_task *self = cio__task_for_suspend(&rc);
@@ -29,6 +40,7 @@ int cio_sleep(double seconds) {
   cio_loop *loop = self->fut.loop;
   struct sleeper s = {0};
   cio__wait_init(&s.wait, self, 0);
+  cio__wait_about(&s.wait, &sleep_kind, &s);
   cio__timer_start(loop, &s.timer, cio__deadline_after(loop, seconds),
                    sleeper_fire);
   rc = cio__wait_park(&s.wait);

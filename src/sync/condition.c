@@ -59,6 +59,17 @@ static void notify_n(cio_condition *c, size_t n) {
   cio__wait_wake_n(&c->waiters, n, 0);
 }
 
+static void cond_describe(cio_loop *loop, const void *obj,
+                          struct cio__text *out) {
+  (void)loop;
+  const cio_condition *c = obj;
+  cio__text_printf(out, "condition %p (%zu waiting)", obj,
+                   cio__wait_count(&c->waiters));
+}
+
+static const struct cio__wait_kind wait_kind = {.what = "condition wait",
+                                                .describe = cond_describe};
+
 int cio_condition_wait(cio_condition *c) {
   if (c == NULL)
     return CIO_EINVAL;
@@ -71,6 +82,7 @@ int cio_condition_wait(cio_condition *c) {
   cio_lock_release(c->lock);
   struct cio__wait w;
   cio__wait_init(&w, self, CIO__WAIT_STAY_LINKED);
+  cio__wait_about(&w, &wait_kind, c);
   int err = cio__wait_on(&c->waiters, &w);
   /* Must re-acquire even if cancelled; a cancellation while re-acquiring
    * is remembered and the acquire retried, as locks.py does. */

@@ -51,6 +51,17 @@ int cio_event_clear(cio_event *e) {
   return 0;
 }
 
+static void event_describe(cio_loop *loop, const void *obj,
+                           struct cio__text *out) {
+  (void)loop;
+  const cio_event *e = obj;
+  cio__text_printf(out, "event %p (%s, %zu waiting)", obj,
+                   e->value ? "set" : "clear", cio__wait_count(&e->waiters));
+}
+
+static const struct cio__wait_kind wait_kind = {.what = "event wait",
+                                                .describe = event_describe};
+
 int cio_event_wait(cio_event *e) {
   if (e == NULL)
     return CIO_EINVAL;
@@ -62,5 +73,6 @@ int cio_event_wait(cio_event *e) {
     return rc;
   struct cio__wait w;
   cio__wait_init(&w, self, CIO__WAIT_STAY_LINKED);
+  cio__wait_about(&w, &wait_kind, e);
   return cio__wait_on(&e->waiters, &w);
 }

@@ -51,6 +51,17 @@ static void wake_up_first(cio_lock *l) {
     cio__wait_wake(w, 0);
 }
 
+static void lock_describe(cio_loop *loop, const void *obj,
+                          struct cio__text *out) {
+  (void)loop;
+  const cio_lock *l = obj;
+  cio__text_printf(out, "lock %p (%s, %zu waiting)", obj,
+                   l->locked ? "locked" : "free", cio__wait_count(&l->waiters));
+}
+
+static const struct cio__wait_kind acquire_kind = {.what = "lock acquire",
+                                                   .describe = lock_describe};
+
 int cio_lock_acquire(cio_lock *l) {
   if (l == NULL)
     return CIO_EINVAL;
@@ -64,6 +75,7 @@ int cio_lock_acquire(cio_lock *l) {
     return rc;
   struct cio__wait w;
   cio__wait_init(&w, self, CIO__WAIT_STAY_LINKED);
+  cio__wait_about(&w, &acquire_kind, l);
   rc = cio__wait_on(&l->waiters, &w);
   if (rc < 0) {
     /* Woken and cancelled before running, or cancelled while waiting with

@@ -70,6 +70,17 @@ static void wake_up(cio_semaphore *s, int n) {
   s->value -= (int)cio__wait_wake_n(&s->waiters, (size_t)n, 0);
 }
 
+static void sem_describe(cio_loop *loop, const void *obj,
+                         struct cio__text *out) {
+  (void)loop;
+  const cio_semaphore *s = obj;
+  cio__text_printf(out, "semaphore %p (value %d, %zu waiting)", obj, s->value,
+                   cio__wait_count(&s->waiters));
+}
+
+static const struct cio__wait_kind acquire_kind = {.what = "semaphore acquire",
+                                                   .describe = sem_describe};
+
 int cio_semaphore_acquire(cio_semaphore *s) {
   if (s == NULL)
     return CIO_EINVAL;
@@ -83,6 +94,7 @@ int cio_semaphore_acquire(cio_semaphore *s) {
     return rc;
   struct cio__wait w;
   cio__wait_init(&w, self, CIO__WAIT_STAY_LINKED);
+  cio__wait_about(&w, &acquire_kind, s);
   rc = cio__wait_on(&s->waiters, &w);
   if (rc < 0 && w.state == CIO__WAIT_WOKEN)
     s->value++; /* given a permit but not taking it: give it back */

@@ -67,7 +67,7 @@ static int handshake_steps(struct cio__tls *t, cio_task *task) {
                            "the peer closed the connection during the TLS "
                            "handshake");
     cio__stream_read_anyway(t->s);
-    int rc = cio__wait_in(&t->waiters, task, 0);
+    int rc = cio__wait_in(&t->waiters, task, 0, &cio__tls_handshake_kind, t);
     if (rc < 0)
       return rc;
   }

@@ -299,12 +299,24 @@ static int tls_write_eof(cio_stream *s) {
   return cio__tls_flush(t);
 }
 
+static void tls_describe(cio_loop *loop, const void *obj,
+                         struct cio__text *out) {
+  const struct cio__tls *t = obj;
+  cio__text_put(out, "TLS over ");
+  cio__stream_describe(loop, t->s, out);
+}
+
+const struct cio__wait_kind cio__tls_handshake_kind = {
+    .what = "TLS handshake", .describe = tls_describe};
+const struct cio__wait_kind cio__tls_shutdown_kind = {.what = "TLS shutdown",
+                                                      .describe = tls_describe};
+
 static int wait_goodbye(struct cio__tls *t, cio_task *task) {
   cio_timeout to;
   int rc = cio_timeout_enter(&to, t->shutdown_timeout);
   while (rc == 0 && t->state == CIO__TLS_SHUTDOWN) {
     cio__stream_read_anyway(t->s);
-    rc = cio__wait_in(&t->waiters, task, 0);
+    rc = cio__wait_in(&t->waiters, task, 0, &cio__tls_shutdown_kind, t);
   }
   rc = cio_timeout_exit(&to, rc);
   if (rc == CIO_ETIMEDOUT)

@@ -27,6 +27,10 @@
 #include "casyncio/tls.h"
 #include "net/stream.h"
 
+/* The waits of a TLS layer, for task dumps (`obj`: the cio__tls). */
+extern const struct cio__wait_kind cio__tls_handshake_kind;
+extern const struct cio__wait_kind cio__tls_shutdown_kind;
+
 #define CIO__TLS_SESSION_SLOTS 32
 #define CIO__TLS_KEY_MAX 280 /* "host:port" of the session cache */
 
