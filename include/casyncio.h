@@ -64,6 +64,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>     /* FILE, for cio_loop_dump */
 #include <sys/types.h> /* ssize_t */
 
 #ifdef __cplusplus
@@ -263,6 +264,41 @@ typedef struct cio_loop_opts {
    * instead of waiting for ever.  Only for programs whose other threads
    * reach the loop through casyncio's executors. */
   bool detect_deadlock;
+  /* Debug mode, as asyncio's (CIO_DEBUG=1 in the environment also turns
+   * it on): a task step or callback that runs longer than slow_step_ms is
+   * reported with the task's name and where it resumed; tasks, futures,
+   * streams, servers and other objects still open when the loop closes,
+   * errors nobody read and tasks that never finished are named with
+   * where each was created.  It costs time on every step and object
+   * creation: for development.  See docs/debugging.md. */
+  bool debug;
+  /* Debug mode's threshold in milliseconds (0: 100, asyncio's
+   * slow_callback_duration). */
+  int slow_step_ms;
+  /* The stall detector, on by default: when the loop has not come back
+   * to poll for this many milliseconds (a task or callback blocking the
+   * thread), a watchdog thread writes on stderr the running task and the
+   * loop thread's C backtrace at that moment, and again a line when the
+   * loop polls again.  0: CIO_STALL_MS from the environment, else 250;
+   * negative (or CIO_STALL_MS=0): off.  It uses one process-wide thread
+   * and a real-time signal (see docs/debugging.md). */
+  int stall_ms;
+  /* Print a task dump (cio_loop_dump) on stderr whenever the process
+   * receives this signal, e.g. SIGUSR1; the loop prints it between two
+   * steps.  0: CIO_DUMP_SIGNAL from the environment (a number or a name
+   * such as USR1), else none. */
+  int dump_signal;
+  /* Answer `casyncio-ps PID` (the command installed with the library):
+   * serve task dumps on a Unix socket named after the process and the
+   * loop's thread, in $XDG_RUNTIME_DIR/casyncio (else
+   * /tmp/casyncio-<uid>), removed when the loop closes.  CIO_INSPECT=1 in
+   * the environment turns it on too. */
+  bool inspect;
+  /* cio_run's shutdown: when a task still has not finished this many
+   * milliseconds after being cancelled (it ignores its cancellation),
+   * name it on stderr with what it waits on and where (0: 5000;
+   * negative: never).  The shutdown goes on waiting. */
+  int shutdown_report_ms;
 } cio_loop_opts;
 
 /* Run `fn(arg)` as the main task of a new loop, as asyncio.run() does.
@@ -346,6 +382,23 @@ CIO_API void *cio_loop_uv(cio_loop *loop);
 /* Cancel every task still alive and run the loop until all are done,
  * reporting errors they end with (asyncio.run's shutdown).  Returns 0. */
 CIO_API CIO_NODISCARD int cio_loop_shutdown_tasks(cio_loop *loop);
+
+/* Write a dump of `loop` (NULL: this thread's) to `out` (NULL: stderr):
+ * every task not yet done with its name, state, age, what it waits on
+ * (a sleep's deadline, which lock, event, queue or semaphore, which
+ * future or task, which stream or fd, which executor job, which
+ * subprocess...) and the C backtrace of its own stack, symbolized; then
+ * the await graph as a tree, as Python's `asyncio pstree` draws it.  In
+ * debug mode each task also says where it was created.  Does not
+ * suspend; call it on the loop's thread, from a task or outside one.  It
+ * reads symbol tables and may run addr2line (binutils) for file and line
+ * numbers, so it takes milliseconds: not for hot paths.  Backtraces go
+ * through frames built with frame pointers (-fno-omit-frame-pointer):
+ * code built without them shortens them.  See docs/debugging.md for the
+ * format, the dump signal (cio_loop_opts.dump_signal) and casyncio-ps.
+ * Returns 0, CIO_EINVAL (no loop), CIO_EPERM (another thread's loop),
+ * CIO_ENOMEM (the dump is cut short) or CIO_EIO (writing failed). */
+CIO_API int cio_loop_dump(cio_loop *loop, FILE *out);
 
 /* ------------------------------------------------------------------------
  * Time and callbacks

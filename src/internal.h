@@ -263,6 +263,12 @@ struct cio_future {
   void *dispose_arg;
 };
 
+/* "'worker' (Task-3), waiting" / "future 0x... (pending)": how object
+ * lists name tasks and futures (src/debug/dump.c). */
+void cio__task_describe(cio_loop *loop, const void *obj, struct cio__text *out);
+void cio__future_describe(cio_loop *loop, const void *obj,
+                          struct cio__text *out);
+
 /* Whole-object checks, asserted at public entry points (CIO_ASSERT). */
 bool cio__future_check(const struct cio_future *f);
 bool cio__task_check(const cio_task *t);
@@ -295,6 +301,7 @@ struct cio_task {
   struct cio__msg *cancel_received; /* the CIO_ECANCELED it last received */
   struct cio__list alive; /* in loop->tasks until DONE */
   uint64_t id;            /* for the default name Task-<id> */
+  int64_t created_ns;     /* loop time at creation (coarse), for dumps */
   char *name;             /* owned; NULL until set */
   /* Task-<id>, formatted here when asked for, so that asking a task its
    * name never needs memory. */
@@ -320,6 +327,46 @@ enum cio__obj_kind {
   CIO__OBJ_KIND_MAP(CIO__OBJ_ENUM)
 #undef CIO__OBJ_ENUM
       CIO__OBJ_KINDS
+};
+
+/* A function describing an object for reports and dumps (the signature
+ * of cio__wait_kind's `describe`). */
+typedef void (*cio__describe_fn)(cio_loop *loop, const void *obj,
+                                 struct cio__text *out);
+
+struct cio__registry;
+struct cio__stall;
+struct cio__inspector;
+struct cio__shutdown_watch;
+
+/* The loop's side of src/debug/ (debug mode, the stall watchdog, dumps),
+ * set up by cio__debug_open from cio_loop_opts and the environment. */
+struct cio__loop_debug {
+  bool on;             /* debug mode (CIO_DEBUG=1 or the option) */
+  int64_t slow_ns;     /* debug mode: a step this long is reported */
+  int64_t stall_ns;    /* the stall watchdog's threshold; 0: off */
+  int64_t shutdown_ns; /* cio_run's shutdown: report after; 0: never */
+  int dump_signal;     /* dump on this signal; 0: none */
+  bool inspect;        /* answer casyncio-ps */
+  struct cio__registry *registry;   /* debug mode: objects and their sites */
+  struct cio__stall *stall;         /* this loop in the watchdog's list */
+  _Atomic uint64_t *beat;           /* the watchdog reads it: odd in a round */
+  uint64_t beats;                   /* its value, kept by the loop thread */
+  struct cio__inspector *inspector; /* the dump signal and socket */
+  struct cio__shutdown_watch *shutdown_watch; /* cio_run's shutdown */
+  uintptr_t native_lo, native_hi;             /* the loop thread's own stack */
+  /* Debug mode: the step running now, when it started, what it is (a
+   * copy: a finished task may be freed before its step is reported) and
+   * where a task resumed. */
+  int64_t step_ns;
+  struct cio__callback *step;
+  bool step_is_task;
+  bool step_started; /* a task that ran before (else: its first step) */
+  uint64_t step_id;
+  char step_name[64];
+  const void *step_code; /* a callback's function, or a new task's */
+  void *step_at[6];
+  size_t step_nat;
 };
 
 struct cio__extra_pool {
@@ -395,6 +442,8 @@ struct cio_loop {
   void *exc_arg;
   bool in_exc_handler;
 
+  struct cio__loop_debug dbg; /* src/debug/: debug mode, stalls, dumps */
+
   size_t live_allocs;          /* cio__malloc'd and not freed */
   long fail_alloc_after;       /* tests: fail the Nth allocation, or -1 */
 };
@@ -443,13 +492,42 @@ void cio__test_leaks(struct cio__test_leaks *out);
 void cio__test_loop_opened(void);
 void cio__test_loop_freed(size_t allocs, size_t handles);
 
-/* Count an object of `kind` as alive on `loop`, and as gone. */
-static inline void cio__obj_add(cio_loop *loop, enum cio__obj_kind kind) {
+/* Debug mode's registry (src/debug/registry.c): `obj` of kind `kind`
+ * ("task", "HTTP session"), named by `describe` (may be NULL), created at
+ * the caller's call site; and forgotten. */
+void cio__registry_add(cio_loop *loop, const char *kind, const void *obj,
+                       cio__describe_fn describe);
+void cio__registry_remove(cio_loop *loop, const void *obj);
+/* "task", "stream"... */
+const char *cio__obj_kind_name(enum cio__obj_kind kind);
+
+/* Count `obj` of `kind` as alive on `loop` (in debug mode, note where it
+ * was created and how to name it), and as gone. */
+static inline void cio__obj_add(cio_loop *loop, enum cio__obj_kind kind,
+                                const void *obj, cio__describe_fn describe) {
   loop->objects[kind]++;
+  if (loop->dbg.on)
+    cio__registry_add(loop, cio__obj_kind_name(kind), obj, describe);
 }
-static inline void cio__obj_remove(cio_loop *loop, enum cio__obj_kind kind) {
+static inline void cio__obj_remove(cio_loop *loop, enum cio__obj_kind kind,
+                                   const void *obj) {
   CIO_ASSERT(loop->objects[kind] > 0);
   loop->objects[kind]--;
+  if (loop->dbg.on)
+    cio__registry_remove(loop, obj);
+}
+
+/* The same for objects the loop does not count (a battery's sessions and
+ * connections): debug mode lists those still open when the loop closes. */
+static inline void cio__debug_track(cio_loop *loop, const char *kind,
+                                    const void *obj,
+                                    cio__describe_fn describe) {
+  if (loop->dbg.on)
+    cio__registry_add(loop, kind, obj, describe);
+}
+static inline void cio__debug_untrack(cio_loop *loop, const void *obj) {
+  if (loop->dbg.on)
+    cio__registry_remove(loop, obj);
 }
 /* Objects of any kind still counted. */
 size_t cio__obj_total(const cio_loop *loop);
@@ -597,6 +675,13 @@ void cio__sock_ignore_sigpipe(void);
  * deadline". */
 #define CIO__NS_NEVER INT64_MAX
 int64_t cio__now_ns(const cio_loop *loop);
+/* The same as of the current loop iteration (libuv's cached clock, in
+ * milliseconds), without a clock read: cheap enough for every task
+ * creation. */
+static inline int64_t cio__now_coarse_ns(const cio_loop *loop) {
+  return loop->virtual_clock ? loop->virtual_ns
+                             : (int64_t)uv_now(loop->uv) * 1000000;
+}
 /* Seconds to nanoseconds, either sign, saturating (NaN gives 0). */
 int64_t cio__seconds_to_ns(double seconds);
 int64_t cio__deadline_after(const cio_loop *loop, double delay);
@@ -626,6 +711,9 @@ void cio__timers_collect(cio_loop *loop);
 /* handle.c, future.c: used by cio_loop_close() to drop a queued callback
  * without running it.  False when `cb` is not of their kind. */
 bool cio__handle_try_drop(struct cio__callback *cb);
+/* The function a call_soon/call_later handle calls, or NULL when `cb` is
+ * not a handle (for reports). */
+const void *cio__handle_code(const struct cio__callback *cb);
 bool cio__threadsafe_try_drop(struct cio__callback *cb);
 bool cio__done_cb_try_drop(struct cio__callback *cb);
 
@@ -774,5 +862,60 @@ void cio__text_printf(struct cio__text *t, const char *fmt, ...)
     CIO__PRINTF(2, 3);
 /* What was written ("" if nothing; what fitted if memory ran out). */
 const char *cio__text_str(const struct cio__text *t);
+
+/* The loop's hooks into src/debug/.  Open and close with the loop (close:
+ * before its libuv handles are closed; free: once it is really freed). */
+void cio__debug_open(cio_loop *loop, const cio_loop_opts *opts);
+void cio__debug_close(cio_loop *loop);
+void cio__debug_free(cio_loop *loop);
+
+/* Reports of src/debug/endings.c.  Every task still pending, under
+ * `headline`, each with what it waits on, where, and (debug mode) where
+ * it was created; the objects cio_loop_close found open (`what`: "2
+ * streams"), listed one by one in debug mode; in debug mode, objects not
+ * counted (a battery's sessions) still open as the loop closes; an error
+ * nobody read, with where its future was created in debug mode. */
+void cio__report_pending(cio_loop *loop, const char *headline);
+void cio__report_left_open(cio_loop *loop, const char *what);
+void cio__report_untracked_left(cio_loop *loop);
+void cio__report_unretrieved(struct cio_future *f, const char *what,
+                             const char *name);
+/* cio_run's shutdown begins (in debug mode, names the tasks it cancels)
+ * and ends: between the two, a task still running after
+ * cio_loop_opts.shutdown_report_ms is named with where it waits. */
+void cio__shutdown_watch_start(cio_loop *loop);
+void cio__shutdown_watch_stop(cio_loop *loop);
+
+/* Debug mode: the scheduler pops `next` (NULL: the round is over), which
+ * ends the step before it (slow.c). */
+void cio__debug_step(cio_loop *loop, struct cio__callback *next);
+
+/* A round of the scheduler starts or ends: the stall watchdog's
+ * heartbeat, a relaxed store (odd while a round runs). */
+static inline void cio__stall_beat(cio_loop *loop) {
+  if (loop->dbg.beat != NULL)
+    atomic_store_explicit(loop->dbg.beat, ++loop->dbg.beats,
+                          memory_order_relaxed);
+}
+
+/* What a report is about (src/debug/report.c). */
+enum cio__report_kind {
+  CIO__REPORT_SLOW_STEP,   /* debug mode: a step or callback ran too long */
+  CIO__REPORT_LEFT_OPEN,   /* loop close: objects not released or closed */
+  CIO__REPORT_UNRETRIEVED, /* an error nobody read */
+  CIO__REPORT_PENDING,     /* a task that never ran to completion */
+  CIO__REPORT_SHUTDOWN,    /* cio_run's shutdown waits on a task */
+  CIO__REPORT_DUMP,        /* a task dump asked for by signal */
+  CIO__REPORT_STALL,       /* the watchdog: the loop has not polled */
+};
+
+/* The one way the reports of src/debug/ go out: `message` (without the
+ * "casyncio: " prefix; may span lines) about `task` or `future` (either
+ * may be NULL).  Written to stderr today, in one piece; meant to reach a
+ * loop exception handler later, as asyncio's call_exception_handler. */
+void cio__report(cio_loop *loop, enum cio__report_kind kind,
+                 const char *message, cio_task *task, cio_future *future);
+/* write(2) `text` to stderr as is: async-signal-safe. */
+void cio__report_raw(const char *text, size_t len);
 
 #endif

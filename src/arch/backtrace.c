@@ -21,6 +21,8 @@
 size_t cio__frames_walk(uintptr_t fp, uintptr_t lo, uintptr_t hi, void **pcs,
                         size_t cap) {
   size_t n = 0;
+  if (hi < lo + 2 * sizeof(void *))
+    return 0; /* no bounds known */
   while (n < cap) {
     if (fp < lo || fp > hi - 2 * sizeof(void *) || fp % sizeof(void *) != 0)
       break;

@@ -45,4 +45,31 @@ void cio__frames_from_pcs(struct cio__frame *frames, void *const *pcs,
  * frame is casyncio's. */
 size_t cio__frames_first_user(const struct cio__frame *frames, size_t n);
 
+/* registry.c: debug mode's objects (see cio__registry_add in
+ * internal.h).  Open and close with the loop; list every object still
+ * registered ("  stream fd 7, ..., created at main (app.c:12)\n" each,
+ * oldest first) and return how many; append where `obj` was created
+ * (false if unknown). */
+int cio__registry_open(cio_loop *loop);
+void cio__registry_close(cio_loop *loop);
+size_t cio__registry_list(cio_loop *loop, struct cio__text *out);
+bool cio__registry_put_site(cio_loop *loop, const void *obj,
+                            struct cio__text *out);
+
+/* stall.c: put the loop in the watchdog's list, and take it out (the
+ * loop thread; idempotent). */
+int cio__stall_open(cio_loop *loop);
+void cio__stall_close(cio_loop *loop);
+
+/* inspect.c: the dump signal and the casyncio-ps socket. */
+int cio__inspector_open(cio_loop *loop);
+void cio__inspector_close(cio_loop *loop);
+
+/* dump.c */
+/* The whole dump of `loop`: every task, then the await tree. */
+void cio__dump(cio_loop *loop, struct cio__text *out);
+/* "waiting on lock acquire: lock 0x... (locked, 1 waiting) at worker
+ * (app.c:30)": what `t` waits on and where its own code is. */
+void cio__task_put_where(cio_loop *loop, cio_task *t, struct cio__text *out);
+
 #endif

@@ -147,8 +147,10 @@ static const Elf64_Sym *elf_lookup(const struct elf_file *e, uintptr_t addr) {
       continue;
     if (addr < s->st_value + s->st_size)
       return s;
-    if (s->st_size == 0 && (best == NULL || s->st_value > best->st_value))
-      best = s; /* assembly without a size: the nearest below */
+    /* Assembly without a size: the nearest below, if close. */
+    if (s->st_size == 0 && addr - s->st_value < 256 &&
+        (best == NULL || s->st_value > best->st_value))
+      best = s;
   }
   return best;
 }
@@ -273,14 +275,20 @@ static void addr2line_batch(const char *prog, const char *path,
 
 /* ---- per module ------------------------------------------------------- */
 
-/* The file to read for module `fname`: the running program's path as
- * dladdr gives it (argv[0]) may be relative to another directory. */
-static const char *module_path(const char *fname) {
+/* The file to read for module `fname` (into `buf`): the running
+ * program's path as dladdr gives it (argv[0]) may be relative to another
+ * directory, so the program is found through /proc/self/exe, resolved
+ * here (in addr2line, /proc/self would be addr2line). */
+static const char *module_path(const char *fname, char *buf, size_t cap) {
   extern char *program_invocation_name;
-  if (fname == NULL || fname[0] == '\0' ||
-      strcmp(fname, program_invocation_name) == 0)
-    return "/proc/self/exe";
-  return fname;
+  if (fname != NULL && fname[0] != '\0' &&
+      strcmp(fname, program_invocation_name) != 0)
+    return fname;
+  ssize_t n = readlink("/proc/self/exe", buf, cap - 1);
+  if (n <= 0)
+    return fname != NULL ? fname : "";
+  buf[n] = '\0';
+  return buf;
 }
 
 /* The module holding casyncio's own code. */
@@ -303,8 +311,10 @@ static void symbolize_module(struct cio__frame *frames, size_t n, bool *done,
   const char *lib = library_module();
   bool lib_module = same_module(fname, lib);
   bool whole_lib = lib_module && strstr(base_name(fname), "casyncio") != NULL;
+  char path_buf[4096];
+  const char *path = module_path(fname, path_buf, sizeof path_buf);
   struct elf_file e;
-  bool have_elf = elf_open(&e, module_path(fname));
+  bool have_elf = elf_open(&e, path);
   const char *prog = addr2line_program();
   size_t idx[A2L_BATCH];
   uintptr_t addrs[A2L_BATCH];
@@ -332,13 +342,13 @@ static void symbolize_module(struct cio__frame *frames, size_t n, bool *done,
       idx[batch] = i;
       addrs[batch++] = addr;
       if (batch == A2L_BATCH) {
-        addr2line_batch(prog, module_path(fname), frames, idx, addrs, batch);
+        addr2line_batch(prog, path, frames, idx, addrs, batch);
         batch = 0;
       }
     }
   }
   if (batch > 0)
-    addr2line_batch(prog, module_path(fname), frames, idx, addrs, batch);
+    addr2line_batch(prog, path, frames, idx, addrs, batch);
   elf_close(&e);
 }
 

@@ -1,0 +1,223 @@
+/* Debug mode's registry: every counted object (task, future, handle,
+ * stream, server, datagram endpoint, subprocess) and every tracked one (a
+ * battery's sessions and connections), with its kind, how to name it and
+ * where it was created, so that a loop closing with objects left names
+ * each one, and an error nobody read says where its future came from.
+ *
+ * The creation site is the chain of return addresses at the call to
+ * cio__registry_add, recorded by walking frame pointers (a few loads,
+ * done only in debug mode) and symbolized only when a report needs it.
+ * That names the user's call whatever constructor it went through,
+ * without a macro around every public constructor (which would also
+ * report a wrapper's line for every object made through the wrapper).
+ *
+ * An open-addressing table keyed by the object's address, in libc's heap
+ * (debug bookkeeping stays out of the loop allocator's counts).  Loop
+ * thread only.
+ */
+#include <inttypes.h>
+
+#include "debug/debug.h"
+
+enum { SITE_FRAMES = 8 };
+
+#define TOMBSTONE ((const void *)1)
+
+struct reg_entry {
+  const void *obj; /* NULL: free; TOMBSTONE: removed */
+  const char *kind;
+  cio__describe_fn describe;
+  uint64_t seq; /* creation order */
+  uint8_t nsite;
+  void *site[SITE_FRAMES];
+};
+
+struct cio__registry {
+  struct reg_entry *slots;
+  size_t cap;  /* a power of two */
+  size_t used; /* live entries and tombstones */
+  size_t live;
+  uint64_t seq;
+};
+
+const char *cio__obj_kind_name(enum cio__obj_kind kind) {
+  static const char *const names[] = {
+#define CIO__OBJ_ONE(name, one, many) one,
+      CIO__OBJ_KIND_MAP(CIO__OBJ_ONE)
+#undef CIO__OBJ_ONE
+  };
+  return kind < CIO__OBJ_KINDS ? names[kind] : "object";
+}
+
+static size_t slot_of(const struct cio__registry *r, const void *obj) {
+  uint64_t h = (uint64_t)(uintptr_t)obj * UINT64_C(0x9e3779b97f4a7c15);
+  return (size_t)(h >> 17) & (r->cap - 1);
+}
+
+static struct reg_entry *find(const struct cio__registry *r, const void *obj) {
+  if (r == NULL || r->cap == 0)
+    return NULL;
+  for (size_t i = slot_of(r, obj);; i = (i + 1) & (r->cap - 1)) {
+    struct reg_entry *e = &r->slots[i];
+    if (e->obj == obj)
+      return e;
+    if (e->obj == NULL)
+      return NULL;
+  }
+}
+
+static void insert(struct cio__registry *r, const struct reg_entry *in) {
+  for (size_t i = slot_of(r, in->obj);; i = (i + 1) & (r->cap - 1)) {
+    if (r->slots[i].obj == NULL || r->slots[i].obj == TOMBSTONE) {
+      if (r->slots[i].obj == NULL)
+        r->used++;
+      r->slots[i] = *in;
+      r->live++;
+      return;
+    }
+  }
+}
+
+/* Room for one more entry (rehashing away the tombstones when full). */
+static bool make_room(struct cio__registry *r) {
+  if ((r->used + 1) * 2 <= r->cap)
+    return true;
+  size_t cap = r->cap ? r->cap : 64;
+  while ((r->live + 1) * 2 > cap / 2)
+    cap *= 2;
+  struct reg_entry *slots = calloc(cap, sizeof *slots);
+  if (slots == NULL)
+    return false;
+  struct reg_entry *old = r->slots;
+  size_t old_cap = r->cap;
+  *r = (struct cio__registry){.slots = slots, .cap = cap, .seq = r->seq};
+  for (size_t i = 0; i < old_cap; i++)
+    if (old[i].obj != NULL && old[i].obj != TOMBSTONE)
+      insert(r, &old[i]);
+  free(old);
+  return true;
+}
+
+/* The stack the calling code runs on: a task's, or the loop thread's. */
+static void current_stack(const cio_loop *loop, uintptr_t *lo, uintptr_t *hi) {
+  const cio__fiber *f = cio__fiber_running;
+  if (f != NULL && f->stack != NULL) {
+    *lo = (uintptr_t)f->stack->lo;
+    *hi = *lo + f->stack->size;
+  } else {
+    *lo = loop->dbg.native_lo;
+    *hi = loop->dbg.native_hi;
+  }
+}
+
+void cio__registry_add(cio_loop *loop, const char *kind, const void *obj,
+                       cio__describe_fn describe) {
+  struct cio__registry *r = loop->dbg.registry;
+  if (r == NULL || obj == NULL || !make_room(r))
+    return; /* a debugging aid: without memory, the object goes unlisted */
+  struct reg_entry *e = find(r, obj);
+  if (e != NULL) { /* reused memory whose removal we missed */
+    e->obj = TOMBSTONE;
+    r->live--;
+  }
+  struct reg_entry in = {
+      .obj = obj, .kind = kind, .describe = describe, .seq = ++r->seq};
+  uintptr_t lo, hi;
+  current_stack(loop, &lo, &hi);
+  in.nsite = (uint8_t)cio__frames_here(in.site, SITE_FRAMES, lo, hi);
+  insert(r, &in);
+}
+
+void cio__registry_remove(cio_loop *loop, const void *obj) {
+  struct cio__registry *r = loop->dbg.registry;
+  struct reg_entry *e = find(r, obj);
+  if (e == NULL)
+    return;
+  e->obj = TOMBSTONE;
+  r->live--;
+}
+
+int cio__registry_open(cio_loop *loop) {
+  loop->dbg.registry = calloc(1, sizeof *loop->dbg.registry);
+  return loop->dbg.registry ? 0 : CIO_ENOMEM;
+}
+
+void cio__registry_close(cio_loop *loop) {
+  struct cio__registry *r = loop->dbg.registry;
+  if (r == NULL)
+    return;
+  free(r->slots);
+  free(r);
+  loop->dbg.registry = NULL;
+}
+
+/* ---- naming and creation sites --------------------------------------- */
+
+/* Append where the entry's object was created: the first frame outside
+ * casyncio, after its constructor. */
+static void put_site(const struct reg_entry *e, struct cio__text *out) {
+  struct cio__frame frames[SITE_FRAMES];
+  cio__frames_from_pcs(frames, e->site, e->nsite);
+  size_t i = cio__frames_first_user(frames, e->nsite);
+  if (i == e->nsite) {
+    cio__text_put(out, "created inside casyncio");
+    if (e->nsite > 0) {
+      cio__text_put(out, " (");
+      cio__frame_put(out, &frames[e->nsite - 1]);
+      cio__text_put(out, ")");
+    }
+    return;
+  }
+  cio__text_put(out, "created at ");
+  cio__frame_put(out, &frames[i]);
+  if (i + 1 < e->nsite && !frames[i + 1].library) {
+    cio__text_put(out, ", called from ");
+    cio__frame_put(out, &frames[i + 1]);
+  }
+}
+
+bool cio__registry_put_site(cio_loop *loop, const void *obj,
+                            struct cio__text *out) {
+  const struct reg_entry *e = find(loop->dbg.registry, obj);
+  if (e == NULL)
+    return false;
+  put_site(e, out);
+  return true;
+}
+
+static void put_entry(cio_loop *loop, const struct reg_entry *e,
+                      struct cio__text *out) {
+  cio__text_printf(out, "  %s ", e->kind);
+  if (e->describe != NULL)
+    e->describe(loop, e->obj, out);
+  else
+    cio__text_printf(out, "%p", e->obj);
+  cio__text_put(out, ", ");
+  put_site(e, out);
+  cio__text_put(out, "\n");
+}
+
+static int by_seq(const void *a, const void *b) {
+  const struct reg_entry *x = *(const struct reg_entry *const *)a;
+  const struct reg_entry *y = *(const struct reg_entry *const *)b;
+  return x->seq < y->seq ? -1 : x->seq > y->seq;
+}
+
+/* Append every live entry, oldest first; returns how many. */
+size_t cio__registry_list(cio_loop *loop, struct cio__text *out) {
+  struct cio__registry *r = loop->dbg.registry;
+  if (r == NULL || r->live == 0)
+    return 0;
+  const struct reg_entry **list = malloc(r->live * sizeof *list);
+  if (list == NULL)
+    return 0;
+  size_t n = 0;
+  for (size_t i = 0; i < r->cap; i++)
+    if (r->slots[i].obj != NULL && r->slots[i].obj != TOMBSTONE)
+      list[n++] = &r->slots[i];
+  qsort(list, n, sizeof *list, by_seq);
+  for (size_t i = 0; i < n; i++)
+    put_entry(loop, list[i], out);
+  free(list);
+  return n;
+}
