@@ -84,6 +84,7 @@ int cio_loop_open(cio_loop **out, const cio_loop_opts *opts) {
   loop->wakeup.data = loop;
   uv_unref((uv_handle_t *)&loop->wakeup);
   loop->uv_handles_open++;
+  cio__debug_open(loop, &o);
   cio__current_loop = loop;
   cio__test_loop_opened();
   *out = loop;
@@ -215,14 +216,7 @@ int cio_loop_close(cio_loop *loop) {
   if (loop->running)
     return CIO_EBUSY;
   if (loop->live_tasks > 0) {
-    cio__list_foreach(it, &loop->tasks) {
-      cio_task *t = cio__container_of(it, cio_task, alive);
-      cio__report(
-          loop,
-          &(cio_exception_context){
-              .error = CIO_EBUSY, .source = "cio_loop_close", .task = t},
-          "cio_loop_close: task '%s' is still pending", cio_task_get_name(t));
-    }
+    cio__report_pending(loop, "cio_loop_close", CIO_EBUSY, "is still pending");
     return CIO_EBUSY;
   }
   cio__executor_loop_close(loop);
@@ -230,18 +224,15 @@ int cio_loop_close(cio_loop *loop) {
   if (cio__obj_total(loop) > 0) {
     char what[256];
     cio__obj_describe(loop, 0, what, sizeof what);
-    cio__report(loop,
-                &(cio_exception_context){.error = CIO_EBUSY,
-                                         .source = "cio_loop_close"},
-                "cio_loop_close: still referenced or open: %s (release "
-                "tasks and futures, close the rest, first)",
-                what);
+    cio__report_left_open(loop, what);
     return CIO_EBUSY;
   }
+  cio__report_untracked_left(loop);
   loop->closing = true;
   cio__threadsafe_close(loop);
   cio__signals_close(loop);
   cio__fd_watches_close(loop);
+  cio__debug_close(loop);
   close_uv_handles(loop);
   size_t open_handles = close_uv_loop(loop);
   free_stacks(loop);
@@ -257,6 +248,7 @@ int cio_loop_close(cio_loop *loop) {
     abort();
 #endif
   cio__test_loop_freed(loop->live_allocs, open_handles);
+  cio__debug_free(loop);
   free(loop);
   return 0;
 }
@@ -276,14 +268,8 @@ static int check_can_run(cio_loop *loop) {
 }
 
 static void report_deadlock(cio_loop *loop) {
-  cio__list_foreach(it, &loop->tasks) {
-    cio_task *t = cio__container_of(it, cio_task, alive);
-    cio__report(loop,
-                &(cio_exception_context){
-                    .error = CIO_EDEADLK, .source = "deadlock", .task = t},
-                "deadlock: task '%s' waits and nothing can wake it",
-                cio_task_get_name(t));
-  }
+  cio__report_pending(loop, "deadlock", CIO_EDEADLK,
+                      "waits and nothing can wake it");
 }
 
 /* libuv had nothing alive: is there still work it could not see? */
@@ -427,6 +413,7 @@ int cio_loop_shutdown_tasks(cio_loop *loop) {
     return rc;
   /* A task may catch the cancellation and go on; ask again a few times,
    * as a gather over all_tasks() would see new tasks too. */
+  cio__shutdown_watch_start(loop);
   for (int attempt = 0; attempt < 8 && loop->live_tasks > 0; attempt++) {
     size_t n = loop->live_tasks;
     cio_task **tasks = cio__malloc(loop, n * sizeof *tasks);
@@ -450,6 +437,7 @@ int cio_loop_shutdown_tasks(cio_loop *loop) {
   for (int i = 0; i < 4 && cio__obj_total(loop) > 0; i++)
     uv_run(loop->uv, UV_RUN_NOWAIT);
   set_running(loop, false);
+  cio__shutdown_watch_stop(loop);
   return 0;
 }
 
@@ -498,6 +486,7 @@ int cio_run_ex(cio_task_fn fn, void *arg, const cio_loop_opts *opts,
       cio__report(loop, &ctx,
                   "cio_run: the main task returned with the objects above "
                   "still open; the loop is abandoned");
+    cio__debug_close(loop); /* the watchdog and the socket let go of it */
     cio__current_loop = NULL;
   }
   return rc;

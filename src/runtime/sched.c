@@ -78,10 +78,15 @@ static struct cio__callback *sched_pop(cio_loop *loop) {
     }
     if (n == NULL) {
       loop->round_over = true;
+      if (loop->dbg.on)
+        cio__debug_step(loop, NULL);
       return NULL;
     }
     loop->steps++;
-    return cio__container_of(n, struct cio__callback, node);
+    struct cio__callback *cb = cio__container_of(n, struct cio__callback, node);
+    if (loop->dbg.on)
+      cio__debug_step(loop, cb);
+    return cb;
   }
 }
 
@@ -104,6 +109,7 @@ static void dispatch(cio_loop *loop, struct cio__callback *cb) {
 }
 
 void cio__sched_round(cio_loop *loop) {
+  cio__stall_beat(loop); /* odd: the watchdog sees a round running */
   loop->in_round = true;
   loop->round_over = false;
   loop->steps = 0;
@@ -128,6 +134,7 @@ void cio__sched_round(cio_loop *loop) {
   loop->round_over = true;
   loop->in_round = false;
   cio__sched_update_handles(loop);
+  cio__stall_beat(loop);
 }
 
 /* The running task `self` gives up the CPU (it is parked, or queued again
