@@ -75,6 +75,19 @@ static bool server_closing(const cio_server *srv) {
   return srv->state >= SERVER_CLOSING;
 }
 
+/* "server fd 5, 127.0.0.1:8080" (waits on a server, object lists). */
+static void server_describe(cio_loop *loop, const void *obj,
+                            struct cio__text *out) {
+  (void)loop;
+  const cio_server *srv = obj;
+  cio__text_printf(out, "server fd %d", (int)srv->fd);
+  cio_addr a;
+  if (srv->state < SERVER_CLOSED && cio__sock_name(srv->fd, &a) == 0) {
+    cio__text_put(out, ", ");
+    cio__addr_describe(&a, out);
+  }
+}
+
 /* The whole-object check of the invariants above (5 only in O(1) form:
  * the list is empty exactly when the count is 0). */
 static bool server_check(const cio_server *srv) {
@@ -100,7 +113,7 @@ static void server_unref(cio_server *srv) {
   if (srv->wrap.ctx_free != NULL)
     srv->wrap.ctx_free(srv->wrap.ctx);
   cio__free(loop, srv->path);
-  cio__obj_remove(loop, CIO__OBJ_SERVER);
+  cio__obj_remove(loop, CIO__OBJ_SERVER, srv);
   cio__free(loop, srv);
 }
 
@@ -306,7 +319,7 @@ static int server_open(cio_server **out, cio_server_handler fn, void *arg,
     cio__free(loop, srv);
     return rc;
   }
-  cio__obj_add(loop, CIO__OBJ_SERVER);
+  cio__obj_add(loop, CIO__OBJ_SERVER, srv, server_describe);
   *out = srv;
   return 0;
 }
@@ -398,19 +411,6 @@ static size_t other_conns(cio_server *srv, cio_task *self) {
   bool own = self != NULL && self->fn == conn_main &&
              ((cio_stream *)self->arg)->server == srv;
   return srv->nconns - (own ? 1 : 0);
-}
-
-/* "server fd 5, 127.0.0.1:8080" (waits on a server, object lists). */
-static void server_describe(cio_loop *loop, const void *obj,
-                            struct cio__text *out) {
-  (void)loop;
-  const cio_server *srv = obj;
-  cio__text_printf(out, "server fd %d", (int)srv->fd);
-  cio_addr a;
-  if (srv->state < SERVER_CLOSED && cio__sock_name(srv->fd, &a) == 0) {
-    cio__text_put(out, ", ");
-    cio__addr_describe(&a, out);
-  }
 }
 
 static const struct cio__wait_kind close_kind = {.what = "server close",

@@ -135,7 +135,7 @@ int cio__stream_new(cio_loop *loop, int kind, const cio_stream_opts *opts,
   cio__list_init(&s->drainers);
   cio__list_init(&s->closers);
   cio__list_init(&s->server_node);
-  cio__obj_add(loop, CIO__OBJ_STREAM);
+  cio__obj_add(loop, CIO__OBJ_STREAM, s, cio__stream_describe);
   *out = s;
   return 0;
 }
@@ -147,7 +147,7 @@ static void stream_free(cio_stream *s) {
   if (s->lops != NULL)
     s->lops->free(s);
   cio__free(loop, s->rbuf);
-  cio__obj_remove(loop, CIO__OBJ_STREAM);
+  cio__obj_remove(loop, CIO__OBJ_STREAM, s);
   cio__free(loop, s);
 }
 

@@ -57,7 +57,7 @@ static const struct cio__wait_kind dclose_kind = {.what = "datagram close",
 static void dgram_unref(cio_datagram *d) {
   if (--d->refs > 0)
     return;
-  cio__obj_remove(d->loop, CIO__OBJ_DATAGRAM);
+  cio__obj_remove(d->loop, CIO__OBJ_DATAGRAM, d);
   cio__free(d->loop, d);
 }
 
@@ -261,7 +261,7 @@ int cio_datagram_open(cio_datagram **out, const char *local_host,
   d->refs = 2; /* the user's and the handle's */
   cio__list_init(&d->receiver);
   cio__list_init(&d->closers);
-  cio__obj_add(loop, CIO__OBJ_DATAGRAM);
+  cio__obj_add(loop, CIO__OBJ_DATAGRAM, d, dgram_describe);
   rc = dgram_setup(d, local_host, local_port, remote_host, remote_port, &o);
   if (rc < 0) {
     (void)!cio_datagram_close(d); /* the setup error is what matters */

@@ -229,7 +229,7 @@ static int spawn(cio_process **out, char **argv, const cio_process_opts *opts) {
                            i == 0 ? CIO__STREAM_WRITE : CIO__STREAM_READ);
     CIO_ASSERT(rc == 0); /* a fresh open pipe: libuv cannot refuse */
   }
-  cio__obj_add(loop, CIO__OBJ_PROCESS);
+  cio__obj_add(loop, CIO__OBJ_PROCESS, p, process_describe);
   *out = p;
   return 0;
 }
@@ -444,7 +444,7 @@ int cio_process_close(cio_process *p) {
       rc = wrc;
   }
   CIO_ASSERT(cio__list_empty(&p->waiters));
-  cio__obj_remove(p->loop, CIO__OBJ_PROCESS);
+  cio__obj_remove(p->loop, CIO__OBJ_PROCESS, p);
   cio__free(p->loop, p);
   return rc;
 }

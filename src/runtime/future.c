@@ -180,17 +180,7 @@ void cio__future_report_unretrieved(struct cio_future *f, const char *what,
                                     const char *name) {
   if (f->state != CIO__FUT_ERROR || f->retrieved)
     return;
-  cio_exception_context ctx = {.error = f->code};
-  if (f->is_task) {
-    ctx.source = "task";
-    ctx.task = cio_future_task(f);
-  } else {
-    ctx.source = "future";
-    ctx.future = f;
-  }
-  cio__report(f->loop, &ctx, "%s exception was never retrieved%s%s%s: %s (%s)",
-              what, name ? ": '" : "", name ? name : "", name ? "'" : "",
-              cio_err_name(f->code), cio_strerror(f->code));
+  cio__report_unretrieved(f, what, name);
 }
 
 /* ---- public API ------------------------------------------------------ */
@@ -236,7 +226,7 @@ int cio_future_new(cio_loop *loop, cio_future **out) {
   if (f == NULL)
     return CIO_ENOMEM;
   cio__future_init(f, loop, false);
-  cio__obj_add(loop, CIO__OBJ_FUTURE);
+  cio__obj_add(loop, CIO__OBJ_FUTURE, f, cio__future_describe);
   *out = f;
   return 0;
 }
@@ -271,7 +261,7 @@ void cio_future_release(cio_future *f) {
   cio_loop *loop = f->loop;
   cio__future_report_unretrieved(f, "Future", NULL);
   cio__future_finalize(f);
-  cio__obj_remove(loop, CIO__OBJ_FUTURE);
+  cio__obj_remove(loop, CIO__OBJ_FUTURE, f);
   future_free(loop, f);
 }
 

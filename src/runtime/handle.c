@@ -21,12 +21,21 @@ struct cio_handle {
   bool is_timer;
 };
 
+/* "calls tick (app.c:12)" (object lists). */
+static void handle_describe(cio_loop *loop, const void *obj,
+                            struct cio__text *out) {
+  (void)loop;
+  const cio_handle *h = obj;
+  cio__text_put(out, "calls ");
+  cio__text_code(out, CIO__CODE_ADDR(h->fn));
+}
+
 static void handle_unref(cio_handle *h) {
   if (--h->refs > 0)
     return;
   cio_loop *loop = h->loop;
   cio__ctx_release(h->ctx);
-  cio__obj_remove(loop, CIO__OBJ_HANDLE);
+  cio__obj_remove(loop, CIO__OBJ_HANDLE, h);
   cio__free(loop, h);
 }
 
@@ -37,6 +46,13 @@ static void handle_run(struct cio__callback *cb) {
   h->fn(h->arg);
   cio__ctx_leave(saved);
   handle_unref(h);
+}
+
+const void *cio__handle_code(const struct cio__callback *cb) {
+  if (cb->run != handle_run)
+    return NULL;
+  const cio_handle *h = cio__container_of(cb, cio_handle, timer.cb);
+  return CIO__CODE_ADDR(h->fn);
 }
 
 /* Give the caller its reference, or drop the one taken for it. */
@@ -59,7 +75,7 @@ static int handle_new(cio_loop **loopp, cio_callback_fn cb, void *arg,
   cio_handle *h = cio__calloc(loop, 1, sizeof *h);
   if (h == NULL)
     return CIO_ENOMEM;
-  cio__obj_add(loop, CIO__OBJ_HANDLE);
+  cio__obj_add(loop, CIO__OBJ_HANDLE, h, handle_describe);
   h->loop = loop;
   h->fn = cb;
   h->arg = arg;
