@@ -10,7 +10,7 @@
  *       since msr fpcr is slow on some cores)
  *
  * cio__context_init builds the same frame on a fresh stack with lr pointing
- * at `start`, x19 = entry, x20 = arg.
+ * at `cio__fiber_start`, x19 = entry, x20 = arg.
  */
 
 #if defined(__APPLE__)
@@ -88,7 +88,7 @@ SYM(cio__context_init):
   stp xzr, xzr, [x9, #32]
   stp xzr, xzr, [x9, #48]
   stp xzr, xzr, [x9, #64]
-  adr x10, start
+  adr x10, SYM(cio__fiber_start)
   stp xzr, x10, [x9, #80]   /* x29 = 0 ends frame walks, lr = start */
   stp xzr, xzr, [x9, #96]
   stp xzr, xzr, [x9, #112]
@@ -100,9 +100,14 @@ SYM(cio__context_init):
   ret
   SIZE(cio__context_init)
 
-/* First code a fiber runs.  Entry must not return; if it does, abort. */
+/* First code a fiber runs.  Entry must not return; if it does, abort.
+ * A named function (hidden), so that backtraces of a task's stack end in
+ * a name rather than in whatever symbol precedes it. */
+  .globl SYM(cio__fiber_start)
+  HIDDEN(cio__fiber_start)
+  TYPE(cio__fiber_start)
   .p2align 4
-start:
+SYM(cio__fiber_start):
   .cfi_startproc
   .cfi_undefined x30
   mov x0, x20
@@ -110,6 +115,7 @@ start:
   bl ABORT
   brk #1
   .cfi_endproc
+  SIZE(cio__fiber_start)
 
 #if !defined(__APPLE__)
   .section .note.GNU-stack, "", %progbits

@@ -8,7 +8,7 @@
  *   56  resume address (the switch's return address)
  *
  * cio__context_init builds the same frame on a fresh stack with the resume
- * address pointing at `start`, r12 = entry, r13 = arg, so the first switch
+ * address pointing at `cio__fiber_start`, r12 = entry, r13 = arg, so the first switch
  * in jumps to start, which calls entry(arg).
  */
 
@@ -84,7 +84,7 @@ SYM(cio__context_init):
   movq %rcx, 32(%rax)     /* r12 = entry */
   movq %r9, 40(%rax)      /* rbx */
   movq %r9, 48(%rax)      /* rbp = 0 ends frame-pointer walks */
-  leaq start(%rip), %r10
+  leaq SYM(cio__fiber_start)(%rip), %r10
   movq %r10, 56(%rax)
   movq %r9, 64(%rax)      /* a zero "return address" above start */
   movq %r9, 72(%rax)
@@ -92,9 +92,14 @@ SYM(cio__context_init):
   ret
   SIZE(cio__context_init)
 
-/* First code a fiber runs.  Entry must not return; if it does, abort. */
+/* First code a fiber runs.  Entry must not return; if it does, abort.
+ * A named function (hidden), so that backtraces of a task's stack end in
+ * a name rather than in whatever symbol precedes it. */
+  .globl SYM(cio__fiber_start)
+  HIDDEN(cio__fiber_start)
+  TYPE(cio__fiber_start)
   .p2align 4
-start:
+SYM(cio__fiber_start):
   .cfi_startproc
   .cfi_undefined rip
   movq %r13, %rdi
@@ -102,6 +107,7 @@ start:
   call ABORT
   ud2
   .cfi_endproc
+  SIZE(cio__fiber_start)
 
 #if !defined(__APPLE__)
   .section .note.GNU-stack, "", @progbits
