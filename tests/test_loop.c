@@ -523,7 +523,10 @@ TEST(run_reports_task_pending_at_close) {
   int status = test_run_child("run_reports_task_pending_at_close", out,
                               sizeof out);
   CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 1);
-  CHECK(strstr(out, "'stubborn' is still pending") != NULL);
+  CHECK(strstr(out, "these tasks are still pending:\n  task 'stubborn' "
+                    "(Task-") != NULL);
+  CHECK(strstr(out, "waiting on await: future 0x") != NULL);
+  CHECK(strstr(out, " at stubborn (test_loop.c:") != NULL);
   CHECK(strstr(out, "leaked: 1 loop(s) never freed") != NULL);
 }
 
