@@ -260,3 +260,473 @@ static int main_dump(void *arg, void **result) {
 TEST(dump_names_states_waits_and_frames) {
   CHECK_RUN(test_run_virtual(main_dump, NULL), 0);
 }
+
+/* ---- debug mode: objects left open, errors nobody read -------------- */
+
+static int quick_body(void *arg, void **result) {
+  (void)arg, (void)result;
+  return 0;
+}
+
+static int echo_handler(cio_stream *s, void *arg) {
+  (void)arg;
+  return cio_stream_close(s);
+}
+
+static void tick(void *arg) {
+  (void)arg;
+}
+
+struct leaks {
+  cio_future *future;
+  cio_task *task;
+  cio_handle *handle;
+  cio_server *server;
+};
+
+/* The objects the report must name, each created here. */
+static void make_leaks(cio_loop *loop, struct leaks *l) {
+  CHECK_EQ(cio_future_new(loop, &l->future), 0);
+  CHECK_EQ(cio_create_task(loop, &l->task, quick_body, NULL,
+                           &(cio_task_opts){.name = "finished-unreleased"}),
+           0);
+  CHECK_EQ(cio_loop_call_later(loop, 100, tick, NULL, &l->handle), 0);
+  CHECK_EQ(cio_start_server(&l->server, echo_handler, NULL, "127.0.0.1", 0,
+                            NULL),
+           0);
+}
+
+static int close_server(void *arg, void **result) {
+  (void)result;
+  return cio_server_close(arg);
+}
+
+static void check_left_open(bool debug) {
+  cio_loop *loop;
+  CHECK_EQ(cio_loop_open(&loop, &(cio_loop_opts){.debug = debug}), 0);
+  struct leaks l;
+  make_leaks(loop, &l);
+  CHECK_EQ(cio_loop_run_until_complete(loop, l.task, NULL), 0);
+  test_stderr_begin();
+  int rc = cio_loop_close(loop);
+  const char *err = test_stderr_end();
+  fprintf(stderr, "%s", err);
+  CHECK_EQ(rc, CIO_EBUSY);
+  CHECK_HAS(err, "cio_loop_close: still referenced or open: 1 task, 1 "
+                 "future, 1 callback handle, 1 server");
+  if (!debug) {
+    CHECK_HAS(err, "run with CIO_DEBUG=1 to list each one");
+  } else {
+    CHECK_HAS(err, "  future 0x");
+    CHECK_HAS(err, "(pending), created at make_leaks (test_debug.c:");
+    CHECK_HAS(err, "  task 'finished-unreleased' (Task-");
+    CHECK_HAS(err, "), done, created at make_leaks (test_debug.c:");
+    CHECK_HAS(err, "  callback handle calls tick (test_debug.c:");
+    CHECK_HAS(err, "  server fd ");
+    CHECK_HAS(err, ", 127.0.0.1:");
+    /* oldest first */
+    CHECK(strstr(err, "  future 0x") < strstr(err, "  task 'finished"));
+    CHECK(strstr(err, "  task 'finished") < strstr(err, "  server fd "));
+  }
+  cio_future_release(l.future);
+  cio_task_release(l.task);
+  cio_handle_cancel(l.handle);
+  cio_handle_release(l.handle);
+  cio_task *closer;
+  CHECK_EQ(cio_create_task(loop, &closer, close_server, l.server, NULL), 0);
+  CHECK_EQ(cio_loop_run_until_complete(loop, closer, NULL), 0);
+  cio_task_release(closer);
+  CHECK_EQ(cio_loop_close(loop), 0);
+}
+
+TEST(debug_mode_lists_objects_left_open_with_creation_sites) {
+  check_left_open(true);
+}
+
+TEST(without_debug_mode_left_open_objects_are_counted) {
+  check_left_open(false);
+}
+
+static void make_failed_future(cio_loop *loop) {
+  cio_future *f;
+  CHECK_EQ(cio_future_new(loop, &f), 0);
+  CHECK_EQ(cio_future_set_error(f, CIO_EIO), 0);
+  cio_future_release(f); /* nobody read the error */
+}
+
+static int failing_body(void *arg, void **result) {
+  (void)arg, (void)result;
+  return CIO_ECONNRESET;
+}
+
+TEST(debug_mode_names_errors_nobody_read_with_creation_sites) {
+  setenv("CIO_DEBUG", "1", 1); /* the environment turns it on too */
+  cio_loop *loop;
+  CHECK_EQ(cio_loop_open(&loop, NULL), 0);
+  unsetenv("CIO_DEBUG");
+  test_stderr_begin();
+  make_failed_future(loop);
+  cio_task *t;
+  CHECK_EQ(cio_create_task(loop, &t, failing_body, NULL,
+                           &(cio_task_opts){.name = "failing"}),
+           0);
+  CHECK_EQ(cio_loop_run_until_complete(loop, t, NULL), CIO_ECONNRESET);
+  cio_task_release(t);
+  const char *err = test_stderr_end();
+  fprintf(stderr, "%s", err);
+  CHECK_HAS(err, "Future exception was never retrieved: EIO");
+  CHECK_HAS(err, "created at make_failed_future (test_debug.c:");
+  /* run_until_complete read the task's error: not reported */
+  CHECK(strstr(err, "'failing'") == NULL);
+  CHECK_EQ(cio_loop_close(loop), 0);
+}
+
+/* ---- debug mode: slow steps ------------------------------------------- */
+
+static void spin_ms(int ms) {
+  double until = test_now() + ms / 1000.0;
+  while (test_now() < until)
+    ;
+}
+
+static int slow_body(void *arg, void **result) {
+  (void)arg, (void)result;
+  int rc = cio_sleep(0.01);
+  if (rc < 0)
+    return rc;
+  spin_ms(120); /* a step of 120 ms after resuming from the sleep */
+  return 0;
+}
+
+static void slow_callback(void *arg) {
+  (void)arg;
+  spin_ms(120);
+}
+
+static int main_slow(cio_loop *loop, void *arg) {
+  (void)arg;
+  cio_task *t;
+  CHECK_EQ(cio_create_task(loop, &t, slow_body, NULL,
+                           &(cio_task_opts){.name = "slowpoke"}),
+           0);
+  CHECK_EQ(cio_loop_call_soon(loop, slow_callback, NULL, NULL), 0);
+  test_stderr_begin();
+  int rc = cio_loop_run_until_complete(loop, t, NULL);
+  const char *err = test_stderr_end();
+  fprintf(stderr, "%s", err);
+  cio_task_release(t);
+  CHECK_EQ(rc, 0);
+  CHECK_HAS(err, "casyncio: Executing task 'slowpoke' (Task-");
+  CHECK_HAS(err, "debug mode reports steps over 0.050 s); it resumed at "
+                 "slow_body (test_debug.c:");
+  CHECK_HAS(err, "after cio_sleep");
+  CHECK_HAS(err, "casyncio: Executing callback slow_callback (test_debug.c:");
+  /* took 0.12 s or a little more */
+  const char *took = strstr(err, "'slowpoke'");
+  took = took ? strstr(took, " took 0.") : NULL;
+  CHECK(took != NULL && atof(took + 6) >= 0.119 && atof(took + 6) < 1.0);
+  return 0;
+}
+
+TEST(debug_mode_reports_slow_steps_with_where_they_resumed) {
+  cio_loop_opts o = {.debug = true, .slow_step_ms = 50, .stall_ms = -1};
+  CHECK_EQ(test_with_loop(&o, main_slow, NULL), 0);
+}
+
+static int main_not_slow(cio_loop *loop, void *arg) {
+  (void)arg;
+  cio_task *t;
+  CHECK_EQ(cio_create_task(loop, &t, slow_body, NULL, NULL), 0);
+  test_stderr_begin();
+  int rc = cio_loop_run_until_complete(loop, t, NULL);
+  const char *err = test_stderr_end();
+  cio_task_release(t);
+  CHECK_EQ(rc, 0);
+  CHECK(strstr(err, "Executing") == NULL);
+  return 0;
+}
+
+TEST(without_debug_mode_slow_steps_are_not_reported) {
+  cio_loop_opts o = {.slow_step_ms = 50, .stall_ms = -1};
+  CHECK_EQ(test_with_loop(&o, main_not_slow, NULL), 0);
+}
+
+/* ---- the stall watchdog ---------------------------------------------- */
+
+/* Blocks the loop's thread in a system call, as a synchronous client
+ * library would. */
+static void __attribute__((noinline)) blocking_lookup(int ms) {
+  struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000L};
+  while (nanosleep(&ts, &ts) != 0)
+    ;
+}
+
+static int blocker_body(void *arg, void **result) {
+  (void)result;
+  int rc = cio_sleep(0.01);
+  if (rc < 0)
+    return rc;
+  blocking_lookup(*(int *)arg);
+  return 0;
+}
+
+static void __attribute__((noinline)) busy_callback(void *arg) {
+  spin_ms(*(int *)arg);
+}
+
+static int main_stall(cio_loop *loop, void *arg) {
+  (void)arg;
+  int ms = 500;
+  cio_task *t;
+  CHECK_EQ(cio_create_task(loop, &t, blocker_body, &ms,
+                           &(cio_task_opts){.name = "blocker"}),
+           0);
+  test_stderr_begin();
+  double t0 = test_now();
+  CHECK_EQ(cio_loop_run_until_complete(loop, t, NULL), 0);
+  cio_task_release(t);
+  /* A callback spinning on the CPU, then time for the watchdog to see
+   * the loop poll again. */
+  CHECK_EQ(cio_loop_call_soon(loop, busy_callback, &ms, NULL), 0);
+  CHECK_EQ(cio_create_task(loop, &t, blocker_body, &(int){0}, NULL), 0);
+  CHECK_EQ(cio_loop_run_until_complete(loop, t, NULL), 0);
+  cio_task_release(t);
+  while (test_now() - t0 < 1.5)
+    blocking_lookup(10); /* outside a round: not a stall */
+  const char *err = test_stderr_end();
+  fprintf(stderr, "%s", err);
+  char head[64];
+  snprintf(head, sizeof head, "casyncio: stall: the loop of thread %d ",
+           (int)gettid());
+  CHECK_HAS(err, head);
+  CHECK_HAS(err, "(threshold 0.100 s), running task 'blocker' (Task-");
+  CHECK_HAS(err, "; the loop thread's backtrace:\n");
+  CHECK_HAS(err, "nanosleep");
+  CHECK_HAS(err, " blocking_lookup (test_debug.c:");
+  CHECK_HAS(err, " blocker_body (test_debug.c:");
+  CHECK(strstr(err, " blocking_lookup (") < strstr(err, " blocker_body ("));
+  CHECK_HAS(err, "running a callback, not a task");
+  CHECK_HAS(err, " busy_callback (test_debug.c:");
+  CHECK_HAS(err, "casyncio: stall over: the loop of thread ");
+  /* one report per stall, and one line when each ended */
+  const char *second = strstr(strstr(err, "casyncio: stall:") + 1,
+                              "casyncio: stall:");
+  CHECK(second != NULL && strstr(second + 1, "casyncio: stall:") == NULL);
+  const char *over = strstr(err, "stall over");
+  CHECK(over != NULL && strstr(over + 1, "stall over") != NULL);
+  return 0;
+}
+
+TEST(stall_report_names_task_and_shows_backtrace) {
+  cio_loop_opts o = {.stall_ms = 100};
+  CHECK_EQ(test_with_loop(&o, main_stall, NULL), 0);
+}
+
+static int main_no_stall(cio_loop *loop, void *arg) {
+  (void)arg;
+  int ms = 400;
+  cio_task *t;
+  CHECK_EQ(cio_create_task(loop, &t, blocker_body, &ms, NULL), 0);
+  test_stderr_begin();
+  CHECK_EQ(cio_loop_run_until_complete(loop, t, NULL), 0);
+  cio_task_release(t);
+  const char *err = test_stderr_end();
+  CHECK(strstr(err, "stall") == NULL);
+  return 0;
+}
+
+TEST(stall_detector_can_be_turned_off) {
+  cio_loop_opts o = {.stall_ms = -1};
+  CHECK_EQ(test_with_loop(&o, main_no_stall, NULL), 0);
+  setenv("CIO_STALL_MS", "0", 1);
+  CHECK_EQ(test_with_loop(NULL, main_no_stall, NULL), 0);
+  unsetenv("CIO_STALL_MS");
+}
+
+/* ---- dumps on request: the signal and casyncio-ps -------------------- */
+
+static int napper_body(void *arg, void **result) {
+  (void)arg, (void)result;
+  return cio_sleep(30);
+}
+
+static int main_dump_signal(cio_loop *loop, void *arg) {
+  (void)arg;
+  cio_task *t;
+  CHECK_EQ(cio_create_task(loop, &t, napper_body, NULL,
+                           &(cio_task_opts){.name = "napper"}),
+           0);
+  DEFER(t);
+  cio_loop_stop(loop);
+  CHECK_EQ(cio_loop_run_forever(loop), 0); /* napper starts, and sleeps */
+  test_stderr_begin();
+  CHECK_EQ(kill(getpid(), SIGUSR1), 0);
+  /* The loop prints the dump between two polls. */
+  double t0 = test_now();
+  const char *err = "";
+  while (test_now() - t0 < 5) {
+    cio_loop_stop(loop);
+    (void)!cio_loop_run_forever(loop);
+    fflush(stderr);
+    if (strstr(err = test_stderr_end(), "await graph:") != NULL)
+      break;
+    test_stderr_begin();
+    blocking_lookup(10);
+  }
+  fprintf(stderr, "%s", err);
+  CHECK_HAS(err, "casyncio: dump of loop ");
+  CHECK_HAS(err, "Task 'napper' (Task-");
+  CHECK_HAS(err, "waits on: sleep: until ");
+  CHECK_HAS(err, " napper_body (test_debug.c:");
+  CHECK_HAS(err, "(T) napper");
+  cio_task_cancel(t);
+  return 0;
+}
+
+TEST(dump_signal_prints_every_task) {
+  cio_loop_opts o = {.dump_signal = SIGUSR1};
+  CHECK_EQ(test_with_loop(&o, main_dump_signal, NULL), 0);
+}
+
+struct ps_run {
+  char args[64];
+  char out[32768];
+  int status;
+};
+
+/* On an executor thread: the loop goes on polling, and answers. */
+static int run_ps(void *arg, void **result) {
+  (void)result;
+  struct ps_run *r = arg;
+  char cmd[512];
+  snprintf(cmd, sizeof cmd, "%s/casyncio-ps %s %d 2>&1", CIO_TOOLS_DIR,
+           r->args, (int)getpid());
+  r->status = test_run_capture(cmd, r->out, sizeof r->out);
+  return 0;
+}
+
+static int queue_waiter_body(void *arg, void **result) {
+  (void)result;
+  void *item;
+  return cio_queue_get(arg, &item);
+}
+
+static int main_ps(void *arg, void **result) {
+  (void)arg, (void)result;
+  cio_queue *q;
+  TRY(cio_queue_new(&q, 0));
+  DEFER(q);
+  cio_task *t;
+  TRY(cio_create_task(NULL, &t, queue_waiter_body, q,
+                      &(cio_task_opts){.name = "consumer"}));
+  DEFER(t);
+  TRY(cio_sleep(0.01));
+  struct ps_run *r = calloc(1, sizeof *r);
+  CHECK(r != NULL);
+  TRY(cio_to_thread(run_ps, r, NULL));
+  fprintf(stderr, "%s", r->out);
+  CHECK(WIFEXITED(r->status) && WEXITSTATUS(r->status) == 0);
+  CHECK_HAS(r->out, "casyncio: dump of loop ");
+  CHECK_HAS(r->out, "Task 'main' (Task-");
+  CHECK_HAS(r->out, "waits on: executor job: run_ps (test_debug.c:");
+  CHECK_HAS(r->out, "Task 'consumer' (Task-");
+  CHECK_HAS(r->out, "waits on: queue get: queue 0x");
+  CHECK_HAS(r->out, " queue_waiter_body (test_debug.c:");
+  CHECK_HAS(r->out, "(T) consumer");
+  /* --tree: the heading and the graph only */
+  snprintf(r->args, sizeof r->args, "--tree");
+  TRY(cio_to_thread(run_ps, r, NULL));
+  fprintf(stderr, "%s", r->out);
+  CHECK(WIFEXITED(r->status) && WEXITSTATUS(r->status) == 0);
+  CHECK_HAS(r->out, "casyncio: dump of loop ");
+  CHECK_HAS(r->out, "(T) consumer");
+  CHECK(strstr(r->out, "waits on:") == NULL);
+  /* A loop stuck in a step does not answer: casyncio-ps says so. */
+  snprintf(r->args, sizeof r->args, "--timeout 0.3");
+  cio_future *f;
+  TRY(cio_executor_submit(NULL, run_ps, r, NULL, &f));
+  DEFER(f);
+  blocking_lookup(1000);
+  TRY(cio_await(f, NULL));
+  fprintf(stderr, "%s", r->out);
+  CHECK(WIFEXITED(r->status) && WEXITSTATUS(r->status) == 1);
+  CHECK_HAS(r->out, "did not answer within 0.3 s: it is stuck");
+  free(r);
+  cio_task_cancel(t);
+  return 0;
+}
+
+TEST(casyncio_ps_prints_the_dump_of_a_running_program) {
+  setenv("CIO_INSPECT", "1", 1);
+  setenv("CIO_STALL_MS", "0", 1);
+  int rc = test_run(main_ps, NULL);
+  unsetenv("CIO_INSPECT");
+  unsetenv("CIO_STALL_MS");
+  CHECK_EQ(rc, 0);
+  /* The socket went with the loop. */
+  char cmd[512], out[1024];
+  snprintf(cmd, sizeof cmd, "%s/casyncio-ps %d 2>&1", CIO_TOOLS_DIR,
+           (int)getpid());
+  int status = test_run_capture(cmd, out, sizeof out);
+  CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 1);
+  CHECK_HAS(out, "has no casyncio loop to ask");
+}
+
+/* ---- cio_run's shutdown ------------------------------------------------ */
+
+/* Ignores cancellation for a while, as a buggy task would. */
+static int stubborn_body(void *arg, void **result) {
+  (void)arg, (void)result;
+  double t0 = test_now();
+  while (test_now() - t0 < 0.8) {
+    if (cio_sleep(0.05) == CIO_ECANCELED)
+      cio_task_uncancel(cio_current_task());
+  }
+  return 0;
+}
+
+static int background_body(void *arg, void **result) {
+  (void)arg, (void)result;
+  return cio_sleep(60);
+}
+
+static int main_leaves_tasks(void *arg, void **result) {
+  (void)arg, (void)result;
+  int rc = cio_create_task(NULL, NULL, stubborn_body, NULL,
+                           &(cio_task_opts){.name = "stubborn"});
+  if (rc == 0)
+    rc = cio_create_task(NULL, NULL, background_body, NULL,
+                         &(cio_task_opts){.name = "background"});
+  if (rc == 0)
+    rc = cio_sleep(0.01);
+  return rc;
+}
+
+TEST(shutdown_names_a_task_that_ignores_its_cancellation) {
+  cio_loop_opts o = {.shutdown_report_ms = 300, .debug = true};
+  test_stderr_begin();
+  double t0 = test_now();
+  int rc = cio_run_ex(main_leaves_tasks, NULL, &o, NULL);
+  double took = test_now() - t0;
+  const char *err = test_stderr_end();
+  fprintf(stderr, "%s", err);
+  CHECK_EQ(rc, 0);
+  CHECK(took >= 0.7);
+  /* Debug mode names the tasks the shutdown cancels... */
+  CHECK_HAS(err, "casyncio: shutdown: these tasks were still running when "
+                 "the main task ended; cancelling them:\n");
+  CHECK_HAS(err, "  task 'stubborn' (Task-");
+  CHECK_HAS(err, "  task 'background' (Task-");
+  CHECK_HAS(err, "waiting on sleep: until ");
+  CHECK_HAS(err, " at background_body (test_debug.c:");
+  CHECK_HAS(err, "created at main_leaves_tasks (test_debug.c:");
+  /* ...and, after shutdown_report_ms, the one still running. */
+  const char *late = strstr(err, "casyncio: cio_run: 1 task is still running "
+                                 "0.3 s after the shutdown cancelled it (it "
+                                 "ignores its cancellation); the shutdown "
+                                 "waits for it:\n");
+  CHECK(late != NULL);
+  CHECK_HAS(late, "  task 'stubborn' (Task-");
+  CHECK_HAS(late, " at stubborn_body (test_debug.c:");
+  CHECK(strstr(late, "'background'") == NULL);
+}

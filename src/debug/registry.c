@@ -187,11 +187,20 @@ bool cio__registry_put_site(cio_loop *loop, const void *obj,
 
 static void put_entry(cio_loop *loop, const struct reg_entry *e,
                       struct cio__text *out) {
-  cio__text_printf(out, "  %s ", e->kind);
+  struct cio__text what;
+  cio__text_init(&what);
   if (e->describe != NULL)
-    e->describe(loop, e->obj, out);
+    e->describe(loop, e->obj, &what);
   else
-    cio__text_printf(out, "%p", e->obj);
+    cio__text_printf(&what, "%p", e->obj);
+  /* "server fd 5, ..." already says what it is. */
+  const char *w = cio__text_str(&what);
+  size_t klen = strlen(e->kind);
+  if (strncmp(w, e->kind, klen) == 0 && w[klen] == ' ')
+    cio__text_printf(out, "  %s", w);
+  else
+    cio__text_printf(out, "  %s %s", e->kind, w);
+  cio__text_free(&what);
   cio__text_put(out, ", ");
   put_site(e, out);
   cio__text_put(out, "\n");

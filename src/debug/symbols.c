@@ -333,8 +333,9 @@ static void symbolize_module(struct cio__frame *frames, size_t n, bool *done,
     const Elf64_Sym *s = have_elf ? elf_lookup(&e, addr) : NULL;
     if (s != NULL)
       snprintf(f->func, sizeof f->func, "%s", sym_name(&e, s));
-    else if (info.dli_sname != NULL)
-      snprintf(f->func, sizeof f->func, "%s", info.dli_sname);
+    else if (info.dli_sname != NULL) /* the nearest export below: say so */
+      snprintf(f->func, sizeof f->func, "%s+0x%lx", info.dli_sname,
+               (unsigned long)(pc - (uintptr_t)info.dli_saddr));
     f->library =
         whole_lib || strncmp(f->func, "cio_", 4) == 0 ||
         (lib_module && have_elf && addr >= e.lib_lo && addr < e.lib_hi);
