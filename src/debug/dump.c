@@ -152,6 +152,7 @@ struct dtask {
   size_t nawaits;
   bool awaited; /* by another task of the dump */
   bool on_path; /* being drawn (cycle check) */
+  bool drawn;   /* reached from a root */
 };
 
 struct dump {
@@ -299,6 +300,7 @@ static void draw_task(struct dump *d, struct dtask *dt,
   }
   cio__text_put(out, "\n");
   dt->on_path = true;
+  dt->drawn = true;
   size_t mark = prefix->len;
   cio__text_put(prefix, last ? "    " : "\u2502   ");
   /* Frames outermost first, each one level below the last, as pstree. */
@@ -336,17 +338,9 @@ static void draw_tree(struct dump *d) {
     if (!d->tasks[i].awaited)
       draw_task(d, &d->tasks[i], &prefix, ++drawn == roots, 0);
   /* Tasks only reachable through a cycle have no root: start there. */
-  for (size_t i = 0; i < d->n; i++) {
-    if (!d->tasks[i].awaited)
-      continue;
-    bool reached = false;
-    for (size_t j = 0; j < d->n && !reached; j++)
-      for (size_t k = 0; k < d->tasks[j].nawaits && !reached; k++)
-        reached = &d->tasks[i].t->fut == d->tasks[j].awaits[k] &&
-                  !d->tasks[j].awaited;
-    if (!reached)
+  for (size_t i = 0; i < d->n; i++)
+    if (!d->tasks[i].drawn)
       draw_task(d, &d->tasks[i], &prefix, true, 0);
-  }
   cio__text_free(&prefix);
 }
 

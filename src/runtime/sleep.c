@@ -21,8 +21,10 @@ static void sleep_describe(cio_loop *loop, const void *obj,
                            struct cio__text *out) {
   const struct sleeper *s = obj;
   int64_t left = s->timer.when_ns - cio__now_ns(loop);
-  cio__text_printf(out, "until %.3f s (%.3f s from now)",
-                   (double)s->timer.when_ns / 1e9, (double)left / 1e9);
+  cio__text_printf(out, "until %.3f s (%s%.3f s%s)",
+                   (double)s->timer.when_ns / 1e9, left < 0 ? "due " : "",
+                   (double)(left < 0 ? -left : left) / 1e9,
+                   left < 0 ? " ago" : " from now");
 }
 
 static const struct cio__wait_kind sleep_kind = {.what = "sleep",
