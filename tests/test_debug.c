@@ -730,3 +730,67 @@ TEST(shutdown_names_a_task_that_ignores_its_cancellation) {
   CHECK_HAS(late, " at stubborn_body (test_debug.c:");
   CHECK(strstr(late, "'background'") == NULL);
 }
+
+static cio_executor *make_pool(void) {
+  cio_executor *ex;
+  CHECK_EQ(cio_thread_pool_new(&ex, 2), 0);
+  return ex;
+}
+
+TEST(debug_mode_names_executors_not_freed_at_close) {
+  cio_loop *loop;
+  CHECK_EQ(cio_loop_open(&loop, &(cio_loop_opts){.debug = true}), 0);
+  cio_executor *kept = make_pool();
+  cio_executor *freed = make_pool();
+  cio_executor_free(freed);
+  test_stderr_begin();
+  CHECK_EQ(cio_loop_close(loop), 0); /* not counted: the loop closes */
+  const char *err = test_stderr_end();
+  fprintf(stderr, "%s", err);
+  CHECK_HAS(err, "casyncio: cio_loop_close: not closed:\n  executor 0x");
+  CHECK_HAS(err, "created at make_pool (test_debug.c:");
+  const char *first = strstr(err, "  executor 0x");
+  CHECK(strstr(first + 1, "  executor 0x") == NULL); /* `freed` is not */
+  cio_executor_free(kept);
+}
+
+/* Two tasks awaiting each other: a deadlock the tree shows as a cycle.
+ * (ping shields its await, so that cancelling it ends the cycle: a
+ * cancellation passed around the cycle would never end, as in CPython.) */
+static cio_task *cycle_peer[2];
+
+static int cycle_body(void *arg, void **result) {
+  (void)result;
+  int i = (int)(intptr_t)arg;
+  int rc = cio_sleep(0.01); /* both exist by then */
+  if (rc == 0 && i == 0)
+    rc = cio_shield(cio_task_future(cycle_peer[1]), NULL);
+  else if (rc == 0)
+    rc = cio_task_await(cycle_peer[0], NULL);
+  return rc;
+}
+
+static int main_cycle(void *arg, void **result) {
+  (void)arg, (void)result;
+  TRY(cio_create_task(NULL, &cycle_peer[0], cycle_body, (void *)0,
+                      &(cio_task_opts){.name = "ping"}));
+  DEFER(cycle_peer[0]);
+  TRY(cio_create_task(NULL, &cycle_peer[1], cycle_body, (void *)1,
+                      &(cio_task_opts){.name = "pong"}));
+  DEFER(cycle_peer[1]);
+  TRY(cio_sleep(0.1));
+  const char *text = dump_text();
+  const char *graph = strstr(text, "\nawait graph:\n");
+  CHECK(graph != NULL);
+  CHECK_HAS(graph, "(T) ping\n");
+  CHECK_HAS(graph, "(T) pong\n");
+  CHECK_HAS(graph, "(a cycle: it awaits a task that awaits it)");
+  cio_task_cancel(cycle_peer[0]);
+  (void)!cio_task_await(cycle_peer[0], NULL);
+  (void)!cio_task_await(cycle_peer[1], NULL);
+  return 0;
+}
+
+TEST(dump_shows_a_cycle_of_awaits) {
+  CHECK_RUN(test_run_virtual(main_cycle, NULL), 0);
+}

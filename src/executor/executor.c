@@ -167,6 +167,12 @@ int cio__executor_alloc(cio_executor **out, size_t max_workers) {
   atomic_init(&ex->refs, 1);
   cio__list_init(&ex->queue);
   cio__list_init(&ex->exit_waiters);
+  /* Debug mode lists executors still alive when the loop of this thread
+   * closes.  Not described: one freed on another thread is only
+   * forgotten by that thread's loop, so a listed one may be gone. */
+  cio_loop *loop = cio__loop_current();
+  if (loop != NULL)
+    cio__debug_track(loop, "executor", ex, NULL);
   *out = ex;
   return 0;
 
@@ -306,6 +312,9 @@ static void executor_unref(cio_executor *ex) {
 void cio_executor_free(cio_executor *ex) {
   if (ex == NULL)
     return;
+  cio_loop *loop = cio__loop_current();
+  if (loop != NULL)
+    cio__debug_untrack(loop, ex);
   begin_shutdown(ex, false);
   wait_blocking(ex);
   executor_unref(ex);

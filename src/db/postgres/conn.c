@@ -600,6 +600,16 @@ static int poll_connect(PGconn *pg, double deadline) {
   }
 }
 
+/* "0x... (fd 7, database app on /tmp:5432)": debug mode's list of what
+ * was left open. */
+static void conn_describe(cio_loop *loop, const void *obj,
+                          struct cio__text *out) {
+  (void)loop;
+  const cio_pg_conn *c = obj;
+  cio__text_printf(out, "%p (fd %d, database %s on %s:%s)", obj, c->fd,
+                   PQdb(c->pg), PQhost(c->pg), PQport(c->pg));
+}
+
 int cio_pg_connect(cio_pg_conn **out, const char *conninfo, double timeout,
                    char *errbuf, size_t errcap) {
   char dummy[8];
@@ -645,6 +655,7 @@ int cio_pg_connect(cio_pg_conn **out, const char *conninfo, double timeout,
     PQfinish(pg);
     return rc;
   }
+  cio__debug_track(loop, "PostgreSQL connection", c, conn_describe);
   *out = c;
   return 0;
 }
@@ -652,6 +663,7 @@ int cio_pg_connect(cio_pg_conn **out, const char *conninfo, double timeout,
 int cio_pg_close(cio_pg_conn *c) {
   if (c == NULL)
     return 0;
+  cio__debug_untrack(c->loop, c);
   cio__pg_conn_break(c, CIO_ECONNRESET);
   if (c->cancel != NULL) {
     c->cancel->conn = NULL; /* the request goes on without us */

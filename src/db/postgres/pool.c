@@ -145,6 +145,7 @@ int cio_pg_pool_open(cio_pg_pool **out, const char *conninfo,
     cio__list_push_back(&p->idle, &c->pool_node);
     p->nidle++;
   }
+  cio__debug_track(loop, "PostgreSQL pool", p, NULL);
   *out = p;
   return 0;
 }
@@ -264,6 +265,7 @@ size_t cio_pg_pool_idle(const cio_pg_pool *p) {
 int cio_pg_pool_close(cio_pg_pool *p) {
   if (p == NULL)
     return 0;
+  cio__debug_untrack(p->loop, p);
   p->closing = true;
   if (p->reaper != NULL) {
     cio_handle_cancel(p->reaper);

@@ -192,6 +192,7 @@ int cio_sqlite_open(cio_sqlite **out, const char *path,
     return rc;
   }
   cio__free(loop, j);
+  cio__debug_track(loop, "SQLite connection", c, NULL);
   *out = c;
   return 0;
 
@@ -280,6 +281,7 @@ int cio_sqlite_transaction(cio_sqlite *db, cio_sqlite_tx_fn fn, void *arg) {
 int cio_sqlite_close(cio_sqlite *db) {
   if (db == NULL)
     return 0;
+  cio__debug_untrack(db->loop, db);
   db->closing = true;
   int rc = 0;
   struct job *j = NULL;

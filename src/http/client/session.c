@@ -515,6 +515,21 @@ static int multi_setup(cio_http_session *s, const cio_http_session_opts *o) {
   return 0;
 }
 
+/* "0x... (base https://api.example.com, 2 requests in flight)": debug
+ * mode's list of what was left open. */
+static void session_describe(cio_loop *loop, const void *obj,
+                             struct cio__text *out) {
+  (void)loop;
+  const cio_http_session *s = obj;
+  size_t active = 0;
+  cio__list_foreach(it, (struct cio__list *)&s->active) active++;
+  cio__text_printf(out, "%p (", obj);
+  if (s->base_url != NULL)
+    cio__text_printf(out, "base %s, ", s->base_url);
+  cio__text_printf(out, "%zu request%s in flight)", active,
+                   active == 1 ? "" : "s");
+}
+
 int cio_http_session_open(cio_http_session **out,
                           const cio_http_session_opts *opts) {
   if (out == NULL)
@@ -550,6 +565,7 @@ int cio_http_session_open(cio_http_session **out,
     return rc;
   }
   CIO_ASSERT(session_check(s));
+  cio__debug_track(loop, "HTTP session", s, session_describe);
   *out = s;
   return 0;
 }
@@ -607,6 +623,7 @@ int cio_http_session_close(cio_http_session *s) {
   if (s == NULL || s->state == CIO__SESSION_CLOSED)
     return 0;
   CIO_ASSERT(session_check(s));
+  cio__debug_untrack(s->loop, s);
   while (!cio__list_empty(&s->active)) {
     cio_http_response *t =
         cio__container_of(s->active.next, cio_http_response, node);
