@@ -365,7 +365,7 @@ struct cio__loop_debug {
   uint64_t step_id;
   char step_name[64];
   const void *step_code; /* a callback's function, or a new task's */
-  void *step_at[6];
+  void *step_at[16];
   size_t step_nat;
 };
 

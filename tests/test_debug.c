@@ -488,7 +488,8 @@ static int main_stall(cio_loop *loop, void *arg) {
   /* A callback spinning on the CPU, then time for the watchdog to see
    * the loop poll again. */
   CHECK_EQ(cio_loop_call_soon(loop, busy_callback, &ms, NULL), 0);
-  CHECK_EQ(cio_create_task(loop, &t, blocker_body, &(int){0}, NULL), 0);
+  static int no_wait = 0;
+  CHECK_EQ(cio_create_task(loop, &t, blocker_body, &no_wait, NULL), 0);
   CHECK_EQ(cio_loop_run_until_complete(loop, t, NULL), 0);
   cio_task_release(t);
   while (test_now() - t0 < 1.5)
@@ -653,6 +654,7 @@ static int main_ps(void *arg, void **result) {
   CHECK_HAS(r->out, "did not answer within 0.3 s: it is stuck");
   free(r);
   cio_task_cancel(t);
+  (void)!cio_task_await(t, NULL); /* before the queue goes */
   return 0;
 }
 
