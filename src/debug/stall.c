@@ -14,9 +14,10 @@
  * backtrace() (DWARF unwinding, so it crosses libc and code built without
  * frame pointers; warmed up once so that it loads nothing in the handler,
  * and lock-free on glibc 2.35+ with GCC 12+'s unwinder) and copies the
- * running task's name.  The watchdog symbolizes and writes the report on
- * stderr itself (the loop is stuck: it cannot run a handler), and one
- * line more when the loop polls again.
+ * running task's name.  A reporter thread symbolizes the snapshot and
+ * writes the report on stderr itself (the loop is stuck: it cannot run a
+ * handler), then one line more when the loop polls again; the watchdog
+ * goes on watching meanwhile.
  *
  * The watchdog's state is process-wide by nature (one thread, one signal
  * handler), set up once, and reset in a child after fork().
@@ -65,6 +66,30 @@ static struct {
 
 static pthread_once_t wd_once = PTHREAD_ONCE_INIT;
 
+/* Reports wait here for the reporter thread, in order: symbolizing (and
+ * running addr2line) takes long enough that the watchdog would miss the
+ * next stall if it did it itself. */
+struct report {
+  struct report *next;
+  bool over;  /* "stall over", else a stall report */
+  bool taken; /* the snapshot came */
+  int tid;
+  int64_t ns, threshold_ns;
+  bool in_task;
+  uint64_t task_id;
+  char task_name[64];
+  uintptr_t pc;
+  int npcs;
+  void *pcs[SNAP_FRAMES];
+};
+
+static struct {
+  pthread_mutex_t lock;
+  pthread_cond_t cond;
+  struct report *head, *tail;
+  bool running;
+} rq;
+
 static int64_t mono_ns(void) {
   struct timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -104,6 +129,10 @@ static void on_stall_signal(int sig, siginfo_t *si, void *uc) {
 /* ---- setting up, once per process ------------------------------------ */
 
 static void wd_reset(void) {
+  pthread_mutex_init(&rq.lock, NULL);
+  pthread_cond_init(&rq.cond, NULL);
+  rq.head = rq.tail = NULL;
+  rq.running = false;
   pthread_mutex_init(&wd.lock, NULL);
   pthread_condattr_t ca;
   pthread_condattr_init(&ca);
@@ -148,33 +177,33 @@ static void wd_init(void) {
     wd.signo = sig;
 }
 
-/* ---- reports (the watchdog thread) ----------------------------------- */
+/* ---- reports (the reporter thread) ------------------------------------ */
 
-static void put_running(struct cio__text *t, const struct cio__stall *s) {
-  if (!s->in_task) {
+static void put_running(struct cio__text *t, const struct report *r) {
+  if (!r->in_task) {
     cio__text_put(t, "running a callback, not a task");
     return;
   }
-  if (s->task_name[0] != '\0')
-    cio__text_printf(t, "running task '%s' (Task-%" PRIu64 ")", s->task_name,
-                     s->task_id);
+  if (r->task_name[0] != '\0')
+    cio__text_printf(t, "running task '%s' (Task-%" PRIu64 ")", r->task_name,
+                     r->task_id);
   else
-    cio__text_printf(t, "running task 'Task-%" PRIu64 "'", s->task_id);
+    cio__text_printf(t, "running task 'Task-%" PRIu64 "'", r->task_id);
 }
 
 /* The snapshot's frames from the interrupted one on (those before are
  * the handler's own and the signal trampoline), symbolized. */
-static void put_backtrace(struct cio__text *t, const struct cio__stall *s) {
+static void put_backtrace(struct cio__text *t, const struct report *r) {
   int first = 0;
-  while (first < s->npcs && (uintptr_t)s->pcs[first] != s->pc)
+  while (first < r->npcs && (uintptr_t)r->pcs[first] != r->pc)
     first++;
-  if (first == s->npcs)
-    first = s->npcs > 2 ? 2 : 0; /* unknown pc: skip handler, trampoline */
-  size_t n = (size_t)(s->npcs - first);
+  if (first == r->npcs)
+    first = r->npcs > 2 ? 2 : 0; /* unknown pc: skip handler, trampoline */
+  size_t n = (size_t)(r->npcs - first);
   struct cio__frame frames[SNAP_FRAMES];
   for (size_t i = 0; i < n; i++)
-    frames[i] = (struct cio__frame){.pc = s->pcs[first + (int)i],
-                                    .exact = i == 0 && s->pc != 0};
+    frames[i] = (struct cio__frame){.pc = r->pcs[first + (int)i],
+                                    .exact = i == 0 && r->pc != 0};
   cio__symbolize(frames, n);
   for (size_t i = 0; i < n; i++) {
     cio__text_printf(t, "    #%zu ", i);
@@ -183,34 +212,97 @@ static void put_backtrace(struct cio__text *t, const struct cio__stall *s) {
   }
 }
 
-static void report_stall(const struct cio__stall *s, int64_t ns, bool taken) {
+static void write_report(const struct report *r) {
   struct cio__text t;
   cio__text_init(&t);
-  cio__text_printf(&t,
-                   "casyncio: stall: the loop of thread %d has not polled "
-                   "for %.3f s (threshold %.3f s), ",
-                   s->tid, (double)ns / 1e9, (double)s->threshold_ns / 1e9);
-  if (!taken) {
-    cio__text_put(&t, "and its thread did not answer the signal asking for "
-                      "its backtrace\n");
+  if (r->over) {
+    cio__text_printf(&t,
+                     "casyncio: stall over: the loop of thread %d polled "
+                     "again after %.3f s\n",
+                     r->tid, (double)r->ns / 1e9);
   } else {
-    put_running(&t, s);
-    cio__text_put(&t, "; the loop thread's backtrace:\n");
-    put_backtrace(&t, s);
+    cio__text_printf(&t,
+                     "casyncio: stall: the loop of thread %d has not "
+                     "polled for %.3f s (threshold %.3f s), ",
+                     r->tid, (double)r->ns / 1e9,
+                     (double)r->threshold_ns / 1e9);
+    if (!r->taken) {
+      cio__text_put(&t, "and its thread did not answer the signal asking "
+                        "for its backtrace\n");
+    } else {
+      put_running(&t, r);
+      cio__text_put(&t, "; the loop thread's backtrace:\n");
+      put_backtrace(&t, r);
+    }
   }
   const char *text = cio__text_str(&t);
   cio__report_raw(text, strlen(text));
   cio__text_free(&t);
 }
 
+static void *reporter(void *arg) {
+  (void)arg;
+  pthread_mutex_lock(&rq.lock);
+  for (;;) {
+    while (rq.head == NULL)
+      pthread_cond_wait(&rq.cond, &rq.lock);
+    struct report *r = rq.head;
+    rq.head = r->next;
+    if (rq.head == NULL)
+      rq.tail = NULL;
+    pthread_mutex_unlock(&rq.lock);
+    write_report(r);
+    free(r);
+    pthread_mutex_lock(&rq.lock);
+  }
+  return NULL;
+}
+
+static int start_thread(void *(*fn)(void *));
+
+/* Queue `r` for the reporter (the watchdog thread); dropped without
+ * memory or a thread. */
+static void queue_report(struct report *r) {
+  pthread_mutex_lock(&rq.lock);
+  if (!rq.running && start_thread(reporter) == 0)
+    rq.running = true;
+  if (rq.running) {
+    if (rq.tail != NULL)
+      rq.tail->next = r;
+    else
+      rq.head = r;
+    rq.tail = r;
+    pthread_cond_signal(&rq.cond);
+    r = NULL;
+  }
+  pthread_mutex_unlock(&rq.lock);
+  free(r);
+}
+
 static void report_over(const struct cio__stall *s, int64_t ns) {
-  char line[160];
-  int n = snprintf(line, sizeof line,
-                   "casyncio: stall over: the loop of thread %d polled "
-                   "again after %.3f s\n",
-                   s->tid, (double)ns / 1e9);
-  if (n > 0)
-    cio__report_raw(line, (size_t)n < sizeof line ? (size_t)n : sizeof line);
+  struct report *r = calloc(1, sizeof *r);
+  if (r == NULL)
+    return;
+  *r = (struct report){.over = true, .tid = s->tid, .ns = ns};
+  queue_report(r);
+}
+
+static void report_stall(const struct cio__stall *s, int64_t ns,
+                         bool taken) {
+  struct report *r = calloc(1, sizeof *r);
+  if (r == NULL)
+    return;
+  *r = (struct report){.taken = taken,
+                       .tid = s->tid,
+                       .ns = ns,
+                       .threshold_ns = s->threshold_ns,
+                       .in_task = s->in_task,
+                       .task_id = s->task_id,
+                       .pc = s->pc,
+                       .npcs = s->npcs};
+  memcpy(r->task_name, s->task_name, sizeof r->task_name);
+  memcpy(r->pcs, s->pcs, sizeof r->pcs);
+  queue_report(r);
 }
 
 /* Ask the loop thread for its snapshot and wait for it (up to 200 ms). */
@@ -277,7 +369,7 @@ static void *watchdog(void *arg) {
   return NULL;
 }
 
-static int start_thread(void) {
+static int start_thread(void *(*fn)(void *)) {
   sigset_t all, old;
   sigfillset(&all);
   pthread_sigmask(SIG_SETMASK, &all, &old); /* no signal lands there */
@@ -286,7 +378,7 @@ static int start_thread(void) {
   pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
   pthread_attr_setstacksize(&attr, 256 * 1024);
   pthread_t th;
-  int rc = pthread_create(&th, &attr, watchdog, NULL);
+  int rc = pthread_create(&th, &attr, fn, NULL);
   pthread_attr_destroy(&attr);
   pthread_sigmask(SIG_SETMASK, &old, NULL);
   return rc == 0 ? 0 : -rc;
@@ -305,7 +397,7 @@ int cio__stall_open(cio_loop *loop) {
   s->tid = (int)gettid();
   s->threshold_ns = loop->dbg.stall_ns;
   pthread_mutex_lock(&wd.lock);
-  int rc = wd.running ? 0 : start_thread();
+  int rc = wd.running ? 0 : start_thread(watchdog);
   if (rc == 0) {
     wd.running = true;
     s->seen_ns = mono_ns();

@@ -223,7 +223,12 @@ static bool parse_line(const char *line, size_t len, char *out, size_t cap) {
   const char *colon = strrchr(tmp, ':');
   if (colon == NULL || colon[1] == '?' || strcmp(colon, ":0") == 0)
     return false;
-  snprintf(out, cap, "%s", base_name(tmp));
+  const char *base = base_name(tmp);
+  size_t n = strlen(base);
+  if (n >= cap)
+    n = cap - 1; /* a long name, cut */
+  memcpy(out, base, n);
+  out[n] = '\0';
   return true;
 }
 
