@@ -354,7 +354,6 @@ struct cio__loop_debug {
   uint64_t beats;                   /* its value, kept by the loop thread */
   struct cio__inspector *inspector; /* the dump signal and socket */
   struct cio__shutdown_watch *shutdown_watch; /* cio_run's shutdown */
-  uintptr_t native_lo, native_hi;             /* the loop thread's own stack */
   /* Debug mode: the step running now, when it started, what it is (a
    * copy: a finished task may be freed before its step is reported) and
    * where a task resumed. */

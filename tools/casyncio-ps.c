@@ -41,14 +41,21 @@ static char *ask(const char *path, double timeout) {
   if (fd < 0)
     return NULL;
   struct sockaddr_un sun = {.sun_family = AF_UNIX};
-  snprintf(sun.sun_path, sizeof sun.sun_path, "%s", path);
+  size_t len = strlen(path);
+  if (len >= sizeof sun.sun_path) {
+    close(fd);
+    errno = ENAMETOOLONG;
+    return NULL;
+  }
+  memcpy(sun.sun_path, path, len + 1);
   if (connect(fd, (struct sockaddr *)&sun, sizeof sun) != 0) {
     int e = errno;
     close(fd);
     errno = e;
     return NULL;
   }
-  size_t len = 0, cap = 65536;
+  len = 0;
+  size_t cap = 65536;
   char *buf = malloc(cap);
   double deadline = now_s() + timeout;
   while (buf != NULL) {

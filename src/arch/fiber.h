@@ -254,21 +254,24 @@ void cio__overflow_uninstall_thread(void);
 bool cio__overflow_is_stack_overflow(const cio__stack *s,
                                      const void *fault_addr, uintptr_t sp);
 
-/* ---- backtrace.c: frame-pointer walks (for dumps and stall reports) ---
+/* ---- backtrace.c: backtraces (for dumps and reports) ------------------
  * Each writes up to `cap` return addresses into `pcs`, innermost first,
- * and returns how many.  They read only inside the bounds they are given
- * and stop at the first broken link; async-signal-safe. */
+ * and returns how many. */
 
-/* From frame pointer `fp`, on a stack spanning [lo, hi). */
+/* A frame-pointer walk from `fp`, on a stack spanning [lo, hi): reads
+ * only inside the bounds and stops at the first broken link;
+ * async-signal-safe. */
 size_t cio__frames_walk(uintptr_t fp, uintptr_t lo, uintptr_t hi, void **pcs,
                         size_t cap);
 
-/* Of the caller of this function (its return address first), on its
- * stack [lo, hi). */
-size_t cio__frames_here(void **pcs, size_t cap, uintptr_t lo, uintptr_t hi);
+/* Of the caller of this function (its return address first), by DWARF
+ * unwinding (glibc's backtrace()). */
+size_t cio__backtrace_here(void **pcs, size_t cap);
 
 /* Of the suspended fiber `f` (not the running one, not a native stack):
- * the address its switch resumes at, then its callers. */
+ * the address its switch resumes at, then its callers.  Unwinds on the
+ * fiber's own stack through cio__fiber_unwind_tramp where it can, else
+ * walks frame pointers.  Not async-signal-safe; on the fiber's thread. */
 size_t cio__fiber_backtrace(const cio__fiber *f, void **pcs, size_t cap);
 
 /* The pc, frame pointer and stack pointer of a ucontext_t (a signal

@@ -117,6 +117,47 @@ SYM(cio__fiber_start):
   .cfi_endproc
   SIZE(cio__fiber_start)
 
+/* Entered through a frame crafted below a suspended fiber's saved one
+ * (backtrace.c), with sp at that saved frame, x19 = fn, x20 = arg: calls
+ * fn(arg), which never returns.  Its call-frame information says that
+ * its caller is the suspended fiber at its resume address, with the
+ * callee-saved registers the switch stored, so an unwinder running in fn
+ * (glibc's backtrace()) walks on into the fiber's own frames by their
+ * DWARF information. */
+  .globl SYM(cio__fiber_unwind_tramp)
+  HIDDEN(cio__fiber_unwind_tramp)
+  TYPE(cio__fiber_unwind_tramp)
+  .p2align 4
+SYM(cio__fiber_unwind_tramp):
+  .cfi_startproc
+  .cfi_def_cfa sp, 176
+  .cfi_offset x19, -176
+  .cfi_offset x20, -168
+  .cfi_offset x21, -160
+  .cfi_offset x22, -152
+  .cfi_offset x23, -144
+  .cfi_offset x24, -136
+  .cfi_offset x25, -128
+  .cfi_offset x26, -120
+  .cfi_offset x27, -112
+  .cfi_offset x28, -104
+  .cfi_offset x29, -96
+  .cfi_offset x30, -88
+  .cfi_offset d8, -80
+  .cfi_offset d9, -72
+  .cfi_offset d10, -64
+  .cfi_offset d11, -56
+  .cfi_offset d12, -48
+  .cfi_offset d13, -40
+  .cfi_offset d14, -32
+  .cfi_offset d15, -24
+  nop /* a return address here minus one stays inside this function */
+  mov x0, x20
+  blr x19
+  brk #1
+  .cfi_endproc
+  SIZE(cio__fiber_unwind_tramp)
+
 #if !defined(__APPLE__)
   .section .note.GNU-stack, "", %progbits
 #endif

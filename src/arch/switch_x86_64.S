@@ -109,6 +109,34 @@ SYM(cio__fiber_start):
   .cfi_endproc
   SIZE(cio__fiber_start)
 
+/* Entered through a frame crafted below a suspended fiber's saved one
+ * (backtrace.c), with rsp at that saved frame, r12 = fn, r13 = arg: calls
+ * fn(arg), which never returns.  Its call-frame information says that
+ * its caller is the suspended fiber at its resume address, with the
+ * callee-saved registers the switch pushed, so an unwinder running in fn
+ * (glibc's backtrace()) walks on into the fiber's own frames by their
+ * DWARF information, frame pointers or not. */
+  .globl SYM(cio__fiber_unwind_tramp)
+  HIDDEN(cio__fiber_unwind_tramp)
+  TYPE(cio__fiber_unwind_tramp)
+  .p2align 4
+SYM(cio__fiber_unwind_tramp):
+  .cfi_startproc
+  .cfi_def_cfa rsp, 64
+  .cfi_offset rip, -8
+  .cfi_offset rbp, -16
+  .cfi_offset rbx, -24
+  .cfi_offset r12, -32
+  .cfi_offset r13, -40
+  .cfi_offset r14, -48
+  .cfi_offset r15, -56
+  nop /* a return address here minus one stays inside this function */
+  movq %r13, %rdi
+  call *%r12
+  ud2
+  .cfi_endproc
+  SIZE(cio__fiber_unwind_tramp)
+
 #if !defined(__APPLE__)
   .section .note.GNU-stack, "", @progbits
 #endif

@@ -25,6 +25,9 @@ struct cio__frame {
   bool library;    /* casyncio's own code */
   char func[96];   /* function name, "" when unknown */
   char where[128]; /* "dump.c:42", else "libfoo.so+0x1234", else "" */
+  /* When func was inlined: the functions it was inlined into, innermost
+   * first, as "func (file.c:12)" lines; else "". */
+  char inlined[192];
 };
 
 /* Fill func/where/library of `frames[0..n)` from their pc (and exact).
@@ -34,6 +37,11 @@ void cio__symbolize(struct cio__frame *frames, size_t n);
 
 /* Append "func (where)", "func", or the bare address. */
 void cio__frame_put(struct cio__text *out, const struct cio__frame *f);
+
+/* Append "<indent>#k func (where)" lines for `f[0..n)`, with a line more
+ * for each function a frame's code was inlined into. */
+void cio__frames_put_list(struct cio__text *out, const struct cio__frame *f,
+                          size_t n, const char *indent);
 
 /* Frames of `pcs` (return addresses), symbolized, into `frames`. */
 void cio__frames_from_pcs(struct cio__frame *frames, void *const *pcs,

@@ -69,10 +69,8 @@ static size_t task_backtrace(cio_loop *loop, cio_task *t, void **pcs,
                              size_t cap) {
   if (t->state == CIO__TASK_NEW || t->fiber.stack == NULL)
     return 0;
-  if (t == loop->current && cio__fiber_running == &t->fiber) {
-    uintptr_t lo = (uintptr_t)t->fiber.stack->lo;
-    return cio__frames_here(pcs, cap, lo, lo + t->fiber.stack->size);
-  }
+  if (t == loop->current && cio__fiber_running == &t->fiber)
+    return cio__backtrace_here(pcs, cap);
   if (t->state == CIO__TASK_RUNNING)
     return 0; /* running, but not here: no saved context to walk */
   return cio__fiber_backtrace(&t->fiber, pcs, cap);
@@ -238,11 +236,7 @@ static void put_task(struct dump *d, struct dtask *dt) {
     cio__frame_put(out, &dt->entry);
     cio__text_put(out, "\n");
   }
-  for (size_t k = dt->lo; k < dt->hi; k++) {
-    cio__text_printf(out, "    #%zu ", k - dt->lo);
-    cio__frame_put(out, &dt->frames[k]);
-    cio__text_put(out, "\n");
-  }
+  cio__frames_put_list(out, dt->frames + dt->lo, dt->hi - dt->lo, "    ");
   if (dt->frames == NULL)
     cio__text_put(out, "    (stack not walked: too many tasks)\n");
 }
@@ -260,6 +254,37 @@ static void put_frame_label(struct cio__text *out, const struct cio__frame *f) {
     cio__text_printf(out, "%p", f->pc);
   if (f->where[0] != '\0')
     cio__text_printf(out, " %s", f->where);
+}
+
+/* One frame of a task's chain, one level below the last: the functions
+ * its code was inlined into first (outermost first), then its own. */
+static void draw_frame(struct cio__text *out, struct cio__text *prefix,
+                       const struct cio__frame *f) {
+  const char *lines[8];
+  size_t lens[8], n = 0;
+  for (const char *p = f->inlined; *p != '\0' && n < 8;) {
+    lens[n] = strcspn(p, "\n");
+    lines[n++] = p;
+    p += lens[n - 1] + (p[lens[n - 1]] == '\n');
+  }
+  while (n-- > 0) { /* "worker (app.c:80)" as "worker app.c:80" */
+    branch(out, prefix, true);
+    cio__text_put(out, " ");
+    const char *paren = memchr(lines[n], '(', lens[n]);
+    if (paren != NULL && paren > lines[n]) {
+      cio__text_putn(out, lines[n], (size_t)(paren - lines[n]));
+      cio__text_putn(out, paren + 1, lens[n] - (size_t)(paren - lines[n]) - 2);
+    } else {
+      cio__text_putn(out, lines[n], lens[n]);
+    }
+    cio__text_put(out, "\n");
+    cio__text_put(prefix, "    ");
+  }
+  branch(out, prefix, true);
+  cio__text_put(out, " ");
+  put_frame_label(out, f);
+  cio__text_put(out, "\n");
+  cio__text_put(prefix, "    ");
 }
 
 static void draw_task(struct dump *d, struct dtask *dt,
@@ -311,13 +336,8 @@ static void draw_task(struct dump *d, struct dtask *dt,
     put_frame_label(out, &dt->entry);
     cio__text_put(out, " (not started)\n");
   }
-  for (size_t k = dt->hi; k > dt->lo; k--) {
-    branch(out, prefix, true);
-    cio__text_put(out, " ");
-    put_frame_label(out, &frames[k - 1]);
-    cio__text_put(out, "\n");
-    cio__text_put(prefix, "    ");
-  }
+  for (size_t k = dt->hi; k > dt->lo; k--)
+    draw_frame(out, prefix, &frames[k - 1]);
   draw_awaited(d, dt, prefix, depth);
   prefix->len = mark;
   if (prefix->buf != NULL)

@@ -5,8 +5,8 @@
  * each one, and an error nobody read says where its future came from.
  *
  * The creation site is the chain of return addresses at the call to
- * cio__registry_add, recorded by walking frame pointers (a few loads,
- * done only in debug mode) and symbolized only when a report needs it.
+ * cio__registry_add, recorded by glibc's backtrace() (a microsecond or
+ * two, only in debug mode) and symbolized only when a report needs it.
  * That names the user's call whatever constructor it went through,
  * without a macro around every public constructor (which would also
  * report a wrapper's line for every object made through the wrapper).
@@ -98,18 +98,6 @@ static bool make_room(struct cio__registry *r) {
   return true;
 }
 
-/* The stack the calling code runs on: a task's, or the loop thread's. */
-static void current_stack(const cio_loop *loop, uintptr_t *lo, uintptr_t *hi) {
-  const cio__fiber *f = cio__fiber_running;
-  if (f != NULL && f->stack != NULL) {
-    *lo = (uintptr_t)f->stack->lo;
-    *hi = *lo + f->stack->size;
-  } else {
-    *lo = loop->dbg.native_lo;
-    *hi = loop->dbg.native_hi;
-  }
-}
-
 void cio__registry_add(cio_loop *loop, const char *kind, const void *obj,
                        cio__describe_fn describe) {
   struct cio__registry *r = loop->dbg.registry;
@@ -122,9 +110,7 @@ void cio__registry_add(cio_loop *loop, const char *kind, const void *obj,
   }
   struct reg_entry in = {
       .obj = obj, .kind = kind, .describe = describe, .seq = ++r->seq};
-  uintptr_t lo, hi;
-  current_stack(loop, &lo, &hi);
-  in.nsite = (uint8_t)cio__frames_here(in.site, SITE_FRAMES, lo, hi);
+  in.nsite = (uint8_t)cio__backtrace_here(in.site, SITE_FRAMES);
   insert(r, &in);
 }
 

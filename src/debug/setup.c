@@ -4,7 +4,6 @@
  * CIO_DUMP_SIGNAL, CIO_INSPECT).  A feature that cannot start (no memory,
  * no socket directory) is left off with a line on stderr: the loop runs
  * the same without it. */
-#include <pthread.h>
 #include <signal.h>
 #include <string.h>
 
@@ -54,20 +53,6 @@ static int env_dump_signal(void) {
   return *end == '\0' && sig > 0 && sig < NSIG ? (int)sig : 0;
 }
 
-/* Where the loop thread's own stack lies, for walks that start on it. */
-static void native_bounds(cio_loop *loop) {
-  pthread_attr_t attr;
-  if (pthread_getattr_np(pthread_self(), &attr) != 0)
-    return;
-  void *addr;
-  size_t size;
-  if (pthread_attr_getstack(&attr, &addr, &size) == 0) {
-    loop->dbg.native_lo = (uintptr_t)addr;
-    loop->dbg.native_hi = (uintptr_t)addr + size;
-  }
-  pthread_attr_destroy(&attr);
-}
-
 static void say_off(const char *what, int rc) {
   fprintf(stderr, "casyncio: %s is off: %s\n", what, cio_strerror(rc));
 }
@@ -85,11 +70,8 @@ void cio__debug_open(cio_loop *loop, const cio_loop_opts *o) {
   d->dump_signal = o->dump_signal > 0 ? o->dump_signal : env_dump_signal();
   d->inspect = o->inspect || env_true("CIO_INSPECT");
   int rc;
-  if (d->on) {
-    native_bounds(loop);
-    if ((rc = cio__registry_open(loop)) < 0)
-      say_off("debug mode's object registry", rc);
-  }
+  if (d->on && (rc = cio__registry_open(loop)) < 0)
+    say_off("debug mode's object registry", rc);
   if (d->stall_ns > 0 && (rc = cio__stall_open(loop)) < 0)
     say_off("the stall detector", rc);
   if ((d->dump_signal > 0 || d->inspect) &&

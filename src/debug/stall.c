@@ -205,11 +205,7 @@ static void put_backtrace(struct cio__text *t, const struct report *r) {
     frames[i] = (struct cio__frame){.pc = r->pcs[first + (int)i],
                                     .exact = i == 0 && r->pc != 0};
   cio__symbolize(frames, n);
-  for (size_t i = 0; i < n; i++) {
-    cio__text_printf(t, "    #%zu ", i);
-    cio__frame_put(t, &frames[i]);
-    cio__text_put(t, "\n");
-  }
+  cio__frames_put_list(t, frames, n, "    ");
 }
 
 static void write_report(const struct report *r) {

@@ -207,41 +207,86 @@ static const char *base_name(const char *path) {
   return slash ? slash + 1 : path;
 }
 
-/* "file.c:42" from addr2line's second line ("/src/file.c:42
- * (discriminator 1)"), or false for "??:0". */
-static bool parse_line(const char *line, size_t len, char *out, size_t cap) {
-  if (len == 0 || line[0] == '?')
+/* Copy `src` into `dst` (`cap` bytes), cut if longer. */
+static void copy_cut(char *dst, size_t cap, const char *src) {
+  size_t n = strlen(src);
+  if (n >= cap)
+    n = cap - 1;
+  memcpy(dst, src, n);
+  dst[n] = '\0';
+}
+
+/* "file.c:42" from "/src/file.c:42 (discriminator 1)"; false for "??:0"
+ * and the like. */
+static bool parse_where(const char *loc, char *out, size_t cap) {
+  if (loc[0] == '?')
     return false;
   char tmp[512];
+  size_t len = strcspn(loc, " \n");
+  if (len >= sizeof tmp)
+    len = sizeof tmp - 1;
+  memcpy(tmp, loc, len);
+  tmp[len] = '\0';
+  const char *colon = strrchr(tmp, ':');
+  if (colon == NULL || colon[1] == '?' || strcmp(colon, ":0") == 0)
+    return false;
+  copy_cut(out, cap, base_name(tmp));
+  return true;
+}
+
+/* Split "FUNC at FILE:LINE..." (addr2line -p) into its two halves. */
+static void split_pretty(const char *line, size_t len, char *func, size_t fcap,
+                         char *where, size_t wcap) {
+  char tmp[768];
   if (len >= sizeof tmp)
     len = sizeof tmp - 1;
   memcpy(tmp, line, len);
   tmp[len] = '\0';
-  char *space = strchr(tmp, ' ');
-  if (space != NULL)
-    *space = '\0';
-  const char *colon = strrchr(tmp, ':');
-  if (colon == NULL || colon[1] == '?' || strcmp(colon, ":0") == 0)
-    return false;
-  const char *base = base_name(tmp);
-  size_t n = strlen(base);
-  if (n >= cap)
-    n = cap - 1; /* a long name, cut */
-  memcpy(out, base, n);
-  out[n] = '\0';
-  return true;
+  func[0] = where[0] = '\0';
+  char *at = NULL;
+  for (char *p = strstr(tmp, " at "); p != NULL; p = strstr(p + 1, " at "))
+    at = p; /* the last one: a C++ name may hold " at " */
+  if (at == NULL)
+    return;
+  *at = '\0';
+  if (tmp[0] != '?')
+    copy_cut(func, fcap, tmp);
+  if (!parse_where(at + 4, where, wcap))
+    where[0] = '\0';
+}
+
+/* Append "func (where)" to a frame's list of inline callers. */
+static void add_inlined(struct cio__frame *f, const char *func,
+                        const char *where) {
+  /* A function split by the compiler shows up inlined into itself. */
+  const char *last = strrchr(f->inlined, '\n');
+  last = last ? last + 1 : f->inlined[0] ? f->inlined : f->func;
+  size_t flen = strlen(func);
+  if (func[0] != '\0' && strncmp(last, func, flen) == 0 &&
+      (last[flen] == '\0' || last[flen] == ' '))
+    return;
+  size_t at = strlen(f->inlined);
+  int n = snprintf(f->inlined + at, sizeof f->inlined - at, "%s%s (%s)",
+                   at ? "\n" : "", func[0] ? func : "?", where);
+  if (n < 0 || (size_t)n >= sizeof f->inlined - at)
+    f->inlined[at] = '\0'; /* does not fit: left out */
 }
 
 /* File and line (and the function, if symbols had none) of the frames
- * `idx[0..n)` of `frames`, all in module `path` at `addrs`. */
+ * `idx[0..n)` of `frames`, all in module `path` at `addrs`; a frame of a
+ * function inlined into another also gets the chain it was inlined into
+ * (addr2line -i). */
 static void addr2line_batch(const char *prog, const char *path,
                             struct cio__frame *frames, const size_t *idx,
                             const uintptr_t *addrs, size_t n) {
-  char *argv[A2L_BATCH + 6];
+  char *argv[A2L_BATCH + 9];
   char words[A2L_BATCH][2 + 16 + 1];
   size_t a = 0;
   argv[a++] = (char *)prog;
+  argv[a++] = "-a";
   argv[a++] = "-f";
+  argv[a++] = "-i";
+  argv[a++] = "-p";
   argv[a++] = "-C";
   argv[a++] = "-e";
   argv[a++] = (char *)path;
@@ -253,27 +298,30 @@ static void addr2line_batch(const char *prog, const char *path,
   char *text = run_capture(prog, argv);
   if (text == NULL)
     return;
-  const char *p = text;
-  for (size_t i = 0; i < n && *p != '\0'; i++) {
-    const char *fn_end = strchr(p, '\n');
-    if (fn_end == NULL)
-      break;
-    const char *line = fn_end + 1;
-    const char *line_end = strchr(line, '\n');
-    if (line_end == NULL)
-      line_end = line + strlen(line);
-    struct cio__frame *f = &frames[idx[i]];
-    if (f->func[0] == '\0' && p[0] != '?') {
-      size_t len = (size_t)(fn_end - p);
-      if (len >= sizeof f->func)
-        len = sizeof f->func - 1;
-      memcpy(f->func, p, len);
-      f->func[len] = '\0';
+  static const char inl[] = " (inlined by) ";
+  size_t k = 0; /* the address being read, plus one */
+  for (const char *p = text; *p != '\0';) {
+    const char *end = strchr(p, '\n');
+    size_t len = end ? (size_t)(end - p) : strlen(p);
+    char func[sizeof frames[0].func], where[sizeof frames[0].where];
+    if (strncmp(p, "0x", 2) == 0 && k < n) {
+      const char *colon = memchr(p, ':', len);
+      struct cio__frame *f = &frames[idx[k++]];
+      if (colon != NULL) {
+        size_t skip = (size_t)(colon + 2 - p);
+        split_pretty(colon + 2, len > skip ? len - skip : 0, func, sizeof func,
+                     where, sizeof where);
+        if (func[0] != '\0')
+          memcpy(f->func, func, sizeof func);
+        if (where[0] != '\0')
+          memcpy(f->where, where, sizeof where);
+      }
+    } else if (strncmp(p, inl, sizeof inl - 1) == 0 && k > 0) {
+      split_pretty(p + sizeof inl - 1, len - (sizeof inl - 1), func,
+                   sizeof func, where, sizeof where);
+      add_inlined(&frames[idx[k - 1]], func, where);
     }
-    char where[sizeof f->where];
-    if (parse_line(line, (size_t)(line_end - line), where, sizeof where))
-      memcpy(f->where, where, sizeof where);
-    p = *line_end ? line_end + 1 : line_end;
+    p = end ? end + 1 : p + len;
   }
   free(text);
 }
@@ -363,7 +411,7 @@ void cio__symbolize(struct cio__frame *frames, size_t n) {
   if (done == NULL)
     return;
   for (size_t i = 0; i < n; i++) {
-    frames[i].func[0] = frames[i].where[0] = '\0';
+    frames[i].func[0] = frames[i].where[0] = frames[i].inlined[0] = '\0';
     frames[i].library = false;
   }
   for (size_t i = 0; i < n; i++) {
@@ -389,6 +437,23 @@ void cio__frame_put(struct cio__text *out, const struct cio__frame *f) {
     cio__text_printf(out, "%p (%s)", f->pc, f->where);
   else
     cio__text_printf(out, "%p", f->pc);
+}
+
+void cio__frames_put_list(struct cio__text *out, const struct cio__frame *f,
+                          size_t n, const char *indent) {
+  size_t k = 0;
+  for (size_t i = 0; i < n; i++) {
+    cio__text_printf(out, "%s#%zu ", indent, k++);
+    cio__frame_put(out, &f[i]);
+    cio__text_put(out, "\n");
+    for (const char *p = f[i].inlined; *p != '\0';) {
+      size_t len = strcspn(p, "\n");
+      cio__text_printf(out, "%s#%zu ", indent, k++);
+      cio__text_putn(out, p, len);
+      cio__text_put(out, "\n");
+      p += len + (p[len] == '\n');
+    }
+  }
 }
 
 void cio__frames_from_pcs(struct cio__frame *frames, void *const *pcs,
