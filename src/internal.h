@@ -138,8 +138,17 @@ struct cio__wait {
   const void *obj;                   /* ...and on what: for dumps only */
 };
 
-/* Prepare `w` for the running task `t` (not yet linked anywhere). */
-void cio__wait_init(struct cio__wait *w, cio_task *t, unsigned flags);
+/* The `run` of a wait record's callback node: never called. */
+void cio__wait_run(struct cio__callback *self);
+
+/* Prepare `w` for the running task `t` (not yet linked anywhere).
+ * Inline: every suspending call makes one. */
+static inline void cio__wait_init(struct cio__wait *w, cio_task *t,
+                                  unsigned flags) {
+  *w = (struct cio__wait){.task = t, .flags = (uint8_t)flags};
+  w->cb.run = cio__wait_run;
+  cio__list_init(&w->cb.node);
+}
 
 /* Say what `w` waits for, for task dumps: every wait site does, right
  * after cio__wait_init (or through cio__wait_in). */
@@ -350,8 +359,7 @@ struct cio__loop_debug {
   bool inspect;        /* answer casyncio-ps */
   struct cio__registry *registry;   /* debug mode: objects and their sites */
   struct cio__stall *stall;         /* this loop in the watchdog's list */
-  _Atomic uint64_t *beat;           /* the watchdog reads it: odd in a round */
-  uint64_t beats;                   /* its value, kept by the loop thread */
+  _Atomic uint64_t beat;            /* the watchdog reads it: odd in a round */
   struct cio__inspector *inspector; /* the dump signal and socket */
   struct cio__shutdown_watch *shutdown_watch; /* cio_run's shutdown */
   /* Debug mode: the step running now, when it started, what it is (a
@@ -366,6 +374,12 @@ struct cio__loop_debug {
   const void *step_code; /* a callback's function, or a new task's */
   void *step_at[16];
   size_t step_nat;
+};
+
+/* loop->pop_gate: what sends the scheduler's pop to its slow path. */
+enum {
+  CIO__POP_ROUND_OVER = 1u << 0, /* stop taking entries until next poll */
+  CIO__POP_DEBUG = 1u << 1,      /* debug mode times every step */
 };
 
 struct cio__extra_pool {
@@ -397,7 +411,7 @@ struct cio_loop {
   struct cio__callback marker; /* closes the running batch */
   struct cio__callback *handoff; /* a callback a task left for the loop */
   unsigned steps;              /* entries run since the last poll */
-  bool round_over;             /* stop taking entries until next poll */
+  uint8_t pop_gate;            /* 0: the fast path; else CIO__POP_* */
   bool stopping;               /* cio_loop_stop() */
   bool running;
   bool in_round;
@@ -491,6 +505,12 @@ void cio__test_leaks(struct cio__test_leaks *out);
 void cio__test_loop_opened(void);
 void cio__test_loop_freed(size_t allocs, size_t handles);
 
+#if defined(__GNUC__)
+#define CIO__UNLIKELY(x) __builtin_expect(!!(x), 0)
+#else
+#define CIO__UNLIKELY(x) (x)
+#endif
+
 /* Debug mode's registry (src/debug/registry.c): `obj` of kind `kind`
  * ("task", "HTTP session"), named by `describe` (may be NULL), created at
  * the caller's call site; and forgotten. */
@@ -501,18 +521,20 @@ void cio__registry_remove(cio_loop *loop, const void *obj);
 const char *cio__obj_kind_name(enum cio__obj_kind kind);
 
 /* Count `obj` of `kind` as alive on `loop` (in debug mode, note where it
- * was created and how to name it), and as gone. */
+ * was created and how to name it), and as gone (`obj` is only a key: it
+ * may be freed already).  Called last where that keeps the hot path free
+ * of the registry's call. */
 static inline void cio__obj_add(cio_loop *loop, enum cio__obj_kind kind,
                                 const void *obj, cio__describe_fn describe) {
   loop->objects[kind]++;
-  if (loop->dbg.on)
+  if (CIO__UNLIKELY(loop->dbg.on))
     cio__registry_add(loop, cio__obj_kind_name(kind), obj, describe);
 }
 static inline void cio__obj_remove(cio_loop *loop, enum cio__obj_kind kind,
                                    const void *obj) {
   CIO_ASSERT(loop->objects[kind] > 0);
   loop->objects[kind]--;
-  if (loop->dbg.on)
+  if (CIO__UNLIKELY(loop->dbg.on))
     cio__registry_remove(loop, obj);
 }
 
@@ -892,9 +914,8 @@ void cio__debug_step(cio_loop *loop, struct cio__callback *next);
 /* A round of the scheduler starts or ends: the stall watchdog's
  * heartbeat, a relaxed store (odd while a round runs). */
 static inline void cio__stall_beat(cio_loop *loop) {
-  if (loop->dbg.beat != NULL)
-    atomic_store_explicit(loop->dbg.beat, ++loop->dbg.beats,
-                          memory_order_relaxed);
+  uint64_t beat = atomic_load_explicit(&loop->dbg.beat, memory_order_relaxed);
+  atomic_store_explicit(&loop->dbg.beat, beat + 1, memory_order_relaxed);
 }
 
 /* What a report is about (src/debug/report.c). */

@@ -16,9 +16,11 @@
  *   fiber.c            sanitizer annotations around the raw switch
  *   overflow.c         SIGSEGV/SIGBUS handler on an alternate stack, and
  *                      the report naming the fiber whose stack overflowed
- *   backtrace.c        frame-pointer walks of a suspended fiber's stack
- *                      (from the frame its switch saved), of the running
- *                      code, and of a signal's interrupted context
+ *   backtrace.c        backtraces: a suspended fiber's stack unwound on
+ *                      that stack (cio__fiber_unwind_tramp in switch_*.S),
+ *                      the running code's, frame-pointer walks
+ *   rawthread.c        a thread libc does not know about (the stall
+ *                      watchdog) and raw system calls
  *
  * Nothing here calls the layers above: a fiber carries the label its
  * overflow report names (set by the task layer), and this layer tracks
@@ -278,6 +280,26 @@ size_t cio__fiber_backtrace(const cio__fiber *f, void **pcs, size_t cap);
  * handler's third argument).  False where unknown. */
 bool cio__ucontext_regs(const void *ucontext, uintptr_t *pc, uintptr_t *fp,
                         uintptr_t *sp);
+
+/* ---- rawthread.c: a thread libc does not know about ------------------
+ * Raw system calls (no errno: a negative return is -errno), usable from
+ * signal handlers and from the raw thread. */
+long cio__raw_syscall(long nr, long a, long b, long c, long d, long e);
+int64_t cio__raw_monotonic_ns(void);
+void cio__raw_sleep_ns(int64_t ns);
+void cio__raw_write(int fd, const char *buf, size_t len);
+int cio__raw_signal_thread(int pid, int tid, int sig);
+int cio__raw_gettid(void);
+int cio__raw_getpid(void);
+void cio__raw_futex_wait(_Atomic int *word, int value);
+void cio__raw_futex_wake(_Atomic int *word);
+
+/* Run fn(arg) on a thread of its own, with every signal blocked, for the
+ * life of the process.  On Linux x86-64 and AArch64 (sanitizers aside)
+ * glibc does not know the thread (the process stays single-threaded for
+ * its fast paths), so fn may use only the cio__raw_* calls and atomics.
+ * Returns 0 or a negative errno. */
+int cio__raw_thread_start(void (*fn)(void *), void *arg);
 
 /* Raw init: make `ctx` start `entry(arg)` on [stack_lo, stack_lo+size). */
 void cio__context_init(cio__context *ctx, void *stack_lo, size_t size,

@@ -35,6 +35,12 @@ struct cio__frame {
  * Thread-safe. */
 void cio__symbolize(struct cio__frame *frames, size_t n);
 
+/* The same from a signal handler: /proc/self/maps and ELF symbol tables
+ * for functions, addr2line (a raw fork and execve) for lines; no malloc,
+ * no locks.  `scratch` holds addr2line's output. */
+void cio__symbolize_sigsafe(struct cio__frame *frames, size_t n, char *scratch,
+                            size_t scratch_cap);
+
 /* Append "func (where)", "func", or the bare address. */
 void cio__frame_put(struct cio__text *out, const struct cio__frame *f);
 

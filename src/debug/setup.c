@@ -70,8 +70,11 @@ void cio__debug_open(cio_loop *loop, const cio_loop_opts *o) {
   d->dump_signal = o->dump_signal > 0 ? o->dump_signal : env_dump_signal();
   d->inspect = o->inspect || env_true("CIO_INSPECT");
   int rc;
-  if (d->on && (rc = cio__registry_open(loop)) < 0)
-    say_off("debug mode's object registry", rc);
+  if (d->on) {
+    loop->pop_gate |= CIO__POP_DEBUG; /* cio__debug_step at every pop */
+    if ((rc = cio__registry_open(loop)) < 0)
+      say_off("debug mode's object registry", rc);
+  }
   if (d->stall_ns > 0 && (rc = cio__stall_open(loop)) < 0)
     say_off("the stall detector", rc);
   if ((d->dump_signal > 0 || d->inspect) &&

@@ -19,10 +19,12 @@
 #include <elf.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <spawn.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -272,6 +274,37 @@ static void add_inlined(struct cio__frame *f, const char *func,
     f->inlined[at] = '\0'; /* does not fit: left out */
 }
 
+/* Read what `addr2line -a -f -i -p` printed for the frames `idx[0..n)`
+ * of `frames`, in order. */
+static void parse_a2l(const char *text, struct cio__frame *frames,
+                      const size_t *idx, size_t n) {
+  static const char inl[] = " (inlined by) ";
+  size_t k = 0; /* the address being read, plus one */
+  for (const char *p = text; *p != '\0';) {
+    const char *end = strchr(p, '\n');
+    size_t len = end ? (size_t)(end - p) : strlen(p);
+    char func[sizeof frames[0].func], where[sizeof frames[0].where];
+    if (strncmp(p, "0x", 2) == 0 && k < n) {
+      const char *colon = memchr(p, ':', len);
+      struct cio__frame *f = &frames[idx[k++]];
+      if (colon != NULL) {
+        size_t skip = (size_t)(colon + 2 - p);
+        split_pretty(colon + 2, len > skip ? len - skip : 0, func, sizeof func,
+                     where, sizeof where);
+        if (func[0] != '\0')
+          memcpy(f->func, func, sizeof func);
+        if (where[0] != '\0')
+          memcpy(f->where, where, sizeof where);
+      }
+    } else if (strncmp(p, inl, sizeof inl - 1) == 0 && k > 0) {
+      split_pretty(p + sizeof inl - 1, len - (sizeof inl - 1), func,
+                   sizeof func, where, sizeof where);
+      add_inlined(&frames[idx[k - 1]], func, where);
+    }
+    p = end ? end + 1 : p + len;
+  }
+}
+
 /* File and line (and the function, if symbols had none) of the frames
  * `idx[0..n)` of `frames`, all in module `path` at `addrs`; a frame of a
  * function inlined into another also gets the chain it was inlined into
@@ -298,31 +331,7 @@ static void addr2line_batch(const char *prog, const char *path,
   char *text = run_capture(prog, argv);
   if (text == NULL)
     return;
-  static const char inl[] = " (inlined by) ";
-  size_t k = 0; /* the address being read, plus one */
-  for (const char *p = text; *p != '\0';) {
-    const char *end = strchr(p, '\n');
-    size_t len = end ? (size_t)(end - p) : strlen(p);
-    char func[sizeof frames[0].func], where[sizeof frames[0].where];
-    if (strncmp(p, "0x", 2) == 0 && k < n) {
-      const char *colon = memchr(p, ':', len);
-      struct cio__frame *f = &frames[idx[k++]];
-      if (colon != NULL) {
-        size_t skip = (size_t)(colon + 2 - p);
-        split_pretty(colon + 2, len > skip ? len - skip : 0, func, sizeof func,
-                     where, sizeof where);
-        if (func[0] != '\0')
-          memcpy(f->func, func, sizeof func);
-        if (where[0] != '\0')
-          memcpy(f->where, where, sizeof where);
-      }
-    } else if (strncmp(p, inl, sizeof inl - 1) == 0 && k > 0) {
-      split_pretty(p + sizeof inl - 1, len - (sizeof inl - 1), func,
-                   sizeof func, where, sizeof where);
-      add_inlined(&frames[idx[k - 1]], func, where);
-    }
-    p = end ? end + 1 : p + len;
-  }
+  parse_a2l(text, frames, idx, n);
   free(text);
 }
 
@@ -381,7 +390,7 @@ static void symbolize_module(struct cio__frame *frames, size_t n, bool *done,
     struct cio__frame *f = &frames[i];
     uintptr_t pc = (uintptr_t)lookup_pc(f);
     uintptr_t addr = have_elf && !e.shared ? pc : pc - base;
-    snprintf(f->where, sizeof f->where, "%s+0x%lx", base_name(fname),
+    snprintf(f->where, sizeof f->where, "%.96s+0x%lx", base_name(fname),
              (unsigned long)(pc - base));
     const Elf64_Sym *s = have_elf ? elf_lookup(&e, addr) : NULL;
     if (s != NULL)
@@ -474,4 +483,217 @@ void cio__text_code(struct cio__text *out, const void *code) {
   struct cio__frame f = {.pc = code, .exact = true};
   cio__symbolize(&f, 1);
   cio__frame_put(out, &f);
+}
+
+/* ---- from a signal handler (stall reports) ------------------------------
+ *
+ * The stall report is written by a signal handler on the stuck loop
+ * thread, so this symbolizes without dladdr, malloc or stdio: the module
+ * of an address comes from /proc/self/maps, its function from the ELF
+ * symbol table (mapped with mmap), its line from addr2line started with a
+ * raw fork and execve.  Only system calls the kernel offers to handlers,
+ * and buffers the caller provides. */
+
+struct mapping {
+  uintptr_t start, end, offset;
+  char path[256];
+};
+
+static bool parse_hex(const char **p, uintptr_t *out) {
+  uintptr_t v = 0;
+  const char *s = *p;
+  for (; (*s >= '0' && *s <= '9') || (*s >= 'a' && *s <= 'f'); s++)
+    v = v * 16 + (uintptr_t)(*s <= '9' ? *s - '0' : *s - 'a' + 10);
+  if (s == *p)
+    return false;
+  *p = s;
+  *out = v;
+  return true;
+}
+
+/* "start-end perms offset dev inode   path": true when it holds `pc`. */
+static bool map_line(const char *line, uintptr_t pc, struct mapping *m) {
+  const char *p = line;
+  if (!parse_hex(&p, &m->start) || *p++ != '-' || !parse_hex(&p, &m->end))
+    return false;
+  if (pc < m->start || pc >= m->end)
+    return false;
+  for (int field = 0; field < 4 && *p != '\0'; field++) {
+    while (*p == ' ')
+      p++;
+    if (field == 1 && !parse_hex(&p, &m->offset))
+      return false;
+    while (*p != ' ' && *p != '\0')
+      p++;
+  }
+  while (*p == ' ')
+    p++;
+  copy_cut(m->path, sizeof m->path, p);
+  return m->path[0] == '/';
+}
+
+static bool find_mapping(uintptr_t pc, struct mapping *m) {
+  int fd = open("/proc/self/maps", O_RDONLY | O_CLOEXEC);
+  if (fd < 0)
+    return false;
+  char buf[2048];
+  size_t have = 0;
+  bool found = false;
+  for (;;) {
+    ssize_t n = read(fd, buf + have, sizeof buf - 1 - have);
+    if (n <= 0)
+      break;
+    have += (size_t)n;
+    buf[have] = '\0';
+    char *line = buf, *nl;
+    while (!found && (nl = strchr(line, '\n')) != NULL) {
+      *nl = '\0';
+      found = map_line(line, pc, m);
+      line = nl + 1;
+    }
+    if (found)
+      break;
+    have -= (size_t)(line - buf);
+    memmove(buf, line, have);
+    if (have == sizeof buf - 1)
+      have = 0; /* a line longer than the buffer: not ours to read */
+  }
+  close(fd);
+  return found;
+}
+
+/* The load bias of the module mapped at `m` (0 for a fixed executable). */
+static uintptr_t load_bias(const struct elf_file *e, const struct mapping *m,
+                           uintptr_t pc) {
+  if (!e->shared)
+    return 0;
+  const Elf64_Ehdr *eh = e->map;
+  if (!in_file(e, eh->e_phoff, (uint64_t)eh->e_phnum * sizeof(Elf64_Phdr)))
+    return m->start - m->offset;
+  const Elf64_Phdr *ph =
+      (const Elf64_Phdr *)((const char *)e->map + eh->e_phoff);
+  for (unsigned i = 0; i < eh->e_phnum; i++) {
+    if (ph[i].p_type != PT_LOAD)
+      continue;
+    /* Where this segment would put the mapping's file offset. */
+    uintptr_t bias = m->start - m->offset - ph[i].p_vaddr + ph[i].p_offset;
+    if (pc - bias >= ph[i].p_vaddr && pc - bias < ph[i].p_vaddr + ph[i].p_memsz)
+      return bias;
+  }
+  return m->start - m->offset;
+}
+
+/* Run addr2line on `argv` as the stall handler may: a raw fork, execve
+ * along $PATH; its output into `out`.  False when nothing came. */
+static bool run_capture_raw(const char *prog, char **argv, char *out,
+                            size_t cap) {
+  int fds[2];
+  if (pipe2(fds, O_CLOEXEC) != 0)
+    return false;
+  long pid = cio__raw_syscall(SYS_clone, SIGCHLD, 0, 0, 0, 0);
+  if (pid == 0) {
+    cio__raw_syscall(SYS_dup3, fds[1], STDOUT_FILENO, 0, 0, 0);
+    long dn = cio__raw_syscall(SYS_openat, AT_FDCWD, (long)"/dev/null",
+                               O_WRONLY, 0, 0);
+    if (dn >= 0)
+      cio__raw_syscall(SYS_dup3, dn, STDERR_FILENO, 0, 0, 0);
+    const char *path = strchr(prog, '/') ? "" : getenv("PATH");
+    char full[512];
+    for (const char *p = path ? path : "/usr/bin";;) {
+      size_t len = strcspn(p, ":");
+      if (len + 1 + strlen(prog) < sizeof full) {
+        memcpy(full, p, len);
+        full[len] = len ? '/' : '\0';
+        strcpy(full + len + (len ? 1 : 0), prog);
+        cio__raw_syscall(SYS_execve, (long)full, (long)argv, (long)environ, 0,
+                         0);
+      }
+      if (p[len] == '\0')
+        break;
+      p += len + 1;
+    }
+    cio__raw_syscall(SYS_exit_group, 127, 0, 0, 0, 0);
+  }
+  close(fds[1]);
+  size_t have = 0;
+  if (pid > 0) {
+    ssize_t n;
+    while (have + 1 < cap &&
+           ((n = read(fds[0], out + have, cap - 1 - have)) > 0 ||
+            (n < 0 && errno == EINTR)))
+      if (n > 0)
+        have += (size_t)n;
+    while (cio__raw_syscall(SYS_wait4, pid, 0, 0, 0, 0) == -EINTR)
+      ;
+  }
+  close(fds[0]);
+  out[have] = '\0';
+  return have > 0;
+}
+
+void cio__symbolize_sigsafe(struct cio__frame *frames, size_t n, char *scratch,
+                            size_t scratch_cap) {
+  struct mapping self, m;
+  static void (*const me)(struct cio__frame *, size_t, char *, size_t) =
+      cio__symbolize_sigsafe;
+  bool have_self = find_mapping((uintptr_t)CIO__CODE_ADDR(me), &self);
+  bool whole_lib = have_self && strstr(base_name(self.path), "casyncio");
+  const char *prog = addr2line_program();
+  for (size_t i = 0; i < n; i++) {
+    frames[i].func[0] = frames[i].where[0] = frames[i].inlined[0] = '\0';
+    frames[i].library = false;
+  }
+  /* One module at a time: its frames, then addr2line once for them. */
+  bool done[64] = {0};
+  for (size_t i = 0; i < n && i < 64; i++) {
+    uintptr_t pc = (uintptr_t)lookup_pc(&frames[i]);
+    if (done[i] || !find_mapping(pc, &m))
+      continue;
+    struct elf_file e;
+    bool have_elf = elf_open(&e, m.path);
+    bool lib_module = have_self && strcmp(m.path, self.path) == 0;
+    size_t idx[64];
+    uintptr_t addrs[64];
+    size_t k = 0;
+    uintptr_t bias = have_elf ? load_bias(&e, &m, pc) : m.start - m.offset;
+    for (size_t j = i; j < n && j < 64; j++) {
+      uintptr_t pj = (uintptr_t)lookup_pc(&frames[j]);
+      if (done[j] || pj < m.start || pj >= m.end)
+        continue; /* other segments of the module come in their turn */
+      done[j] = true;
+      struct cio__frame *f = &frames[j];
+      uintptr_t addr = pj - bias;
+      snprintf(f->where, sizeof f->where, "%.96s+0x%lx", base_name(m.path),
+               (unsigned long)(pj - (m.start - m.offset)));
+      const Elf64_Sym *s = have_elf ? elf_lookup(&e, addr) : NULL;
+      if (s != NULL)
+        copy_cut(f->func, sizeof f->func, sym_name(&e, s));
+      f->library =
+          (lib_module && whole_lib) || strncmp(f->func, "cio_", 4) == 0 ||
+          (lib_module && have_elf && addr >= e.lib_lo && addr < e.lib_hi);
+      idx[k] = j;
+      addrs[k++] = addr;
+    }
+    elf_close(&e);
+    if (prog == NULL || k == 0 || scratch_cap < 1024)
+      continue;
+    char *argv[64 + 9];
+    char words[64][2 + 16 + 1];
+    size_t a = 0;
+    argv[a++] = (char *)prog;
+    argv[a++] = "-a";
+    argv[a++] = "-f";
+    argv[a++] = "-i";
+    argv[a++] = "-p";
+    argv[a++] = "-C";
+    argv[a++] = "-e";
+    argv[a++] = m.path;
+    for (size_t w = 0; w < k; w++) {
+      snprintf(words[w], sizeof words[w], "0x%lx", (unsigned long)addrs[w]);
+      argv[a++] = words[w];
+    }
+    argv[a] = NULL;
+    if (run_capture_raw(prog, argv, scratch, scratch_cap))
+      parse_a2l(scratch, frames, idx, k);
+  }
 }

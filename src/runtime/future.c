@@ -226,8 +226,8 @@ int cio_future_new(cio_loop *loop, cio_future **out) {
   if (f == NULL)
     return CIO_ENOMEM;
   cio__future_init(f, loop, false);
-  cio__obj_add(loop, CIO__OBJ_FUTURE, f, cio__future_describe);
   *out = f;
+  cio__obj_add(loop, CIO__OBJ_FUTURE, f, cio__future_describe);
   return 0;
 }
 
@@ -261,8 +261,8 @@ void cio_future_release(cio_future *f) {
   cio_loop *loop = f->loop;
   cio__future_report_unretrieved(f, "Future", NULL);
   cio__future_finalize(f);
-  cio__obj_remove(loop, CIO__OBJ_FUTURE, f);
   future_free(loop, f);
+  cio__obj_remove(loop, CIO__OBJ_FUTURE, f);
 }
 
 int cio_future_set_result(cio_future *f, void *result) {

@@ -18,7 +18,8 @@
  *
  * Invariants
  * (1) loop->marker is in the ready queue exactly while a batch is running.
- * (2) Once round_over is set, nothing more is popped until the next round.
+ * (2) Once the round is over (pop_gate has CIO__POP_ROUND_OVER), nothing
+ *     more is popped until the next round.
  * (3) While the loop is idle, the idle handle is active iff work is ready
  *     (or a virtual clock has a timer to jump to); the uv timer is armed
  *     for the earliest real deadline.
@@ -65,10 +66,8 @@ static bool next_batch(cio_loop *loop) {
   return true;
 }
 
-/* The next entry of this round, or NULL when the round is over. */
-static struct cio__callback *sched_pop(cio_loop *loop) {
-  if (loop->round_over)
-    return NULL;
+/* The next entry of the queue, or NULL (and the round is over). */
+static inline struct cio__callback *pop_entry(cio_loop *loop) {
   for (;;) {
     struct cio__list *n = cio__list_pop_front(&loop->ready);
     if (n == &loop->marker.node) {
@@ -77,17 +76,31 @@ static struct cio__callback *sched_pop(cio_loop *loop) {
       n = NULL;
     }
     if (n == NULL) {
-      loop->round_over = true;
-      if (loop->dbg.on)
-        cio__debug_step(loop, NULL);
+      loop->pop_gate |= CIO__POP_ROUND_OVER;
       return NULL;
     }
     loop->steps++;
-    struct cio__callback *cb = cio__container_of(n, struct cio__callback, node);
-    if (loop->dbg.on)
-      cio__debug_step(loop, cb);
-    return cb;
+    return cio__container_of(n, struct cio__callback, node);
   }
+}
+
+/* A pop through the gate: nothing once the round is over, else an entry
+ * that (in debug mode) ends the step before it. */
+static inline struct cio__callback *pop_gated(cio_loop *loop) {
+  if (loop->pop_gate & CIO__POP_ROUND_OVER)
+    return NULL;
+  struct cio__callback *cb = pop_entry(loop);
+  if (loop->pop_gate & CIO__POP_DEBUG)
+    cio__debug_step(loop, cb);
+  return cb;
+}
+
+/* The next entry of this round, or NULL when the round is over.  One
+ * test on the fast path, for both the end of the round and debug mode. */
+static inline struct cio__callback *sched_pop(cio_loop *loop) {
+  if (CIO__UNLIKELY(loop->pop_gate))
+    return pop_gated(loop);
+  return pop_entry(loop);
 }
 
 /* Run `cb` on the loop's stack, then whatever callbacks tasks hand back. */
@@ -111,7 +124,7 @@ static void dispatch(cio_loop *loop, struct cio__callback *cb) {
 void cio__sched_round(cio_loop *loop) {
   cio__stall_beat(loop); /* odd: the watchdog sees a round running */
   loop->in_round = true;
-  loop->round_over = false;
+  loop->pop_gate &= (uint8_t)~CIO__POP_ROUND_OVER;
   loop->steps = 0;
   if (loop->virtual_clock && cio__list_empty(&loop->ready)) {
     /* Nothing can run before the next deadline: jump to it (autojump). */
@@ -131,7 +144,7 @@ void cio__sched_round(cio_loop *loop) {
       dispatch(loop, cb);
   }
   cio__list_remove(&loop->marker.node);
-  loop->round_over = true;
+  loop->pop_gate |= CIO__POP_ROUND_OVER;
   loop->in_round = false;
   cio__sched_update_handles(loop);
   cio__stall_beat(loop);
@@ -269,7 +282,7 @@ int cio__sched_open(cio_loop *loop) {
   cio__list_init(&loop->marker.node);
   loop->marker.run = marker_run;
   loop->armed_ns = CIO__NS_NEVER;
-  loop->round_over = true;
+  loop->pop_gate |= CIO__POP_ROUND_OVER;
   uv_check_init(loop->uv, &loop->check);
   uv_idle_init(loop->uv, &loop->idle);
   uv_timer_init(loop->uv, &loop->timer);

@@ -292,10 +292,10 @@ int cio_create_task(cio_loop *loop, cio_task **out, cio_task_fn fn, void *arg,
   t->fiber.label = (cio__fiber_label){&task_kind, &t->name, t->id};
   cio__list_push_back(&loop->tasks, &t->alive);
   loop->live_tasks++;
-  cio__obj_add(loop, CIO__OBJ_TASK, t, cio__task_describe);
   cio__ready_push(loop, &t->ready);
   if (out != NULL)
     *out = t;
+  cio__obj_add(loop, CIO__OBJ_TASK, t, cio__task_describe);
   return 0;
 
 fail_release_stack:
@@ -496,6 +496,6 @@ void cio_task_release(cio_task *t) {
   cio__future_finalize(&t->fut);
   cio__msg_release(loop, t->cancel_request);
   cio__msg_release(loop, t->cancel_received);
-  cio__obj_remove(loop, CIO__OBJ_TASK, t);
   task_free(loop, t); /* keeps the name for a double release report */
+  cio__obj_remove(loop, CIO__OBJ_TASK, t);
 }

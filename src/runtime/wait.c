@@ -4,19 +4,13 @@
 
 /* Marks a wait record in a list shared with runnable callbacks (a
  * future's done-callbacks): records are woken, never run. */
-static void wait_run(struct cio__callback *self) {
+void cio__wait_run(struct cio__callback *self) {
   (void)self;
   CIO_ASSERT(!"a wait record is woken, never run");
 }
 
 bool cio__callback_is_wait(const struct cio__callback *cb) {
-  return cb->run == wait_run;
-}
-
-void cio__wait_init(struct cio__wait *w, cio_task *t, unsigned flags) {
-  *w = (struct cio__wait){.task = t, .flags = (uint8_t)flags};
-  w->cb.run = wait_run;
-  cio__list_init(&w->cb.node);
+  return cb->run == cio__wait_run;
 }
 
 int cio__wait_park(struct cio__wait *w) {
