@@ -183,6 +183,9 @@ static void report(cio_loop *loop, struct cio__stall *s, void *uc) {
   put_running(&o, loop);
   put(&o, "; the loop thread's backtrace:\n");
   cio__symbolize_sigsafe(s->frames, n, s->scratch, sizeof s->scratch);
+  /* Below a task's own code: casyncio's entry into it, nothing to read. */
+  while (loop->current != NULL && n > 1 && s->frames[n - 1].library)
+    n--;
   put_frames(&o, s->frames, n);
   cio__raw_write(STDERR_FILENO, o.buf, o.len);
 }
