@@ -807,3 +807,25 @@ static int main_cycle(void *arg, void **result) {
 TEST(dump_shows_a_cycle_of_awaits) {
   CHECK_RUN(test_run_virtual(main_cycle, NULL), 0);
 }
+
+/* Debug mode notes where each popped task resumes; a task yielding with
+ * nothing else ready is popped while it runs (no switch at all). */
+static int lone_yielder(void *arg, void **result) {
+  (void)arg, (void)result;
+  for (int i = 0; i < 1000; i++)
+    TRY(cio_sleep(0));
+  spin_ms(120);
+  TRY(cio_sleep(0));
+  return 0;
+}
+
+TEST(debug_mode_handles_a_task_yielding_alone) {
+  cio_loop_opts o = {.debug = true, .slow_step_ms = 50, .stall_ms = -1};
+  test_stderr_begin();
+  int rc = cio_run_ex(lone_yielder, NULL, &o, NULL);
+  const char *err = test_stderr_end();
+  fprintf(stderr, "%s", err);
+  CHECK_EQ(rc, 0);
+  CHECK_HAS(err, "Executing task 'main' (Task-");
+  CHECK_HAS(err, "it resumed at lone_yielder (test_debug.c:");
+}

@@ -186,7 +186,13 @@ static int unwind_visit(const cio__fiber *f, void **pcs, size_t cap) {
 
 size_t cio__fiber_backtrace(const cio__fiber *f, void **pcs, size_t cap) {
   uintptr_t pc, fp, sp;
-  if (cap == 0 || f->stack == NULL || !saved_regs(&f->ctx, &pc, &fp, &sp))
+  if (cap == 0 || f->stack == NULL)
+    return 0;
+  /* Running after all (a task that yielded with nothing else to run):
+   * its saved frame is stale and its live frames lie below it. */
+  if (f == cio__fiber_running)
+    return cio__backtrace_here(pcs, cap);
+  if (!saved_regs(&f->ctx, &pc, &fp, &sp))
     return 0;
   uintptr_t lo = (uintptr_t)f->stack->lo;
   uintptr_t hi = lo + f->stack->size;

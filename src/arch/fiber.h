@@ -270,10 +270,11 @@ size_t cio__frames_walk(uintptr_t fp, uintptr_t lo, uintptr_t hi, void **pcs,
  * unwinding (glibc's backtrace()). */
 size_t cio__backtrace_here(void **pcs, size_t cap);
 
-/* Of the suspended fiber `f` (not the running one, not a native stack):
- * the address its switch resumes at, then its callers.  Unwinds on the
- * fiber's own stack through cio__fiber_unwind_tramp where it can, else
- * walks frame pointers.  Not async-signal-safe; on the fiber's thread. */
+/* Of the suspended fiber `f` (not a native stack): the address its
+ * switch resumes at, then its callers.  Unwinds on the fiber's own stack
+ * through cio__fiber_unwind_tramp where it can, else walks frame
+ * pointers; the running fiber is unwound where it runs.  Not
+ * async-signal-safe; on the fiber's thread. */
 size_t cio__fiber_backtrace(const cio__fiber *f, void **pcs, size_t cap);
 
 /* The pc, frame pointer and stack pointer of a ucontext_t (a signal

@@ -1,15 +1,19 @@
-/* Private side of src/debug/: symbols, the reporting function, the
- * object registry of debug mode, task dumps and the stall watchdog.
+/* Private side of src/debug/: seeing inside a running program.
  *
+ *   setup.c     turning the features on for a loop (options, environment)
  *   text.c      cio__text, the growing string reports are built in
- *   symbols.c   code addresses to "function (file.c:42)": dladdr for the
- *               module, its ELF symbol table for the function, addr2line
- *               (binutils) for file and line when it is installed
+ *   symbols.c   code addresses to "function (file.c:42)": the module
+ *               (dladdr, or /proc/self/maps from a signal handler), its
+ *               ELF symbol table for the function, addr2line (binutils)
+ *               for file and line when it is installed
  *   report.c    cio__report(): every report of this folder goes out
  *               through it (one place to route to an exception handler)
- *   registry.c  debug mode: each object's kind, name and creation site
  *   dump.c      cio_loop_dump(): tasks, their waits, stacks, await tree
- *   stall.c     the watchdog thread and its signal to the loop thread
+ *   registry.c  debug mode: each object's kind, name and creation site
+ *   slow.c      debug mode: steps that ran too long
+ *   endings.c   tasks still pending, objects left open, errors nobody
+ *               read, a shutdown waiting on a task
+ *   stall.c     the stall watchdog and the report its signal asks for
  *   inspect.c   the dump signal and the socket casyncio-ps asks
  */
 #ifndef CIO_DEBUG_DEBUG_H
