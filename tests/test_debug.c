@@ -6,6 +6,7 @@
  * targets and a frame in the right function (the tests are built with
  * frame pointers). */
 #include <signal.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <time.h>
 
@@ -54,6 +55,8 @@ static const char *task_section(const char *text, const char *name, char *out,
 /* ---- the dump ---------------------------------------------------------- */
 
 struct scene {
+  cio_stream *stream;
+  cio_process *child;
   cio_lock *lock;
   cio_event *event;
   cio_semaphore *sem;
@@ -112,6 +115,19 @@ static int fd_body(void *arg, void **result) {
                      CIO_NO_TIMEOUT);
 }
 
+static int reader_body(void *arg, void **result) {
+  (void)result;
+  char buf[16];
+  ssize_t n = cio_stream_read(((struct scene *)arg)->stream, buf, sizeof buf);
+  return n < 0 ? (int)n : 0;
+}
+
+static int child_waiter_body(void *arg, void **result) {
+  (void)result;
+  int code;
+  return cio_process_wait(((struct scene *)arg)->child, &code);
+}
+
 static int child_a(void *arg, void **result) {
   (void)arg, (void)result;
   return cio_sleep(7);
@@ -157,7 +173,12 @@ static int main_dump(void *arg, void **result) {
   DEFER(s.future);
   CHECK_EQ(pipe(s.pipe), 0);
   TRY(cio_lock_acquire(s.lock));
-  cio_task *t[9];
+  int sv[2];
+  CHECK_EQ(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+  TRY(cio_open_connection_sock(&s.stream, sv[0], NULL));
+  const char *const argv[] = {"sleep", "30", NULL};
+  TRY(cio_create_subprocess_exec(&s.child, argv, NULL));
+  cio_task *t[11];
   TRY(spawn_named(&t[0], sleeper_body, &s, "sleeper"));
   s.sleeper = t[0];
   TRY(spawn_named(&t[1], locker_body, &s, "locker"));
@@ -168,13 +189,15 @@ static int main_dump(void *arg, void **result) {
   TRY(spawn_named(&t[6], awaiter_body, &s, "awaiter"));
   TRY(spawn_named(&t[7], fd_body, &s, "fd-waiter"));
   TRY(spawn_named(&t[8], gather_body, &s, "gatherer"));
-  for (int i = 0; i < 9; i++)
+  TRY(spawn_named(&t[9], reader_body, &s, "reader"));
+  TRY(spawn_named(&t[10], child_waiter_body, &s, "parent"));
+  for (int i = 0; i < 11; i++)
     DEFER(t[i]);
   TRY(cio_sleep(1));
   const char *text = dump_text();
   char sec[4096];
   CHECK_HAS(text, "casyncio: dump of loop ");
-  CHECK_HAS(text, ": 12 tasks");
+  CHECK_HAS(text, ": 14 tasks");
 
   task_section(text, "main", sec, sizeof sec);
   CHECK_HAS(sec, "running, age 1.000 s");
@@ -227,6 +250,18 @@ static int main_dump(void *arg, void **result) {
   CHECK_HAS(sec, "#0 cio_gather");
   CHECK_HAS(sec, "gather_body");
 
+  char want[96];
+  task_section(text, "reader", sec, sizeof sec);
+  snprintf(want, sizeof want, "waits on: stream read: pipe fd %d", sv[0]);
+  CHECK_HAS(sec, want);
+  CHECK_HAS(sec, "reader_body (test_debug.c:");
+
+  task_section(text, "parent", sec, sizeof sec);
+  snprintf(want, sizeof want, "waits on: subprocess wait: subprocess pid %d",
+           cio_process_pid(s.child));
+  CHECK_HAS(sec, want);
+  CHECK_HAS(sec, "child_waiter_body (test_debug.c:");
+
   task_section(text, "kid-1", sec, sizeof sec);
   CHECK_HAS(sec, "waits on: sleep: until 7.000 s");
 
@@ -248,12 +283,15 @@ static int main_dump(void *arg, void **result) {
   CHECK(first != NULL && strstr(first + 1, "(T) sleeper") == NULL);
 
   cio_lock_release(s.lock);
-  for (int i = 0; i < 9; i++)
+  for (int i = 0; i < 11; i++)
     cio_task_cancel(t[i]);
-  for (int i = 0; i < 9; i++)
+  for (int i = 0; i < 11; i++)
     (void)!cio_task_await(t[i], NULL);
   close(s.pipe[0]);
   close(s.pipe[1]);
+  TRY(cio_stream_close(s.stream));
+  close(sv[1]);
+  TRY(cio_process_close(s.child));
   return 0;
 }
 
