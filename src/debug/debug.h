@@ -73,6 +73,14 @@ void cio__registry_close(cio_loop *loop);
 size_t cio__registry_list(cio_loop *loop, struct cio__text *out);
 bool cio__registry_put_site(cio_loop *loop, const void *obj,
                             struct cio__text *out);
+/* The return addresses where `obj` was created (0 if unknown), for a
+ * report that symbolizes many at once; and "created at f (app.c:12),
+ * called from g (app.c:40)" from those, symbolized. */
+size_t cio__registry_site(cio_loop *loop, const void *obj, void **pcs,
+                          size_t cap);
+void cio__site_put(struct cio__text *out, const struct cio__frame *frames,
+                   size_t n);
+enum { CIO__SITE_FRAMES = 8 };
 
 /* stall.c: put the loop in the watchdog's list, and take it out (the
  * loop thread; idempotent). */
@@ -86,8 +94,11 @@ void cio__inspector_close(cio_loop *loop);
 /* dump.c */
 /* The whole dump of `loop`: every task, then the await tree. */
 void cio__dump(cio_loop *loop, struct cio__text *out);
-/* "waiting on lock acquire: lock 0x... (locked, 1 waiting) at worker
- * (app.c:30)": what `t` waits on and where its own code is. */
-void cio__task_put_where(cio_loop *loop, cio_task *t, struct cio__text *out);
+/* The return addresses of `t`'s stack, innermost first (0 for a task not
+ * started), and what it waits on ("sleep: until 3.000 s (1.000 s from
+ * now)"). */
+size_t cio__task_backtrace(cio_loop *loop, cio_task *t, void **pcs,
+                           size_t cap);
+void cio__task_put_wait(cio_loop *loop, cio_task *t, struct cio__text *out);
 
 #endif

@@ -64,9 +64,8 @@ void cio__future_describe(cio_loop *loop, const void *obj,
 
 /* ---- one task ---------------------------------------------------------- */
 
-/* The return addresses of `t`'s stack, innermost first. */
-static size_t task_backtrace(cio_loop *loop, cio_task *t, void **pcs,
-                             size_t cap) {
+size_t cio__task_backtrace(cio_loop *loop, cio_task *t, void **pcs,
+                           size_t cap) {
   if (t->state == CIO__TASK_NEW || t->fiber.stack == NULL)
     return 0;
   if (t == loop->current && cio__fiber_running == &t->fiber)
@@ -76,8 +75,7 @@ static size_t task_backtrace(cio_loop *loop, cio_task *t, void **pcs,
   return cio__fiber_backtrace(&t->fiber, pcs, cap);
 }
 
-/* What `t` waits on: "sleep: until 3.000 s (1.000 s from now)". */
-static void put_wait(cio_loop *loop, cio_task *t, struct cio__text *out) {
+void cio__task_put_wait(cio_loop *loop, cio_task *t, struct cio__text *out) {
   const struct cio__wait *w = t->wait;
   if (t->state != CIO__TASK_WAITING || w == NULL) {
     cio__text_put(out, t->state == CIO__TASK_RUNNING ? "nothing (running)"
@@ -124,27 +122,14 @@ static void visible_range(const struct cio__frame *f, size_t n, size_t *lo,
   *hi = last;
 }
 
-void cio__task_put_where(cio_loop *loop, cio_task *t, struct cio__text *out) {
-  cio__text_printf(out, "%s",
-                   t->state == CIO__TASK_WAITING ? "waiting on " : "");
-  put_wait(loop, t, out);
-  void *pcs[MAX_FRAMES];
-  size_t n = task_backtrace(loop, t, pcs, MAX_FRAMES);
-  struct cio__frame frames[MAX_FRAMES];
-  cio__frames_from_pcs(frames, pcs, n);
-  size_t i = cio__frames_first_user(frames, n);
-  if (i < n) {
-    cio__text_put(out, " at ");
-    cio__frame_put(out, &frames[i]);
-  }
-}
-
 /* ---- the whole dump ---------------------------------------------------- */
 
 struct dtask {
   cio_task *t;
   struct cio__frame *frames; /* into the dump's one array */
   size_t nframes, lo, hi;    /* shown: [lo, hi) */
+  struct cio__frame *site;   /* debug mode: where it was created */
+  size_t nsite;
   struct cio__frame entry;   /* a task not started: its function */
   cio_future *awaits[MAX_AWAITS];
   size_t nawaits;
@@ -177,7 +162,8 @@ static bool collect(struct dump *d) {
   d->n = loop->live_tasks;
   size_t stacks = d->n < MAX_STACKS ? d->n : MAX_STACKS;
   d->tasks = calloc(d->n ? d->n : 1, sizeof *d->tasks);
-  d->frames = calloc(stacks * MAX_FRAMES + 1, sizeof *d->frames);
+  d->frames = calloc(stacks * (MAX_FRAMES + CIO__SITE_FRAMES) + 1,
+                     sizeof *d->frames);
   if (d->tasks == NULL || d->frames == NULL)
     return false;
   size_t i = 0, used = 0;
@@ -191,10 +177,17 @@ static bool collect(struct dump *d) {
       continue;
     void *pcs[MAX_FRAMES];
     dt->frames = d->frames + used;
-    dt->nframes = task_backtrace(loop, dt->t, pcs, MAX_FRAMES);
+    dt->nframes = cio__task_backtrace(loop, dt->t, pcs, MAX_FRAMES);
     for (size_t k = 0; k < dt->nframes; k++)
       dt->frames[k] = (struct cio__frame){.pc = pcs[k]};
     used += dt->nframes;
+    dt->site = d->frames + used;
+    dt->nsite = loop->dbg.on ? cio__registry_site(loop, dt->t, pcs,
+                                                  CIO__SITE_FRAMES)
+                             : 0;
+    for (size_t k = 0; k < dt->nsite; k++)
+      dt->site[k] = (struct cio__frame){.pc = pcs[k]};
+    used += dt->nsite;
     dt->entry =
         (struct cio__frame){.pc = CIO__CODE_ADDR(dt->t->fn), .exact = true};
   }
@@ -223,12 +216,11 @@ static void put_task(struct dump *d, struct dtask *dt) {
                    cio_task_get_name(t), t->id, state_name(t),
                    (double)(age > 0 ? age : 0) / 1e9);
   cio__text_put(out, "    waits on: ");
-  put_wait(loop, t, out);
+  cio__task_put_wait(loop, t, out);
   cio__text_put(out, "\n");
-  if (loop->dbg.on) {
+  if (loop->dbg.on && dt->site != NULL) {
     cio__text_put(out, "    ");
-    if (!cio__registry_put_site(loop, t, out))
-      cio__text_put(out, "created at an unknown place");
+    cio__site_put(out, dt->site, dt->nsite);
     cio__text_put(out, "\n");
   }
   if (t->state == CIO__TASK_NEW && dt->frames != NULL) {
@@ -307,7 +299,7 @@ static void draw_awaited(struct dump *d, struct dtask *dt,
   if (kids == 0 && dt->t->state == CIO__TASK_WAITING) {
     branch(d->out, prefix, true);
     cio__text_put(d->out, "[waits] ");
-    put_wait(d->loop, dt->t, d->out);
+    cio__task_put_wait(d->loop, dt->t, d->out);
     cio__text_put(d->out, "\n");
   }
 }

@@ -7,15 +7,47 @@
 
 #include "debug/debug.h"
 
-/* "task 'x' (Task-3) waiting on ... at f (app.c:9), created at ...". */
-static void put_task_line(cio_loop *loop, cio_task *t, struct cio__text *out) {
-  cio__text_printf(out, "  task '%s' (Task-%" PRIu64 "), ",
-                   cio_task_get_name(t), t->id);
-  cio__task_put_where(loop, t, out);
+enum { WHERE_FRAMES = 24 };
+
+/* What a pending task's line needs, symbolized with all the others. */
+enum { PER_TASK = WHERE_FRAMES + CIO__SITE_FRAMES };
+
+struct pending {
+  cio_task *t;
+  struct cio__frame *frames; /* PER_TASK of them: its stack, then site */
+  size_t nframes;
+  struct cio__frame *site;
+  size_t nsite;
+};
+
+static void collect_pending(cio_loop *loop, struct pending *p, cio_task *t) {
+  void *pcs[WHERE_FRAMES];
+  p->t = t;
+  p->nframes = cio__task_backtrace(loop, t, pcs, WHERE_FRAMES);
+  for (size_t k = 0; k < p->nframes; k++)
+    p->frames[k] = (struct cio__frame){.pc = pcs[k]};
+  p->nsite = loop->dbg.on ? cio__registry_site(loop, t, pcs, CIO__SITE_FRAMES)
+                          : 0;
+  for (size_t k = 0; k < p->nsite; k++)
+    p->site[k] = (struct cio__frame){.pc = pcs[k]};
+}
+
+/* "  task 'x' (Task-3), waiting on ... at f (app.c:9), created at ...". */
+static void put_pending(cio_loop *loop, const struct pending *p,
+                        struct cio__text *out) {
+  cio_task *t = p->t;
+  cio__text_printf(out, "  task '%s' (Task-%" PRIu64 "), %s",
+                   cio_task_get_name(t), t->id,
+                   t->state == CIO__TASK_WAITING ? "waiting on " : "");
+  cio__task_put_wait(loop, t, out);
+  size_t i = cio__frames_first_user(p->frames, p->nframes);
+  if (i < p->nframes) {
+    cio__text_put(out, " at ");
+    cio__frame_put(out, &p->frames[i]);
+  }
   if (loop->dbg.on) {
     cio__text_put(out, ", ");
-    if (!cio__registry_put_site(loop, t, out))
-      cio__text_put(out, "created at an unknown place");
+    cio__site_put(out, p->site, p->nsite);
   }
   cio__text_put(out, "\n");
 }
@@ -24,9 +56,27 @@ void cio__report_pending(cio_loop *loop, const char *headline) {
   struct cio__text t;
   cio__text_init(&t);
   cio__text_printf(&t, "%s:\n", headline);
-  cio__list_foreach(it, &loop->tasks)
-      put_task_line(loop, cio__container_of(it, cio_task, alive), &t);
+  size_t n = loop->live_tasks;
+  struct pending *p = calloc(n ? n : 1, sizeof *p);
+  struct cio__frame *frames = calloc((n ? n : 1) * PER_TASK, sizeof *frames);
+  if (p != NULL && frames != NULL) {
+    size_t i = 0;
+    cio__list_foreach(it, &loop->tasks) {
+      if (i == n)
+        break;
+      p[i].frames = frames + i * PER_TASK;
+      p[i].site = p[i].frames + WHERE_FRAMES;
+      collect_pending(loop, &p[i++], cio__container_of(it, cio_task, alive));
+    }
+    n = i;
+    /* All the addresses at once: addr2line runs once per module. */
+    cio__symbolize(frames, n * PER_TASK);
+    for (i = 0; i < n; i++)
+      put_pending(loop, &p[i], &t);
+  }
   cio__report(loop, CIO__REPORT_PENDING, cio__text_str(&t), NULL, NULL);
+  free(frames);
+  free(p);
   cio__text_free(&t);
 }
 

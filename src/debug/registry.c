@@ -19,7 +19,7 @@
 
 #include "debug/debug.h"
 
-enum { SITE_FRAMES = 8 };
+enum { SITE_FRAMES = CIO__SITE_FRAMES };
 
 #define TOMBSTONE ((const void *)1)
 
@@ -139,27 +139,33 @@ void cio__registry_close(cio_loop *loop) {
 
 /* ---- naming and creation sites --------------------------------------- */
 
-/* Append where the entry's object was created: the first frame outside
- * casyncio, after its constructor. */
-static void put_site(const struct reg_entry *e, struct cio__text *out) {
-  struct cio__frame frames[SITE_FRAMES];
-  cio__frames_from_pcs(frames, e->site, e->nsite);
-  size_t i = cio__frames_first_user(frames, e->nsite);
-  if (i == e->nsite) {
-    cio__text_put(out, "created inside casyncio");
-    if (e->nsite > 0) {
-      cio__text_put(out, " (");
-      cio__frame_put(out, &frames[e->nsite - 1]);
+void cio__site_put(struct cio__text *out, const struct cio__frame *frames,
+                   size_t n) {
+  size_t i = cio__frames_first_user(frames, n);
+  if (i == n) {
+    cio__text_put(out, n > 0 ? "created inside casyncio ("
+                             : "created at an unknown place");
+    if (n > 0) {
+      cio__frame_put(out, &frames[n - 1]);
       cio__text_put(out, ")");
     }
     return;
   }
   cio__text_put(out, "created at ");
   cio__frame_put(out, &frames[i]);
-  if (i + 1 < e->nsite && !frames[i + 1].library) {
+  if (i + 1 < n && !frames[i + 1].library) {
     cio__text_put(out, ", called from ");
     cio__frame_put(out, &frames[i + 1]);
   }
+}
+
+size_t cio__registry_site(cio_loop *loop, const void *obj, void **pcs,
+                          size_t cap) {
+  const struct reg_entry *e = find(loop->dbg.registry, obj);
+  size_t n = 0;
+  for (; e != NULL && n < e->nsite && n < cap; n++)
+    pcs[n] = e->site[n];
+  return n;
 }
 
 bool cio__registry_put_site(cio_loop *loop, const void *obj,
@@ -167,12 +173,14 @@ bool cio__registry_put_site(cio_loop *loop, const void *obj,
   const struct reg_entry *e = find(loop->dbg.registry, obj);
   if (e == NULL)
     return false;
-  put_site(e, out);
+  struct cio__frame frames[SITE_FRAMES];
+  cio__frames_from_pcs(frames, e->site, e->nsite);
+  cio__site_put(out, frames, e->nsite);
   return true;
 }
 
 static void put_entry(cio_loop *loop, const struct reg_entry *e,
-                      struct cio__text *out) {
+                      const struct cio__frame *site, struct cio__text *out) {
   struct cio__text what;
   cio__text_init(&what);
   if (e->describe != NULL)
@@ -188,7 +196,7 @@ static void put_entry(cio_loop *loop, const struct reg_entry *e,
     cio__text_printf(out, "  %s %s", e->kind, w);
   cio__text_free(&what);
   cio__text_put(out, ", ");
-  put_site(e, out);
+  cio__site_put(out, site, e->nsite);
   cio__text_put(out, "\n");
 }
 
@@ -211,8 +219,18 @@ size_t cio__registry_list(cio_loop *loop, struct cio__text *out) {
     if (r->slots[i].obj != NULL && r->slots[i].obj != TOMBSTONE)
       list[n++] = &r->slots[i];
   qsort(list, n, sizeof *list, by_seq);
-  for (size_t i = 0; i < n; i++)
-    put_entry(loop, list[i], out);
+  /* Every site symbolized at once: addr2line runs once per module. */
+  struct cio__frame *frames = calloc(n * SITE_FRAMES, sizeof *frames);
+  if (frames != NULL) {
+    for (size_t i = 0; i < n; i++)
+      for (size_t k = 0; k < list[i]->nsite; k++)
+        frames[i * SITE_FRAMES + k] =
+            (struct cio__frame){.pc = list[i]->site[k]};
+    cio__symbolize(frames, n * SITE_FRAMES);
+    for (size_t i = 0; i < n; i++)
+      put_entry(loop, list[i], frames + i * SITE_FRAMES, out);
+  }
+  free(frames);
   free(list);
   return n;
 }

@@ -415,7 +415,8 @@ static void symbolize_module(struct cio__frame *frames, size_t n, bool *done,
   elf_close(&e);
 }
 
-void cio__symbolize(struct cio__frame *frames, size_t n) {
+/* Symbolize `frames`, each pc once (see cio__symbolize). */
+static void symbolize_unique(struct cio__frame *frames, size_t n) {
   bool *done = calloc(n ? n : 1, sizeof *done);
   if (done == NULL)
     return;
@@ -435,6 +436,43 @@ void cio__symbolize(struct cio__frame *frames, size_t n) {
                      (uintptr_t)info.dli_fbase);
   }
   free(done);
+}
+
+static int by_pc(const void *a, const void *b) {
+  const struct cio__frame *x = *(const struct cio__frame *const *)a;
+  const struct cio__frame *y = *(const struct cio__frame *const *)b;
+  if (x->pc != y->pc)
+    return (uintptr_t)x->pc < (uintptr_t)y->pc ? -1 : 1;
+  return (int)x->exact - (int)y->exact;
+}
+
+/* A dump repeats the same addresses in task after task: each distinct
+ * one is looked up (and given to addr2line) once, and copied. */
+void cio__symbolize(struct cio__frame *frames, size_t n) {
+  struct cio__frame **order = malloc((n ? n : 1) * sizeof *order);
+  struct cio__frame *unique = malloc((n ? n : 1) * sizeof *unique);
+  if (order == NULL || unique == NULL) {
+    free(order);
+    free(unique);
+    symbolize_unique(frames, n); /* slower, same result */
+    return;
+  }
+  for (size_t i = 0; i < n; i++)
+    order[i] = &frames[i];
+  qsort(order, n, sizeof *order, by_pc);
+  size_t u = 0;
+  for (size_t i = 0; i < n; i++)
+    if (u == 0 || by_pc(&order[i], &order[i - 1]) != 0)
+      unique[u++] = (struct cio__frame){.pc = order[i]->pc,
+                                        .exact = order[i]->exact};
+  symbolize_unique(unique, u);
+  for (size_t i = 0, k = 0; i < n; i++) {
+    if (i > 0 && by_pc(&order[i], &order[i - 1]) != 0)
+      k++;
+    *order[i] = unique[k];
+  }
+  free(order);
+  free(unique);
 }
 
 void cio__frame_put(struct cio__text *out, const struct cio__frame *f) {
