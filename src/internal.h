@@ -835,6 +835,9 @@ int cio__await_about(struct cio_future *f, void **result, bool propagate,
 /* Append the function at `code` ("name (file.c:12)" when symbols allow,
  * else its address): for wait descriptions naming a callback. */
 void cio__text_code(struct cio__text *out, const void *code);
+/* The same with the function's name only (no addr2line run): for
+ * descriptions a report may repeat for many objects. */
+void cio__text_code_name(struct cio__text *out, const void *code);
 
 /* The address of the function in the lvalue `fn` as a data pointer (ISO C
  * has no conversion between the two; POSIX guarantees the layout). */
@@ -927,6 +930,7 @@ enum cio__report_kind {
   CIO__REPORT_SHUTDOWN,    /* cio_run's shutdown waits on a task */
   CIO__REPORT_DUMP,        /* a task dump asked for by signal */
   CIO__REPORT_STALL,       /* the watchdog: the loop has not polled */
+  CIO__REPORT_SETUP,       /* a feature could not start */
 };
 
 /* The one way the reports of src/debug/ go out: `message` (without the

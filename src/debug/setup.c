@@ -53,8 +53,10 @@ static int env_dump_signal(void) {
   return *end == '\0' && sig > 0 && sig < NSIG ? (int)sig : 0;
 }
 
-static void say_off(const char *what, int rc) {
-  fprintf(stderr, "casyncio: %s is off: %s\n", what, cio_strerror(rc));
+static void say_off(cio_loop *loop, const char *what, int rc) {
+  char msg[160];
+  snprintf(msg, sizeof msg, "%s is off: %s", what, cio_strerror(rc));
+  cio__report(loop, CIO__REPORT_SETUP, msg, NULL, NULL);
 }
 
 void cio__debug_open(cio_loop *loop, const cio_loop_opts *o) {
@@ -73,13 +75,13 @@ void cio__debug_open(cio_loop *loop, const cio_loop_opts *o) {
   if (d->on) {
     loop->pop_gate |= CIO__POP_DEBUG; /* cio__debug_step at every pop */
     if ((rc = cio__registry_open(loop)) < 0)
-      say_off("debug mode's object registry", rc);
+      say_off(loop, "debug mode's object registry", rc);
   }
   if (d->stall_ns > 0 && (rc = cio__stall_open(loop)) < 0)
-    say_off("the stall detector", rc);
+    say_off(loop, "the stall detector", rc);
   if ((d->dump_signal > 0 || d->inspect) &&
       (rc = cio__inspector_open(loop)) < 0)
-    say_off("the task dump signal and socket", rc);
+    say_off(loop, "the task dump signal and socket", rc);
 }
 
 void cio__debug_close(cio_loop *loop) {

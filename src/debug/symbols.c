@@ -369,7 +369,7 @@ static bool same_module(const char *a, const char *b) {
 /* Symbolize the frames of `frames[0..n)` whose module is `fname` (loaded
  * at `base`); `done[i]` marks those handled. */
 static void symbolize_module(struct cio__frame *frames, size_t n, bool *done,
-                             const char *fname, uintptr_t base) {
+                             const char *fname, uintptr_t base, bool lines) {
   const char *lib = library_module();
   bool lib_module = same_module(fname, lib);
   bool whole_lib = lib_module && strstr(base_name(fname), "casyncio") != NULL;
@@ -377,7 +377,7 @@ static void symbolize_module(struct cio__frame *frames, size_t n, bool *done,
   const char *path = module_path(fname, path_buf, sizeof path_buf);
   struct elf_file e;
   bool have_elf = elf_open(&e, path);
-  const char *prog = addr2line_program();
+  const char *prog = lines ? addr2line_program() : NULL;
   size_t idx[A2L_BATCH];
   uintptr_t addrs[A2L_BATCH];
   size_t batch = 0;
@@ -415,8 +415,9 @@ static void symbolize_module(struct cio__frame *frames, size_t n, bool *done,
   elf_close(&e);
 }
 
-/* Symbolize `frames`, each pc once (see cio__symbolize). */
-static void symbolize_unique(struct cio__frame *frames, size_t n) {
+/* Symbolize `frames`, each pc once (see cio__symbolize); file and line
+ * too with `lines`. */
+static void symbolize_unique(struct cio__frame *frames, size_t n, bool lines) {
   bool *done = calloc(n ? n : 1, sizeof *done);
   if (done == NULL)
     return;
@@ -432,8 +433,8 @@ static void symbolize_unique(struct cio__frame *frames, size_t n) {
       done[i] = true;
       continue;
     }
-    symbolize_module(frames, n, done, info.dli_fname,
-                     (uintptr_t)info.dli_fbase);
+    symbolize_module(frames, n, done, info.dli_fname, (uintptr_t)info.dli_fbase,
+                     lines);
   }
   free(done);
 }
@@ -454,7 +455,7 @@ void cio__symbolize(struct cio__frame *frames, size_t n) {
   if (order == NULL || unique == NULL) {
     free(order);
     free(unique);
-    symbolize_unique(frames, n); /* slower, same result */
+    symbolize_unique(frames, n, true); /* slower, same result */
     return;
   }
   for (size_t i = 0; i < n; i++)
@@ -465,7 +466,7 @@ void cio__symbolize(struct cio__frame *frames, size_t n) {
     if (u == 0 || by_pc(&order[i], &order[i - 1]) != 0)
       unique[u++] = (struct cio__frame){.pc = order[i]->pc,
                                         .exact = order[i]->exact};
-  symbolize_unique(unique, u);
+  symbolize_unique(unique, u, true);
   for (size_t i = 0, k = 0; i < n; i++) {
     if (i > 0 && by_pc(&order[i], &order[i - 1]) != 0)
       k++;
@@ -521,6 +522,15 @@ void cio__text_code(struct cio__text *out, const void *code) {
   struct cio__frame f = {.pc = code, .exact = true};
   cio__symbolize(&f, 1);
   cio__frame_put(out, &f);
+}
+
+void cio__text_code_name(struct cio__text *out, const void *code) {
+  struct cio__frame f = {.pc = code, .exact = true};
+  symbolize_unique(&f, 1, false);
+  if (f.func[0] != '\0')
+    cio__text_put(out, f.func);
+  else
+    cio__frame_put(out, &f);
 }
 
 /* ---- from a signal handler (stall reports) ------------------------------

@@ -483,7 +483,7 @@ static void fjob_describe(cio_loop *loop, const void *obj,
                           struct cio__text *out) {
   (void)loop;
   const struct fjob *fj = obj;
-  cio__text_code(out, CIO__CODE_ADDR(fj->fn));
+  cio__text_code_name(out, CIO__CODE_ADDR(fj->fn));
   cio__text_printf(out, " on executor %p", (void *)fj->job.ex);
 }
 

@@ -27,7 +27,7 @@ static void handle_describe(cio_loop *loop, const void *obj,
   (void)loop;
   const cio_handle *h = obj;
   cio__text_put(out, "calls ");
-  cio__text_code(out, CIO__CODE_ADDR(h->fn));
+  cio__text_code_name(out, CIO__CODE_ADDR(h->fn));
 }
 
 static void handle_unref(cio_handle *h) {
