@@ -893,13 +893,15 @@ void cio__debug_open(cio_loop *loop, const cio_loop_opts *opts);
 void cio__debug_close(cio_loop *loop);
 void cio__debug_free(cio_loop *loop);
 
-/* Reports of src/debug/endings.c.  Every task still pending, under
- * `headline`, each with what it waits on, where, and (debug mode) where
- * it was created; the objects cio_loop_close found open (`what`: "2
- * streams"), listed one by one in debug mode; in debug mode, objects not
- * counted (a battery's sessions) still open as the loop closes; an error
- * nobody read, with where its future was created in debug mode. */
-void cio__report_pending(cio_loop *loop, const char *headline);
+/* Reports of src/debug/endings.c.  Every task still pending, one report
+ * each ("<prefix>: task 'x' <what>: waiting on ... at f (app.c:9)", and in
+ * debug mode where it was created), with `source` and `error` in its
+ * context; the objects cio_loop_close found open (`what`: "2 streams"),
+ * listed one by one in debug mode; in debug mode, objects not counted (a
+ * battery's sessions) still open as the loop closes; an error nobody
+ * read, with where its future was created in debug mode. */
+void cio__report_pending(cio_loop *loop, const char *prefix, const char *source,
+                         int error, const char *what);
 void cio__report_left_open(cio_loop *loop, const char *what);
 void cio__report_untracked_left(cio_loop *loop);
 void cio__report_unretrieved(struct cio_future *f, const char *what,
@@ -921,25 +923,10 @@ static inline void cio__stall_beat(cio_loop *loop) {
   atomic_store_explicit(&loop->dbg.beat, beat + 1, memory_order_relaxed);
 }
 
-/* What a report is about (src/debug/report.c). */
-enum cio__report_kind {
-  CIO__REPORT_SLOW_STEP,   /* debug mode: a step or callback ran too long */
-  CIO__REPORT_LEFT_OPEN,   /* loop close: objects not released or closed */
-  CIO__REPORT_UNRETRIEVED, /* an error nobody read */
-  CIO__REPORT_PENDING,     /* a task that never ran to completion */
-  CIO__REPORT_SHUTDOWN,    /* cio_run's shutdown waits on a task */
-  CIO__REPORT_DUMP,        /* a task dump asked for by signal */
-  CIO__REPORT_STALL,       /* the watchdog: the loop has not polled */
-  CIO__REPORT_SETUP,       /* a feature could not start */
-};
-
-/* The one way the reports of src/debug/ go out: `message` (without the
- * "casyncio: " prefix; may span lines) about `task` or `future` (either
- * may be NULL).  Written to stderr today, in one piece; meant to reach a
- * loop exception handler later, as asyncio's call_exception_handler. */
-void cio__report(cio_loop *loop, enum cio__report_kind kind,
-                 const char *message, cio_task *task, cio_future *future);
-/* write(2) `text` to stderr as is: async-signal-safe. */
-void cio__report_raw(const char *text, size_t len);
+/* The reports of src/debug/ (any length, several lines) through the
+ * loop's exception handler (exception.c): `message` with the source,
+ * error, task and future of `base`. */
+void cio__debug_report(cio_loop *loop, const cio_exception_context *base,
+                       const char *message);
 
 #endif

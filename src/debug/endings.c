@@ -32,30 +32,35 @@ static void collect_pending(cio_loop *loop, struct pending *p, cio_task *t) {
     p->site[k] = (struct cio__frame){.pc = pcs[k]};
 }
 
-/* "  task 'x' (Task-3), waiting on ... at f (app.c:9), created at ...". */
-static void put_pending(cio_loop *loop, const struct pending *p,
-                        struct cio__text *out) {
+/* "<prefix> task 'x' <what>: waiting on ... at f (app.c:9), created at
+ * ...": one report per task, with the task in its context. */
+static void report_one(cio_loop *loop, const struct pending *p,
+                       const char *prefix, const char *source, int error,
+                       const char *what) {
   cio_task *t = p->t;
-  cio__text_printf(out, "  task '%s' (Task-%" PRIu64 "), %s",
-                   cio_task_get_name(t), t->id,
-                   t->state == CIO__TASK_WAITING ? "waiting on " : "");
-  cio__task_put_wait(loop, t, out);
+  struct cio__text out;
+  cio__text_init(&out);
+  cio__text_printf(&out, "%s: task '%s' %s: %s", prefix, cio_task_get_name(t),
+                   what, t->state == CIO__TASK_WAITING ? "waiting on " : "");
+  cio__task_put_wait(loop, t, &out);
   size_t i = cio__frames_first_user(p->frames, p->nframes);
   if (i < p->nframes) {
-    cio__text_put(out, " at ");
-    cio__frame_put(out, &p->frames[i]);
+    cio__text_put(&out, " at ");
+    cio__frame_put(&out, &p->frames[i]);
   }
   if (loop->dbg.on) {
-    cio__text_put(out, ", ");
-    cio__site_put(out, p->site, p->nsite);
+    cio__text_put(&out, ", ");
+    cio__site_put(&out, p->site, p->nsite);
   }
-  cio__text_put(out, "\n");
+  cio__debug_report(
+      loop,
+      &(cio_exception_context){.source = source, .error = error, .task = t},
+      cio__text_str(&out));
+  cio__text_free(&out);
 }
 
-void cio__report_pending(cio_loop *loop, const char *headline) {
-  struct cio__text t;
-  cio__text_init(&t);
-  cio__text_printf(&t, "%s:\n", headline);
+void cio__report_pending(cio_loop *loop, const char *prefix, const char *source,
+                         int error, const char *what) {
   size_t n = loop->live_tasks;
   struct pending *p = calloc(n ? n : 1, sizeof *p);
   struct cio__frame *frames = calloc((n ? n : 1) * PER_TASK, sizeof *frames);
@@ -72,12 +77,10 @@ void cio__report_pending(cio_loop *loop, const char *headline) {
     /* All the addresses at once: addr2line runs once per module. */
     cio__symbolize(frames, n * PER_TASK);
     for (i = 0; i < n; i++)
-      put_pending(loop, &p[i], &t);
+      report_one(loop, &p[i], prefix, source, error, what);
   }
-  cio__report(loop, CIO__REPORT_PENDING, cio__text_str(&t), NULL, NULL);
   free(frames);
   free(p);
-  cio__text_free(&t);
 }
 
 void cio__report_left_open(cio_loop *loop, const char *what) {
@@ -95,7 +98,10 @@ void cio__report_left_open(cio_loop *loop, const char *what) {
     cio__text_put(&t, "; run with CIO_DEBUG=1 to list each one with where "
                       "it was created");
   }
-  cio__report(loop, CIO__REPORT_LEFT_OPEN, cio__text_str(&t), NULL, NULL);
+  cio__debug_report(
+      loop,
+      &(cio_exception_context){.source = "cio_loop_close", .error = CIO_EBUSY},
+      cio__text_str(&t));
   cio__text_free(&t);
 }
 
@@ -109,7 +115,9 @@ void cio__report_untracked_left(cio_loop *loop) {
     cio__text_init(&t);
     cio__text_printf(&t, "cio_loop_close: not closed:\n%s",
                      cio__text_str(&list));
-    cio__report(loop, CIO__REPORT_LEFT_OPEN, cio__text_str(&t), NULL, NULL);
+    cio__debug_report(loop,
+                      &(cio_exception_context){.source = "cio_loop_close"},
+                      cio__text_str(&t));
     cio__text_free(&t);
   }
   cio__text_free(&list);
@@ -130,8 +138,15 @@ void cio__report_unretrieved(struct cio_future *f, const char *what,
     if (!cio__registry_put_site(loop, f, &t))
       cio__text_put(&t, "created at an unknown place");
   }
-  cio__report(loop, CIO__REPORT_UNRETRIEVED, cio__text_str(&t),
-              f->is_task ? cio_future_task(f) : NULL, f);
+  cio_exception_context ctx = {.error = f->code};
+  if (f->is_task) {
+    ctx.source = "task";
+    ctx.task = cio_future_task(f);
+  } else {
+    ctx.source = "future";
+    ctx.future = f;
+  }
+  cio__debug_report(loop, &ctx, cio__text_str(&t));
   cio__text_free(&t);
 }
 
@@ -153,25 +168,19 @@ static void on_shutdown_slow(uv_timer_t *h) {
   cio_loop *loop = w->loop;
   if (loop->live_tasks == 0)
     return;
-  struct cio__text t;
-  cio__text_init(&t);
-  cio__text_printf(&t,
-                   "cio_run: %zu task%s still running %.1f s after the "
-                   "shutdown cancelled %s (%s its cancellation); the "
-                   "shutdown waits for %s",
-                   loop->live_tasks, loop->live_tasks == 1 ? " is" : "s are",
-                   (double)loop->dbg.shutdown_ns / 1e9,
-                   loop->live_tasks == 1 ? "it" : "them",
-                   loop->live_tasks == 1 ? "it ignores" : "they ignore",
-                   loop->live_tasks == 1 ? "it" : "them");
-  cio__report_pending(loop, cio__text_str(&t));
-  cio__text_free(&t);
+  char what[160];
+  snprintf(what, sizeof what,
+           "is still running %.1f s after the shutdown cancelled it (it "
+           "ignores its cancellation; the shutdown waits for it)",
+           (double)loop->dbg.shutdown_ns / 1e9);
+  cio__report_pending(loop, "cio_run", "cio_run shutdown", CIO_EBUSY, what);
 }
 
 void cio__shutdown_watch_start(cio_loop *loop) {
   if (loop->dbg.on && loop->live_tasks > 0)
-    cio__report_pending(loop, "shutdown: these tasks were still running "
-                              "when the main task ended; cancelling them");
+    cio__report_pending(loop, "cio_run", "cio_run shutdown", 0,
+                        "was still running when the main task ended; "
+                        "cancelling it");
   if (loop->dbg.shutdown_ns == 0 || loop->dbg.shutdown_watch != NULL)
     return;
   struct cio__shutdown_watch *w = calloc(1, sizeof *w);

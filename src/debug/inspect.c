@@ -72,7 +72,7 @@ static void on_signal(uv_signal_t *h, int signum) {
   const char *s = cio__text_str(&t);
   if (strncmp(s, "casyncio: ", 10) == 0)
     s += 10;
-  cio__report(in->loop, CIO__REPORT_DUMP, s, NULL, NULL);
+  cio__debug_report(in->loop, &(cio_exception_context){.source = "dump"}, s);
   cio__text_free(&t);
 }
 

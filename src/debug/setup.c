@@ -56,7 +56,7 @@ static int env_dump_signal(void) {
 static void say_off(cio_loop *loop, const char *what, int rc) {
   char msg[160];
   snprintf(msg, sizeof msg, "%s is off: %s", what, cio_strerror(rc));
-  cio__report(loop, CIO__REPORT_SETUP, msg, NULL, NULL);
+  cio__debug_report(loop, &(cio_exception_context){.source = "casyncio"}, msg);
 }
 
 void cio__debug_open(cio_loop *loop, const cio_loop_opts *o) {

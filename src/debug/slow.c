@@ -69,7 +69,8 @@ static void report(cio_loop *loop, int64_t ns) {
       }
     }
   }
-  cio__report(loop, CIO__REPORT_SLOW_STEP, cio__text_str(&t), NULL, NULL);
+  cio__debug_report(loop, &(cio_exception_context){.source = "debug mode"},
+                    cio__text_str(&t));
   cio__text_free(&t);
 }
 

@@ -216,7 +216,8 @@ int cio_loop_close(cio_loop *loop) {
   if (loop->running)
     return CIO_EBUSY;
   if (loop->live_tasks > 0) {
-    cio__report_pending(loop, "cio_loop_close", CIO_EBUSY, "is still pending");
+    cio__report_pending(loop, "cio_loop_close", "cio_loop_close", CIO_EBUSY,
+                        "is still pending");
     return CIO_EBUSY;
   }
   cio__executor_loop_close(loop);
@@ -268,7 +269,7 @@ static int check_can_run(cio_loop *loop) {
 }
 
 static void report_deadlock(cio_loop *loop) {
-  cio__report_pending(loop, "deadlock", CIO_EDEADLK,
+  cio__report_pending(loop, "deadlock", "deadlock", CIO_EDEADLK,
                       "waits and nothing can wake it");
 }
 
