@@ -642,6 +642,89 @@ TEST(ctrl_c_handling_keeps_a_disposition_the_program_chose) {
   signal(SIGINT, SIG_DFL);
 }
 
+static int main_reads_disposition(void *arg, void **result) {
+  (void)arg, (void)result;
+  struct sigaction sa;
+  sigaction(SIGINT, NULL, &sa);
+  return sa.sa_handler == SIG_DFL ? 0 : CIO_EEXIST;
+}
+
+static void *run_on_a_thread(void *arg) {
+  *(int *)arg = cio_run(main_reads_disposition, NULL);
+  return NULL;
+}
+
+/* asyncio.Runner installs its SIGINT handler only in the main thread: a
+ * cio_run on another thread leaves Ctrl-C to the program. */
+TEST(ctrl_c_is_taken_only_by_cio_run_on_the_main_thread) {
+  int rc = -1;
+  pthread_t th;
+  CHECK_EQ(pthread_create(&th, NULL, run_on_a_thread, &rc), 0);
+  CHECK_EQ(pthread_join(th, NULL), 0);
+  CHECK_EQ(rc, 0);
+  CHECK_EQ(cio_run(main_reads_disposition, NULL), CIO_EEXIST); /* here: taken */
+}
+
+static int nulls_seen;
+
+static void counts_messages(cio_loop *loop, const cio_exception_context *ctx,
+                            void *arg) {
+  (void)loop, (void)arg;
+  if (ctx->message != NULL &&
+      strcmp(ctx->message, "Unhandled error in event loop") == 0)
+    nulls_seen++;
+}
+
+static int main_calls_handler_without_message(void *arg, void **result) {
+  (void)arg, (void)result;
+  TRY(cio_loop_set_exception_handler(NULL, counts_messages, NULL));
+  cio_loop_call_exception_handler(NULL, &(cio_exception_context){.error = CIO_EIO});
+  CHECK_EQ(nulls_seen, 1);
+  return 0;
+}
+
+/* The handler is promised a message: a context without one gets
+ * asyncio's default words. */
+TEST(exception_handler_gets_a_message_even_when_the_caller_gave_none) {
+  nulls_seen = 0;
+  CHECK_EQ(test_run(main_calls_handler_without_message, NULL), 0);
+}
+
+static char shutdown_seen[160];
+
+static void notes_shutdown(cio_loop *loop, const cio_exception_context *ctx,
+                           void *arg) {
+  (void)loop, (void)arg;
+  snprintf(shutdown_seen, sizeof shutdown_seen, "%s|%s|%s|%s",
+           ctx->source ? ctx->source : "-", cio_err_name(ctx->error),
+           ctx->task ? cio_task_get_name(ctx->task) : "-", ctx->message);
+}
+
+static int fails_when_cancelled(void *arg, void **result) {
+  (void)arg, (void)result;
+  int rc = cio_sleep(30);
+  return rc == CIO_ECANCELED ? CIO_EIO : rc; /* its cleanup fails */
+}
+
+static int main_leaves_a_failing_task(void *arg, void **result) {
+  (void)arg, (void)result;
+  TRY(cio_loop_set_exception_handler(NULL, notes_shutdown, NULL));
+  cio_task_opts o = {.name = "flusher"};
+  TRY(cio_create_task(NULL, NULL, fails_when_cancelled, NULL, &o));
+  return cio_sleep(0); /* it starts; then main returns */
+}
+
+/* asyncio.run cancels what is left and hands the errors of that cleanup
+ * to the exception handler ('unhandled exception during asyncio.run()
+ * shutdown'), with the task. */
+TEST(errors_while_cio_run_shuts_down_reach_the_exception_handler) {
+  shutdown_seen[0] = '\0';
+  CHECK_EQ(cio_run(main_leaves_a_failing_task, NULL), 0);
+  CHECK_STR(shutdown_seen,
+            "cio_run shutdown|EIO|flusher|unhandled error during cio_run() "
+            "shutdown: task 'flusher': EIO (i/o error)");
+}
+
 /* ---- context variables (contextvars) --------------------------------------
  */
 
@@ -736,6 +819,69 @@ TEST(callbacks_run_in_the_context_they_were_scheduled_from) {
   make_cv();
   test_log_reset();
   CHECK_EQ(test_run_virtual(main_callbacks_context, NULL), 0);
+  cio_contextvar_free(cv);
+}
+
+static int reader_fd = -1;
+static int reader_calls;
+
+static void reader_logs_and_sets(void *arg) {
+  (void)arg;
+  char c;
+  if (read(reader_fd, &c, 1) != 1)
+    return;
+  test_log("rd:%s", (const char *)cio_contextvar_value(cv, NULL));
+  (void)!cio_contextvar_set(cv, "set-in-cb", NULL); /* seen by its next call */
+  if (++reader_calls == 2)
+    (void)cio_loop_remove_reader(NULL, reader_fd);
+}
+
+static int greets_with_cv(cio_stream *s, void *arg) {
+  (void)arg;
+  const char *v = cio_contextvar_value(cv, NULL);
+  TRY(cio_stream_write(s, v, strlen(v)));
+  TRY(cio_stream_write(s, "\n", 1));
+  return cio_stream_drain(s);
+}
+
+static int main_fd_and_server_context(void *arg, void **result) {
+  (void)arg, (void)result;
+  int fds[2];
+  CHECK_EQ(pipe(fds), 0);
+  reader_fd = fds[0];
+  reader_calls = 0;
+  TRY(cio_contextvar_set(cv, "reader", NULL));
+  TRY(cio_loop_add_reader(NULL, fds[0], reader_logs_and_sets, NULL));
+  cio_server *srv;
+  TRY(cio_contextvar_set(cv, "server", NULL));
+  TRY(cio_start_server(&srv, greets_with_cv, NULL, "127.0.0.1", 0, NULL));
+  TRY(cio_contextvar_set(cv, "main", NULL)); /* later: seen by neither */
+  CHECK_EQ(write(fds[1], "ab", 2), 2);
+  while (reader_calls < 2)
+    TRY(cio_sleep(0.01));
+  CHECK_STR(test_log_text(), "rd:reader rd:set-in-cb ");
+  CHECK_STR(cio_contextvar_value(cv, NULL), "main");
+  cio_stream *c;
+  TRY(cio_open_connection(&c, "127.0.0.1", cio_server_port(srv), NULL));
+  char line[64];
+  ssize_t n = cio_stream_readline(c, line, sizeof line);
+  CHECK_EQ(n, 7);
+  CHECK(memcmp(line, "server\n", 7) == 0);
+  TRY(cio_stream_close(c));
+  TRY(cio_server_close(srv));
+  close(fds[0]);
+  close(fds[1]);
+  return 0;
+}
+
+/* asyncio's add_reader keeps a Handle that runs in a copy of the context
+ * current at registration, the same one each time; a server started in
+ * a context accepts in it, so its connection handlers' tasks start with
+ * a copy of it (start_server's caller's request id follows them). */
+TEST(fd_callbacks_and_connection_handlers_run_in_the_registering_context) {
+  make_cv();
+  test_log_reset();
+  CHECK_EQ(test_run(main_fd_and_server_context, NULL), 0);
   cio_contextvar_free(cv);
 }
 

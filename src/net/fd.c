@@ -42,6 +42,7 @@ enum { SIDE_READ, SIDE_WRITE };
 struct fd_side {
   cio_callback_fn cb; /* add_reader / add_writer, or NULL */
   void *arg;
+  struct cio__ctx *ctx; /* the context it was registered from */
   struct cio__callback queued; /* runs cb on the ready queue */
 };
 
@@ -255,11 +256,31 @@ static int watch_get(cio_loop *loop, int fd, struct fd_watch **out) {
   return 0;
 }
 
+static void side_keep_ctx(struct fd_side *s, struct cio__ctx *ctx) {
+  if (s->ctx == ctx)
+    return;
+  cio__ctx_release(s->ctx);
+  s->ctx = cio__ctx_retain(ctx);
+}
+
+static void side_clear(struct fd_side *s) {
+  s->cb = NULL;
+  s->arg = NULL;
+  side_keep_ctx(s, NULL);
+  cio__list_remove(&s->queued.node);
+}
+
 static void side_run(struct cio__callback *self) {
   struct fd_side *s = cio__container_of(self, struct fd_side, queued);
   /* Level-triggered, as asyncio's selector: called again after the next
-   * poll while the fd stays ready and the callback registered. */
+   * poll while the fd stays ready and the callback registered.  It runs in
+   * the context it was registered from, and what it sets there is seen by
+   * its next call, as asyncio's Handle runs in one Context each time. */
+  struct cio__ctx *saved = cio__ctx_enter(s->ctx);
   s->cb(s->arg);
+  if (s->cb != NULL)
+    side_keep_ctx(s, cio__ctx_current());
+  cio__ctx_leave(saved);
 }
 
 /* ---- waiting ------------------------------------------------------------ */
@@ -334,6 +355,7 @@ static int add_callback(cio_loop *loop, int fd, int which, cio_callback_fn cb,
   /* Registering again replaces the callback, as in asyncio. */
   w->side[which].cb = cb;
   w->side[which].arg = arg;
+  side_keep_ctx(&w->side[which], cio__ctx_current());
   watch_update(w);
   return 0;
 }
@@ -345,9 +367,7 @@ static int remove_callback(cio_loop *loop, int fd, int which) {
   struct fd_watch *w = fd >= 0 ? watch_find(loop, fd) : NULL;
   if (w == NULL || w->side[which].cb == NULL)
     return 0;
-  w->side[which].cb = NULL;
-  w->side[which].arg = NULL;
-  cio__list_remove(&w->side[which].queued.node);
+  side_clear(&w->side[which]);
   watch_update(w);
   return 1;
 }
@@ -376,10 +396,8 @@ void cio__fd_watches_close(cio_loop *loop) {
     if (w == NULL)
       continue;
     CIO_ASSERT(cio__list_empty(&w->waiters));
-    for (int i = 0; i < 2; i++) {
-      w->side[i].cb = NULL;
-      cio__list_remove(&w->side[i].queued.node);
-    }
+    for (int i = 0; i < 2; i++)
+      side_clear(&w->side[i]);
     watch_update(w);
   }
   if (loop->fd_cap > 0) {

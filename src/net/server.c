@@ -69,6 +69,7 @@ struct cio_server {
   struct cio__list waiters;
   cio_task *serving;            /* the task in serve_forever */
   struct cio__server_wrap wrap; /* TLS, or all NULL */
+  struct cio__ctx *ctx; /* where it was started: its handlers' context */
 };
 
 static bool server_closing(const cio_server *srv) {
@@ -112,6 +113,7 @@ static void server_unref(cio_server *srv) {
   cio_loop *loop = srv->loop;
   if (srv->wrap.ctx_free != NULL)
     srv->wrap.ctx_free(srv->wrap.ctx);
+  cio__ctx_release(srv->ctx);
   cio__free(loop, srv->path);
   cio__obj_remove(loop, CIO__OBJ_SERVER, srv);
   cio__free(loop, srv);
@@ -174,7 +176,11 @@ static void conn_done(cio_future *f, void *arg) {
 
 static int conn_spawn(cio_server *srv, cio_stream *s) {
   cio_task *t;
+  /* The handler's task starts with a copy of the context the server was
+   * started in, as asyncio's accept callback runs in it. */
+  struct cio__ctx *saved = cio__ctx_enter(srv->ctx);
   int rc = cio_create_task(srv->loop, &t, conn_main, s, NULL);
+  cio__ctx_leave(saved);
   if (rc < 0)
     return rc;
   rc = cio_task_add_done_callback(t, conn_done, s);
@@ -319,6 +325,7 @@ static int server_open(cio_server **out, cio_server_handler fn, void *arg,
     cio__free(loop, srv);
     return rc;
   }
+  srv->ctx = cio__ctx_retain(cio__ctx_current());
   cio__obj_add(loop, CIO__OBJ_SERVER, srv, server_describe);
   *out = srv;
   return 0;

@@ -25,12 +25,15 @@ struct sig_handler {
   cio_loop *loop;
   cio_callback_fn cb;
   void *arg;
+  struct cio__ctx *ctx; /* the context it was added from */
 };
 
 static void on_signal(uv_signal_t *h, int signum) {
   (void)signum;
   struct sig_handler *s = cio__container_of(h, struct sig_handler, handle);
+  struct cio__ctx *saved = cio__ctx_enter(s->ctx); /* as asyncio's Handle */
   s->cb(s->arg);
+  cio__ctx_leave(saved);
 }
 
 static void on_closed(uv_handle_t *h) {
@@ -38,6 +41,7 @@ static void on_closed(uv_handle_t *h) {
       cio__container_of((uv_signal_t *)h, struct sig_handler, handle);
   cio_loop *loop = s->loop;
   loop->uv_handles_open--;
+  cio__ctx_release(s->ctx);
   cio__free(loop, s);
 }
 
@@ -73,12 +77,15 @@ int cio_loop_add_signal_handler(cio_loop *loop, int signum, cio_callback_fn cb,
   if (s != NULL) { /* asyncio replaces the handler in place */
     s->cb = cb;
     s->arg = arg;
+    cio__ctx_release(s->ctx);
+    s->ctx = cio__ctx_retain(cio__ctx_current());
     return 0;
   }
   s = cio__malloc(loop, sizeof *s);
   if (s == NULL)
     return CIO_ENOMEM;
-  *s = (struct sig_handler){.loop = loop, .cb = cb, .arg = arg};
+  *s = (struct sig_handler){.loop = loop, .cb = cb, .arg = arg,
+                            .ctx = cio__ctx_retain(cio__ctx_current())};
   cio__list_init(&s->node);
   int rc = uv_signal_init(loop->uv, &s->handle);
   if (rc < 0) {
