@@ -14,12 +14,16 @@
 
 #include "internal.h"
 
+/* asyncio's default when a context has no message. */
+#define DEFAULT_MESSAGE "Unhandled error in event loop"
+
 void cio_loop_default_exception_handler(cio_loop *loop,
                                         const cio_exception_context *ctx) {
   (void)loop;
-  if (ctx == NULL || ctx->message == NULL)
+  if (ctx == NULL)
     return;
-  fprintf(stderr, "casyncio: %s\n", ctx->message);
+  fprintf(stderr, "casyncio: %s\n",
+          ctx->message != NULL ? ctx->message : DEFAULT_MESSAGE);
 }
 
 int cio_loop_set_exception_handler(cio_loop *loop, cio_exception_handler h,
@@ -50,6 +54,12 @@ void cio_loop_call_exception_handler(cio_loop *loop,
      * asyncio falls back when the custom handler fails. */
     cio_loop_default_exception_handler(loop, ctx);
     return;
+  }
+  cio_exception_context with_message;
+  if (ctx->message == NULL) { /* the handler is promised one */
+    with_message = *ctx;
+    with_message.message = DEFAULT_MESSAGE;
+    ctx = &with_message;
   }
   loop->in_exc_handler = true;
   loop->exc_handler(loop, ctx, loop->exc_arg);

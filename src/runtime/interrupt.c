@@ -9,7 +9,11 @@
  * The handler only does what is async-signal-safe: count, set two atomic
  * flags and wake the loop (uv_async_send); the loop thread cancels the
  * main task at its next batch boundary or poll (cio__interrupt_check).
- * (1) At most one loop of the process owns the handler at a time. */
+ * (1) At most one loop of the process owns the handler at a time.
+ * (2) Only cio_run on the main thread takes it, as asyncio.Runner only
+ *     installs its SIGINT handler there: a loop on a worker thread is not
+ *     the one Ctrl-C means.  The main thread is the one that loaded the
+ *     library (a constructor notes it). */
 #include <signal.h>
 
 #include "internal.h"
@@ -17,6 +21,11 @@
 static cio_loop *_Atomic owner;     /* the loop cio_run runs, or NULL */
 static volatile sig_atomic_t count; /* SIGINTs since it was installed */
 static struct sigaction previous;
+static uv_thread_t main_thread; /* (2) */
+
+__attribute__((constructor)) static void note_main_thread(void) {
+  main_thread = uv_thread_self();
+}
 
 static void on_sigint(int signum) {
   (void)signum;
@@ -32,6 +41,9 @@ static void on_sigint(int signum) {
 }
 
 bool cio__interrupt_install(cio_loop *loop) {
+  uv_thread_t self = uv_thread_self();
+  if (!uv_thread_equal(&self, &main_thread))
+    return false; /* (2) */
   struct sigaction now;
   if (sigaction(SIGINT, NULL, &now) != 0 || now.sa_handler != SIG_DFL ||
       (now.sa_flags & SA_SIGINFO))
