@@ -1165,11 +1165,11 @@ CIO_API CIO_NODISCARD int cio_barrier_wait(cio_barrier *barrier, int *index);
  * CIO_ENOTRECOVERABLE; a broken barrier works again.  May suspend briefly
  * (it takes the barrier's internal lock).  Returns 0, CIO_ECANCELED,
  * CIO_EPERM outside a task. */
-CIO_API int cio_barrier_reset(cio_barrier *barrier);
+CIO_API CIO_NODISCARD int cio_barrier_reset(cio_barrier *barrier);
 
 /* Break the barrier: current and future waits return
  * CIO_ENOTRECOVERABLE until cio_barrier_reset().  Returns as reset. */
-CIO_API int cio_barrier_abort(cio_barrier *barrier);
+CIO_API CIO_NODISCARD int cio_barrier_abort(cio_barrier *barrier);
 
 CIO_API int cio_barrier_parties(const cio_barrier *barrier);
 /* Tasks waiting in the filling round (0 while it drains or resets). */

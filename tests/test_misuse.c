@@ -75,6 +75,36 @@ TEST(double_release_is_reported_naming_the_object) {
   CHECK(strstr(err, "18446744073709551615") == NULL);
 }
 
+static int sleeps_a_while(void *arg, void **result) {
+  (void)arg, (void)result;
+  return cio_sleep(1);
+}
+
+static int main_releases_running_twice(void *arg, void **result) {
+  (void)arg, (void)result;
+  cio_task *t;
+  CHECK_EQ(cio_create_task(NULL, &t, sleeps_a_while, NULL,
+                           &(cio_task_opts){.name = "sleeper"}),
+           0);
+  TRY(cio_sleep(0)); /* it runs and sleeps */
+  cio_task_release(t);
+  cio_task_release(t); /* the mistake: would drop the loop's reference */
+  TRY(cio_sleep(2));   /* it still ends normally, nothing freed early */
+  return 0;
+}
+
+/* Releasing a task that has not ended more times than it was referenced
+ * is refused and reported in every build, not only where assertions run:
+ * the loop's own reference keeps the task alive until it ends. */
+TEST(releasing_a_running_task_once_too_often_is_reported_not_freed) {
+  test_stderr_begin();
+  int rc = test_run_virtual(main_releases_running_twice, NULL);
+  const char *err = test_stderr_end();
+  CHECK_EQ(rc, 0);
+  CHECK(strstr(err, "task (still running) ") != NULL);
+  CHECK(strstr(err, "'sleeper' released once more") != NULL);
+}
+
 /* ---- a main task returning with objects open ----------------------------- */
 
 static int main_leaves_stream_open(void *arg, void **result) {

@@ -487,10 +487,16 @@ void cio_task_release(cio_task *t) {
     return;
   }
   CIO_ASSERT(cio__task_check(t));
+  if (t->fut.refs <= 1 && t->state != CIO__TASK_DONE) {
+    /* The last reference of a task that has not ended is the loop's: a
+     * release that would drop it is one too many, checked in every build
+     * since freeing a running task corrupts the loop. */
+    cio__report_double_release("task (still running)", t, t->name);
+    return;
+  }
   if (--t->fut.refs > 0)
     return;
   cio_loop *loop = t->fut.loop;
-  CIO_ASSERT(t->state == CIO__TASK_DONE);
   if (t->fut.state == CIO__FUT_ERROR && !t->fut.retrieved)
     cio__future_report_unretrieved(&t->fut, "Task", cio_task_get_name(t));
   cio__future_finalize(&t->fut);
