@@ -653,9 +653,12 @@ CIO_API cio_task *cio_future_task(cio_future *f);
  * A context variable holds a value per context.  Each task has its own
  * context: a new task starts with a copy of its creator's, so a value set
  * later in one task is never seen by another; callbacks (call_soon,
- * call_later, call_at, done callbacks, call_soon_threadsafe) run in the
- * context they were scheduled from; outside tasks the context is the
- * thread's.  cio_run's main task starts with a copy of the calling
+ * call_later, call_at, done callbacks, call_soon_threadsafe, add_reader,
+ * add_writer, signal handlers) run in the context they were scheduled
+ * from (a reader callback in the same one at each call, so what it sets
+ * is seen by its next call); a server's connection handlers start with
+ * a copy of the context cio_start_server() was called in; outside tasks
+ * the context is the thread's.  cio_run's main task starts with a copy of the calling
  * thread's context; cio_to_thread carries the caller's context into the
  * worker thread, cio_run_in_executor does not (asyncio.to_thread versus
  * loop.run_in_executor).  Values are pointers the context does not own.
