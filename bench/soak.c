@@ -13,7 +13,7 @@
  *        draws the chart of an earlier run again
  *
  * Defaults: 10,000 connections for 600 s, samples every 10 s, warm-up
- * 60 s (a tenth of the run when shorter), soak.csv and soak.png.  Each
+ * 60 s (a third of the run when it is shorter than 600 s), soak.csv and soak.png.  Each
  * process needs N + some descriptors: the soft RLIMIT_NOFILE is raised to
  * the hard one, and the run refuses to start if that is not enough. */
 #include <dirent.h>
