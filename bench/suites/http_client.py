@@ -153,10 +153,16 @@ def run(ctx):
         o, g = med(ours["req_s"]), med(go["req_s"])
         goals.append(("http_client: requests/s at least Go net/http's",
                       f"{o:,.0f} vs {g:,.0f} req/s ({o / g:.2f}x)", o >= g))
+    else:
+        goals.append(("http_client: requests/s at least Go net/http's",
+                      None, None))
     if ours.get("user_us") and go.get("user_us"):
         o, g = med(ours["user_us"]), med(go["user_us"])
         goals.append(("http_client: client user CPU per request at most "
                       "half of Go's",
                       f"{o:.1f} vs {g:.1f} us ({o / g:.2f}x)", o <= g / 2))
+    else:
+        goals.append(("http_client: client user CPU per request at most "
+                      "half of Go's", None, None))
     return {"text": "\n".join(lines), "goals": goals,
             "data": {"n": n, "concurrency": conc, "series": data}}

@@ -201,10 +201,16 @@ def goals(results):
     if c and go:
         out.append(("http_server GET /: req/s at least 1.5x Go net/http's",
                     f"{c:,.0f} vs {go:,.0f} ({c / go:.2f}x)", c >= 1.5 * go))
+    else:
+        out.append(("http_server GET /: req/s at least 1.5x Go net/http's",
+                    None, None))
     if c and uv:
         out.append(("http_server GET /: req/s at least 0.9x hand-written "
                     "libuv's", f"{c:,.0f} vs {uv:,.0f} ({c / uv:.2f}x)",
                     c >= 0.9 * uv))
+    else:
+        out.append(("http_server GET /: req/s at least 0.9x hand-written "
+                    "libuv's", None, None))
     u = med("casyncio", "user_us")
     if u is not None:
         uj = med("casyncio", "user_us", "/json")
@@ -230,7 +236,7 @@ def goals(results):
 def run(ctx):
     if shutil.which("wrk") is None:
         return {"text": "HTTP server: wrk is not installed (apt-get install "
-                        "wrk); skipped", "goals": [], "data": None}
+                        "wrk); skipped", "goals": goals({}), "data": None}
     peers = build_peers(ctx)
     seconds = 1 if ctx.quick else 5
     reps = ctx.reps or (1 if ctx.quick else 3)
