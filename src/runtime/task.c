@@ -362,6 +362,7 @@ int cio_task_cancelling(const cio_task *t) {
 int cio_task_uncancel(cio_task *t) {
   if (t == NULL)
     return 0;
+  CIO_ASSERT(cio__task_check(t));
   if (t->num_cancels > 0)
     t->num_cancels--;
   if (t->num_cancels == 0)
@@ -376,6 +377,7 @@ int cio_task_await(cio_task *t, void **result) {
     *result = NULL;
   if (t == NULL)
     return CIO_EINVAL;
+  CIO_ASSERT(cio__task_check(t));
   return cio_await(&t->fut, result);
 }
 
@@ -400,6 +402,7 @@ int cio_task_result(cio_task *t, void **result) {
     *result = NULL;
   if (t == NULL)
     return CIO_EINVAL;
+  CIO_ASSERT(cio__task_check(t));
   return cio_future_result(&t->fut, result);
 }
 
@@ -422,6 +425,7 @@ const char *cio_task_get_name(cio_task *t) {
 int cio_task_set_name(cio_task *t, const char *name) {
   if (t == NULL || name == NULL)
     return CIO_EINVAL;
+  CIO_ASSERT(cio__task_check(t));
   char *copy = cio__strdup(t->fut.loop, name);
   if (copy == NULL)
     return CIO_ENOMEM;
