@@ -120,29 +120,50 @@ void cio__pg_op_abandon(struct pg_op *op) {
 
 /* ---- turns ----------------------------------------------------------- */
 
-/* Wake the tasks whose turn it is (invariant 3), in order. */
+/* "connection 0x... (fd 7, pipeline, 3 in flight, 2 waiting)": what a
+ * task waiting on the connection waits on, for task dumps. */
+static void conn_state(const cio_pg_conn *c, struct cio__text *out) {
+  static const char *const modes[] = {"pipeline", "simple query", "COPY in",
+                                      "COPY out", "broken"};
+  cio__text_printf(out, "connection %p (fd %d, %s, %zu in flight, %zu waiting",
+                   (const void *)c, c->fd, modes[c->mode], c->nops,
+                   cio__wait_count(&c->send_waiters));
+  if (c->excl)
+    cio__text_put(out, ", held exclusively");
+  if (c->cancel_task != NULL)
+    cio__text_put(out, ", cancel request in flight");
+  cio__text_put(out, ")");
+}
+
+static void turn_describe(cio_loop *loop, const void *obj,
+                          struct cio__text *out) {
+  (void)loop;
+  const struct pg_turn *t = obj;
+  if (t->exclusive)
+    cio__text_put(out, "exclusive, ");
+  conn_state(t->conn, out);
+}
+
+static const struct cio__wait_kind turn_kind = {
+    .what = "PostgreSQL connection turn", .describe = turn_describe};
+
+/* Wake the tasks whose turn it is (invariant 3), in order.  A cancelled
+ * waiter has left the list already (the wait kernel unlinks it). */
 static void grant(cio_pg_conn *c) {
-  while (!cio__list_empty(&c->send_waiters)) {
-    struct pg_waiter *w =
-        cio__container_of(c->send_waiters.next, struct pg_waiter, node);
-    if (cio_future_is_done(w->fut)) { /* cancelled */
-      cio__list_remove(&w->node);
-      continue;
-    }
+  struct cio__wait *w;
+  while ((w = cio__wait_first(&c->send_waiters)) != NULL) {
     if (c->mode == PG_BROKEN) {
-      cio__list_remove(&w->node);
-      cio_future_set_error(w->fut, c->error);
+      cio__wait_wake(w, c->error);
       continue;
     }
     if (c->excl || c->mode != PG_PIPELINE || c->cancel_task != NULL)
       return;
-    if (w->exclusive) {
+    if (cio__container_of(w, struct pg_turn, wait)->exclusive) {
       if (c->nops > 0)
         return;
       c->excl = true;
     }
-    cio__list_remove(&w->node);
-    cio_future_set_result(w->fut, NULL);
+    cio__wait_wake(w, 0);
   }
 }
 
@@ -156,16 +177,17 @@ int cio__pg_wait_turn(cio_pg_conn *c, bool exclusive) {
     c->excl = exclusive;
     return 0;
   }
-  struct pg_waiter w = {.exclusive = exclusive};
-  int rc = cio_future_new(c->loop, &w.fut);
-  if (rc < 0)
+  int rc;
+  cio_task *self = cio__task_for_suspend(&rc);
+  if (self == NULL)
     return rc;
-  cio__list_push_back(&c->send_waiters, &w.node);
-  rc = cio_await(w.fut, NULL);
-  cio__list_remove(&w.node);
-  if (rc == CIO_ECANCELED && exclusive && !cio_future_is_cancelled(w.fut))
+  struct pg_turn t = {.conn = c, .exclusive = exclusive};
+  cio__wait_init(&t.wait, self, 0);
+  cio__wait_about(&t.wait, &turn_kind, &t);
+  rc = cio__wait_on(&c->send_waiters, &t.wait);
+  if (rc == CIO_ECANCELED && exclusive && t.wait.state == CIO__WAIT_WOKEN &&
+      t.wait.result == 0)
     cio__pg_end_exclusive(c); /* granted, but we are leaving */
-  cio_future_release(w.fut);
   return rc;
 }
 
@@ -396,9 +418,8 @@ static void take_notifications(cio_pg_conn *c) {
     }
     PQfreemem(n);
   }
-  if (!cio__list_empty(&c->notifies) && c->notify_waiter != NULL &&
-      !cio_future_is_done(c->notify_waiter))
-    cio_future_set_result(c->notify_waiter, NULL);
+  if (!cio__list_empty(&c->notifies) && c->notify_waiter != NULL)
+    cio__wait_try_wake(c->notify_waiter, 0);
 }
 
 /* Read every result that is complete, in pipeline or simple mode. */
@@ -435,8 +456,8 @@ static void on_readable(void *arg) {
   if (c->mode == PG_BROKEN)
     return;
   take_notifications(c);
-  if (c->copy_waiter != NULL && !cio_future_is_done(c->copy_waiter))
-    cio_future_set_result(c->copy_waiter, NULL);
+  if (c->copy_waiter != NULL)
+    cio__wait_try_wake(c->copy_waiter, 0);
   if (PQstatus(c->pg) == CONNECTION_BAD)
     cio__pg_conn_break(c, CIO_ECONNRESET);
 }
@@ -444,20 +465,56 @@ static void on_readable(void *arg) {
 static void on_writable(void *arg) {
   cio_pg_conn *c = arg;
   cio__pg_flush(c);
-  if (c->copy_waiter != NULL && !cio_future_is_done(c->copy_waiter))
-    cio_future_set_result(c->copy_waiter, NULL);
+  if (c->copy_waiter != NULL)
+    cio__wait_try_wake(c->copy_waiter, 0);
+}
+
+static void copy_describe(cio_loop *loop, const void *obj,
+                          struct cio__text *out) {
+  (void)loop;
+  const cio_pg_conn *c = obj;
+  cio__text_put(out, c->mode == PG_COPY_OUT ? "data from the server on "
+                                            : "room to send on ");
+  conn_state(c, out);
+}
+
+static const struct cio__wait_kind copy_kind = {.what = "PostgreSQL COPY",
+                                                .describe = copy_describe};
+
+static void notify_describe(cio_loop *loop, const void *obj,
+                            struct cio__text *out) {
+  (void)loop;
+  conn_state(obj, out);
+}
+
+static const struct cio__wait_kind notify_kind = {
+    .what = "PostgreSQL notification", .describe = notify_describe};
+
+/* Park on `*slot` (the connection's one COPY or notification waiter)
+ * until the driver or a break wakes it. */
+static int driver_wait(cio_pg_conn *c, struct cio__wait **slot,
+                       const struct cio__wait_kind *kind) {
+  if (c->mode == PG_BROKEN)
+    return c->error;
+  int rc;
+  cio_task *self = cio__task_for_suspend(&rc);
+  if (self == NULL)
+    return rc;
+  struct cio__wait w;
+  cio__wait_init(&w, self, 0);
+  cio__wait_about(&w, kind, c);
+  *slot = &w;
+  rc = cio__wait_park(&w);
+  *slot = NULL;
+  return rc;
 }
 
 int cio__pg_copy_wait(cio_pg_conn *c) {
-  if (c->mode == PG_BROKEN)
-    return c->error;
-  int rc = cio_future_new(c->loop, &c->copy_waiter);
-  if (rc < 0)
-    return rc;
-  rc = cio_await(c->copy_waiter, NULL);
-  cio_future_release(c->copy_waiter);
-  c->copy_waiter = NULL;
-  return rc;
+  return driver_wait(c, &c->copy_waiter, &copy_kind);
+}
+
+int cio__pg_notify_wait(cio_pg_conn *c) {
+  return driver_wait(c, &c->notify_waiter, &notify_kind);
 }
 
 void cio__pg_conn_break(cio_pg_conn *c, int error) {
@@ -480,10 +537,10 @@ void cio__pg_conn_break(cio_pg_conn *c, int error) {
   while ((op = front(c)) != NULL)
     finish_op(c, op, error);
   grant(c);
-  if (c->notify_waiter != NULL && !cio_future_is_done(c->notify_waiter))
-    cio_future_set_error(c->notify_waiter, error);
-  if (c->copy_waiter != NULL && !cio_future_is_done(c->copy_waiter))
-    cio_future_set_error(c->copy_waiter, error);
+  if (c->notify_waiter != NULL)
+    cio__wait_try_wake(c->notify_waiter, error);
+  if (c->copy_waiter != NULL)
+    cio__wait_try_wake(c->copy_waiter, error);
 }
 
 /* ---- connecting ------------------------------------------------------ */

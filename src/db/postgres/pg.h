@@ -70,11 +70,13 @@ struct pg_notify_item {
   cio_pg_notification n;
 };
 
-/* A task waiting for its turn to send (invariant 3), or a COPY or a
- * notification waiter: completed by the driver. */
-struct pg_waiter {
-  struct cio__list node;
-  cio_future *fut;
+/* A task waiting for its turn to send (invariant 3): on the task's
+ * stack, its wait record in `send_waiters`, woken by grant() with 0 (its
+ * turn; `excl` is already its own if exclusive) or the connection's
+ * error. */
+struct pg_turn {
+  struct cio__wait wait;
+  cio_pg_conn *conn;
   bool exclusive;
 };
 
@@ -99,10 +101,13 @@ struct cio_pg_conn {
   bool excl;    /* an exclusive op holds or waits for the connection */
   struct cio__list ops;          /* pg_op, invariant 1 */
   size_t nops;
-  struct cio__list send_waiters; /* pg_waiter, FIFO */
+  struct cio__list send_waiters; /* pg_turn.wait, FIFO */
   struct cio__list notifies;     /* pg_notify_item */
-  cio_future *notify_waiter;
-  cio_future *copy_waiter; /* a COPY waiting for input or room */
+  /* The task waiting for a notification, and a COPY's task waiting for
+   * input or room: wait records on their stacks, woken by the driver with
+   * 0 or by a break with `error`; cleared by their own task. */
+  struct cio__wait *notify_waiter;
+  struct cio__wait *copy_waiter;
   uint64_t stmt_seq;
   struct pg_cached cache[STMT_CACHE];
   uint64_t cache_clock;
@@ -133,6 +138,8 @@ void cio__pg_begin_simple(cio_pg_conn *c);
 void cio__pg_end_exclusive(cio_pg_conn *c);
 void cio__pg_conn_break(cio_pg_conn *c, int error);
 int cio__pg_copy_wait(cio_pg_conn *c);
+/* Park on `c->notify_waiter` until a notification or a break. */
+int cio__pg_notify_wait(cio_pg_conn *c);
 void cio__pg_send_cancel(cio_pg_conn *c);
 /* Wait until the cancel request in flight (if any) was delivered. */
 int cio__pg_cancel_wait(cio_pg_conn *c);

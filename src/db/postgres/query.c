@@ -435,14 +435,7 @@ int cio_pg_wait_notification(cio_pg_conn *c, cio_pg_notification **out) {
   if (c->notify_waiter != NULL)
     return CIO_EBUSY;
   while (cio__list_empty(&c->notifies)) {
-    if (c->mode == PG_BROKEN)
-      return c->error;
-    int rc = cio_future_new(c->loop, &c->notify_waiter);
-    if (rc < 0)
-      return rc;
-    rc = cio_await(c->notify_waiter, NULL);
-    cio_future_release(c->notify_waiter);
-    c->notify_waiter = NULL;
+    int rc = cio__pg_notify_wait(c); /* the connection's error if broken */
     if (rc < 0)
       return rc;
   }
