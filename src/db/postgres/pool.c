@@ -9,12 +9,21 @@
  * (3) A connection is reused only when it is healthy: not broken, no
  *     query in flight, no transaction open, fewer than max_queries uses.
  * (4) Once `closing`, nothing is handed out; the close waits for `size`
- *     to reach 0. */
+ *     to reach 0.
+ *
+ * A task waiting in acquire parks a struct pool_waiter from its stack on
+ * `waiters`.  A release wakes the first with 0 and `conn` set (the
+ * connection is the waiter's now) or NULL ("try again": there is room for
+ * a new connection); a close wakes them with CIO_ESHUTDOWN; the acquire
+ * timeout wakes it with CIO_ETIMEDOUT.  A waiter cancelled after it was
+ * handed a connection gives it back. */
 #include "db/postgres/pg.h"
 
 struct pool_waiter {
-  struct cio__list node;
-  cio_future *fut; /* result: a connection, or NULL: "try again" */
+  struct cio__wait wait; /* in cio_pg_pool.waiters */
+  struct cio__timer timer; /* the acquire timeout, if any */
+  cio_pg_pool *pool;
+  cio_pg_conn *conn; /* handed over with the wake-up, or NULL */
 };
 
 struct cio_pg_pool {
@@ -25,7 +34,7 @@ struct cio_pg_pool {
   struct cio__list waiters;
   size_t size, nidle;
   bool closing;
-  cio_future *closed; /* the closing task waits for size == 0 */
+  struct cio__wait *closer; /* the closing task waits for size == 0 */
   cio_handle *reaper;
 };
 
@@ -41,12 +50,16 @@ static void schedule_reaper(cio_pg_pool *p) {
                              &p->reaper);
 }
 
+/* Invariant 4: the last connection gone, the close may finish. */
+static void maybe_closed(cio_pg_pool *p) {
+  if (p->closing && p->size == 0 && p->closer != NULL)
+    cio__wait_try_wake(p->closer, 0);
+}
+
 static void drop(cio_pg_pool *p, cio_pg_conn *c) {
   cio_pg_close(c);
   p->size--;
-  if (p->closing && p->size == 0 && p->closed != NULL &&
-      !cio_future_is_done(p->closed))
-    cio_future_set_result(p->closed, NULL);
+  maybe_closed(p);
 }
 
 /* Close idle connections older than the idle timeout, above min_size. */
@@ -69,16 +82,15 @@ static void reap(void *arg) {
   schedule_reaper(p);
 }
 
-/* A waiter still waiting, or NULL. */
-static struct pool_waiter *first_waiter(cio_pg_pool *p) {
-  while (!cio__list_empty(&p->waiters)) {
-    struct pool_waiter *w =
-        cio__container_of(p->waiters.next, struct pool_waiter, node);
-    cio__list_remove(&w->node);
-    if (!cio_future_is_done(w->fut))
-      return w;
-  }
-  return NULL;
+/* Wake the first task still waiting with `conn` (NULL: try again);
+ * false when nobody waits. */
+static bool hand_over(cio_pg_pool *p, cio_pg_conn *conn) {
+  struct cio__wait *w = cio__wait_first(&p->waiters);
+  if (w == NULL)
+    return false;
+  cio__container_of(w, struct pool_waiter, wait)->conn = conn;
+  cio__wait_wake(w, 0);
+  return true;
 }
 
 static bool healthy(cio_pg_pool *p, cio_pg_conn *c) {
@@ -97,12 +109,8 @@ static int open_one(cio_pg_pool *p, double deadline, cio_pg_conn **out) {
   int rc = cio_pg_connect(out, p->conninfo, t, NULL, 0);
   if (rc < 0) {
     p->size--;
-    struct pool_waiter *w = first_waiter(p);
-    if (w != NULL)
-      cio_future_set_result(w->fut, NULL); /* its turn to try */
-    if (p->closing && p->size == 0 && p->closed != NULL &&
-        !cio_future_is_done(p->closed))
-      cio_future_set_result(p->closed, NULL);
+    hand_over(p, NULL); /* its turn to try */
+    maybe_closed(p);
     return rc;
   }
   (*out)->pool = p;
@@ -150,25 +158,57 @@ int cio_pg_pool_open(cio_pg_pool **out, const char *conninfo,
   return 0;
 }
 
+static void on_acquire_timeout(struct cio__callback *cb) {
+  struct pool_waiter *w = cio__container_of(cb, struct pool_waiter, timer.cb);
+  cio__wait_try_wake(&w->wait, CIO_ETIMEDOUT);
+}
+
+/* "pool 0x... (10 of 10 open, 0 idle, 3 waiting), timeout in 1.500 s" */
+static void acquire_describe(cio_loop *loop, const void *obj,
+                             struct cio__text *out) {
+  const struct pool_waiter *w = obj;
+  const cio_pg_pool *p = w->pool;
+  cio__text_printf(out, "pool %p (%zu of %zu open, %zu idle, %zu waiting)",
+                   (const void *)p, p->size, p->opts.max_size, p->nidle,
+                   cio__wait_count(&p->waiters));
+  if (w->timer.in_heap)
+    cio__text_printf(out, ", timeout in %.3f s",
+                     (double)(w->timer.when_ns - cio__now_ns(loop)) / 1e9);
+}
+
+static const struct cio__wait_kind acquire_kind = {
+    .what = "PostgreSQL pool acquire", .describe = acquire_describe};
+
 /* Wait for a release until `deadline`: a connection, NULL (try again),
  * or an error. */
 static int wait_release(cio_pg_pool *p, double deadline, cio_pg_conn **got) {
-  struct pool_waiter w;
   *got = NULL;
-  int rc = cio_future_new(p->loop, &w.fut);
-  if (rc < 0)
-    return rc;
-  cio__list_push_back(&p->waiters, &w.node);
   double left = deadline == CIO_NO_TIMEOUT ? CIO_NO_TIMEOUT
                                            : deadline - cio_time();
-  void *res = NULL;
-  rc = cio_wait_for(w.fut, left > 0 ? left : 0, &res);
-  cio__list_remove(&w.node);
-  if (rc < 0 && cio_future_result(w.fut, &res) == 0 && res != NULL)
-    cio_pg_pool_release(p, res); /* handed over as we left: give it back */
-  else if (rc == 0)
-    *got = res;
-  cio_future_release(w.fut);
+  if (left <= 0)
+    return CIO_ETIMEDOUT; /* as wait_for(fut, 0) of a pending future */
+  int rc;
+  cio_task *self = cio__task_for_suspend(&rc);
+  if (self == NULL)
+    return rc;
+  struct pool_waiter w = {.pool = p};
+  cio__wait_init(&w.wait, self, 0);
+  cio__wait_about(&w.wait, &acquire_kind, &w);
+  cio__list_init(&w.timer.cb.node);
+  if (left != CIO_NO_TIMEOUT)
+    cio__timer_start(p->loop, &w.timer, cio__deadline_after(p->loop, left),
+                     on_acquire_timeout);
+  rc = cio__wait_on(&p->waiters, &w.wait);
+  cio__timer_stop(p->loop, &w.timer);
+  if (rc == 0) {
+    *got = w.conn;
+  } else if (w.wait.state == CIO__WAIT_WOKEN && w.wait.result == 0) {
+    /* Woken, then cancelled before we ran: pass on what we were given. */
+    if (w.conn != NULL)
+      cio_pg_pool_release(p, w.conn); /* handed over as we left */
+    else if (!p->closing && p->size < p->opts.max_size)
+      hand_over(p, NULL); /* the room to open one is the next waiter's */
+  }
   return rc;
 }
 
@@ -223,16 +263,12 @@ int cio_pg_pool_release(cio_pg_pool *p, cio_pg_conn *c) {
     return CIO_EINVAL;
   if (p->closing || !healthy(p, c)) {
     drop(p, c);
-    struct pool_waiter *w = p->closing ? NULL : first_waiter(p);
-    if (w != NULL)
-      cio_future_set_result(w->fut, NULL); /* room for a new connection */
+    if (!p->closing)
+      hand_over(p, NULL); /* room for a new connection */
     return 0;
   }
-  struct pool_waiter *w = first_waiter(p);
-  if (w != NULL) {
-    cio_future_set_result(w->fut, c); /* invariant 2 */
+  if (hand_over(p, c)) /* invariant 2 */
     return 0;
-  }
   c->idle_since = cio_loop_time(p->loop);
   cio__list_push_back(&p->idle, &c->pool_node);
   p->nidle++;
@@ -262,6 +298,17 @@ size_t cio_pg_pool_idle(const cio_pg_pool *p) {
   return p ? p->nidle : 0;
 }
 
+static void pool_describe(cio_loop *loop, const void *obj,
+                          struct cio__text *out) {
+  (void)loop;
+  const cio_pg_pool *p = obj;
+  cio__text_printf(out, "pool %p (%zu connections still in use)", obj,
+                   p->size);
+}
+
+static const struct cio__wait_kind close_kind = {
+    .what = "PostgreSQL pool close", .describe = pool_describe};
+
 int cio_pg_pool_close(cio_pg_pool *p) {
   if (p == NULL)
     return 0;
@@ -272,9 +319,7 @@ int cio_pg_pool_close(cio_pg_pool *p) {
     cio_handle_release(p->reaper);
     p->reaper = NULL;
   }
-  struct pool_waiter *w;
-  while ((w = first_waiter(p)) != NULL)
-    cio_future_set_error(w->fut, CIO_ESHUTDOWN);
+  cio__wait_wake_all(&p->waiters, CIO_ESHUTDOWN);
   struct cio__list *n;
   while ((n = cio__list_pop_front(&p->idle)) != NULL) {
     p->nidle--;
@@ -283,20 +328,21 @@ int cio_pg_pool_close(cio_pg_pool *p) {
   if (p->size > 0) {
     if (cio_current_task() == NULL)
       return CIO_EBUSY;
-    if (p->closed != NULL && cio_future_is_done(p->closed)) {
-      cio_future_release(p->closed); /* an earlier close was cancelled */
-      p->closed = NULL;
-    }
-    if (p->closed == NULL) {
-      int rc = cio_future_new(p->loop, &p->closed);
-      if (rc < 0)
-        return rc;
-    }
-    int rc = cio_await(p->closed, NULL);
-    if (rc < 0)
+    if (p->closer != NULL)
+      return CIO_EBUSY; /* another task is closing it */
+    int rc;
+    cio_task *self = cio__task_for_suspend(&rc);
+    if (self == NULL)
       return rc;
+    struct cio__wait w;
+    cio__wait_init(&w, self, 0);
+    cio__wait_about(&w, &close_kind, p);
+    p->closer = &w;
+    rc = cio__wait_park(&w);
+    p->closer = NULL;
+    if (rc < 0)
+      return rc; /* cancelled: a later close finishes the job */
   }
-  cio_future_release(p->closed);
   cio__free(p->loop, p->conninfo);
   cio__free(p->loop, p);
   return 0;
