@@ -206,3 +206,88 @@ static int idle_main(void *arg, void **result) {
 TEST(idle_connections_close_and_close_waits_for_releases) {
   run_pg(idle_main);
 }
+
+/* ---- what a task dump says ------------------------------------------- */
+
+static cio_pg_conn *shared;
+
+static int scripted(void *arg, void **result) {
+  (void)arg;
+  (void)result;
+  cio_db_result *r = NULL;
+  int rc = cio_pg_exec_script(shared, "SELECT pg_sleep(0.5)", &r);
+  cio_db_result_free(r);
+  return rc;
+}
+
+static int queried(void *arg, void **result) {
+  (void)arg;
+  (void)result;
+  return scalar(shared, "SELECT 7") == 7 ? 0 : CIO_EDB;
+}
+
+/* The part of `text` about task `name`, up to the next task. */
+static const char *task_section(const char *text, const char *name, char *out,
+                                size_t cap) {
+  char heading[128];
+  snprintf(heading, sizeof heading, "\nTask '%s' ", name);
+  const char *start = strstr(text, heading);
+  CHECK(start != NULL);
+  const char *end = strstr(start + 1, "\nTask '");
+  size_t n = end ? (size_t)(end - start) : strlen(start);
+  n = n < cap - 1 ? n : cap - 1;
+  memcpy(out, start, n);
+  out[n] = '\0';
+  return out;
+}
+
+static int dump_main(void *arg, void **result) {
+  (void)arg;
+  (void)result;
+  cio_pg_pool_opts o = {.max_size = 1};
+  CHECK_EQ(cio_pg_pool_open(&pool, conninfo, &o), 0);
+  CHECK_EQ(cio_pg_pool_acquire(pool, 5, &shared), 0);
+  /* A task waiting for the pool, one holding the connection exclusively
+   * (a script) and one waiting for its turn to send behind it. */
+  cio_task *acq, *scr, *qry;
+  CHECK_EQ(cio_create_task(NULL, &acq, pooled, (void *)1,
+                           &(cio_task_opts){.name = "acquirer"}),
+           0);
+  CHECK_EQ(cio_create_task(NULL, &scr, scripted, NULL,
+                           &(cio_task_opts){.name = "scripter"}),
+           0);
+  CHECK_EQ(cio_sleep(0.05), 0);
+  CHECK_EQ(cio_create_task(NULL, &qry, queried, NULL,
+                           &(cio_task_opts){.name = "querier"}),
+           0);
+  CHECK_EQ(cio_sleep(0.05), 0);
+
+  static char text[65536];
+  FILE *f = fmemopen(text, sizeof text - 1, "w");
+  CHECK(f != NULL);
+  CHECK_EQ(cio_loop_dump(NULL, f), 0);
+  fclose(f);
+  fprintf(stderr, "%s", text);
+  char sec[4096];
+  task_section(text, "acquirer", sec, sizeof sec);
+  CHECK(strstr(sec, "waits on: PostgreSQL pool acquire: pool 0x") != NULL);
+  CHECK(strstr(sec, "(1 of 1 open, 0 idle, 1 waiting)") != NULL);
+  task_section(text, "querier", sec, sizeof sec);
+  CHECK(strstr(sec, "waits on: PostgreSQL connection turn: connection 0x") !=
+        NULL);
+  CHECK(strstr(sec, "simple query, 1 in flight, 1 waiting, held "
+                    "exclusively)") != NULL);
+
+  CHECK_EQ(cio_task_join(scr, NULL), 0);
+  CHECK_EQ(cio_task_join(qry, NULL), 0);
+  CHECK_EQ(cio_pg_pool_release(pool, shared), 0);
+  void *v;
+  CHECK_EQ(cio_task_join(acq, &v), 0);
+  CHECK_EQ((intptr_t)v, 2);
+  CHECK_EQ(cio_pg_pool_close(pool), 0);
+  return 0;
+}
+
+TEST(a_dump_names_pool_acquire_and_turn_waits) {
+  run_pg(dump_main);
+}
