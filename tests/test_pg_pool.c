@@ -272,6 +272,9 @@ static int dump_main(void *arg, void **result) {
   task_section(text, "acquirer", sec, sizeof sec);
   CHECK(strstr(sec, "waits on: PostgreSQL pool acquire: pool 0x") != NULL);
   CHECK(strstr(sec, "(1 of 1 open, 0 idle, 1 waiting)") != NULL);
+  task_section(text, "scripter", sec, sizeof sec);
+  CHECK(strstr(sec, "waits on: PostgreSQL result: script on connection 0x") !=
+        NULL);
   task_section(text, "querier", sec, sizeof sec);
   CHECK(strstr(sec, "waits on: PostgreSQL connection turn: connection 0x") !=
         NULL);

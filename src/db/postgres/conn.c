@@ -90,9 +90,33 @@ static void finish_op(cio_pg_conn *c, struct pg_op *op, int error) {
   op_unref(op, c->loop);
 }
 
+static void conn_state(const cio_pg_conn *c, struct cio__text *out);
+
+static void op_describe(cio_loop *loop, const void *obj,
+                        struct cio__text *out) {
+  (void)loop;
+  const struct pg_op *op = obj;
+  cio__text_put(out, op->kind == OP_SIMPLE ? "script on " : "query on ");
+  if (op->conn != NULL)
+    conn_state(op->conn, out);
+  else
+    cio__text_put(out, "a connection (done)");
+}
+
+static size_t op_awaits(const void *obj, cio_future **out, size_t cap) {
+  if (cap > 0)
+    out[0] = ((const struct pg_op *)obj)->fut;
+  return 1;
+}
+
+static const struct cio__wait_kind op_kind = {
+    .what = "PostgreSQL result", .describe = op_describe, .awaits = op_awaits};
+
 int cio__pg_op_wait(struct pg_op *op, cio_db_result **res) {
   cio_loop *loop = cio_future_loop(op->fut);
-  int rc = cio_await(op->fut, NULL);
+  /* cio_await's wait (a cancellation cancels the op's future, which
+   * abandons the op), described as the query it is. */
+  int rc = cio__await_about(op->fut, NULL, true, &op_kind, op);
   if (rc == 0) {
     PGresult *r = op->res;
     op->res = NULL;
