@@ -20,6 +20,7 @@
 
 struct bank {
   const char *conninfo;
+  size_t pool_size;
   cio_pg_pool *pool;
   int started, committed;
 };
@@ -41,6 +42,20 @@ static long sql_sync(const char *conninfo, const char *sql) {
   PQclear(r);
   PQfinish(c);
   return v;
+}
+
+/* The suite's cluster, with the tables of scenario `name` in a schema of
+ * its own and its connections named after it: ctest runs scenarios side
+ * by side. */
+static const char *scenario_conninfo(const char *name) {
+  static char info[1024];
+  snprintf(info, sizeof info,
+           "%s application_name=%s options='-c search_path=%s'",
+           pg_test_conninfo(), name, name);
+  char sql[128];
+  snprintf(sql, sizeof sql, "CREATE SCHEMA IF NOT EXISTS %s", name);
+  sql_sync(pg_test_conninfo(), sql);
+  return info;
 }
 
 struct transfer {
@@ -97,7 +112,7 @@ static void close_pool(void *p) {
 static int main_bank(void *arg, void **result) {
   (void)result;
   struct bank *b = arg;
-  cio_pg_pool_opts o = {.max_size = WORKERS};
+  cio_pg_pool_opts o = {.max_size = b->pool_size};
   TRY(cio_pg_pool_open(&b->pool, b->conninfo, &o));
   DEFER_CALL(close_pool, b->pool);
   cio_task *w[WORKERS];
@@ -115,8 +130,9 @@ static int main_bank(void *arg, void **result) {
   return 0;
 }
 
-SCENARIO(pg_pool_transfers) {
-  struct bank b = {.conninfo = pg_test_conninfo()};
+static void run_bank(const char *name, size_t pool_size) {
+  struct bank b = {.conninfo = scenario_conninfo(name),
+                   .pool_size = pool_size};
   sql_sync(b.conninfo,
        "DROP TABLE IF EXISTS scn_account, scn_log; "
        "CREATE TABLE scn_account (id int PRIMARY KEY, balance int); "
@@ -141,8 +157,97 @@ SCENARIO(pg_pool_transfers) {
   CHECK_EQ(sql_sync(b.conninfo,
                      "SELECT count(*) FROM pg_stat_activity WHERE state "
                      "LIKE 'idle in transaction%' AND pid != "
-                     "pg_backend_pid()"),
+                     "pg_backend_pid() AND application_name = "
+                     "current_setting('application_name')"),
            0);
   if (!test_cancel_injected())
     CHECK_EQ(b.committed, WORKERS * TRANSFERS);
+}
+
+/* A connection for each worker (the main task's query may wait). */
+SCENARIO(pg_pool_transfers) {
+  run_bank("scn_pool", WORKERS);
+}
+
+/* One connection for all: every acquire but one waits, so cancellations
+ * land on waiting acquires and on acquires just handed the connection
+ * (which must give it back). */
+SCENARIO(pg_pool_of_one_transfers) {
+  run_bank("scn_pool_of_one", 1);
+}
+
+/* ---- tasks sharing one connection ------------------------------------
+ *
+ * Scripts hold the connection exclusively, so the queries behind them
+ * wait for their turn, and a script waits until the pipeline is empty.
+ * The law: every insert that reported success is there, none that never
+ * started, and the connection still works after any cancellation. */
+
+struct shared {
+  const char *conninfo;
+  cio_pg_conn *conn;
+  int started, done;
+};
+
+struct sharer {
+  struct shared *s;
+  bool script;
+};
+
+static int sharer(void *arg, void **result) {
+  (void)result;
+  struct shared *s = ((struct sharer *)arg)->s;
+  bool script = ((struct sharer *)arg)->script;
+  for (int i = 0; i < 2; i++) {
+    s->started++;
+    int rc;
+    if (script) {
+      cio_db_result *r = NULL;
+      rc = cio_pg_exec_script(s->conn,
+                              "INSERT INTO scn_hits VALUES (1); "
+                              "SELECT pg_sleep(0.01)",
+                              &r);
+      cio_db_result_free(r);
+    } else {
+      rc = cio_pg_execute(s->conn, "INSERT INTO scn_hits VALUES (2)", NULL,
+                          0, NULL);
+    }
+    if (rc < 0)
+      return rc;
+    s->done++;
+  }
+  return 0;
+}
+
+static void close_conn(void *c) {
+  (void)cio_pg_close(c);
+}
+
+static int main_shared(void *arg, void **result) {
+  (void)result;
+  struct shared *s = arg;
+  TRY(cio_pg_connect(&s->conn, s->conninfo, 10, NULL, 0));
+  DEFER_CALL(close_conn, s->conn);
+  static struct sharer args[3];
+  cio_task *t[3];
+  for (int i = 0; i < 3; i++) {
+    args[i] = (struct sharer){s, i == 0};
+    TRY(test_spawn(&t[i], sharer, &args[i]));
+  }
+  for (int i = 0; i < 3; i++)
+    TRY(cio_task_await(t[i], NULL));
+  /* Whatever was cancelled, the connection still takes queries. */
+  TRY(cio_pg_execute(s->conn, "SELECT 1", NULL, 0, NULL));
+  return 0;
+}
+
+SCENARIO(pg_shared_connection_turns) {
+  struct shared s = {.conninfo = scenario_conninfo("scn_shared")};
+  sql_sync(s.conninfo, "DROP TABLE IF EXISTS scn_hits; "
+                       "CREATE TABLE scn_hits (kind int);");
+  CHECK_OUTCOME(test_run(main_shared, &s));
+  long rows = sql_sync(s.conninfo, "SELECT count(*) FROM scn_hits");
+  CHECK(rows >= s.done && rows <= s.started);
+  if (!test_cancel_injected())
+    CHECK_EQ(rows, 6);
 }

@@ -183,9 +183,11 @@ static void grant(cio_pg_conn *c) {
     if (c->excl || c->mode != PG_PIPELINE || c->cancel_task != NULL)
       return;
     if (cio__container_of(w, struct pg_turn, wait)->exclusive) {
-      if (c->nops > 0)
+      if (c->nops > 0 || c->granted > 0)
         return;
       c->excl = true;
+    } else {
+      c->granted++; /* until its task comes back to send */
     }
     cio__wait_wake(w, 0);
   }
@@ -196,7 +198,7 @@ int cio__pg_wait_turn(cio_pg_conn *c, bool exclusive) {
     return c->error;
   bool free_now = cio__list_empty(&c->send_waiters) && !c->excl &&
                   c->mode == PG_PIPELINE && c->cancel_task == NULL &&
-                  (!exclusive || c->nops == 0);
+                  (!exclusive || (c->nops == 0 && c->granted == 0));
   if (free_now) {
     c->excl = exclusive;
     return 0;
@@ -209,9 +211,16 @@ int cio__pg_wait_turn(cio_pg_conn *c, bool exclusive) {
   cio__wait_init(&t.wait, self, 0);
   cio__wait_about(&t.wait, &turn_kind, &t);
   rc = cio__wait_on(&c->send_waiters, &t.wait);
-  if (rc == CIO_ECANCELED && exclusive && t.wait.state == CIO__WAIT_WOKEN &&
-      t.wait.result == 0)
-    cio__pg_end_exclusive(c); /* granted, but we are leaving */
+  if (t.wait.state != CIO__WAIT_WOKEN || t.wait.result != 0)
+    return rc; /* cancelled while waiting, or the connection broke */
+  if (exclusive) {
+    if (rc < 0)
+      cio__pg_end_exclusive(c); /* granted, but we are leaving */
+    return rc;
+  }
+  c->granted--; /* we send now (nops counts it), or leave */
+  if (rc < 0)
+    grant(c); /* an exclusive turn may have waited for us to send */
   return rc;
 }
 
@@ -247,6 +256,7 @@ int cio__pg_sent(cio_pg_conn *c, bool ok) {
     cio__pg_conn_break(c, CIO_ECONNRESET);
     return c->error;
   }
+  grant(c); /* nothing was sent: an exclusive turn may go */
   return CIO_EINVAL; /* libpq refused the arguments */
 }
 

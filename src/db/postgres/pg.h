@@ -27,7 +27,7 @@
  *     done-callback (which always runs) let go: `refs`.
  * (3) While `excl` is set or mode != PIPELINE, new queries wait on
  *     `send_waiters` (they have not been sent): pipeline mode is left
- *     only with no op in flight.
+ *     only with no op in flight and no shared turn granted unused.
  * (4) In BROKEN mode every op and waiter has been failed with `error`,
  *     the callbacks are removed, and nothing is sent again. */
 #ifndef CIO_DB_PG_H
@@ -99,6 +99,10 @@ struct cio_pg_conn {
   int error;    /* BROKEN: why */
   bool writing; /* writer callback registered */
   bool excl;    /* an exclusive op holds or waits for the connection */
+  /* Shared turns granted whose tasks have not come back to send yet: an
+   * exclusive turn waits for them as for the ops in flight, or a task
+   * arriving meanwhile would take the connection from under them. */
+  size_t granted;
   struct cio__list ops;          /* pg_op, invariant 1 */
   size_t nops;
   struct cio__list send_waiters; /* pg_turn.wait, FIFO */
