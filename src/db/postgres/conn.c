@@ -507,8 +507,9 @@ static void copy_describe(cio_loop *loop, const void *obj,
                           struct cio__text *out) {
   (void)loop;
   const cio_pg_conn *c = obj;
-  cio__text_put(out, c->mode == PG_COPY_OUT ? "data from the server on "
-                                            : "room to send on ");
+  cio__text_put(out, c->mode == PG_COPY_OUT  ? "data from the server on "
+                     : c->mode == PG_COPY_IN ? "room to send on "
+                                             : "the server's answer on ");
   conn_state(c, out);
 }
 
