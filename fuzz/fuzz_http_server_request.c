@@ -84,62 +84,62 @@ static const struct cio__http_io_ops mem_ops = {
 
 /* ---- handlers that touch everything a request offers ------------------ */
 
-static int h_item(cio_http_request *req, cio_http_response *res, void *a) {
+static int h_item(cio_web_request *req, cio_web_response *res, void *a) {
   (void)a;
-  const char *id = cio_http_request_param(req, "id");
-  const char *q = cio_http_request_query_param(req, "q");
-  const char *h = cio_http_request_header(req, "x-test");
-  cio_http_request_path(req);
+  const char *id = cio_web_request_param(req, "id");
+  const char *q = cio_web_request_query_param(req, "q");
+  const char *h = cio_web_request_header(req, "x-test");
+  cio_web_request_path(req);
   char text[256];
-  snprintf(text, sizeof text, "%s %s %s %s\n", cio_http_request_method(req),
+  snprintf(text, sizeof text, "%s %s %s %s\n", cio_web_request_method(req),
            id ? id : "-", q ? q : "-", h ? h : "-");
-  int rc = cio_http_response_add_header(res, "X-Id", id ? id : "none");
+  int rc = cio_web_response_add_header(res, "X-Id", id ? id : "none");
   if (rc == CIO_EINVAL) /* an id with CR/LF: refused, not sent */
     rc = 0;
-  return rc < 0 ? rc : cio_http_response_set_text(res, 200, text);
+  return rc < 0 ? rc : cio_web_response_set_text(res, 200, text);
 }
 
-static int h_echo(cio_http_request *req, cio_http_response *res, void *a) {
+static int h_echo(cio_web_request *req, cio_web_response *res, void *a) {
   (void)a;
   size_t len;
-  const char *body = cio_http_request_body(req, &len);
+  const char *body = cio_web_request_body(req, &len);
   if (body[len] != '\0')
     __builtin_trap(); /* the body is NUL-terminated */
   json_t *j = NULL;
-  if (cio_http_request_json(req, &j) == 0) {
-    int rc = cio_http_response_set_json(res, 201, j);
+  if (cio_web_request_json(req, &j) == 0) {
+    int rc = cio_web_response_set_json(res, 201, j);
     json_decref(j);
     return rc;
   }
-  return cio_http_response_set_body(res, body, len);
+  return cio_web_response_set_body(res, body, len);
 }
 
-static int h_stream(cio_http_request *req, cio_http_response *res, void *a) {
+static int h_stream(cio_web_request *req, cio_web_response *res, void *a) {
   (void)a;
-  for (size_t i = 0; i < cio_http_request_header_count(req); i++) {
+  for (size_t i = 0; i < cio_web_request_header_count(req); i++) {
     const char *name, *value;
-    if (cio_http_request_header_at(req, i, &name, &value) != 0)
+    if (cio_web_request_header_at(req, i, &name, &value) != 0)
       __builtin_trap(); /* i is in range */
-    int rc = cio_http_response_write(res, name, strlen(name));
+    int rc = cio_web_response_write(res, name, strlen(name));
     if (rc == 0)
       rc = cio_sleep(0);
     if (rc < 0)
       return rc;
   }
-  return cio_http_response_end(res);
+  return cio_web_response_end(res);
 }
 
-static int h_fail(cio_http_request *req, cio_http_response *res, void *a) {
+static int h_fail(cio_web_request *req, cio_web_response *res, void *a) {
   (void)req;
   (void)a;
-  int rc = cio_http_response_set_header(res, "X-Before", "failure");
+  int rc = cio_web_response_set_header(res, "X-Before", "failure");
   return rc < 0 ? rc : CIO_EIO;
 }
 
-static int h_rest(cio_http_request *req, cio_http_response *res, void *a) {
+static int h_rest(cio_web_request *req, cio_web_response *res, void *a) {
   (void)a;
-  const char *p = cio_http_request_param(req, "p");
-  return cio_http_response_set_text(res, 200, p ? p : "");
+  const char *p = cio_web_request_param(req, "p");
+  return cio_web_response_set_text(res, 200, p ? p : "");
 }
 
 static void quiet(void *arg, const char *line) {
@@ -166,7 +166,7 @@ static int serve(void *arg, void **result) {
 }
 
 static cio_loop *loop;
-static cio_http_app *app;
+static cio_web_app *app;
 static size_t baseline_allocs;
 
 static void run_one(const uint8_t *data, size_t size);
@@ -176,17 +176,17 @@ static void setup(void) {
     __builtin_trap();
   static const struct {
     const char *method, *pattern;
-    cio_http_handler fn;
+    cio_web_handler fn;
   } routes[] = {
       {"GET", "/items/{id}", h_item},  {"PUT", "/items/{id}", h_item},
       {"GET", "/items/new", h_item},   {"POST", "/echo", h_echo},
       {NULL, "/stream", h_stream},     {"GET", "/fail", h_fail},
       {"GET", "/static/{p...}", h_rest},
   };
-  if (cio_http_app_new(&app) != 0)
+  if (cio_web_app_new(&app) != 0)
     __builtin_trap();
   for (size_t i = 0; i < sizeof routes / sizeof *routes; i++)
-    if (cio_http_app_route(app, routes[i].method, routes[i].pattern,
+    if (cio_web_app_route(app, routes[i].method, routes[i].pattern,
                            routes[i].fn, NULL) != 0)
       __builtin_trap();
   app->users = 1;
@@ -207,7 +207,7 @@ static void run_one(const uint8_t *data, size_t size) {
   uint8_t mode = data[0];
   struct mem_io io = {.data = data + 1, .len = size - 1, .loop = loop};
   io.piece = (mode & 31) == 0 ? SIZE_MAX : (size_t)(mode & 31);
-  cio_http_server_opts o = {.max_header_size = 2048, .max_headers = 16,
+  cio_web_server_opts o = {.max_header_size = 2048, .max_headers = 16,
                             .max_body_size = 4096,
                             .cancel_on_disconnect = (mode & 32) != 0,
                             .log = quiet};

@@ -47,24 +47,24 @@ static inline void run_main(cio_task_fn fn, void *arg) {
 /* ---- a server on the current loop ------------------------------------ */
 
 struct fx {
-  cio_http_app *app;
-  cio_http_server *srv;
+  cio_web_app *app;
+  cio_web_server *srv;
   int port;
   char port_s[16];
   char base[64]; /* "http://127.0.0.1:PORT" */
 };
 
-static inline void fx_open(struct fx *f, const cio_http_server_opts *o) {
-  CHECK_EQ(cio_http_server_open(&f->srv, f->app, "127.0.0.1", 0, o), 0);
-  f->port = cio_http_server_port(f->srv);
+static inline void fx_open(struct fx *f, const cio_web_server_opts *o) {
+  CHECK_EQ(cio_web_server_open(&f->srv, f->app, "127.0.0.1", 0, o), 0);
+  f->port = cio_web_server_port(f->srv);
   CHECK(f->port > 0);
   snprintf(f->port_s, sizeof f->port_s, "%d", f->port);
   snprintf(f->base, sizeof f->base, "http://127.0.0.1:%d", f->port);
 }
 
 static inline void fx_close(struct fx *f) {
-  CHECK_EQ(cio_http_server_close(f->srv), 0);
-  cio_http_app_free(f->app);
+  CHECK_EQ(cio_web_server_close(f->srv), 0);
+  cio_web_app_free(f->app);
 }
 
 /* ---- clients as child processes --------------------------------------- */

@@ -10,162 +10,162 @@
 
 /* ---- handlers -------------------------------------------------------- */
 
-static int h_hello(cio_http_request *req, cio_http_response *res, void *a) {
+static int h_hello(cio_web_request *req, cio_web_response *res, void *a) {
   (void)req;
   (void)a;
-  return cio_http_response_set_text(res, 200, "hello\n");
+  return cio_web_response_set_text(res, 200, "hello\n");
 }
 
-static int h_item(cio_http_request *req, cio_http_response *res, void *a) {
+static int h_item(cio_web_request *req, cio_web_response *res, void *a) {
   char text[256];
   snprintf(text, sizeof text, "%s item [%s] route %s\n",
-           cio_http_request_method(req), cio_http_request_param(req, "id"),
-           cio_http_request_route(req));
+           cio_web_request_method(req), cio_web_request_param(req, "id"),
+           cio_web_request_route(req));
   (void)a;
-  return cio_http_response_set_text(res, 200, text);
+  return cio_web_response_set_text(res, 200, text);
 }
 
-static int h_new(cio_http_request *req, cio_http_response *res, void *a) {
+static int h_new(cio_web_request *req, cio_web_response *res, void *a) {
   (void)req;
   (void)a;
-  return cio_http_response_set_text(res, 200, "the new-item form\n");
+  return cio_web_response_set_text(res, 200, "the new-item form\n");
 }
 
-static int h_rest(cio_http_request *req, cio_http_response *res, void *a) {
+static int h_rest(cio_web_request *req, cio_web_response *res, void *a) {
   char text[512];
   snprintf(text, sizeof text, "rest [%s] path [%s]\n",
-           cio_http_request_param(req, "path"), cio_http_request_path(req));
+           cio_web_request_param(req, "path"), cio_web_request_path(req));
   (void)a;
-  return cio_http_response_set_text(res, 200, text);
+  return cio_web_response_set_text(res, 200, text);
 }
 
-static int h_query(cio_http_request *req, cio_http_response *res, void *a) {
+static int h_query(cio_web_request *req, cio_web_response *res, void *a) {
   (void)a;
   const char *names[] = {"a", "b", "flag", "missing"};
   char text[512];
   size_t n = 0;
   for (int i = 0; i < 4; i++) {
-    const char *v = cio_http_request_query_param(req, names[i]);
+    const char *v = cio_web_request_query_param(req, names[i]);
     n += (size_t)snprintf(text + n, sizeof text - n, "%s=%s%s%s;", names[i],
                           v ? "[" : "", v ? v : "NULL", v ? "]" : "");
   }
-  snprintf(text + n, sizeof text - n, " raw=%s\n", cio_http_request_query(req));
-  return cio_http_response_set_text(res, 200, text);
+  snprintf(text + n, sizeof text - n, " raw=%s\n", cio_web_request_query(req));
+  return cio_web_response_set_text(res, 200, text);
 }
 
 /* Echo the body back, with its length in a header. */
-static int h_echo(cio_http_request *req, cio_http_response *res, void *a) {
+static int h_echo(cio_web_request *req, cio_web_response *res, void *a) {
   (void)a;
   size_t len;
-  const void *body = cio_http_request_body(req, &len);
+  const void *body = cio_web_request_body(req, &len);
   char n[32];
   snprintf(n, sizeof n, "%zu", len);
-  const char *type = cio_http_request_header(req, "content-type");
-  int rc = cio_http_response_add_header(res, "X-Body-Length", n);
+  const char *type = cio_web_request_header(req, "content-type");
+  int rc = cio_web_response_add_header(res, "X-Body-Length", n);
   if (rc == 0 && type != NULL)
-    rc = cio_http_response_set_header(res, "Content-Type", type);
-  return rc < 0 ? rc : cio_http_response_set_body(res, body, len);
+    rc = cio_web_response_set_header(res, "Content-Type", type);
+  return rc < 0 ? rc : cio_web_response_set_body(res, body, len);
 }
 
-static int h_headers(cio_http_request *req, cio_http_response *res,
+static int h_headers(cio_web_request *req, cio_web_response *res,
                      void *a) {
   (void)a;
   char text[1024];
   size_t n = (size_t)snprintf(
       text, sizeof text, "x-test=[%s] X-TEST=[%s] count=%zu version=%d\n",
-      cio_http_request_header(req, "x-test"),
-      cio_http_request_header(req, "X-TEST"),
-      cio_http_request_header_count(req), cio_http_request_version(req));
-  for (size_t i = 0; i < cio_http_request_header_count(req); i++) {
+      cio_web_request_header(req, "x-test"),
+      cio_web_request_header(req, "X-TEST"),
+      cio_web_request_header_count(req), cio_web_request_version(req));
+  for (size_t i = 0; i < cio_web_request_header_count(req); i++) {
     const char *name, *value;
-    CHECK_EQ(cio_http_request_header_at(req, i, &name, &value), 0);
+    CHECK_EQ(cio_web_request_header_at(req, i, &name, &value), 0);
     n += (size_t)snprintf(text + n, sizeof text - n, "%s: %s\n", name, value);
   }
-  CHECK_EQ(cio_http_request_header_at(req, 999, NULL, NULL), CIO_ERANGE);
-  return cio_http_response_set_text(res, 200, text);
+  CHECK_EQ(cio_web_request_header_at(req, 999, NULL, NULL), CIO_ERANGE);
+  return cio_web_response_set_text(res, 200, text);
 }
 
 /* Three chunks, awaiting between them. */
-static int h_stream(cio_http_request *req, cio_http_response *res, void *a) {
+static int h_stream(cio_web_request *req, cio_web_response *res, void *a) {
   (void)req;
   (void)a;
-  CHECK_EQ(cio_http_response_set_header(res, "Content-Type", "text/plain"),
+  CHECK_EQ(cio_web_response_set_header(res, "Content-Type", "text/plain"),
            0);
   for (int i = 1; i <= 3; i++) {
     char chunk[32];
     snprintf(chunk, sizeof chunk, "part %d\n", i);
-    int rc = cio_http_response_write(res, chunk, strlen(chunk));
+    int rc = cio_web_response_write(res, chunk, strlen(chunk));
     if (rc == 0)
       rc = cio_sleep(0.02);
     if (rc < 0)
       return rc;
   }
-  CHECK(cio_http_response_is_started(res));
-  CHECK_EQ(cio_http_response_set_status(res, 201), CIO_EALREADY);
+  CHECK(cio_web_response_is_started(res));
+  CHECK_EQ(cio_web_response_set_status(res, 201), CIO_EALREADY);
   return 0; /* the final chunk goes out when the handler returns */
 }
 
-static int h_json(cio_http_request *req, cio_http_response *res, void *a) {
+static int h_json(cio_web_request *req, cio_web_response *res, void *a) {
   (void)a;
   json_t *in = NULL;
-  int rc = cio_http_request_json(req, &in);
+  int rc = cio_web_request_json(req, &in);
   json_t *out = json_pack("{s:s, s:o}", "method",
-                          cio_http_request_method(req), "got",
+                          cio_web_request_method(req), "got",
                           rc == 0 ? in : json_null());
-  rc = cio_http_response_set_json(res, 200, out);
+  rc = cio_web_response_set_json(res, 200, out);
   json_decref(out);
   return rc;
 }
 
-static int h_file(cio_http_request *req, cio_http_response *res, void *a) {
+static int h_file(cio_web_request *req, cio_web_response *res, void *a) {
   (void)req;
-  int rc = cio_http_response_send_file(res, a, "application/x-test");
+  int rc = cio_web_response_send_file(res, a, "application/x-test");
   if (rc == CIO_ENOENT)
-    return cio_http_response_set_text(res, 404, "no file\n");
+    return cio_web_response_set_text(res, 404, "no file\n");
   return rc;
 }
 
-static int h_status(cio_http_request *req, cio_http_response *res, void *a) {
+static int h_status(cio_web_request *req, cio_web_response *res, void *a) {
   (void)a;
-  int code = atoi(cio_http_request_param(req, "code"));
-  int rc = cio_http_response_set_status(res, code);
+  int code = atoi(cio_web_request_param(req, "code"));
+  int rc = cio_web_response_set_status(res, code);
   if (rc == CIO_EINVAL)
-    return cio_http_response_set_text(res, 400, "bad status\n");
-  return rc < 0 ? rc : cio_http_response_set_body(res, "body", 4);
+    return cio_web_response_set_text(res, 400, "bad status\n");
+  return rc < 0 ? rc : cio_web_response_set_body(res, "body", 4);
 }
 
-static int h_any(cio_http_request *req, cio_http_response *res, void *a) {
+static int h_any(cio_web_request *req, cio_web_response *res, void *a) {
   (void)a;
   char text[64];
-  snprintf(text, sizeof text, "any %s\n", cio_http_request_method(req));
-  return cio_http_response_set_text(res, 200, text);
+  snprintf(text, sizeof text, "any %s\n", cio_web_request_method(req));
+  return cio_web_response_set_text(res, 200, text);
 }
 
 static char file_path[256];
 
 static void make_app(struct fx *f) {
-  CHECK_EQ(cio_http_app_new(&f->app), 0);
-  cio_http_app *app = f->app;
-  CHECK_EQ(cio_http_app_route(app, "GET", "/hello", h_hello, NULL), 0);
-  CHECK_EQ(cio_http_app_route(app, "GET", "/items/{id}", h_item, NULL), 0);
-  CHECK_EQ(cio_http_app_route(app, "PUT", "/items/{id}", h_item, NULL), 0);
-  CHECK_EQ(cio_http_app_route(app, "GET", "/items/new", h_new, NULL), 0);
-  CHECK_EQ(cio_http_app_route(app, "GET", "/files/{path...}", h_rest, NULL),
+  CHECK_EQ(cio_web_app_new(&f->app), 0);
+  cio_web_app *app = f->app;
+  CHECK_EQ(cio_web_app_route(app, "GET", "/hello", h_hello, NULL), 0);
+  CHECK_EQ(cio_web_app_route(app, "GET", "/items/{id}", h_item, NULL), 0);
+  CHECK_EQ(cio_web_app_route(app, "PUT", "/items/{id}", h_item, NULL), 0);
+  CHECK_EQ(cio_web_app_route(app, "GET", "/items/new", h_new, NULL), 0);
+  CHECK_EQ(cio_web_app_route(app, "GET", "/files/{path...}", h_rest, NULL),
            0);
-  CHECK_EQ(cio_http_app_route(app, "GET", "/query", h_query, NULL), 0);
-  CHECK_EQ(cio_http_app_route(app, "POST", "/echo", h_echo, NULL), 0);
-  CHECK_EQ(cio_http_app_route(app, "GET", "/headers", h_headers, NULL), 0);
-  CHECK_EQ(cio_http_app_route(app, "GET", "/stream", h_stream, NULL), 0);
-  CHECK_EQ(cio_http_app_route(app, "POST", "/json", h_json, NULL), 0);
-  CHECK_EQ(cio_http_app_route(app, "GET", "/file", h_file, file_path), 0);
-  CHECK_EQ(cio_http_app_route(app, "GET", "/status/{code}", h_status, NULL),
+  CHECK_EQ(cio_web_app_route(app, "GET", "/query", h_query, NULL), 0);
+  CHECK_EQ(cio_web_app_route(app, "POST", "/echo", h_echo, NULL), 0);
+  CHECK_EQ(cio_web_app_route(app, "GET", "/headers", h_headers, NULL), 0);
+  CHECK_EQ(cio_web_app_route(app, "GET", "/stream", h_stream, NULL), 0);
+  CHECK_EQ(cio_web_app_route(app, "POST", "/json", h_json, NULL), 0);
+  CHECK_EQ(cio_web_app_route(app, "GET", "/file", h_file, file_path), 0);
+  CHECK_EQ(cio_web_app_route(app, "GET", "/status/{code}", h_status, NULL),
            0);
-  CHECK_EQ(cio_http_app_route(app, "*", "/any", h_any, NULL), 0);
+  CHECK_EQ(cio_web_app_route(app, "*", "/any", h_any, NULL), 0);
 }
 
 /* ---- the routing table ----------------------------------------------- */
 
-static int dummy(cio_http_request *req, cio_http_response *res, void *a) {
+static int dummy(cio_web_request *req, cio_web_response *res, void *a) {
   (void)req;
   (void)res;
   (void)a;
@@ -173,26 +173,26 @@ static int dummy(cio_http_request *req, cio_http_response *res, void *a) {
 }
 
 TEST(route_patterns_are_checked) {
-  cio_http_app *app;
-  CHECK_EQ(cio_http_app_new(&app), 0);
-  CHECK_EQ(cio_http_app_route(app, "GET", "/a/{id}", dummy, NULL), 0);
-  CHECK_EQ(cio_http_app_route(app, "GET", "/a/{id}", dummy, NULL), CIO_EEXIST);
-  CHECK_EQ(cio_http_app_route(app, "POST", "/a/{id}", dummy, NULL), 0);
-  CHECK_EQ(cio_http_app_route(app, NULL, "/a/{id}", dummy, NULL), 0);
-  CHECK_EQ(cio_http_app_route(app, "*", "/a/{id}", dummy, NULL), CIO_EEXIST);
-  CHECK_EQ(cio_http_app_route(app, "GET", "a", dummy, NULL), CIO_EINVAL);
-  CHECK_EQ(cio_http_app_route(app, "GET", "/{}", dummy, NULL), CIO_EINVAL);
-  CHECK_EQ(cio_http_app_route(app, "GET", "/{x", dummy, NULL), CIO_EINVAL);
-  CHECK_EQ(cio_http_app_route(app, "GET", "/a{x}", dummy, NULL), CIO_EINVAL);
-  CHECK_EQ(cio_http_app_route(app, "GET", "/{r...}/x", dummy, NULL),
+  cio_web_app *app;
+  CHECK_EQ(cio_web_app_new(&app), 0);
+  CHECK_EQ(cio_web_app_route(app, "GET", "/a/{id}", dummy, NULL), 0);
+  CHECK_EQ(cio_web_app_route(app, "GET", "/a/{id}", dummy, NULL), CIO_EEXIST);
+  CHECK_EQ(cio_web_app_route(app, "POST", "/a/{id}", dummy, NULL), 0);
+  CHECK_EQ(cio_web_app_route(app, NULL, "/a/{id}", dummy, NULL), 0);
+  CHECK_EQ(cio_web_app_route(app, "*", "/a/{id}", dummy, NULL), CIO_EEXIST);
+  CHECK_EQ(cio_web_app_route(app, "GET", "a", dummy, NULL), CIO_EINVAL);
+  CHECK_EQ(cio_web_app_route(app, "GET", "/{}", dummy, NULL), CIO_EINVAL);
+  CHECK_EQ(cio_web_app_route(app, "GET", "/{x", dummy, NULL), CIO_EINVAL);
+  CHECK_EQ(cio_web_app_route(app, "GET", "/a{x}", dummy, NULL), CIO_EINVAL);
+  CHECK_EQ(cio_web_app_route(app, "GET", "/{r...}/x", dummy, NULL),
            CIO_EINVAL);
-  CHECK_EQ(cio_http_app_route(app, "G T", "/b", dummy, NULL), CIO_EINVAL);
-  CHECK_EQ(cio_http_app_route(app, "GET", "/b", NULL, NULL), CIO_EINVAL);
-  CHECK_EQ(cio_http_app_route(NULL, "GET", "/b", dummy, NULL), CIO_EINVAL);
-  CHECK_EQ(cio_http_app_route(app, "GET", "/", dummy, NULL), 0);
-  CHECK_EQ(cio_http_app_route(app, "GET", "/{r...}", dummy, NULL), 0);
-  cio_http_app_free(app);
-  cio_http_app_free(NULL);
+  CHECK_EQ(cio_web_app_route(app, "G T", "/b", dummy, NULL), CIO_EINVAL);
+  CHECK_EQ(cio_web_app_route(app, "GET", "/b", NULL, NULL), CIO_EINVAL);
+  CHECK_EQ(cio_web_app_route(NULL, "GET", "/b", dummy, NULL), CIO_EINVAL);
+  CHECK_EQ(cio_web_app_route(app, "GET", "/", dummy, NULL), 0);
+  CHECK_EQ(cio_web_app_route(app, "GET", "/{r...}", dummy, NULL), 0);
+  cio_web_app_free(app);
+  cio_web_app_free(NULL);
 }
 
 static int frozen_main(void *arg, void **result) {
@@ -201,13 +201,13 @@ static int frozen_main(void *arg, void **result) {
   struct fx f = {0};
   make_app(&f);
   fx_open(&f, NULL);
-  CHECK_EQ(cio_http_app_route(f.app, "GET", "/late", dummy, NULL), CIO_EBUSY);
-  cio_http_server_opts bad = {.header_timeout = -1};
-  cio_http_server *s2;
-  CHECK_EQ(cio_http_server_open(&s2, f.app, "127.0.0.1", 0, &bad),
+  CHECK_EQ(cio_web_app_route(f.app, "GET", "/late", dummy, NULL), CIO_EBUSY);
+  cio_web_server_opts bad = {.header_timeout = -1};
+  cio_web_server *s2;
+  CHECK_EQ(cio_web_server_open(&s2, f.app, "127.0.0.1", 0, &bad),
            CIO_EINVAL);
   CHECK(s2 == NULL);
-  CHECK_EQ(cio_http_server_open(&s2, f.app, "127.0.0.1", f.port, NULL),
+  CHECK_EQ(cio_web_server_open(&s2, f.app, "127.0.0.1", f.port, NULL),
            CIO_EADDRINUSE);
   fx_close(&f);
   return 0;
@@ -469,8 +469,8 @@ static int unix_main(void *arg, void **result) {
   make_app(&f);
   char path[108];
   snprintf(path, sizeof path, "/tmp/cio_http_%d.sock", getpid());
-  CHECK_EQ(cio_http_server_open_unix(&f.srv, f.app, path, NULL), 0);
-  CHECK_EQ(cio_http_server_port(f.srv), -1);
+  CHECK_EQ(cio_web_server_open_unix(&f.srv, f.app, path, NULL), 0);
+  CHECK_EQ(cio_web_server_port(f.srv), -1);
   char *out = curl(&f, (const char *[]){"--unix-socket", path,
                                         "http://localhost/items/9", NULL});
   CHECK_STR(out, "GET item [9] route /items/{id}\n");
@@ -545,15 +545,15 @@ TEST(python_http_client_keep_alive_chunked_both_ways) {
 
 /* ---- pipelining ---------------------------------------------------------- */
 
-static int slow_ms(cio_http_request *req, cio_http_response *res, void *a) {
+static int slow_ms(cio_web_request *req, cio_web_response *res, void *a) {
   (void)a;
-  const char *ms = cio_http_request_param(req, "ms");
+  const char *ms = cio_web_request_param(req, "ms");
   int rc = cio_sleep(atoi(ms) / 1000.0);
   if (rc < 0)
     return rc;
   char text[32];
   snprintf(text, sizeof text, "slept %s\n", ms);
-  return cio_http_response_set_text(res, 200, text);
+  return cio_web_response_set_text(res, 200, text);
 }
 
 static int pipeline_main(void *arg, void **result) {
@@ -561,8 +561,8 @@ static int pipeline_main(void *arg, void **result) {
   (void)result;
   struct fx f = {0};
   make_app(&f);
-  CHECK_EQ(cio_http_app_route(f.app, "GET", "/sleep/{ms}", slow_ms, NULL), 0);
-  cio_http_server_opts o = {.cancel_on_disconnect = in_tasks};
+  CHECK_EQ(cio_web_app_route(f.app, "GET", "/sleep/{ms}", slow_ms, NULL), 0);
+  cio_web_server_opts o = {.cancel_on_disconnect = in_tasks};
   fx_open(&f, &o);
   /* Four requests in one write, the first the slowest, a body in the
    * middle: the answers come in request order. */

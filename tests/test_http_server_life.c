@@ -1,7 +1,7 @@
 /* The HTTP server's lifecycle: handler errors (500 and a log line),
  * clients that leave while their handler runs (cancelled with
  * cancel_on_disconnect, left to finish by default), graceful shutdown with requests in flight and its
- * deadline, the TLS seam (wrap), and cio_http_run with two workers. */
+ * deadline, the TLS seam (wrap), and cio_web_run with two workers. */
 #include <pthread.h>
 #include <signal.h>
 
@@ -15,13 +15,13 @@ static void capture_log(void *arg, const char *line) {
   snprintf(log_text + n, sizeof log_text - n, "%s\n", line);
 }
 
-static int h_hello(cio_http_request *req, cio_http_response *res, void *a) {
+static int h_hello(cio_web_request *req, cio_web_response *res, void *a) {
   (void)req;
   (void)a;
-  return cio_http_response_set_text(res, 200, "hello\n");
+  return cio_web_response_set_text(res, 200, "hello\n");
 }
 
-static int h_fail(cio_http_request *req, cio_http_response *res, void *a) {
+static int h_fail(cio_web_request *req, cio_web_response *res, void *a) {
   (void)req;
   (void)res;
   (void)a;
@@ -30,50 +30,50 @@ static int h_fail(cio_http_request *req, cio_http_response *res, void *a) {
 
 /* Fails after the head and a chunk went out: the client must see a
  * truncated body, not a complete one. */
-static int h_fail_late(cio_http_request *req, cio_http_response *res,
+static int h_fail_late(cio_web_request *req, cio_web_response *res,
                        void *a) {
   (void)req;
   (void)a;
-  int rc = cio_http_response_write(res, "partial\n", 8);
+  int rc = cio_web_response_write(res, "partial\n", 8);
   return rc < 0 ? rc : CIO_EPROTO;
 }
 
 /* Sleeps ms milliseconds, counting starts, ends and cancellations. */
 static int started, finished, cancelled;
 
-static int h_sleep(cio_http_request *req, cio_http_response *res, void *a) {
+static int h_sleep(cio_web_request *req, cio_web_response *res, void *a) {
   (void)a;
   started++;
-  int rc = cio_sleep(atoi(cio_http_request_param(req, "ms")) / 1000.0);
+  int rc = cio_sleep(atoi(cio_web_request_param(req, "ms")) / 1000.0);
   if (rc == CIO_ECANCELED) {
     cancelled++;
     return rc;
   }
   finished++;
-  return cio_http_response_set_text(res, 200, "slept\n");
+  return cio_web_response_set_text(res, 200, "slept\n");
 }
 
 /* A handler may not shut its own server down (it would wait for itself). */
-static cio_http_server *own_server;
+static cio_web_server *own_server;
 
-static int h_shutdown(cio_http_request *req, cio_http_response *res,
+static int h_shutdown(cio_web_request *req, cio_web_response *res,
                       void *a) {
   (void)req;
   (void)a;
-  CHECK_EQ(cio_http_server_shutdown(own_server, 1.0), CIO_EDEADLK);
-  CHECK_EQ(cio_http_server_close(own_server), CIO_EDEADLK);
-  return cio_http_response_set_text(res, 200, "refused\n");
+  CHECK_EQ(cio_web_server_shutdown(own_server, 1.0), CIO_EDEADLK);
+  CHECK_EQ(cio_web_server_close(own_server), CIO_EDEADLK);
+  return cio_web_response_set_text(res, 200, "refused\n");
 }
 
 static void make_app(struct fx *f) {
-  CHECK_EQ(cio_http_app_new(&f->app), 0);
-  CHECK_EQ(cio_http_app_route(f->app, "POST", "/shutdown", h_shutdown, NULL),
+  CHECK_EQ(cio_web_app_new(&f->app), 0);
+  CHECK_EQ(cio_web_app_route(f->app, "POST", "/shutdown", h_shutdown, NULL),
            0);
-  CHECK_EQ(cio_http_app_route(f->app, "GET", "/hello", h_hello, NULL), 0);
-  CHECK_EQ(cio_http_app_route(f->app, "GET", "/fail", h_fail, NULL), 0);
-  CHECK_EQ(cio_http_app_route(f->app, "GET", "/fail/late", h_fail_late, NULL),
+  CHECK_EQ(cio_web_app_route(f->app, "GET", "/hello", h_hello, NULL), 0);
+  CHECK_EQ(cio_web_app_route(f->app, "GET", "/fail", h_fail, NULL), 0);
+  CHECK_EQ(cio_web_app_route(f->app, "GET", "/fail/late", h_fail_late, NULL),
            0);
-  CHECK_EQ(cio_http_app_route(f->app, "GET", "/sleep/{ms}", h_sleep, NULL),
+  CHECK_EQ(cio_web_app_route(f->app, "GET", "/sleep/{ms}", h_sleep, NULL),
            0);
 }
 
@@ -85,7 +85,7 @@ static int errors_main(void *arg, void **result) {
   need_program(CURL);
   struct fx f = {0};
   make_app(&f);
-  cio_http_server_opts o = {.log = capture_log,
+  cio_web_server_opts o = {.log = capture_log,
                             .cancel_on_disconnect = in_tasks};
   fx_open(&f, &o);
   char u1[96], u2[96];
@@ -133,7 +133,7 @@ static int disconnect_main(void *arg, void **result) {
   (void)result;
   struct fx f = {0};
   make_app(&f);
-  cio_http_server_opts o = {.cancel_on_disconnect = !ignore};
+  cio_web_server_opts o = {.cancel_on_disconnect = !ignore};
   fx_open(&f, &o);
   started = finished = cancelled = 0;
   cio_stream *s;
@@ -144,7 +144,7 @@ static int disconnect_main(void *arg, void **result) {
     CHECK_EQ(cio_sleep(0.01), 0);
   double t0 = mono_now();
   CHECK_EQ(cio_stream_close(s), 0); /* gone before the answer */
-  while (cio_http_server_connections(f.srv) > 0)
+  while (cio_web_server_connections(f.srv) > 0)
     CHECK_EQ(cio_sleep(0.01), 0);
   double took = mono_now() - t0;
   if (ignore) {
@@ -175,7 +175,7 @@ static int halfclose_main(void *arg, void **result) {
   (void)result;
   struct fx f = {0};
   make_app(&f);
-  cio_http_server_opts o = {.cancel_on_disconnect = true};
+  cio_web_server_opts o = {.cancel_on_disconnect = true};
   fx_open(&f, &o);
   started = finished = cancelled = 0;
   cio_stream *s;
@@ -240,7 +240,7 @@ static int shutdown_main(void *arg, void **result) {
   while (started < 3)
     CHECK_EQ(cio_sleep(0.01), 0);
   double t0 = mono_now();
-  CHECK_EQ(cio_http_server_shutdown(f.srv, 5.0), 0);
+  CHECK_EQ(cio_web_server_shutdown(f.srv, 5.0), 0);
   double took = mono_now() - t0;
   CHECK(took > 0.15 && took < 1.0); /* waited for the requests, no longer */
   CHECK_EQ(finished, 3);
@@ -258,7 +258,7 @@ static int shutdown_main(void *arg, void **result) {
   cio_stream *late;
   CHECK_EQ(cio_open_connection(&late, "127.0.0.1", f.port, NULL),
            CIO_ECONNREFUSED);
-  CHECK_EQ(cio_http_server_shutdown(f.srv, 1.0), 0); /* again: done */
+  CHECK_EQ(cio_web_server_shutdown(f.srv, 1.0), 0); /* again: done */
   fx_close(&f);
   return 0;
 }
@@ -273,7 +273,7 @@ static int deadline_main(void *arg, void **result) {
   need_program(CURL);
   struct fx f = {0};
   make_app(&f);
-  cio_http_server_opts o = {.cancel_on_disconnect = in_tasks};
+  cio_web_server_opts o = {.cancel_on_disconnect = in_tasks};
   fx_open(&f, &o);
   started = finished = cancelled = 0;
   char url[96];
@@ -284,11 +284,11 @@ static int deadline_main(void *arg, void **result) {
   while (started < 1)
     CHECK_EQ(cio_sleep(0.01), 0);
   double t0 = mono_now();
-  CHECK_EQ(cio_http_server_shutdown(f.srv, 0.2), CIO_ETIMEDOUT);
+  CHECK_EQ(cio_web_server_shutdown(f.srv, 0.2), CIO_ETIMEDOUT);
   double took = mono_now() - t0;
   CHECK(took > 0.15 && took < 1.0);
   CHECK_EQ(cancelled, 1);
-  CHECK_EQ(cio_http_server_connections(f.srv), 0);
+  CHECK_EQ(cio_web_server_connections(f.srv), 0);
   CHECK_EQ(cio_task_join(t, NULL), 0);
   CHECK_EQ(job.code, 52); /* curl: empty reply from server */
   free(job.out);
@@ -345,7 +345,7 @@ static int own_main(void *arg, void **result) {
   for (int tasks = 0; tasks < 2; tasks++) {
     struct fx f = {0};
     make_app(&f);
-    cio_http_server_opts o = {.cancel_on_disconnect = tasks};
+    cio_web_server_opts o = {.cancel_on_disconnect = tasks};
     fx_open(&f, &o);
     own_server = f.srv;
     static const char req[] = "POST /shutdown HTTP/1.0\r\n\r\n";
@@ -366,7 +366,7 @@ static int wrap_main(void *arg, void **result) {
   (void)result;
   struct fx f = {0};
   make_app(&f);
-  cio_http_server_opts o = {.wrap = wrap_plain, .wrap_arg = &wrapped};
+  cio_web_server_opts o = {.wrap = wrap_plain, .wrap_arg = &wrapped};
   fx_open(&f, &o);
   for (int i = 0; i < 2; i++) {
     char *out = raw_exchange(f.port, "GET /hello HTTP/1.0\r\n\r\n", 23, 5,
@@ -383,14 +383,14 @@ TEST(wrap_sees_every_connection) {
   run_main(wrap_main, NULL);
 }
 
-/* ---- cio_http_run and workers ----------------------------------------------- */
+/* ---- cio_web_run and workers ----------------------------------------------- */
 
 static pthread_mutex_t run_lock = PTHREAD_MUTEX_INITIALIZER;
 static int run_port, run_started;
 static pthread_t worker_threads[8];
 static int n_worker_threads;
 
-static int h_who(cio_http_request *req, cio_http_response *res, void *a) {
+static int h_who(cio_web_request *req, cio_web_response *res, void *a) {
   (void)req;
   (void)a;
   pthread_t self = pthread_self();
@@ -401,16 +401,16 @@ static int h_who(cio_http_request *req, cio_http_response *res, void *a) {
   if (!seen && n_worker_threads < 8)
     worker_threads[n_worker_threads++] = self;
   pthread_mutex_unlock(&run_lock);
-  return cio_http_response_set_text(res, 200, "who\n");
+  return cio_web_response_set_text(res, 200, "who\n");
 }
 
-static int on_start(cio_http_server *srv, int worker, void *arg) {
+static int on_start(cio_web_server *srv, int worker, void *arg) {
   CHECK(arg == &run_port);
   CHECK(worker == 0 || worker == 1);
   pthread_mutex_lock(&run_lock);
   if (run_port == 0)
-    run_port = cio_http_server_port(srv);
-  CHECK_EQ(cio_http_server_port(srv), run_port);
+    run_port = cio_web_server_port(srv);
+  CHECK_EQ(cio_web_server_port(srv), run_port);
   run_started++;
   pthread_mutex_unlock(&run_lock);
   return 0;
@@ -424,19 +424,19 @@ static int locked_read(const int *v) {
 }
 
 static void *run_thread(void *arg) {
-  cio_http_app *app = arg;
-  cio_http_server_opts o = {.workers = 2, .on_start = on_start,
+  cio_web_app *app = arg;
+  cio_web_server_opts o = {.workers = 2, .on_start = on_start,
                             .on_start_arg = &run_port,
                             .shutdown_timeout = 2};
-  intptr_t rc = cio_http_run(app, "127.0.0.1", 0, &o);
+  intptr_t rc = cio_web_run(app, "127.0.0.1", 0, &o);
   return (void *)rc;
 }
 
 TEST(run_with_two_workers_until_sigterm) {
   need_program(CURL);
-  cio_http_app *app;
-  CHECK_EQ(cio_http_app_new(&app), 0);
-  CHECK_EQ(cio_http_app_route(app, "GET", "/who", h_who, NULL), 0);
+  cio_web_app *app;
+  CHECK_EQ(cio_web_app_new(&app), 0);
+  CHECK_EQ(cio_web_app_route(app, "GET", "/who", h_who, NULL), 0);
   pthread_t th;
   CHECK_EQ(pthread_create(&th, NULL, run_thread, app), 0);
   for (int i = 0; i < 500 && locked_read(&run_started) < 2; i++)
@@ -457,5 +457,5 @@ TEST(run_with_two_workers_until_sigterm) {
   void *rc;
   CHECK_EQ(pthread_join(th, &rc), 0);
   CHECK_EQ((intptr_t)rc, 0);
-  cio_http_app_free(app);
+  cio_web_app_free(app);
 }

@@ -7,33 +7,33 @@
 
 static int n_handled;
 
-static int h_hello(cio_http_request *req, cio_http_response *res, void *a) {
+static int h_hello(cio_web_request *req, cio_web_response *res, void *a) {
   (void)req;
   (void)a;
   n_handled++;
-  return cio_http_response_set_text(res, 200, "hello\n");
+  return cio_web_response_set_text(res, 200, "hello\n");
 }
 
-static int h_echo(cio_http_request *req, cio_http_response *res, void *a) {
+static int h_echo(cio_web_request *req, cio_web_response *res, void *a) {
   (void)a;
   size_t len;
-  const void *body = cio_http_request_body(req, &len);
-  return cio_http_response_set_body(res, body, len);
+  const void *body = cio_web_request_body(req, &len);
+  return cio_web_response_set_body(res, body, len);
 }
 
-static int h_count(cio_http_request *req, cio_http_response *res, void *a) {
+static int h_count(cio_web_request *req, cio_web_response *res, void *a) {
   (void)a;
   n_handled++;
   char text[64];
-  snprintf(text, sizeof text, "n=%s\n", cio_http_request_param(req, "n"));
-  return cio_http_response_set_text(res, 200, text);
+  snprintf(text, sizeof text, "n=%s\n", cio_web_request_param(req, "n"));
+  return cio_web_response_set_text(res, 200, text);
 }
 
 static void make_app(struct fx *f) {
-  CHECK_EQ(cio_http_app_new(&f->app), 0);
-  CHECK_EQ(cio_http_app_route(f->app, "GET", "/hello", h_hello, NULL), 0);
-  CHECK_EQ(cio_http_app_route(f->app, "POST", "/echo", h_echo, NULL), 0);
-  CHECK_EQ(cio_http_app_route(f->app, "GET", "/count/{n}", h_count, NULL), 0);
+  CHECK_EQ(cio_web_app_new(&f->app), 0);
+  CHECK_EQ(cio_web_app_route(f->app, "GET", "/hello", h_hello, NULL), 0);
+  CHECK_EQ(cio_web_app_route(f->app, "POST", "/echo", h_echo, NULL), 0);
+  CHECK_EQ(cio_web_app_route(f->app, "GET", "/count/{n}", h_count, NULL), 0);
 }
 
 /* ---- malformed requests ------------------------------------------------ */
@@ -98,7 +98,7 @@ static int corpus_main(void *arg, void **result) {
   char *out = raw_exchange(f.port, ok, sizeof ok - 1, 5, NULL, NULL);
   CHECK_PREFIX(out, "HTTP/1.1 200 OK\r\n");
   free(out);
-  CHECK_EQ(cio_http_server_connections(f.srv), 0);
+  CHECK_EQ(cio_web_server_connections(f.srv), 0);
   fx_close(&f);
   return 0;
 }
@@ -114,7 +114,7 @@ static int sizes_main(void *arg, void **result) {
   (void)result;
   struct fx f = {0};
   make_app(&f);
-  cio_http_server_opts o = {.max_header_size = 4096, .max_headers = 20,
+  cio_web_server_opts o = {.max_header_size = 4096, .max_headers = 20,
                             .max_body_size = 1000};
   fx_open(&f, &o);
   /* A 5 kB header: 431, even though the client never ends its head. */
@@ -237,7 +237,7 @@ static int slowloris_main(void *arg, void **result) {
   need_program(CURL);
   struct fx f = {0};
   make_app(&f);
-  cio_http_server_opts o = {.header_timeout = 1.0};
+  cio_web_server_opts o = {.header_timeout = 1.0};
   fx_open(&f, &o);
   const char *py[] = {PY, "-c", py_slowloris, f.port_s, NULL};
   cio_process *p;
@@ -256,7 +256,7 @@ static int slowloris_main(void *arg, void **result) {
     free(out);
     CHECK(mono_now() - t0 < 0.5);
   }
-  CHECK(cio_http_server_connections(f.srv) >= 20);
+  CHECK(cio_web_server_connections(f.srv) >= 20);
   void *text;
   size_t len;
   CHECK_EQ(cio_process_communicate(p, NULL, 0, &text, &len, NULL, NULL), 0);
@@ -287,7 +287,7 @@ static int idle_main(void *arg, void **result) {
   (void)result;
   struct fx f = {0};
   make_app(&f);
-  cio_http_server_opts o = {.keep_alive_timeout = 0.3, .body_timeout = 0.3};
+  cio_web_server_opts o = {.keep_alive_timeout = 0.3, .body_timeout = 0.3};
   fx_open(&f, &o);
   /* One request, then silence: closed quietly after about 0.3 s. */
   double t0 = mono_now();
@@ -325,7 +325,7 @@ static int maxconn_main(void *arg, void **result) {
   (void)result;
   struct fx f = {0};
   make_app(&f);
-  cio_http_server_opts o = {.max_connections = 2};
+  cio_web_server_opts o = {.max_connections = 2};
   fx_open(&f, &o);
   cio_stream *c[3];
   for (int i = 0; i < 3; i++)
@@ -341,7 +341,7 @@ static int maxconn_main(void *arg, void **result) {
   CHECK_EQ(cio_timeout_enter(&to, 0.3), 0);
   ssize_t n = cio_stream_read(c[2], buf, sizeof buf);
   CHECK_EQ(cio_timeout_exit(&to, (int)n), CIO_ETIMEDOUT);
-  CHECK_EQ(cio_http_server_connections(f.srv), 2);
+  CHECK_EQ(cio_web_server_connections(f.srv), 2);
   CHECK_EQ(cio_stream_close(c[0]), 0);
   n = cio_stream_read(c[2], buf, sizeof buf - 1);
   CHECK(n > 0);
@@ -385,7 +385,7 @@ static int watch_conns(void *arg, void **result) {
   (void)result;
   struct fx *f = arg;
   for (;;) {
-    size_t n = cio_http_server_connections(f->srv);
+    size_t n = cio_web_server_connections(f->srv);
     if (n > max_conns)
       max_conns = n;
     if (cio_sleep(0.01) < 0)

@@ -16,15 +16,15 @@ struct site {
   long handled, answered;
 };
 
-static int hello(cio_http_request *req, cio_http_response *res, void *arg) {
+static int hello(cio_web_request *req, cio_web_response *res, void *arg) {
   struct site *st = arg;
   int rc = cio_sleep(0.001);
   if (rc < 0)
     return rc;
   char body[64];
-  snprintf(body, sizeof body, "hello %s", cio_http_request_param(req, "who"));
+  snprintf(body, sizeof body, "hello %s", cio_web_request_param(req, "who"));
   st->handled++;
-  return cio_http_response_set_text(res, 200, body);
+  return cio_web_response_set_text(res, 200, body);
 }
 
 /* One request and its response on `s`; 0 when the answer was right. */
@@ -77,24 +77,24 @@ static int client(void *arg, void **result) {
 }
 
 static void free_app(void *app) {
-  cio_http_app_free(app);
+  cio_web_app_free(app);
 }
 
 static void close_server(void *srv) {
-  (void)!cio_http_server_close(srv);
+  (void)!cio_web_server_close(srv);
 }
 
 static int main_site(void *arg, void **result) {
   (void)result;
   struct site *st = arg;
-  cio_http_app *app;
-  TRY(cio_http_app_new(&app));
+  cio_web_app *app;
+  TRY(cio_web_app_new(&app));
   DEFER_CALL(free_app, app);
-  TRY(cio_http_app_route(app, "GET", "/hello/{who}", hello, st));
-  cio_http_server *srv;
-  TRY(cio_http_server_open(&srv, app, "127.0.0.1", 0, NULL));
+  TRY(cio_web_app_route(app, "GET", "/hello/{who}", hello, st));
+  cio_web_server *srv;
+  TRY(cio_web_server_open(&srv, app, "127.0.0.1", 0, NULL));
   DEFER_CALL(close_server, srv);
-  st->port = cio_http_server_port(srv);
+  st->port = cio_web_server_port(srv);
   struct client_arg ca[2] = {{st, 1}, {st, 2}};
   cio_task *c[2];
   for (int i = 0; i < 2; i++)
@@ -108,7 +108,7 @@ static int main_site(void *arg, void **result) {
       rc = 0;
     TRY(rc);
   }
-  TRY(cio_http_server_shutdown(srv, 1.0));
+  TRY(cio_web_server_shutdown(srv, 1.0));
   return 0;
 }
 

@@ -8,24 +8,24 @@
 #include "casyncio/tls.h"
 #include "tls_certs.h"
 
-static int h_hello(cio_http_request *req, cio_http_response *res, void *a) {
+static int h_hello(cio_web_request *req, cio_web_response *res, void *a) {
   (void)req;
   (void)a;
-  return cio_http_response_set_text(res, 200, "hello over tls\n");
+  return cio_web_response_set_text(res, 200, "hello over tls\n");
 }
 
-static int h_echo(cio_http_request *req, cio_http_response *res, void *a) {
+static int h_echo(cio_web_request *req, cio_web_response *res, void *a) {
   (void)a;
   size_t len;
-  const void *body = cio_http_request_body(req, &len);
-  return cio_http_response_set_body(res, body, len);
+  const void *body = cio_web_request_body(req, &len);
+  return cio_web_response_set_body(res, body, len);
 }
 
-static int h_stream(cio_http_request *req, cio_http_response *res, void *a) {
+static int h_stream(cio_web_request *req, cio_web_response *res, void *a) {
   (void)req;
   (void)a;
   for (int i = 0; i < 3; i++) {
-    int rc = cio_http_response_write(res, "chunk\n", 6);
+    int rc = cio_web_response_write(res, "chunk\n", 6);
     if (rc < 0)
       return rc;
   }
@@ -43,10 +43,10 @@ static cio_tls_context *server_context(void) {
 }
 
 static void make_app(struct fx *f) {
-  CHECK_EQ(cio_http_app_new(&f->app), 0);
-  CHECK_EQ(cio_http_app_route(f->app, "GET", "/hello", h_hello, NULL), 0);
-  CHECK_EQ(cio_http_app_route(f->app, "POST", "/echo", h_echo, NULL), 0);
-  CHECK_EQ(cio_http_app_route(f->app, "GET", "/stream", h_stream, NULL), 0);
+  CHECK_EQ(cio_web_app_new(&f->app), 0);
+  CHECK_EQ(cio_web_app_route(f->app, "GET", "/hello", h_hello, NULL), 0);
+  CHECK_EQ(cio_web_app_route(f->app, "POST", "/echo", h_echo, NULL), 0);
+  CHECK_EQ(cio_web_app_route(f->app, "GET", "/stream", h_stream, NULL), 0);
 }
 
 static const char py_https[] =
@@ -76,7 +76,7 @@ static int https_main(void *arg, void **result) {
   struct fx f = {0};
   make_app(&f);
   cio_tls_opts tls = {.context = ctx};
-  cio_http_server_opts o = {.tls = &tls};
+  cio_web_server_opts o = {.tls = &tls};
   fx_open(&f, &o);
   cio_tls_context_free(ctx); /* the server keeps its own reference */
   char url[96];
@@ -118,10 +118,10 @@ static int https_unix_main(void *arg, void **result) {
   struct fx f = {0};
   make_app(&f);
   cio_tls_opts tls = {.context = ctx};
-  cio_http_server_opts o = {.tls = &tls};
+  cio_web_server_opts o = {.tls = &tls};
   char path[108];
   snprintf(path, sizeof path, "/tmp/cio_https_%d.sock", getpid());
-  CHECK_EQ(cio_http_server_open_unix(&f.srv, f.app, path, &o), 0);
+  CHECK_EQ(cio_web_server_open_unix(&f.srv, f.app, path, &o), 0);
   cio_tls_context_free(ctx);
   const char *argv[] = {CURL, "-sS", "--cacert", tls_path("ca.pem"),
                         "--unix-socket", path, "https://localhost/hello",
@@ -131,9 +131,9 @@ static int https_unix_main(void *arg, void **result) {
   CHECK_STR(out, "hello over tls\n");
   free(out);
   cio_tls_opts none = {0};
-  cio_http_server_opts bad = {.tls = &none};
-  cio_http_server *s2;
-  CHECK_EQ(cio_http_server_open(&s2, f.app, "127.0.0.1", 0, &bad),
+  cio_web_server_opts bad = {.tls = &none};
+  cio_web_server *s2;
+  CHECK_EQ(cio_web_server_open(&s2, f.app, "127.0.0.1", 0, &bad),
            CIO_EINVAL);
   fx_close(&f);
   tls_certs_remove();

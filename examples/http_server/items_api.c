@@ -184,7 +184,7 @@ static int insert_into_db(const char *name, double price, json_t **out) {
 /* ---- handlers ------------------------------------------------------------ */
 
 /* GET /items/ */
-static int get_items(cio_http_request *req, cio_http_response *res,
+static int get_items(cio_web_request *req, cio_web_response *res,
                      void *arg) {
   (void)req;
   (void)arg;
@@ -192,24 +192,24 @@ static int get_items(cio_http_request *req, cio_http_response *res,
   int rc = fetch_from_db(&data);
   if (rc < 0)
     return rc; /* the client gets 500; the server logs the error */
-  rc = cio_http_response_set_json(res, 200, data);
+  rc = cio_web_response_set_json(res, 200, data);
   json_decref(data);
   return rc;
 }
 
-static int error_json(cio_http_response *res, int status, const char *text) {
+static int error_json(cio_web_response *res, int status, const char *text) {
   json_t *body = json_pack("{s:s}", "detail", text);
-  int rc = cio_http_response_set_json(res, status, body);
+  int rc = cio_web_response_set_json(res, status, body);
   json_decref(body);
   return rc;
 }
 
 /* GET /items/{id} */
-static int get_item(cio_http_request *req, cio_http_response *res,
+static int get_item(cio_web_request *req, cio_web_response *res,
                     void *arg) {
   (void)arg;
   char *end;
-  long id = strtol(cio_http_request_param(req, "id"), &end, 10);
+  long id = strtol(cio_web_request_param(req, "id"), &end, 10);
   if (*end != '\0' || id <= 0)
     return error_json(res, 422, "id must be a positive integer");
   json_t *item;
@@ -218,19 +218,19 @@ static int get_item(cio_http_request *req, cio_http_response *res,
     return error_json(res, 404, "Item not found");
   if (rc < 0)
     return rc;
-  rc = cio_http_response_set_json(res, 200, item);
+  rc = cio_web_response_set_json(res, 200, item);
   json_decref(item);
   return rc;
 }
 
 /* POST /items/ with {"name": ..., "price": ...} */
-static int create_item(cio_http_request *req, cio_http_response *res,
+static int create_item(cio_web_request *req, cio_web_response *res,
                        void *arg) {
   (void)arg;
   json_t *body;
   const char *name;
   double price;
-  if (cio_http_request_json(req, &body) < 0)
+  if (cio_web_request_json(req, &body) < 0)
     return error_json(res, 400, "the body must be JSON");
   int ok = json_unpack(body, "{s:s, s:F}", "name", &name, "price", &price);
   json_t *item = NULL;
@@ -242,7 +242,7 @@ static int create_item(cio_http_request *req, cio_http_response *res,
     return error_json(res, 507, "the table is full");
   if (rc < 0)
     return rc;
-  rc = cio_http_response_set_json(res, 201, item);
+  rc = cio_web_response_set_json(res, 201, item);
   json_decref(item);
   return rc;
 }
@@ -254,12 +254,12 @@ static void on_signal(void *arg) {
 }
 
 /* The routes, and SIGINT/SIGTERM setting `stop`. */
-static int set_up(cio_http_app *app, cio_event *stop) {
-  int rc = cio_http_app_route(app, "GET", "/items/", get_items, NULL);
+static int set_up(cio_web_app *app, cio_event *stop) {
+  int rc = cio_web_app_route(app, "GET", "/items/", get_items, NULL);
   if (rc == 0)
-    rc = cio_http_app_route(app, "POST", "/items/", create_item, NULL);
+    rc = cio_web_app_route(app, "POST", "/items/", create_item, NULL);
   if (rc == 0)
-    rc = cio_http_app_route(app, "GET", "/items/{id}", get_item, NULL);
+    rc = cio_web_app_route(app, "GET", "/items/{id}", get_item, NULL);
   if (rc == 0)
     rc = cio_loop_add_signal_handler(NULL, SIGINT, on_signal, stop);
   if (rc == 0)
@@ -268,21 +268,21 @@ static int set_up(cio_http_app *app, cio_event *stop) {
 }
 
 /* Serve until a signal, then shut down gracefully. */
-static int run_server(cio_http_app *app, int port, cio_event *stop) {
-  cio_http_server *srv;
-  int rc = cio_http_server_open(&srv, app, "127.0.0.1", port, NULL);
+static int run_server(cio_web_app *app, int port, cio_event *stop) {
+  cio_web_server *srv;
+  int rc = cio_web_server_open(&srv, app, "127.0.0.1", port, NULL);
   if (rc < 0) {
     fprintf(stderr, "items_api: port %d: %s\n", port, cio_strerror(rc));
     return rc;
   }
-  printf("listening on http://127.0.0.1:%d\n", cio_http_server_port(srv));
+  printf("listening on http://127.0.0.1:%d\n", cio_web_server_port(srv));
   fflush(stdout);
   rc = cio_event_wait(stop); /* CIO_ECANCELED: stopped some other way */
   printf("shutting down\n");
   fflush(stdout);
-  if (cio_http_server_shutdown(srv, 10.0) == CIO_ETIMEDOUT)
+  if (cio_web_server_shutdown(srv, 10.0) == CIO_ETIMEDOUT)
     printf("requests still running after 10 s were cancelled\n");
-  (void)!cio_http_server_close(srv); /* shut down already */
+  (void)!cio_web_server_close(srv); /* shut down already */
   return rc;
 }
 
@@ -291,9 +291,9 @@ static int serve(void *arg, void **result) {
   int rc = open_db();
   if (rc < 0)
     return rc;
-  cio_http_app *app = NULL;
+  cio_web_app *app = NULL;
   cio_event *stop = NULL;
-  rc = cio_http_app_new(&app);
+  rc = cio_web_app_new(&app);
   if (rc == 0)
     rc = cio_event_new(&stop);
   if (rc == 0)
@@ -305,7 +305,7 @@ static int serve(void *arg, void **result) {
   cio_loop_remove_signal_handler(NULL, SIGINT);
   cio_loop_remove_signal_handler(NULL, SIGTERM);
   cio_event_free(stop);
-  cio_http_app_free(app);
+  cio_web_app_free(app);
   close_db();
   if (rc == 0)
     printf("bye\n");

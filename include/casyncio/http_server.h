@@ -4,47 +4,53 @@
  * ordinary function run as a task, so it may await anything (a database
  * query, an HTTP call, cio_sleep, an executor job) and then answer.
  *
- *   static int get_item(cio_http_request *req, cio_http_response *res,
+ *   static int get_item(cio_web_request *req, cio_web_response *res,
  *                       void *arg) {
- *     const char *id = cio_http_request_param(req, "id");
+ *     const char *id = cio_web_request_param(req, "id");
  *     json_t *item;
  *     int rc = lookup_item(id, &item);        // suspends; others run
  *     if (rc == CIO_ENOENT)
- *       return cio_http_response_set_text(res, 404, "no such item\n");
+ *       return cio_web_response_set_text(res, 404, "no such item\n");
  *     if (rc < 0)
  *       return rc;                            // 500, logged
- *     rc = cio_http_response_set_json(res, 200, item);
+ *     rc = cio_web_response_set_json(res, 200, item);
  *     json_decref(item);
  *     return rc;
  *   }
  *
- *   cio_http_app *app;
- *   cio_http_app_new(&app);
- *   cio_http_app_route(app, "GET", "/items/{id}", get_item, NULL);
- *   cio_http_server *srv;
- *   cio_http_server_open(&srv, app, "127.0.0.1", 8000, NULL);  // in a task
+ *   cio_web_app *app;
+ *   cio_web_app_new(&app);
+ *   cio_web_app_route(app, "GET", "/items/{id}", get_item, NULL);
+ *   cio_web_server *srv;
+ *   cio_web_server_open(&srv, app, "127.0.0.1", 8000, NULL);  // in a task
  *   ...                                     // serve until told to stop
- *   cio_http_server_shutdown(srv, 10.0);    // graceful, with a deadline
- *   cio_http_server_close(srv);
- *   cio_http_app_free(app);
+ *   cio_web_server_shutdown(srv, 10.0);    // graceful, with a deadline
+ *   cio_web_server_close(srv);
+ *   cio_web_app_free(app);
  *
- * or, uvicorn-style, cio_http_run(app, host, port, &opts) runs one loop
+ * or, uvicorn-style, cio_web_run(app, host, port, &opts) runs one loop
  * per worker thread until SIGINT or SIGTERM and shuts down gracefully.
  *
- * Over TCP, Unix sockets, and TLS on either (cio_http_server_opts.tls).
+ * Over TCP, Unix sockets, and TLS on either (cio_web_server_opts.tls).
  *
  * The protocol: HTTP/1.0 and 1.1 with keep-alive and pipelining
  * (responses go out in request order), chunked request and response
  * bodies, HEAD (served by the GET handler without a body), Expect:
  * 100-continue, a Date header on every response.  Requests are parsed by
  * node's http-parser (Debian's libhttp-parser).  Hostile clients meet
- * limits, each with a default and an option: see cio_http_server_opts.
+ * limits, each with a default and an option: see cio_web_server_opts.
  *
  * Memory: the app (routes) is not tied to a loop and may be shared by
  * servers of several threads.  A server belongs to the loop that opened
  * it.  Request and response objects belong to the server: they are valid
  * inside the handler call only, and so are the strings they hand out.
  * JSON values are jansson's (json_t, <jansson.h>).
+ *
+ * Names: the server's are cio_web_* (as aiohttp's server side is
+ * aiohttp.web: web.Application, web.Request, web.Response, web.run_app),
+ * so that a handler may include casyncio/http_client.h too and await the
+ * HTTP client, whose cio_http_request and cio_http_response are other
+ * types.
  */
 #ifndef CASYNCIO_HTTP_SERVER_H
 #define CASYNCIO_HTTP_SERVER_H
@@ -58,20 +64,20 @@ extern "C" {
 struct json_t;       /* jansson's json_t */
 struct cio_tls_opts; /* casyncio/tls.h */
 
-typedef struct cio_http_app cio_http_app;
-typedef struct cio_http_server cio_http_server;
-typedef struct cio_http_request cio_http_request;
-typedef struct cio_http_response cio_http_response;
+typedef struct cio_web_app cio_web_app;
+typedef struct cio_web_server cio_web_server;
+typedef struct cio_web_request cio_web_request;
+typedef struct cio_web_response cio_web_response;
 
 /* A request handler.  It runs in a task (its connection's, or its own
- * with cio_http_server_opts.cancel_on_disconnect) and may suspend.  It fills
+ * with cio_web_server_opts.cancel_on_disconnect) and may suspend.  It fills
  * `res` and returns 0, or returns a negative CIO_E* code: the client gets
  * 500 Internal Server Error (or, if the response was already started, the
  * connection is closed) and a line naming the route, the task and the
  * error is logged.  Returning CIO_ECANCELED (the task was cancelled:
  * shutdown deadline, client gone) sends nothing and closes the
  * connection.  `arg` is the one given with the route. */
-typedef int (*cio_http_handler)(cio_http_request *req, cio_http_response *res,
+typedef int (*cio_web_handler)(cio_web_request *req, cio_web_response *res,
                                 void *arg);
 
 /* ------------------------------------------------------------------------
@@ -82,10 +88,10 @@ typedef int (*cio_http_handler)(cio_http_request *req, cio_http_response *res,
  * a server uses it, read-only: servers of several threads may share it.
  * Returns 0, CIO_EINVAL (out NULL), CIO_ENOMEM; `*out` is NULL on
  * failure. */
-CIO_API CIO_NODISCARD int cio_http_app_new(cio_http_app **out);
+CIO_API CIO_NODISCARD int cio_web_app_new(cio_web_app **out);
 
 /* Free `app`.  No server may use it any more (closed).  NULL is accepted. */
-CIO_API void cio_http_app_free(cio_http_app *app);
+CIO_API void cio_web_app_free(cio_web_app *app);
 
 /* Route requests for `method` and a path matching `pattern` to
  * `fn(req, res, arg)`.
@@ -94,7 +100,7 @@ CIO_API void cio_http_app_free(cio_http_app *app);
  * or "*" matches any method.  A GET route also serves HEAD unless a HEAD
  * route exists.  `pattern` starts with '/' and is made of segments
  * between slashes: a literal ("items"), a parameter ("{id}": any one
- * segment, read with cio_http_request_param), or, as the last segment
+ * segment, read with cio_web_request_param), or, as the last segment
  * only, a rest parameter ("{path...}": the rest of the path, slashes
  * included, possibly empty).  Literals are compared with the
  * percent-decoded path; a trailing slash counts ("/items/" is not
@@ -110,8 +116,8 @@ CIO_API void cio_http_app_free(cio_http_app *app);
  * a token), CIO_EEXIST (this method and pattern are routed already),
  * CIO_EBUSY (a server uses the app), CIO_ENOMEM.  The strings are
  * copied. */
-CIO_API CIO_NODISCARD int cio_http_app_route(cio_http_app *app, const char *method,
-                               const char *pattern, cio_http_handler fn,
+CIO_API CIO_NODISCARD int cio_web_app_route(cio_web_app *app, const char *method,
+                               const char *pattern, cio_web_handler fn,
                                void *arg);
 
 /* ------------------------------------------------------------------------
@@ -120,7 +126,7 @@ CIO_API CIO_NODISCARD int cio_http_app_route(cio_http_app *app, const char *meth
 
 /* Options.  Zero-initialise and set what you need; 0 means the default.
  * Timeouts are in seconds; CIO_NO_TIMEOUT turns one off. */
-typedef struct cio_http_server_opts {
+typedef struct cio_web_server_opts {
   /* From the first byte of a request until its head (request line and
    * headers) is complete (slowloris).  When it passes the client gets 408
    * Request Timeout and the connection closes.  0: 10 s. */
@@ -181,39 +187,39 @@ typedef struct cio_http_server_opts {
   int (*wrap)(cio_stream *raw, cio_stream **out, void *arg);
   void *wrap_arg;
 
-  /* For cio_http_run only. */
+  /* For cio_web_run only. */
   int workers;             /* threads, one loop each; 0: 1 */
   double shutdown_timeout; /* the graceful shutdown's deadline; 0: 10 s */
   /* Called on each worker's thread once its server listens: `worker` is
    * 0 .. workers-1.  Per-worker setup goes here (a connection pool per
-   * loop, say).  A negative return stops every worker and cio_http_run
+   * loop, say).  A negative return stops every worker and cio_web_run
    * returns it.  May suspend (it runs in the worker's main task). */
-  int (*on_start)(cio_http_server *srv, int worker, void *arg);
+  int (*on_start)(cio_web_server *srv, int worker, void *arg);
   void *on_start_arg;
-} cio_http_server_opts;
+} cio_web_server_opts;
 
 /* Listen on `host`:`port` (host NULL: 0.0.0.0; port 0: any free port, see
- * cio_http_server_port) and serve `app` on the current loop: each
+ * cio_web_server_port) and serve `app` on the current loop: each
  * connection runs in a task of its own.  `app` is borrowed and becomes
  * read-only; it must outlive the server.  `opts` may be NULL (copied).
  * Suspends only to resolve a host name.  Returns 0, CIO_EADDRINUSE and
  * other bind errors, resolver errors, CIO_EINVAL (no loop, NULL app,
  * negative or NaN timeouts, a tls without context), CIO_ENOTSUP (tls
  * without the TLS battery), CIO_ENOMEM.  `*out` is NULL on failure. */
-CIO_API CIO_NODISCARD int cio_http_server_open(cio_http_server **out, cio_http_app *app,
+CIO_API CIO_NODISCARD int cio_web_server_open(cio_web_server **out, cio_web_app *app,
                                  const char *host, int port,
-                                 const cio_http_server_opts *opts);
+                                 const cio_web_server_opts *opts);
 
 /* The same on the Unix socket `path` (removed again on close). */
-CIO_API CIO_NODISCARD int cio_http_server_open_unix(cio_http_server **out,
-                                      cio_http_app *app, const char *path,
-                                      const cio_http_server_opts *opts);
+CIO_API CIO_NODISCARD int cio_web_server_open_unix(cio_web_server **out,
+                                      cio_web_app *app, const char *path,
+                                      const cio_web_server_opts *opts);
 
 /* The bound TCP port, or -1 (Unix socket, NULL). */
-CIO_API int cio_http_server_port(const cio_http_server *srv);
+CIO_API int cio_web_server_port(const cio_web_server *srv);
 
 /* Connections open now. */
-CIO_API size_t cio_http_server_connections(const cio_http_server *srv);
+CIO_API size_t cio_web_server_connections(const cio_web_server *srv);
 
 /* Shut down gracefully: stop accepting, close idle keep-alive
  * connections, let requests in flight finish (their responses carry
@@ -227,13 +233,13 @@ CIO_API size_t cio_http_server_connections(const cio_http_server *srv);
  * server (it would wait for its own request: let it set an event that
  * the task owning the server waits for).  A second call waits as the
  * first. */
-CIO_API CIO_NODISCARD int cio_http_server_shutdown(cio_http_server *srv, double timeout);
+CIO_API CIO_NODISCARD int cio_web_server_shutdown(cio_web_server *srv, double timeout);
 
-/* Shut down (cancelling what still runs, unless cio_http_server_shutdown
+/* Shut down (cancelling what still runs, unless cio_web_server_shutdown
  * already did) and free `srv`.  Suspends; outside a task (CIO_EPERM) or
  * from one of its handlers (CIO_EDEADLK) it frees nothing.  Returns 0 or
  * CIO_ECANCELED (still closed and freed).  NULL is accepted. */
-CIO_API CIO_NODISCARD int cio_http_server_close(cio_http_server *srv);
+CIO_API CIO_NODISCARD int cio_web_server_close(cio_web_server *srv);
 
 /* Serve `app` on `host`:`port` until SIGINT or SIGTERM, then shut down
  * gracefully within opts->shutdown_timeout, as uvicorn does: the
@@ -244,8 +250,8 @@ CIO_API CIO_NODISCARD int cio_http_server_close(cio_http_server *srv);
  * running loop (it becomes worker 0).  Returns 0, or the first error: a
  * worker's bind or on_start error, CIO_EBUSY (a loop runs in this
  * thread), CIO_EINVAL, CIO_ENOMEM. */
-CIO_API CIO_NODISCARD int cio_http_run(cio_http_app *app, const char *host, int port,
-                         const cio_http_server_opts *opts);
+CIO_API CIO_NODISCARD int cio_web_run(cio_web_app *app, const char *host, int port,
+                         const cio_web_server_opts *opts);
 
 /* ------------------------------------------------------------------------
  * Requests: everything here is valid until the handler returns.
@@ -253,67 +259,67 @@ CIO_API CIO_NODISCARD int cio_http_run(cio_http_app *app, const char *host, int 
  * ---------------------------------------------------------------------- */
 
 /* "GET", "POST"... */
-CIO_API const char *cio_http_request_method(const cio_http_request *req);
+CIO_API const char *cio_web_request_method(const cio_web_request *req);
 
 /* The request target as sent: "/items/7?full=1". */
-CIO_API const char *cio_http_request_target(const cio_http_request *req);
+CIO_API const char *cio_web_request_target(const cio_web_request *req);
 
 /* The path, percent-decoded: "/items/7" ("%2F" gives '/'; "%00" stays as
  * it is).  Paths with "." or ".." segments are refused with 400 before
  * any handler runs, so the path is always clean. */
-CIO_API const char *cio_http_request_path(cio_http_request *req);
+CIO_API const char *cio_web_request_path(cio_web_request *req);
 
 /* The raw query string after '?' ("full=1"), "" when there is none. */
-CIO_API const char *cio_http_request_query(const cio_http_request *req);
+CIO_API const char *cio_web_request_query(const cio_web_request *req);
 
 /* The pattern of the route that matched ("/items/{id}"). */
-CIO_API const char *cio_http_request_route(const cio_http_request *req);
+CIO_API const char *cio_web_request_route(const cio_web_request *req);
 
 /* 10 for HTTP/1.0, 11 for HTTP/1.1. */
-CIO_API int cio_http_request_version(const cio_http_request *req);
+CIO_API int cio_web_request_version(const cio_web_request *req);
 
 /* The value of header `name`, matched case-insensitively, without
  * surrounding blanks; the first one when it is repeated; NULL when
  * absent. */
-CIO_API const char *cio_http_request_header(const cio_http_request *req,
+CIO_API const char *cio_web_request_header(const cio_web_request *req,
                                             const char *name);
 
 /* Header fields in the order received (trailers of a chunked body are not
  * included). */
-CIO_API size_t cio_http_request_header_count(const cio_http_request *req);
+CIO_API size_t cio_web_request_header_count(const cio_web_request *req);
 
 /* The `i`th header's name (as sent) and value.  Returns 0 or CIO_ERANGE
  * (then both are NULL). */
-CIO_API CIO_NODISCARD int cio_http_request_header_at(const cio_http_request *req, size_t i,
+CIO_API CIO_NODISCARD int cio_web_request_header_at(const cio_web_request *req, size_t i,
                                        const char **name, const char **value);
 
 /* The value of path parameter `name` ("{id}" in the route), decoded; NULL
  * if the route has no such parameter. */
-CIO_API const char *cio_http_request_param(cio_http_request *req,
+CIO_API const char *cio_web_request_param(cio_web_request *req,
                                            const char *name);
 
 /* The value of query parameter `name`, decoded as a form
  * (application/x-www-form-urlencoded: '+' is a space, %XX a byte): the
  * first when repeated, "" for "?flag" or "?flag=", NULL when absent or out
  * of memory. */
-CIO_API const char *cio_http_request_query_param(cio_http_request *req,
+CIO_API const char *cio_web_request_query_param(cio_web_request *req,
                                                  const char *name);
 
 /* The body (chunked bodies are reassembled) and its length in `*len` (may
  * be NULL).  Never NULL: an empty body is "" with length 0.  It is
  * followed by a NUL byte not counted in the length. */
-CIO_API const void *cio_http_request_body(const cio_http_request *req,
+CIO_API const void *cio_web_request_body(const cio_web_request *req,
                                           size_t *len);
 
 /* Parse the body as JSON (jansson's json_loadb): `*out` gets a new
  * reference to release with json_decref.  Returns 0, CIO_EINVAL (not
  * JSON, or NULL arguments; `*out` is NULL). */
-CIO_API CIO_NODISCARD int cio_http_request_json(const cio_http_request *req,
+CIO_API CIO_NODISCARD int cio_web_request_json(const cio_web_request *req,
                                   struct json_t **out);
 
 /* The client's address.  Returns 0, CIO_ENOTSUP (not a socket), or
  * CIO_EINVAL. */
-CIO_API CIO_NODISCARD int cio_http_request_peer_addr(const cio_http_request *req,
+CIO_API CIO_NODISCARD int cio_web_request_peer_addr(const cio_web_request *req,
                                        cio_addr *out);
 
 /* ------------------------------------------------------------------------
@@ -326,7 +332,7 @@ CIO_API CIO_NODISCARD int cio_http_request_peer_addr(const cio_http_request *req
 
 /* Set the status code (200 ... 599).  Returns 0, CIO_EINVAL (outside
  * 200-599, NULL), CIO_EALREADY (the head is sent). */
-CIO_API CIO_NODISCARD int cio_http_response_set_status(cio_http_response *res, int status);
+CIO_API CIO_NODISCARD int cio_web_response_set_status(cio_web_response *res, int status);
 
 /* Add a header line (another with the same name may exist).  Names are
  * tokens; values may not hold CR, LF or NUL.  Content-Length and
@@ -334,29 +340,29 @@ CIO_API CIO_NODISCARD int cio_http_response_set_status(cio_http_response *res, i
  * close" closes the connection after this response; a Date replaces the
  * server's.  Returns 0, CIO_EINVAL, CIO_EALREADY (head sent),
  * CIO_ENOMEM.  Copied. */
-CIO_API CIO_NODISCARD int cio_http_response_add_header(cio_http_response *res,
+CIO_API CIO_NODISCARD int cio_web_response_add_header(cio_web_response *res,
                                          const char *name, const char *value);
 
 /* Remove the headers called `name` (case-insensitive), then add this
- * one.  Returns as cio_http_response_add_header. */
-CIO_API CIO_NODISCARD int cio_http_response_set_header(cio_http_response *res,
+ * one.  Returns as cio_web_response_add_header. */
+CIO_API CIO_NODISCARD int cio_web_response_set_header(cio_web_response *res,
                                          const char *name, const char *value);
 
 /* Set the body (copied; replaces one set before).  Returns 0, CIO_EINVAL,
  * CIO_EALREADY, CIO_ENOMEM. */
-CIO_API CIO_NODISCARD int cio_http_response_set_body(cio_http_response *res,
+CIO_API CIO_NODISCARD int cio_web_response_set_body(cio_web_response *res,
                                        const void *data, size_t len);
 
 /* Status, "Content-Type: text/plain; charset=utf-8" and `text` as the
- * body.  Returns as cio_http_response_set_body. */
-CIO_API CIO_NODISCARD int cio_http_response_set_text(cio_http_response *res, int status,
+ * body.  Returns as cio_web_response_set_body. */
+CIO_API CIO_NODISCARD int cio_web_response_set_text(cio_web_response *res, int status,
                                        const char *text);
 
 /* Status, "Content-Type: application/json" and `json` serialised
  * compactly as the body (`json` is borrowed).  Returns as
- * cio_http_response_set_body, and CIO_EINVAL when jansson cannot encode
+ * cio_web_response_set_body, and CIO_EINVAL when jansson cannot encode
  * `json`. */
-CIO_API CIO_NODISCARD int cio_http_response_set_json(cio_http_response *res, int status,
+CIO_API CIO_NODISCARD int cio_web_response_set_json(cio_web_response *res, int status,
                                        const struct json_t *json);
 
 /* Send the regular file at `path` as the body, with the status and
@@ -368,7 +374,7 @@ CIO_API CIO_NODISCARD int cio_http_response_set_json(cio_http_response *res, int
  * CIO_EACCES, CIO_EISDIR (not a regular file) and other open/stat errors,
  * a stream error (the connection is closed), CIO_ECANCELED, CIO_EALREADY
  * (head sent), CIO_EINVAL, CIO_ENOMEM. */
-CIO_API CIO_NODISCARD int cio_http_response_send_file(cio_http_response *res,
+CIO_API CIO_NODISCARD int cio_web_response_send_file(cio_web_response *res,
                                         const char *path,
                                         const char *content_type);
 
@@ -378,22 +384,22 @@ CIO_API CIO_NODISCARD int cio_http_response_send_file(cio_http_response *res,
  * chunk (len 0 sends nothing) and waits until the connection can take
  * more (flow control), so the handler may await between calls (Server-
  * Sent Events, a long report).  A body set before is dropped.  The body
- * ends when the handler returns or calls cio_http_response_end.  For HEAD
+ * ends when the handler returns or calls cio_web_response_end.  For HEAD
  * only the head is sent.  Suspends.  Returns 0, a stream error
  * (CIO_EPIPE, CIO_ECONNRESET: the client is gone), CIO_ECANCELED,
  * CIO_EALREADY (the response ended, or a file was sent), CIO_EINVAL,
  * CIO_ENOMEM. */
-CIO_API CIO_NODISCARD int cio_http_response_write(cio_http_response *res, const void *data,
+CIO_API CIO_NODISCARD int cio_web_response_write(cio_web_response *res, const void *data,
                                     size_t len);
 
 /* End a streamed body (the final chunk) now rather than when the handler
  * returns.  Without streaming, sends the response as it stands.  Suspends.
  * Returns 0, a stream error, CIO_ECANCELED, CIO_EALREADY (ended before),
  * CIO_EINVAL. */
-CIO_API CIO_NODISCARD int cio_http_response_end(cio_http_response *res);
+CIO_API CIO_NODISCARD int cio_web_response_end(cio_web_response *res);
 
 /* True once the head was sent (streaming, a file, or end). */
-CIO_API bool cio_http_response_is_started(const cio_http_response *res);
+CIO_API bool cio_web_response_is_started(const cio_web_response *res);
 
 #ifdef __cplusplus
 }

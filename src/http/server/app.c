@@ -20,7 +20,7 @@
 /* App memory is plain malloc: an app is shared by the loops of several
  * threads and belongs to none of them. */
 
-int cio_http_app_new(cio_http_app **out) {
+int cio_web_app_new(cio_web_app **out) {
   if (out == NULL)
     return CIO_EINVAL;
   *out = calloc(1, sizeof **out);
@@ -37,7 +37,7 @@ static void route_free(struct cio__http_route *r) {
   free(r->pattern);
 }
 
-void cio_http_app_free(cio_http_app *app) {
+void cio_web_app_free(cio_web_app *app) {
   if (app == NULL)
     return;
   for (size_t i = 0; i < app->nroutes; i++)
@@ -132,7 +132,7 @@ static int parse_pattern(const char *pattern, struct cio__http_route *r) {
 
 /* ---- registering ---------------------------------------------------- */
 
-static struct cio__http_route *find_route(cio_http_app *app,
+static struct cio__http_route *find_route(cio_web_app *app,
                                           const char *pattern) {
   for (size_t i = 0; i < app->nroutes; i++)
     if (strcmp(app->routes[i].pattern, pattern) == 0)
@@ -140,7 +140,7 @@ static struct cio__http_route *find_route(cio_http_app *app,
   return NULL;
 }
 
-static int new_route(cio_http_app *app, const char *pattern,
+static int new_route(cio_web_app *app, const char *pattern,
                      struct cio__http_route **out) {
   struct cio__http_route r = {0};
   int rc = parse_pattern(pattern, &r);
@@ -191,7 +191,7 @@ static int method_code(const char *method) {
 }
 
 static int add_method(struct cio__http_route *r, const char *method,
-                      cio_http_handler fn, void *arg) {
+                      cio_web_handler fn, void *arg) {
   struct cio__http_method m = {.fn = fn, .arg = arg,
                                .code = method ? method_code(method) : -1};
   if (method != NULL && (m.method = dup_n(method, strlen(method))) == NULL)
@@ -206,8 +206,8 @@ static int add_method(struct cio__http_route *r, const char *method,
   return 0;
 }
 
-int cio_http_app_route(cio_http_app *app, const char *method,
-                       const char *pattern, cio_http_handler fn, void *arg) {
+int cio_web_app_route(cio_web_app *app, const char *method,
+                       const char *pattern, cio_web_handler fn, void *arg) {
   if (app == NULL || pattern == NULL || fn == NULL)
     return CIO_EINVAL;
   if (method != NULL && strcmp(method, "*") == 0)
@@ -329,7 +329,7 @@ method_for(const struct cio__http_route *r, int code) {
 
 /* A route without parameters spelled exactly as the path: nothing can
  * be more specific.  Saves splitting the path for the commonest case. */
-static bool match_static(const cio_http_app *app, int method,
+static bool match_static(const cio_web_app *app, int method,
                          const char *path, size_t path_len,
                          struct cio__http_match *m) {
   if (memchr(path, '%', path_len) != NULL)
@@ -346,7 +346,7 @@ static bool match_static(const cio_http_app *app, int method,
   return false;
 }
 
-void cio__http_app_match(const cio_http_app *app, int method,
+void cio__http_app_match(const cio_web_app *app, int method,
                          const char *path, size_t path_len,
                          struct cio__http_match *m) {
   m->route = NULL;
@@ -399,7 +399,7 @@ static int allow_add(cio_loop *loop, struct cio__http_buf *b, size_t start,
   return cio__http_buf_append(loop, b, method, strlen(method));
 }
 
-int cio__http_app_allow(const cio_http_app *app, cio_loop *loop,
+int cio__http_app_allow(const cio_web_app *app, cio_loop *loop,
                         const char *path, size_t path_len,
                         struct cio__http_buf *b) {
   struct cio__http_span segs[CIO__HTTP_MAX_SEGS + 1];

@@ -401,7 +401,7 @@ static int read_request(struct cio__http_conn *c) {
 
 /* Split the target into path and query; false if it has no usable path. */
 static bool split_target(struct cio__http_conn *c) {
-  cio_http_request *req = &c->req;
+  cio_web_request *req = &c->req;
   char *t = req->target;
   size_t len = c->url_len;
   if (t[0] != '/') { /* absolute-form: http://host/path?query */
@@ -572,7 +572,7 @@ static int answer_unrouted(struct cio__http_conn *c) {
 
 /* Everything about the request the handler sees. */
 static int prepare_request(struct cio__http_conn *c) {
-  cio_http_request *req = &c->req;
+  cio_web_request *req = &c->req;
   req->method = http_method_str((enum http_method)c->parser.method);
   req->target = c->in + c->url_off;
   c->is_head = c->parser.method == HTTP_HEAD;
@@ -643,7 +643,7 @@ static int refuse(struct cio__http_conn *c) {
 /* ---- the connection's loop ---------------------------------------------- */
 
 /* Forget what the handler saw (the arena that held it is reset too). */
-static void request_reset(cio_http_request *req) {
+static void request_reset(cio_web_request *req) {
   req->headers = NULL;
   req->nheaders = 0;
   req->match.route = NULL;

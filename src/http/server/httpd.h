@@ -7,7 +7,7 @@
  *   conn.c      one connection: reading, parsing (http-parser), limits,
  *               dispatching requests to handlers, keep-alive
  *   server.c    a server on one loop: accepting, timeouts, shutdown
- *   run.c       cio_http_run: worker threads and signals
+ *   run.c       cio_web_run: worker threads and signals
  *
  * A connection talks through `struct cio__http_io`, a stream in the
  * server and a buffer in the fuzzer (fuzz/fuzz_http_server_request.c),
@@ -88,7 +88,7 @@ struct cio__http_seg {
 struct cio__http_method {
   char *method; /* NULL: any */
   int code;     /* http-parser's enum http_method; -1: none of them */
-  cio_http_handler fn;
+  cio_web_handler fn;
   void *arg;
 };
 
@@ -102,7 +102,7 @@ struct cio__http_route {
   size_t nmethods;
 };
 
-struct cio_http_app {
+struct cio_web_app {
   struct cio__http_route *routes;
   size_t nroutes, cap;
   _Atomic int users; /* servers using it: read-only while > 0 */
@@ -127,11 +127,11 @@ struct cio__http_match {
 /* Route `method` (http-parser's enum http_method) + the raw `path` (no
  * query).  Fills `m`.  The Allow
  * header value of a 405 comes from cio__http_app_allow(). */
-void cio__http_app_match(const cio_http_app *app, int method,
+void cio__http_app_match(const cio_web_app *app, int method,
                          const char *path, size_t path_len,
                          struct cio__http_match *m);
 /* Append "GET, HEAD, POST", the methods routed for `path`, to `b`. */
-int cio__http_app_allow(const cio_http_app *app, cio_loop *loop,
+int cio__http_app_allow(const cio_web_app *app, cio_loop *loop,
                         const char *path, size_t path_len,
                         struct cio__http_buf *b);
 
@@ -161,7 +161,7 @@ struct cio__http_query_pair {
   char *name, *value; /* decoded, in the arena */
 };
 
-struct cio_http_request {
+struct cio_web_request {
   struct cio__http_conn *conn;
   const char *method;
   char *target; /* NUL-terminated in the input buffer */
@@ -189,7 +189,7 @@ enum cio__http_res_state {
   CIO__HTTP_RES_DONE,      /* all sent (or given up) */
 };
 
-struct cio_http_response {
+struct cio_web_response {
   struct cio__http_conn *conn;
   int status;
   uint8_t state;     /* cio__http_res_state */
@@ -238,7 +238,7 @@ struct cio__http_limits {
 /* What a connection needs from its server; the fuzzer fills one too. */
 struct cio__http_shared {
   cio_loop *loop;
-  const cio_http_app *app;
+  const cio_web_app *app;
   struct cio__http_limits lim;
   bool draining;        /* graceful shutdown: close after each response */
   uint64_t date_next_ms; /* uv_now() at which `date` is stale */
@@ -254,7 +254,7 @@ extern const bool cio__http_tchar[256];
 
 /* Fill `lim` from `opts` (NULL: defaults).  Returns 0 or CIO_EINVAL. */
 int cio__http_limits_init(struct cio__http_limits *lim,
-                          const cio_http_server_opts *opts);
+                          const cio_web_server_opts *opts);
 
 /* A connection's life (conn.c's comment has the state machine). */
 struct cio__http_conn {
@@ -290,8 +290,8 @@ struct cio__http_conn {
   /* Per-request scratch memory (decoded strings), reset after each. */
   struct cio__http_arena_block *arena;
 
-  cio_http_request req;
-  cio_http_response res;
+  cio_web_request req;
+  cio_web_response res;
 };
 
 /* Serve requests on `c` (set up with cio__http_conn_init) until the
@@ -313,10 +313,10 @@ void *cio__http_arena_alloc(struct cio__http_conn *c, size_t n);
 void cio__http_arena_reset(struct cio__http_conn *c, bool keep);
 
 /* response.c */
-void cio__http_response_reset(cio_http_response *res);
+void cio__http_response_reset(cio_web_response *res);
 /* Send what the handler left (or an error status): the whole response if
  * FRESH, the final chunk if STREAMING.  May suspend (flow control). */
-int cio__http_response_finish(cio_http_response *res);
+int cio__http_response_finish(cio_web_response *res);
 /* A response of the server's own: `status` with a short text body,
  * optional extra header lines ("Allow: GET\r\n"), Connection: close if
  * `close`.  Never suspends (the bytes are queued). */

@@ -33,7 +33,7 @@ size_t cio__http_decode(char *dst, const char *src, size_t n, bool form) {
   return j;
 }
 
-static char *decode_into_arena(cio_http_request *req, const char *s, size_t n,
+static char *decode_into_arena(cio_web_request *req, const char *s, size_t n,
                                bool form) {
   char *p = cio__http_arena_alloc(req->conn, n + 1);
   if (p != NULL)
@@ -41,15 +41,15 @@ static char *decode_into_arena(cio_http_request *req, const char *s, size_t n,
   return p;
 }
 
-const char *cio_http_request_method(const cio_http_request *req) {
+const char *cio_web_request_method(const cio_web_request *req) {
   return req ? req->method : NULL;
 }
 
-const char *cio_http_request_target(const cio_http_request *req) {
+const char *cio_web_request_target(const cio_web_request *req) {
   return req ? req->target : NULL;
 }
 
-const char *cio_http_request_path(cio_http_request *req) {
+const char *cio_web_request_path(cio_web_request *req) {
   if (req == NULL)
     return NULL;
   if (req->path_decoded == NULL)
@@ -58,19 +58,19 @@ const char *cio_http_request_path(cio_http_request *req) {
   return req->path_decoded;
 }
 
-const char *cio_http_request_query(const cio_http_request *req) {
+const char *cio_web_request_query(const cio_web_request *req) {
   return req ? req->query : NULL;
 }
 
-const char *cio_http_request_route(const cio_http_request *req) {
+const char *cio_web_request_route(const cio_web_request *req) {
   return req && req->match.route ? req->match.route->pattern : NULL;
 }
 
-int cio_http_request_version(const cio_http_request *req) {
+int cio_web_request_version(const cio_web_request *req) {
   return req ? req->version : 0;
 }
 
-const char *cio_http_request_header(const cio_http_request *req,
+const char *cio_web_request_header(const cio_web_request *req,
                                     const char *name) {
   if (req == NULL || name == NULL)
     return NULL;
@@ -83,11 +83,11 @@ const char *cio_http_request_header(const cio_http_request *req,
   return NULL;
 }
 
-size_t cio_http_request_header_count(const cio_http_request *req) {
+size_t cio_web_request_header_count(const cio_web_request *req) {
   return req ? req->nheaders : 0;
 }
 
-int cio_http_request_header_at(const cio_http_request *req, size_t i,
+int cio_web_request_header_at(const cio_web_request *req, size_t i,
                                const char **name, const char **value) {
   if (name != NULL)
     *name = NULL;
@@ -106,7 +106,7 @@ int cio_http_request_header_at(const cio_http_request *req, size_t i,
 
 /* ---- path parameters -------------------------------------------------- */
 
-const char *cio_http_request_param(cio_http_request *req, const char *name) {
+const char *cio_web_request_param(cio_web_request *req, const char *name) {
   if (req == NULL || name == NULL || req->match.route == NULL)
     return NULL;
   const struct cio__http_route *r = req->match.route;
@@ -137,7 +137,7 @@ const char *cio_http_request_param(cio_http_request *req, const char *name) {
 
 /* ---- query parameters ------------------------------------------------- */
 
-static int parse_query(cio_http_request *req) {
+static int parse_query(cio_web_request *req) {
   const char *q = req->query;
   size_t n = 1;
   for (const char *p = q; *p; p++)
@@ -167,7 +167,7 @@ static int parse_query(cio_http_request *req) {
   return 0;
 }
 
-const char *cio_http_request_query_param(cio_http_request *req,
+const char *cio_web_request_query_param(cio_web_request *req,
                                          const char *name) {
   if (req == NULL || name == NULL)
     return NULL;
@@ -181,13 +181,13 @@ const char *cio_http_request_query_param(cio_http_request *req,
 
 /* ---- body -------------------------------------------------------- */
 
-const void *cio_http_request_body(const cio_http_request *req, size_t *len) {
+const void *cio_web_request_body(const cio_web_request *req, size_t *len) {
   if (len != NULL)
     *len = req ? req->body_len : 0;
   return req ? req->body : NULL;
 }
 
-int cio_http_request_json(const cio_http_request *req, struct json_t **out) {
+int cio_web_request_json(const cio_web_request *req, struct json_t **out) {
   if (out != NULL)
     *out = NULL;
   if (req == NULL || out == NULL)
@@ -197,7 +197,7 @@ int cio_http_request_json(const cio_http_request *req, struct json_t **out) {
   return *out ? 0 : CIO_EINVAL;
 }
 
-int cio_http_request_peer_addr(const cio_http_request *req, cio_addr *out) {
+int cio_web_request_peer_addr(const cio_web_request *req, cio_addr *out) {
   if (req == NULL || out == NULL)
     return CIO_EINVAL;
   struct cio__http_io *io = &req->conn->io;

@@ -105,7 +105,7 @@ static void update_date(struct cio__http_shared *sh) {
 
 /* ---- setters ------------------------------------------------------------ */
 
-void cio__http_response_reset(cio_http_response *res) {
+void cio__http_response_reset(cio_web_response *res) {
   res->status = 200;
   res->state = CIO__HTTP_RES_FRESH;
   res->chunked = res->has_type = res->has_date = false;
@@ -114,13 +114,13 @@ void cio__http_response_reset(cio_http_response *res) {
   res->body.len = 0;
 }
 
-static int check_fresh(const cio_http_response *res) {
+static int check_fresh(const cio_web_response *res) {
   if (res == NULL)
     return CIO_EINVAL;
   return res->state == CIO__HTTP_RES_FRESH ? 0 : CIO_EALREADY;
 }
 
-int cio_http_response_set_status(cio_http_response *res, int status) {
+int cio_web_response_set_status(cio_web_response *res, int status) {
   int rc = check_fresh(res);
   if (rc < 0)
     return rc;
@@ -151,7 +151,7 @@ static bool name_is(const char *name, size_t n, const char *what,
 /* Headers the server owns or interprets.  Returns 1 when the header is
  * consumed here, 0 to store it, or CIO_EINVAL.  Lengths first: most
  * names are none of these. */
-static int special_header(cio_http_response *res, const char *name, size_t n,
+static int special_header(cio_web_response *res, const char *name, size_t n,
                           const char *value) {
   if (name_is(name, n, "Content-Length", 14) ||
       name_is(name, n, "Transfer-Encoding", 17))
@@ -170,7 +170,7 @@ static int special_header(cio_http_response *res, const char *name, size_t n,
   return 0;
 }
 
-int cio_http_response_add_header(cio_http_response *res, const char *name,
+int cio_web_response_add_header(cio_web_response *res, const char *name,
                                  const char *value) {
   int rc = check_fresh(res);
   if (rc < 0)
@@ -196,7 +196,7 @@ int cio_http_response_add_header(cio_http_response *res, const char *name,
 }
 
 /* Drop the header lines called `name` from the buffer. */
-static void remove_header(cio_http_response *res, const char *name) {
+static void remove_header(cio_web_response *res, const char *name) {
   struct cio__http_buf *b = &res->headers;
   size_t n = strlen(name), at = 0;
   while (at < b->len) {
@@ -212,7 +212,7 @@ static void remove_header(cio_http_response *res, const char *name) {
   }
 }
 
-int cio_http_response_set_header(cio_http_response *res, const char *name,
+int cio_web_response_set_header(cio_web_response *res, const char *name,
                                  const char *value) {
   int rc = check_fresh(res);
   if (rc < 0)
@@ -221,10 +221,10 @@ int cio_http_response_set_header(cio_http_response *res, const char *name,
       !valid_value(value))
     return CIO_EINVAL;
   remove_header(res, name);
-  return cio_http_response_add_header(res, name, value);
+  return cio_web_response_add_header(res, name, value);
 }
 
-int cio_http_response_set_body(cio_http_response *res, const void *data,
+int cio_web_response_set_body(cio_web_response *res, const void *data,
                                size_t len) {
   int rc = check_fresh(res);
   if (rc < 0)
@@ -237,9 +237,9 @@ int cio_http_response_set_body(cio_http_response *res, const void *data,
 
 /* Status and a Content-Type line of our own (no checks needed), for the
  * typed setters: the common path, kept short. */
-static int set_typed(cio_http_response *res, int status, const char *line,
+static int set_typed(cio_web_response *res, int status, const char *line,
                      size_t n) {
-  int rc = cio_http_response_set_status(res, status);
+  int rc = cio_web_response_set_status(res, status);
   if (rc < 0)
     return rc;
   if (res->has_type)
@@ -251,17 +251,17 @@ static int set_typed(cio_http_response *res, int status, const char *line,
 #define TEXT_TYPE "Content-Type: text/plain; charset=utf-8\r\n"
 #define JSON_TYPE "Content-Type: application/json\r\n"
 
-int cio_http_response_set_text(cio_http_response *res, int status,
+int cio_web_response_set_text(cio_web_response *res, int status,
                                const char *text) {
   if (text == NULL)
     return CIO_EINVAL;
   int rc = set_typed(res, status, TEXT_TYPE, sizeof TEXT_TYPE - 1);
-  return rc < 0 ? rc : cio_http_response_set_body(res, text, strlen(text));
+  return rc < 0 ? rc : cio_web_response_set_body(res, text, strlen(text));
 }
 
 /* Serialise straight into the body buffer (jansson's json_dumpb says how
  * much it needed when the buffer was too small: then once more). */
-int cio_http_response_set_json(cio_http_response *res, int status,
+int cio_web_response_set_json(cio_web_response *res, int status,
                                const struct json_t *json) {
   if (json == NULL)
     return CIO_EINVAL;
@@ -286,7 +286,7 @@ int cio_http_response_set_json(cio_http_response *res, int status,
   return CIO_ENOMEM; /* not reached: the second pass had room */
 }
 
-bool cio_http_response_is_started(const cio_http_response *res) {
+bool cio_web_response_is_started(const cio_web_response *res) {
   return res != NULL && res->state != CIO__HTTP_RES_FRESH;
 }
 
@@ -317,7 +317,7 @@ static char *put_size(char *p, size_t v) {
 }
 
 /* Assemble the head into conn->out (emptied first). */
-static int build_head(cio_http_response *res, enum framing fr, size_t length) {
+static int build_head(cio_web_response *res, enum framing fr, size_t length) {
   struct cio__http_conn *c = res->conn;
   struct cio__http_shared *sh = c->sh;
   if (res->close || sh->draining || fr == FRAME_UNTIL_CLOSE)
@@ -358,7 +358,7 @@ static int build_head(cio_http_response *res, enum framing fr, size_t length) {
   return 0;
 }
 
-static int io_write(cio_http_response *res, const void *p, size_t n) {
+static int io_write(cio_web_response *res, const void *p, size_t n) {
   struct cio__http_io *io = &res->conn->io;
   int rc = io->ops->write(io->ctx, p, n);
   if (rc < 0) {
@@ -368,7 +368,7 @@ static int io_write(cio_http_response *res, const void *p, size_t n) {
   return rc;
 }
 
-static int io_drain(cio_http_response *res) {
+static int io_drain(cio_web_response *res) {
   struct cio__http_io *io = &res->conn->io;
   int rc = io->ops->drain(io->ctx);
   if (rc < 0 && rc != CIO_ECANCELED) {
@@ -380,7 +380,7 @@ static int io_drain(cio_http_response *res) {
 
 /* The whole response of a FRESH state: head and body in one write when
  * the body is small.  Drains when `drain` (may suspend). */
-static int send_whole(cio_http_response *res, bool drain) {
+static int send_whole(cio_web_response *res, bool drain) {
   struct cio__http_conn *c = res->conn;
   bool nobody = no_body_status(res->status);
   size_t blen = nobody ? 0 : res->body.len;
@@ -404,7 +404,7 @@ static int send_whole(cio_http_response *res, bool drain) {
   return rc;
 }
 
-int cio__http_response_finish(cio_http_response *res) {
+int cio__http_response_finish(cio_web_response *res) {
   if (res->failed)
     return 0;
   if (res->state == CIO__HTTP_RES_FRESH)
@@ -420,7 +420,7 @@ int cio__http_response_finish(cio_http_response *res) {
 
 int cio__http_send_simple(struct cio__http_conn *c, int status,
                           const char *extra_headers, bool close) {
-  cio_http_response *res = &c->res;
+  cio_web_response *res = &c->res;
   cio__http_response_reset(res);
   res->status = status;
   res->close = close;
@@ -444,7 +444,7 @@ int cio__http_send_simple(struct cio__http_conn *c, int status,
 
 /* ---- streaming ------------------------------------------------------------ */
 
-static int start_streaming(cio_http_response *res) {
+static int start_streaming(cio_web_response *res) {
   struct cio__http_conn *c = res->conn;
   res->body.len = 0;
   enum framing fr = FRAME_CHUNKED;
@@ -465,7 +465,7 @@ static int start_streaming(cio_http_response *res) {
   return io_write(res, c->out.p, c->out.len);
 }
 
-static int write_chunk(cio_http_response *res, const void *data, size_t len) {
+static int write_chunk(cio_web_response *res, const void *data, size_t len) {
   struct cio__http_conn *c = res->conn;
   if (!res->chunked)
     return io_write(res, data, len);
@@ -482,7 +482,7 @@ static int write_chunk(cio_http_response *res, const void *data, size_t len) {
   return io_write(res, c->out.p, c->out.len);
 }
 
-int cio_http_response_write(cio_http_response *res, const void *data,
+int cio_web_response_write(cio_web_response *res, const void *data,
                             size_t len) {
   if (res == NULL || (data == NULL && len > 0))
     return CIO_EINVAL;
@@ -498,7 +498,7 @@ int cio_http_response_write(cio_http_response *res, const void *data,
   return rc < 0 ? rc : io_drain(res);
 }
 
-int cio_http_response_end(cio_http_response *res) {
+int cio_web_response_end(cio_web_response *res) {
   if (res == NULL)
     return CIO_EINVAL;
   if (res->state == CIO__HTTP_RES_DONE)
@@ -508,7 +508,7 @@ int cio_http_response_end(cio_http_response *res) {
 
 /* ---- files ---------------------------------------------------------------- */
 
-int cio_http_response_send_file(cio_http_response *res, const char *path,
+int cio_web_response_send_file(cio_web_response *res, const char *path,
                                 const char *content_type) {
   int rc = check_fresh(res);
   if (rc < 0)
@@ -524,9 +524,9 @@ int cio_http_response_send_file(cio_http_response *res, const char *path,
   if (rc == 0 && !S_ISREG(st.mode))
     rc = CIO_EISDIR;
   if (rc == 0 && content_type != NULL)
-    rc = cio_http_response_set_header(res, "Content-Type", content_type);
+    rc = cio_web_response_set_header(res, "Content-Type", content_type);
   else if (rc == 0 && !res->has_type)
-    rc = cio_http_response_set_header(res, "Content-Type",
+    rc = cio_web_response_set_header(res, "Content-Type",
                                       "application/octet-stream");
   if (rc == 0)
     rc = build_head(res, FRAME_LENGTH, (size_t)st.size);

@@ -1,4 +1,4 @@
-/* cio_http_run: uvicorn's `--workers`.  Worker 0 runs on the calling
+/* cio_web_run: uvicorn's `--workers`.  Worker 0 runs on the calling
  * thread; once its server has bound the port, it starts the other
  * workers, each a thread with its own loop and server on the same port
  * (SO_REUSEPORT).  SIGINT or SIGTERM (caught on worker 0's loop) or a
@@ -29,10 +29,10 @@ struct run_worker {
 };
 
 struct run_shared {
-  cio_http_app *app;
+  cio_web_app *app;
   const char *host;
   int port;
-  cio_http_server_opts opts;
+  cio_web_server_opts opts;
   uv_mutex_t lock;
   bool stopping;
   struct run_worker *workers;
@@ -76,7 +76,7 @@ static void start_others(struct run_shared *sh) {
 }
 
 /* Listen, run on_start, wait to be stopped, shut down. */
-static int serve(struct run_worker *w, cio_http_server *srv) {
+static int serve(struct run_worker *w, cio_web_server *srv) {
   struct run_shared *sh = w->sh;
   uv_mutex_lock(&sh->lock);
   w->loop = cio_get_running_loop();
@@ -84,7 +84,7 @@ static int serve(struct run_worker *w, cio_http_server *srv) {
   uv_mutex_unlock(&sh->lock);
   int rc = 0;
   if (w->index == 0) {
-    sh->port = cio_http_server_port(srv);
+    sh->port = cio_web_server_port(srv);
     rc = cio_loop_add_signal_handler(NULL, SIGINT, on_signal, sh);
     if (rc == 0)
       rc = cio_loop_add_signal_handler(NULL, SIGTERM, on_signal, sh);
@@ -99,7 +99,7 @@ static int serve(struct run_worker *w, cio_http_server *srv) {
     (void)!cio_event_wait(w->stop);
   double grace = sh->opts.shutdown_timeout ? sh->opts.shutdown_timeout
                                            : DEFAULT_SHUTDOWN_TIMEOUT;
-  (void)!cio_http_server_shutdown(srv, grace); /* done either way */
+  (void)!cio_web_server_shutdown(srv, grace); /* done either way */
   if (w->index == 0) {
     cio_loop_remove_signal_handler(NULL, SIGINT);
     cio_loop_remove_signal_handler(NULL, SIGTERM);
@@ -115,15 +115,15 @@ static int worker_main(void *arg, void **result) {
   struct run_worker *w = arg;
   struct run_shared *sh = w->sh;
   int rc = cio_event_new(&w->stop);
-  cio_http_server *srv = NULL;
+  cio_web_server *srv = NULL;
   if (rc == 0)
-    rc = cio_http_server_open(&srv, sh->app, sh->host,
+    rc = cio_web_server_open(&srv, sh->app, sh->host,
                               sh->port, &sh->opts);
   if (rc == 0)
     rc = serve(w, srv);
   else
     stop_all(sh);
-  (void)!cio_http_server_close(srv);
+  (void)!cio_web_server_close(srv);
   cio_event_free(w->stop);
   w->rc = rc;
   return rc;
@@ -136,15 +136,15 @@ static void worker_thread(void *arg) {
     w->rc = rc;
 }
 
-int cio_http_run(cio_http_app *app, const char *host, int port,
-                 const cio_http_server_opts *opts) {
+int cio_web_run(cio_web_app *app, const char *host, int port,
+                 const cio_web_server_opts *opts) {
   struct cio__http_limits lim;
   if (app == NULL || cio__http_limits_init(&lim, opts) < 0)
     return CIO_EINVAL;
   if (cio_get_running_loop() != NULL)
     return CIO_EBUSY;
   struct run_shared sh = {.app = app, .host = host, .port = port};
-  sh.opts = opts ? *opts : (cio_http_server_opts){0};
+  sh.opts = opts ? *opts : (cio_web_server_opts){0};
   sh.nworkers = sh.opts.workers > 0 ? sh.opts.workers : 1;
   if (sh.nworkers > 1)
     sh.opts.reuse_port = true;

@@ -2,10 +2,10 @@
  * running conn.c on the stream), a timer sweeping the connections'
  * deadlines, and the graceful shutdown.
  *
- *   SERVING -> DRAINING   cio_http_server_shutdown(): the closer task
+ *   SERVING -> DRAINING   cio_web_server_shutdown(): the closer task
  *                         stops the listener and waits for connections
  *   DRAINING -> DONE      every connection ended (the closer returned)
- *   DONE -> freed         cio_http_server_close()
+ *   DONE -> freed         cio_web_server_close()
  *
  * (1) sh.conns lists the connections whose task runs conn.c; a
  *     connection leaves it before its task returns to the cio_server.
@@ -35,9 +35,9 @@
 
 enum server_state { SERVING, DRAINING, DONE };
 
-struct cio_http_server {
+struct cio_web_server {
   struct cio__http_shared sh;
-  cio_http_app *app;
+  cio_web_app *app;
   cio_server *listener; /* until the closer takes it */
   cio_task *closer;     /* runs cio_server_close() during shutdown */
   cio_handle *sweep;
@@ -70,8 +70,8 @@ static uint64_t to_ms(double seconds) {
 }
 
 int cio__http_limits_init(struct cio__http_limits *lim,
-                          const cio_http_server_opts *opts) {
-  cio_http_server_opts o = opts ? *opts : (cio_http_server_opts){0};
+                          const cio_web_server_opts *opts) {
+  cio_web_server_opts o = opts ? *opts : (cio_web_server_opts){0};
   if (bad_timeout(o.header_timeout) || bad_timeout(o.body_timeout) ||
       bad_timeout(o.keep_alive_timeout) || bad_timeout(o.shutdown_timeout) ||
       o.workers < 0 || o.backlog < 0)
@@ -150,7 +150,7 @@ static const struct cio__http_io_ops stream_ops = {
 
 /* The cio_server's handler: one connection, in its own task. */
 static int on_connection(cio_stream *raw, void *arg) {
-  cio_http_server *srv = arg;
+  cio_web_server *srv = arg;
   cio_stream *s = raw;
 #if CIO_HAVE_TLS
   if (srv->tls_on_accept) {
@@ -182,7 +182,7 @@ static int on_connection(cio_stream *raw, void *arg) {
 
 static void sweep(void *arg);
 
-static void sweep_schedule(cio_http_server *srv) {
+static void sweep_schedule(cio_web_server *srv) {
   cio_handle_release(srv->sweep);
   srv->sweep = NULL;
   if (srv->state != DONE &&
@@ -198,7 +198,7 @@ static bool reads(const struct cio__http_conn *c) {
 }
 
 static void sweep(void *arg) {
-  cio_http_server *srv = arg;
+  cio_web_server *srv = arg;
   uint64_t now = uv_now(srv->sh.loop->uv);
   cio__list_foreach(it, &srv->sh.conns) {
     struct cio__http_conn *c =
@@ -211,8 +211,8 @@ static void sweep(void *arg) {
 
 /* ---- opening ------------------------------------------------------------ */
 
-static int server_new(cio_http_server **out, cio_http_app *app,
-                      const cio_http_server_opts *opts,
+static int server_new(cio_web_server **out, cio_web_app *app,
+                      const cio_web_server_opts *opts,
                       cio_server_opts *so) {
   *out = NULL;
   cio_loop *loop = cio__loop_current();
@@ -222,7 +222,7 @@ static int server_new(cio_http_server **out, cio_http_app *app,
   int rc = cio__http_limits_init(&lim, opts);
   if (rc < 0)
     return rc;
-  cio_http_server *srv = cio__calloc(loop, 1, sizeof *srv);
+  cio_web_server *srv = cio__calloc(loop, 1, sizeof *srv);
   if (srv == NULL)
     return CIO_ENOMEM;
   rc = cio_event_new(&srv->sh.idle);
@@ -237,7 +237,7 @@ static int server_new(cio_http_server **out, cio_http_app *app,
   srv->app = app;
   srv->tick = sweep_tick(&lim);
   srv->port = -1;
-  cio_http_server_opts o = opts ? *opts : (cio_http_server_opts){0};
+  cio_web_server_opts o = opts ? *opts : (cio_web_server_opts){0};
   *so = (cio_server_opts){
       .backlog = o.backlog ? o.backlog : DEFAULT_BACKLOG,
       .reuse_port = o.reuse_port || o.workers > 1,
@@ -248,7 +248,7 @@ static int server_new(cio_http_server **out, cio_http_app *app,
   return 0;
 }
 
-static void server_free(cio_http_server *srv) {
+static void server_free(cio_web_server *srv) {
   cio_loop *loop = srv->sh.loop;
 #if CIO_HAVE_TLS
   if (srv->tls_on_accept)
@@ -261,7 +261,7 @@ static void server_free(cio_http_server *srv) {
 }
 
 /* The listener is up: start sweeping and freeze the app. */
-static int server_started(cio_http_server *srv, cio_http_server **out) {
+static int server_started(cio_web_server *srv, cio_web_server **out) {
   srv->port = cio_server_port(srv->listener);
   srv->app->users++;
   sweep_schedule(srv);
@@ -269,13 +269,13 @@ static int server_started(cio_http_server *srv, cio_http_server **out) {
   return 0;
 }
 
-static bool wants_tls(const cio_http_server_opts *opts) {
+static bool wants_tls(const cio_web_server_opts *opts) {
   return opts != NULL && opts->tls != NULL;
 }
 
 /* TLS options usable by a server (a context), else CIO_EINVAL; without
  * the TLS battery, CIO_ENOTSUP. */
-static int check_tls(const cio_http_server_opts *opts) {
+static int check_tls(const cio_web_server_opts *opts) {
   if (!wants_tls(opts))
     return 0;
 #if CIO_HAVE_TLS
@@ -285,9 +285,9 @@ static int check_tls(const cio_http_server_opts *opts) {
 #endif
 }
 
-int cio_http_server_open(cio_http_server **out, cio_http_app *app,
+int cio_web_server_open(cio_web_server **out, cio_web_app *app,
                          const char *host, int port,
-                         const cio_http_server_opts *opts) {
+                         const cio_web_server_opts *opts) {
   if (out == NULL)
     return CIO_EINVAL;
   *out = NULL;
@@ -295,7 +295,7 @@ int cio_http_server_open(cio_http_server **out, cio_http_app *app,
   if (rc < 0)
     return rc;
   cio_server_opts so;
-  cio_http_server *srv;
+  cio_web_server *srv;
   rc = server_new(&srv, app, opts, &so);
   if (rc < 0)
     return rc;
@@ -314,9 +314,9 @@ int cio_http_server_open(cio_http_server **out, cio_http_app *app,
   return server_started(srv, out);
 }
 
-int cio_http_server_open_unix(cio_http_server **out, cio_http_app *app,
+int cio_web_server_open_unix(cio_web_server **out, cio_web_app *app,
                               const char *path,
-                              const cio_http_server_opts *opts) {
+                              const cio_web_server_opts *opts) {
   if (out == NULL)
     return CIO_EINVAL;
   *out = NULL;
@@ -324,7 +324,7 @@ int cio_http_server_open_unix(cio_http_server **out, cio_http_app *app,
   if (path == NULL || rc < 0)
     return path == NULL ? CIO_EINVAL : rc;
   cio_server_opts so;
-  cio_http_server *srv;
+  cio_web_server *srv;
   rc = server_new(&srv, app, opts, &so);
   if (rc < 0)
     return rc;
@@ -345,11 +345,11 @@ int cio_http_server_open_unix(cio_http_server **out, cio_http_app *app,
   return server_started(srv, out);
 }
 
-int cio_http_server_port(const cio_http_server *srv) {
+int cio_web_server_port(const cio_web_server *srv) {
   return srv ? srv->port : -1;
 }
 
-size_t cio_http_server_connections(const cio_http_server *srv) {
+size_t cio_web_server_connections(const cio_web_server *srv) {
   return srv ? srv->sh.nconns : 0;
 }
 
@@ -362,7 +362,7 @@ static int closer_main(void *arg, void **result) {
 
 /* Stop accepting and close the idle connections; the closer task waits
  * for the others. */
-static int begin_shutdown(cio_http_server *srv) {
+static int begin_shutdown(cio_web_server *srv) {
   srv->state = DRAINING;
   srv->sh.draining = true;
   cio__list_foreach(it, &srv->sh.conns) {
@@ -382,7 +382,7 @@ static int begin_shutdown(cio_http_server *srv) {
 }
 
 /* Connections with a request in flight (not idle). */
-static bool any_busy(cio_http_server *srv) {
+static bool any_busy(cio_web_server *srv) {
   cio__list_foreach(it, &srv->sh.conns) {
     if (cio__container_of(it, struct cio__http_conn, node)->phase !=
         CIO__HTTP_IDLE)
@@ -391,7 +391,7 @@ static bool any_busy(cio_http_server *srv) {
   return false;
 }
 
-static void cancel_all(cio_http_server *srv) {
+static void cancel_all(cio_web_server *srv) {
   cio__list_foreach(it, &srv->sh.conns) {
     cio_task_cancel(
         cio__container_of(it, struct cio__http_conn, node)->task);
@@ -401,7 +401,7 @@ static void cancel_all(cio_http_server *srv) {
 /* Wait for the closer, however often this task is cancelled meanwhile:
  * the connections end soon, being cancelled.  Returns CIO_ECANCELED if
  * it was. */
-static int await_closer(cio_http_server *srv) {
+static int await_closer(cio_web_server *srv) {
   int rc = 0;
   while (!cio_task_is_done(srv->closer)) {
     if (cio_shield(cio_task_future(srv->closer), NULL) == CIO_ECANCELED &&
@@ -414,7 +414,7 @@ static int await_closer(cio_http_server *srv) {
 }
 
 /* Is the calling task one of this server's connections or handlers? */
-static bool called_from_inside(cio_http_server *srv) {
+static bool called_from_inside(cio_web_server *srv) {
   cio_task *self = cio_current_task();
   cio__list_foreach(it, &srv->sh.conns) {
     struct cio__http_conn *c =
@@ -425,7 +425,7 @@ static bool called_from_inside(cio_http_server *srv) {
   return false;
 }
 
-int cio_http_server_shutdown(cio_http_server *srv, double timeout) {
+int cio_web_server_shutdown(cio_web_server *srv, double timeout) {
   if (srv == NULL || bad_timeout(timeout))
     return CIO_EINVAL;
   if (cio_current_task() == NULL)
@@ -454,7 +454,7 @@ int cio_http_server_shutdown(cio_http_server *srv, double timeout) {
   return rc;
 }
 
-int cio_http_server_close(cio_http_server *srv) {
+int cio_web_server_close(cio_web_server *srv) {
   if (srv == NULL)
     return 0;
   if (cio_current_task() == NULL)
@@ -463,7 +463,7 @@ int cio_http_server_close(cio_http_server *srv) {
     return CIO_EDEADLK;
   int rc = 0;
   if (srv->state != DONE) {
-    rc = cio_http_server_shutdown(srv, 0);
+    rc = cio_web_server_shutdown(srv, 0);
     rc = rc == CIO_ECANCELED ? rc : 0;
   }
   if (srv->closer != NULL) {
