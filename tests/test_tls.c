@@ -582,6 +582,58 @@ TEST(start_tls_upgrades_a_plain_stream) {
   run_main(starttls_main, NULL);
 }
 
+/* A client that checks host names needs a name to check: without one
+ * start_tls and open_connection refuse (CPython's ValueError "check_hostname
+ * requires server_hostname") before anything is sent, instead of skipping
+ * the check. */
+static int noname_main(void *arg, void **result) {
+  (void)arg;
+  (void)result;
+  cio_tls_context *sctx = server_ctx("server"), *cctx = client_ctx();
+  cio_server *srv;
+  CHECK_EQ(cio_start_server(&srv, starttls_handler, sctx, "127.0.0.1", 0, NULL),
+           0);
+  cio_stream *s;
+  CHECK_EQ(cio_open_connection(&s, "127.0.0.1", cio_server_port(srv), NULL), 0);
+  /* Refused first: the stream stays plain and the server has seen nothing
+   * (it reads "STARTTLS\n" next, not a ClientHello). */
+  CHECK_EQ(cio_stream_start_tls(s, &(cio_tls_opts){.context = cctx}),
+           CIO_EINVAL);
+  CHECK_EQ(cio_stream_start_tls(
+               s, &(cio_tls_opts){.context = cctx, .server_hostname = ""}),
+           CIO_EINVAL);
+  CHECK(!cio_stream_is_tls(s));
+  CHECK_EQ(cio_stream_write(s, "STARTTLS\n", 9), 0);
+  char line[64];
+  CHECK_EQ(cio_stream_readline(s, line, sizeof line), 3);
+  /* With the check off, no name is needed (the chain is still verified). */
+  CHECK_EQ(cio_tls_context_set_check_hostname(cctx, false), 0);
+  CHECK_EQ(cio_stream_start_tls(s, &(cio_tls_opts){.context = cctx}), 0);
+  CHECK_EQ(cio_stream_write(s, "secret", 6), 0);
+  CHECK_EQ(cio_stream_readexactly(s, line, 6, NULL), 0);
+  CHECK(memcmp(line, "secret", 6) == 0);
+  CHECK_EQ(cio_stream_close(s), 0);
+  CHECK_EQ(cio_tls_context_set_check_hostname(cctx, true), 0);
+  /* open_connection checks the host given, or server_hostname when set:
+   * "" is refused before connecting (port 1: nothing listens there). */
+  CHECK_EQ(cio_tls_open_connection(
+               &s, "localhost", 1, NULL,
+               &(cio_tls_opts){.context = cctx, .server_hostname = ""}),
+           CIO_EINVAL);
+  CHECK(s == NULL);
+  CHECK_EQ(cio_tls_open_connection(&s, "", 1, NULL,
+                                   &(cio_tls_opts){.context = cctx}),
+           CIO_EINVAL);
+  CHECK_EQ(cio_server_close(srv), 0);
+  cio_tls_context_free(sctx);
+  cio_tls_context_free(cctx);
+  return 0;
+}
+
+TEST(check_hostname_requires_server_hostname) {
+  run_main(noname_main, NULL);
+}
+
 /* Reads to end of file, answers the byte count. */
 static int count_handler(cio_stream *s, void *arg) {
   (void)arg;

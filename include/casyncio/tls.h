@@ -134,7 +134,10 @@ CIO_API CIO_NODISCARD int cio_tls_context_set_ciphers(cio_tls_context *ctx,
 typedef struct cio_tls_opts {
   cio_tls_context *context; /* required; the stream takes a reference */
   /* Client: the name for SNI and the certificate check; NULL: the host
-   * given to cio_tls_open_connection. */
+   * given to cio_tls_open_connection (cio_stream_start_tls has none).
+   * When the context checks host names (the default) and the name is
+   * NULL or "", the call returns CIO_EINVAL before anything is sent,
+   * as CPython's "check_hostname requires server_hostname". */
   const char *server_hostname;
   double handshake_timeout; /* seconds; 0: 60 */
   double shutdown_timeout;  /* seconds; 0: 30 */
@@ -150,7 +153,8 @@ typedef struct cio_tls_opts {
  * cio_open_connection, CIO_ECERT (verification failed: expired, unknown
  * CA, self-signed, host name mismatch), CIO_ETLS (handshake failed),
  * CIO_ECONNRESET (the peer closed during the handshake), CIO_ETIMEDOUT
- * (handshake timeout), CIO_ECANCELED.  On failure `*out` is NULL, the
+ * (handshake timeout), CIO_ECANCELED, CIO_EINVAL (no name to check the
+ * certificate against: see server_hostname).  On failure `*out` is NULL, the
  * socket is closed and the reason is in tls->error_buf. */
 CIO_API CIO_NODISCARD int cio_tls_open_connection(cio_stream **out, const char *host,
                                     int port, const cio_stream_opts *opts,
@@ -171,7 +175,9 @@ CIO_API CIO_NODISCARD int cio_tls_start_server(cio_server **out, cio_server_hand
  * already buffered are taken as the start of the TLS stream.  No other
  * task may use `s` meanwhile.  Suspends.  Returns 0 or the handshake
  * errors of cio_tls_open_connection, CIO_EALREADY (already TLS),
- * CIO_ECLOSED.  On failure the stream stays open but every read and
+ * CIO_ECLOSED, CIO_EINVAL (a client context that checks host names and
+ * no server_hostname: nothing is sent and the stream stays plain and
+ * usable).  On another failure the stream stays open but every read and
  * write returns the error: close it. */
 CIO_API CIO_NODISCARD int cio_stream_start_tls(cio_stream *s, const cio_tls_opts *tls);
 

@@ -100,6 +100,17 @@ static int check_opts(const cio_tls_opts *tls) {
   return 0;
 }
 
+/* A client that checks the host name needs one to check against: without
+ * it the check would be skipped silently.  CPython refuses the same
+ * (ValueError "check_hostname requires server_hostname"). */
+static int check_name(const cio_tls_opts *tls, const char *name) {
+  const cio_tls_context *ctx = tls->context;
+  if (ctx->side == CIO_TLS_CLIENT && ctx->check_hostname &&
+      ctx->verify != CIO_TLS_VERIFY_NONE && (name == NULL || name[0] == '\0'))
+    return CIO_EINVAL;
+  return 0;
+}
+
 static double or_default(double v, double dflt) {
   return v > 0 ? v : dflt;
 }
@@ -134,7 +145,8 @@ static int upgrade(cio_stream *s, const cio_tls_opts *tls, const char *name,
  */
 
 int cio_stream_start_tls(cio_stream *s, const cio_tls_opts *tls) {
-  if (s == NULL || check_opts(tls) < 0)
+  if (s == NULL || check_opts(tls) < 0 ||
+      check_name(tls, tls->server_hostname) < 0)
     return CIO_EINVAL;
   int rc;
   cio_task *task = cio__task_for_suspend(&rc);
@@ -164,6 +176,9 @@ int cio_tls_open_connection(cio_stream **out, const char *host, int port,
   if (host == NULL || check_opts(tls) < 0 ||
       tls->context->side != CIO_TLS_CLIENT)
     return CIO_EINVAL;
+  const char *name = tls->server_hostname ? tls->server_hostname : host;
+  if (check_name(tls, name) < 0)
+    return CIO_EINVAL;
   int rc;
   cio_task *task = cio__task_for_suspend(&rc);
   if (task == NULL)
@@ -172,7 +187,6 @@ int cio_tls_open_connection(cio_stream **out, const char *host, int port,
   rc = cio_open_connection(&s, host, port, opts);
   if (rc < 0)
     return rc;
-  const char *name = tls->server_hostname ? tls->server_hostname : host;
   rc = upgrade(s, tls, name, port, task);
   if (rc < 0) {
     (void)!cio_stream_close(s); /* FAILED: no goodbye, just the socket */
