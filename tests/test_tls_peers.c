@@ -1,7 +1,9 @@
 /* TLS against other implementations, each started by the test on
  * 127.0.0.1 and stopped after: `openssl s_server` and `openssl s_client`,
  * and Debian's /usr/bin/python3 (ssl + asyncio) as server and as client,
- * plus a Python peer that ends the connection without close_notify. */
+ * plus a Python peer that ends the connection without close_notify; the
+ * system's default CA store (through SSL_CERT_FILE), and TLS 1.1 and 1.0
+ * peers refused by default. */
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -169,6 +171,160 @@ static int s_client_main(void *arg, void **result) {
 TEST(server_talks_to_openssl_s_client) {
   need(OPENSSL);
   run_main(s_client_main, NULL);
+}
+
+/* ---- the system's default CAs ------------------------------------------------ */
+
+/* A client context trusts the system's default CAs (as
+ * ssl.create_default_context does): OpenSSL finds them through
+ * SSL_CERT_FILE when it is set.  Without it the test CA is unknown and
+ * the handshake fails; with it pointing at the test CA a fresh context
+ * (no load_verify_locations) connects, and so does an older context
+ * after cio_tls_context_load_default_certs.  Each case is its own
+ * process, so setting the environment here touches no other test. */
+static int default_cas_main(void *arg, void **result) {
+  (void)arg;
+  (void)result;
+  unsetenv("SSL_CERT_FILE");
+  unsetenv("SSL_CERT_DIR");
+  cio_tls_context *sctx = server_ctx(), *before;
+  cio_server *srv;
+  CHECK_EQ(cio_tls_start_server(&srv, line_echo_handler, NULL, "127.0.0.1", 0,
+                                NULL, &(cio_tls_opts){.context = sctx}),
+           0);
+  int port = cio_server_port(srv);
+  char err[256];
+  cio_tls_opts o = {.error_buf = err, .error_cap = sizeof err};
+  cio_stream *s;
+  /* The system's store does not know the test CA. */
+  CHECK_EQ(cio_tls_context_new(&before, CIO_TLS_CLIENT), 0);
+  o.context = before;
+  CHECK_EQ(cio_tls_open_connection(&s, "localhost", port, NULL, &o),
+           CIO_ECERT);
+  CHECK(strstr(err, "unable to get local issuer certificate") != NULL);
+  /* The default store is read when a context is made... */
+  CHECK_EQ(setenv("SSL_CERT_FILE", tls_path("ca.pem"), 1), 0);
+  cio_tls_context *fresh;
+  CHECK_EQ(cio_tls_context_new(&fresh, CIO_TLS_CLIENT), 0);
+  o.context = fresh;
+  CHECK_EQ(cio_tls_open_connection(&s, "localhost", port, NULL, &o), 0);
+  CHECK_EQ(cio_stream_write(s, "hi\n", 3), 0);
+  char line[64];
+  CHECK(cio_stream_readline(s, line, sizeof line) > 0);
+  CHECK_EQ(cio_stream_close(s), 0);
+  /* ... and again by load_default_certs. */
+  CHECK_EQ(cio_tls_context_load_default_certs(before), 0);
+  o.context = before;
+  CHECK_EQ(cio_tls_open_connection(&s, "localhost", port, NULL, &o), 0);
+  CHECK_EQ(cio_stream_close(s), 0);
+  CHECK_EQ(cio_server_close(srv), 0);
+  cio_tls_context_free(before);
+  cio_tls_context_free(fresh);
+  cio_tls_context_free(sctx);
+  return 0;
+}
+
+TEST(client_context_trusts_the_default_ca_store) {
+  run_main(default_cas_main, NULL);
+}
+
+/* ---- TLS 1.1 and older are refused -------------------------------------------- */
+
+/* Security level 0 lets OpenSSL speak TLS 1.1 at all (its SHA-1
+ * signatures are refused from level 1 up): both ends use it, so that only
+ * the context's minimum version (TLS 1.2) stands in the way. */
+#define SECLEVEL0 "DEFAULT:@SECLEVEL=0"
+
+static int old_server_main(void *arg, void **result) {
+  (void)arg;
+  (void)result;
+  int port = free_port();
+  char accept[32];
+  snprintf(accept, sizeof accept, "127.0.0.1:%d", port);
+  const char *argv[] = {OPENSSL, "s_server", "-quiet", "-tls1_1", "-cipher",
+                        SECLEVEL0, "-accept", accept, "-cert",
+                        tls_path("server.pem"), "-key",
+                        tls_path("server.key"), NULL};
+  cio_process *p;
+  CHECK_EQ(cio_create_subprocess_exec(
+               &p, argv,
+               &(cio_process_opts){.stdout_mode = CIO_STDIO_DEVNULL,
+                                   .stderr_mode = CIO_STDIO_DEVNULL,
+                                   .stdin_mode = CIO_STDIO_DEVNULL}),
+           0);
+  cio_tls_context *ctx = client_ctx();
+  CHECK_EQ(cio_tls_context_set_ciphers(ctx, SECLEVEL0, NULL), 0);
+  char err[256] = "";
+  cio_tls_opts o = {.context = ctx, .error_buf = err, .error_cap = sizeof err};
+  int rc = CIO_ECONNREFUSED;
+  for (int i = 0; i < 200 && rc == CIO_ECONNREFUSED; i++) {
+    cio_stream *s;
+    rc = cio_tls_open_connection(&s, "localhost", port, NULL, &o);
+    if (rc == 0)
+      test_fail(__FILE__, __LINE__, "a TLS 1.1 server was accepted (%s)",
+                cio_tls_version(s));
+    if (rc == CIO_ECONNREFUSED)
+      CHECK_EQ(cio_sleep(0.05), 0);
+  }
+  if (rc != CIO_ETLS && rc != CIO_ECONNRESET)
+    test_fail(__FILE__, __LINE__, "connect: %s (%s)", cio_err_name(rc), err);
+  CHECK_EQ(cio_process_kill(p), 0);
+  int status;
+  CHECK_EQ(cio_process_wait(p, &status), 0);
+  CHECK_EQ(cio_process_close(p), 0);
+  cio_tls_context_free(ctx);
+  return 0;
+}
+
+TEST(client_refuses_a_tls_1_1_server) {
+  need(OPENSSL);
+  run_main(old_server_main, NULL);
+}
+
+static int old_client_main(void *arg, void **result) {
+  (void)arg;
+  (void)result;
+  cio_tls_context *ctx = server_ctx();
+  CHECK_EQ(cio_tls_context_set_ciphers(ctx, SECLEVEL0, NULL), 0);
+  cio_server *srv;
+  CHECK_EQ(cio_tls_start_server(&srv, line_echo_handler, NULL, "127.0.0.1", 0,
+                                NULL, &(cio_tls_opts){.context = ctx}),
+           0);
+  char connect[32];
+  snprintf(connect, sizeof connect, "127.0.0.1:%d", cio_server_port(srv));
+  for (int v = 0; v < 2; v++) {
+    const char *argv[] = {OPENSSL, "s_client", "-quiet",
+                          v == 0 ? "-tls1_1" : "-tls1", "-cipher", SECLEVEL0,
+                          "-connect", connect, "-CAfile", tls_path("ca.pem"),
+                          NULL};
+    cio_process *p;
+    CHECK_EQ(cio_create_subprocess_exec(
+                 &p, argv,
+                 &(cio_process_opts){.stdin_mode = CIO_STDIO_PIPE,
+                                     .stdout_mode = CIO_STDIO_PIPE,
+                                     .stderr_mode = CIO_STDIO_DEVNULL}),
+             0);
+    void *out;
+    size_t len;
+    CHECK_EQ(cio_process_communicate(p, "hello\n", 6, &out, &len, NULL, NULL),
+             0);
+    if (len != 0)
+      test_fail(__FILE__, __LINE__, "s_client %s was served: \"%.*s\"",
+                argv[3], (int)len, (char *)out);
+    free(out);
+    int status;
+    CHECK_EQ(cio_process_returncode(p, &status), 0);
+    CHECK(status != 0);
+    CHECK_EQ(cio_process_close(p), 0);
+  }
+  CHECK_EQ(cio_server_close(srv), 0);
+  cio_tls_context_free(ctx);
+  return 0;
+}
+
+TEST(server_refuses_tls_1_1_and_1_0_clients) {
+  need(OPENSSL);
+  run_main(old_client_main, NULL);
 }
 
 /* ---- CPython ssl + asyncio ------------------------------------------------- */
