@@ -457,6 +457,100 @@ TEST(query_parameters_headers_and_base_url) {
   peer_stop(&srv);
 }
 
+/* Header injection: libcurl sends names, values, methods and URLs as
+ * given, so a CR or LF in them would start a header (or a request) of the
+ * caller's data.  Each is refused with CIO_EINVAL before anything is
+ * sent: no request started, no connection opened. */
+static void injection(cio_http_session *s) {
+  static const cio_http_field bad_headers[][1] = {
+      {{"X-Ok", "a\r\nX-Injected: 1"}},
+      {{"X-Ok", "a\nX-Injected: 1"}},
+      {{"X-Ok", "a\r"}},
+      {{"X-Injected: 1\r\nX-Ok", "v"}},
+      {{"X Bad", "v"}},
+      {{"X-Bad:", "v"}},
+      {{"", "v"}},
+      {{"X-Ok", NULL}},
+  };
+  cio_http_response *r;
+  for (size_t i = 0; i < sizeof bad_headers / sizeof bad_headers[0]; i++) {
+    cio_http_request req = {
+        .url = url("/echo"), .headers = bad_headers[i], .n_headers = 1};
+    CHECK_EQ(cio_http_session_request(s, &req, &r), CIO_EINVAL);
+    CHECK(r == NULL);
+  }
+  static const char *const bad_methods[] = {
+      "GET /echo HTTP/1.1\r\nX-Injected: 1\r\n\r\nGET", "GET\n", "G ET",
+      "", "GET\t"};
+  for (size_t i = 0; i < sizeof bad_methods / sizeof bad_methods[0]; i++) {
+    cio_http_request req = {.method = bad_methods[i], .url = url("/echo")};
+    CHECK_EQ(cio_http_session_request(s, &req, &r), CIO_EINVAL);
+  }
+  char bad_url[300];
+  snprintf(bad_url, sizeof bad_url, "%s\r\nX-Injected: 1", url("/echo"));
+  CHECK_EQ(cio_http_get(s, bad_url, &r), CIO_EINVAL);
+  snprintf(bad_url, sizeof bad_url, "%s\x7f", url("/echo"));
+  CHECK_EQ(cio_http_get(s, bad_url, &r), CIO_EINVAL);
+  cio_http_session_stats st;
+  CHECK_EQ(cio_http_session_stats_get(s, &st), 0);
+  CHECK_EQ(st.requests, 0);
+  CHECK_EQ(st.connections, 0);
+  /* What is allowed goes through as given: a tab and UTF-8 in a value, a
+   * custom method that is a token, anything in a query parameter. */
+  cio_http_field ok[] = {{"X-Ok", "a\tb caf\xc3\xa9"}};
+  cio_http_field params[] = {{"q", "a\r\nX-Injected: 1"}};
+  cio_http_request req = {.method = "PATCH",
+                          .url = url("/echo"),
+                          .headers = ok,
+                          .n_headers = 1,
+                          .params = params,
+                          .n_params = 1};
+  json_t *doc = echo(s, &req);
+  CHECK_STR(field(doc, "method"), "PATCH");
+  CHECK(header(doc, "x-ok") != NULL);
+  CHECK(header(doc, "x-injected") == NULL);
+  CHECK_STR(json_string_value(json_array_get(
+                json_array_get(json_object_get(doc, "query"), 0), 1)),
+            "a\r\nX-Injected: 1");
+  json_decref(doc);
+}
+
+TEST(header_injection_is_refused) {
+  run_with(injection, NULL);
+}
+
+/* The session's headers, user agent and base URL are checked when it is
+ * opened. */
+static int injection_opts_main(void *arg, void **result) {
+  (void)arg;
+  (void)result;
+  cio_http_field crlf[] = {{"X-Ok", "a\r\nX-Injected: 1"}};
+  cio_http_field colon[] = {{"X-Bad:", "v"}};
+  cio_http_field fine[] = {{"X-Ok", "v"}};
+  const cio_http_session_opts bad[] = {
+      {.headers = crlf, .n_headers = 1},
+      {.headers = colon, .n_headers = 1},
+      {.headers = fine, .n_headers = 1, .user_agent = "ua\r\nX-Injected: 1"},
+      {.base_url = "http://127.0.0.1:1/\r\nX-Injected: 1"},
+  };
+  for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+    cio_http_session *s = (cio_http_session *)1;
+    CHECK_EQ(cio_http_session_open(&s, &bad[i]), CIO_EINVAL);
+    CHECK(s == NULL);
+  }
+  cio_http_session *s;
+  CHECK_EQ(cio_http_session_open(
+               &s, &(cio_http_session_opts){.headers = fine, .n_headers = 1,
+                                            .user_agent = "mine/1 (x; y)"}),
+           0);
+  CHECK_EQ(cio_http_session_close(s), 0);
+  return 0;
+}
+
+TEST(session_header_injection_is_refused) {
+  run_main(injection_opts_main, NULL);
+}
+
 static void repeated(cio_http_session *s) {
   cio_http_response *r;
   CHECK_EQ(cio_http_get(s, url("/repeated"), &r), 0);

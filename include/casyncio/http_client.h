@@ -78,7 +78,12 @@ typedef struct cio_http_session cio_http_session;
 
 typedef struct cio_http_response cio_http_response;
 
-/* A header or query parameter: both strings borrowed for the call. */
+/* A header or query parameter: both strings borrowed for the call.  A
+ * header's name must be a token (RFC 9110's tchar: letters, digits and
+ * some punctuation, no space, colon or control character) and its value
+ * may not hold CR or LF, or the call that takes it returns CIO_EINVAL
+ * (they would go on the wire as given: header injection).  Query
+ * parameters are percent-encoded: anything goes. */
 typedef struct cio_http_field {
   const char *name;
   const char *value;
@@ -130,7 +135,9 @@ typedef struct cio_http_session_opts {
    * variables, as libcurl and aiohttp (trust_env) do; "": none. */
   const char *proxy;
   /* NULL: "casyncio/<version> libcurl/<version>"; "": none.  A header
-   * named User-Agent (session's or request's) wins. */
+   * named User-Agent (session's or request's) wins.  Headers and
+   * user_agent are checked as cio_http_field says, the base URL for
+   * control characters: CIO_EINVAL. */
   const char *user_agent;
 } cio_http_session_opts;
 
@@ -161,9 +168,10 @@ CIO_API int cio_http_session_stats_get(const cio_http_session *s,
  * GET.  Borrowed for the call (the body is copied or, for a file, read
  * while the request is sent). */
 typedef struct cio_http_request {
-  const char *method;            /* "GET", "POST", ...; NULL: GET, or POST when
-                                    there is a body */
-  const char *url;               /* absolute, or relative to the base URL */
+  const char *method;            /* "GET", "POST", ... (a token); NULL: GET,
+                                    or POST when there is a body */
+  const char *url; /* absolute, or relative to the base URL; no control
+                      characters */
   const cio_http_field *headers; /* added to (or, same name, replacing)
                                     the session's */
   size_t n_headers;
@@ -191,7 +199,9 @@ typedef struct cio_http_request {
  * cio_http_response_close().  Returns 0 (whatever the status), one of the
  * codes listed at the top of this header, CIO_ENOENT / CIO_EACCES (body
  * file), CIO_ECANCELED (the transfer is removed), CIO_EINVAL (no URL, two
- * bodies, a body with HEAD, a URL libcurl refuses), CIO_ENOMEM, CIO_EPERM
+ * bodies, a body with HEAD, a URL libcurl refuses or with a control
+ * character, a method or header name that is not a token, a header value
+ * with CR or LF: nothing is sent), CIO_ENOMEM, CIO_EPERM
  * outside a task.
  * On failure `*out` is NULL. */
 CIO_API CIO_NODISCARD int cio_http_session_request(cio_http_session *s,

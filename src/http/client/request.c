@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "client.h"
+#include "http/token.h"
 
 /* ---- URL ------------------------------------------------------------------
  */
@@ -120,10 +121,6 @@ static int append_field(cio_loop *loop, struct curl_slist **l,
  * and the body's Content-Type unless one was given. */
 static int set_headers(cio_http_session *s, cio_http_response *t,
                        const cio_http_request *req, const char *ctype) {
-  for (size_t i = 0; i < req->n_headers; i++)
-    if (req->headers[i].name == NULL || req->headers[i].value == NULL ||
-        req->headers[i].name[0] == '\0')
-      return CIO_EINVAL;
   if (req->n_headers == 0 && ctype == NULL) {
     curl_easy_setopt(t->easy, CURLOPT_HTTPHEADER, s->headers);
     return 0;
@@ -245,8 +242,6 @@ static int set_method(cio_http_response *t, const cio_http_request *req,
   if (bodies > 1 || (req->body == NULL && req->body_len > 0))
     return CIO_EINVAL;
   const char *m = req->method ? req->method : bodies ? "POST" : "GET";
-  if (m[0] == '\0' || strpbrk(m, " \r\n") != NULL)
-    return CIO_EINVAL;
   if (bodies > 0 && strcmp(m, "HEAD") == 0)
     return CIO_EINVAL; /* libcurl would wait for a body never sent */
   *ctype = NULL;
@@ -341,11 +336,31 @@ static int wait_head(cio_http_response *t) {
   return t->state == CIO__XFER_DONE && !t->head_seen ? t->result : 0;
 }
 
+/* What libcurl would send as given: a method or header name that is not a
+ * token, a header value with CR or LF, a URL with a control character
+ * would let the caller's data start another header or request (header
+ * injection).  Refused before anything is set up. */
+static int check_request(const cio_http_request *req) {
+  if (req->url == NULL || !cio__http_valid_url(req->url))
+    return CIO_EINVAL;
+  if (req->method != NULL && !cio__http_is_token(req->method))
+    return CIO_EINVAL;
+  if (req->n_headers > 0 && req->headers == NULL)
+    return CIO_EINVAL;
+  for (size_t i = 0; i < req->n_headers; i++) {
+    const cio_http_field *h = &req->headers[i];
+    if (h->name == NULL || h->value == NULL || !cio__http_is_token(h->name) ||
+        !cio__http_valid_value(h->value))
+      return CIO_EINVAL;
+  }
+  return 0;
+}
+
 int cio_http_session_request(cio_http_session *s, const cio_http_request *req,
                              cio_http_response **out) {
   if (out != NULL)
     *out = NULL;
-  if (s == NULL || req == NULL || out == NULL || req->url == NULL)
+  if (s == NULL || req == NULL || out == NULL || check_request(req) < 0)
     return CIO_EINVAL;
   if (req->error != NULL && req->error_cap > 0)
     req->error[0] = '\0';

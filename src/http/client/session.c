@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "client.h"
+#include "http/token.h"
 
 static bool session_check(const cio_http_session *s) {
   if (s->state == CIO__SESSION_OPEN)
@@ -416,8 +417,9 @@ static int version_of(int v, long *out) {
 static int headers_of(cio_http_session *s, const cio_http_session_opts *o) {
   for (size_t i = 0; i < o->n_headers; i++) {
     const cio_http_field *h = &o->headers[i];
-    if (h->name == NULL || h->value == NULL || h->name[0] == '\0')
-      return CIO_EINVAL;
+    if (h->name == NULL || h->value == NULL || !cio__http_is_token(h->name) ||
+        !cio__http_valid_value(h->value))
+      return CIO_EINVAL; /* libcurl would send them as given */
     size_t n = strlen(h->name) + strlen(h->value) + 3;
     char *line = cio__malloc(s->loop, n);
     if (line == NULL)
@@ -439,7 +441,9 @@ static int headers_of(cio_http_session *s, const cio_http_session_opts *o) {
 static int options_of(cio_http_session *s, const cio_http_session_opts *o) {
   if (o->limit < -1 || o->limit_per_host < 0 || bad_timeout(o->timeout) ||
       bad_timeout(o->connect_timeout) || bad_timeout(o->read_timeout) ||
-      o->max_redirects < -1 || (o->n_headers > 0 && o->headers == NULL))
+      o->max_redirects < -1 || (o->n_headers > 0 && o->headers == NULL) ||
+      (o->user_agent != NULL && !cio__http_valid_value(o->user_agent)) ||
+      (o->base_url != NULL && !cio__http_valid_url(o->base_url)))
     return CIO_EINVAL;
   int rc = version_of(o->http_version, &s->http_version);
   if (rc < 0)
@@ -559,6 +563,7 @@ int cio_http_session_open(cio_http_session **out,
     rc = multi_setup(s, o);
   if (rc < 0) {
     s->state = CIO__SESSION_CLOSED;
+    s->refs = 0; /* never handed out */
     curl_multi_cleanup(s->multi);
     s->multi = NULL;
     session_free(s);

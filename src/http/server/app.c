@@ -48,29 +48,6 @@ void cio_web_app_free(cio_web_app *app) {
 
 /* ---- parsing patterns -------------------------------------------------- */
 
-/* tchar = "!" / "#" / "$" / "%" / "&" / "'" / "*" / "+" / "-" / "." /
- *         "^" / "_" / "`" / "|" / "~" / DIGIT / ALPHA  (RFC 9110 5.6.2);
- * 16 bytes a row from 0x00, nothing above 0x7f. */
-const bool cio__http_tchar[256] = {
-    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
-    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
-    0, 1, 0, 1, 1, 1, 1, 1, 0, 0, 1, 1, 0, 1, 1, 0,
-    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0,
-    0, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
-    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 1, 1,
-    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
-    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 1, 0, 1, 0,
-};
-
-static bool is_token(const char *s) {
-  if (*s == '\0')
-    return false;
-  for (; *s; s++)
-    if (!cio__http_tchar[(unsigned char)*s])
-      return false;
-  return true;
-}
-
 static char *dup_n(const char *s, size_t n) {
   char *p = malloc(n + 1);
   if (p != NULL) {
@@ -212,7 +189,7 @@ int cio_web_app_route(cio_web_app *app, const char *method,
     return CIO_EINVAL;
   if (method != NULL && strcmp(method, "*") == 0)
     method = NULL;
-  if (method != NULL && !is_token(method))
+  if (method != NULL && !cio__http_is_token(method))
     return CIO_EINVAL;
   if (app->users > 0)
     return CIO_EBUSY;

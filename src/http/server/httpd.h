@@ -20,6 +20,7 @@
 #include <string.h>
 
 #include "casyncio/http_server.h"
+#include "http/token.h" /* cio__http_tchar, shared with the client */
 #include "internal.h"
 
 /* ---- growable byte buffers on the loop allocator ---------------------- */
@@ -248,9 +249,6 @@ struct cio__http_shared {
   size_t nconns;
   cio_event *idle;      /* set when nconns drops to 0 */
 };
-
-/* Is `ch` a token character (RFC 9110: header names, methods)? */
-extern const bool cio__http_tchar[256];
 
 /* Fill `lim` from `opts` (NULL: defaults).  Returns 0 or CIO_EINVAL. */
 int cio__http_limits_init(struct cio__http_limits *lim,

@@ -130,19 +130,6 @@ int cio_web_response_set_status(cio_web_response *res, int status) {
   return 0;
 }
 
-static bool valid_name(const char *s) {
-  if (*s == '\0')
-    return false;
-  for (; *s; s++)
-    if (!cio__http_tchar[(unsigned char)*s])
-      return false;
-  return true;
-}
-
-static bool valid_value(const char *s) {
-  return strpbrk(s, "\r\n") == NULL;
-}
-
 static bool name_is(const char *name, size_t n, const char *what,
                     size_t wn) {
   return n == wn && strcasecmp(name, what) == 0;
@@ -175,8 +162,8 @@ int cio_web_response_add_header(cio_web_response *res, const char *name,
   int rc = check_fresh(res);
   if (rc < 0)
     return rc;
-  if (name == NULL || value == NULL || !valid_name(name) ||
-      !valid_value(value))
+  if (name == NULL || value == NULL || !cio__http_is_token(name) ||
+      !cio__http_valid_value(value))
     return CIO_EINVAL;
   size_t n = strlen(name), v = strlen(value);
   rc = special_header(res, name, n, value);
@@ -217,8 +204,8 @@ int cio_web_response_set_header(cio_web_response *res, const char *name,
   int rc = check_fresh(res);
   if (rc < 0)
     return rc;
-  if (name == NULL || value == NULL || !valid_name(name) ||
-      !valid_value(value))
+  if (name == NULL || value == NULL || !cio__http_is_token(name) ||
+      !cio__http_valid_value(value))
     return CIO_EINVAL;
   remove_header(res, name);
   return cio_web_response_add_header(res, name, value);
@@ -513,7 +500,8 @@ int cio_web_response_send_file(cio_web_response *res, const char *path,
   int rc = check_fresh(res);
   if (rc < 0)
     return rc;
-  if (path == NULL || (content_type != NULL && !valid_value(content_type)))
+  if (path == NULL ||
+      (content_type != NULL && !cio__http_valid_value(content_type)))
     return CIO_EINVAL;
   int fd;
   rc = cio_fs_open(path, O_RDONLY, 0, &fd);
