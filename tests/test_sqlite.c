@@ -1,6 +1,7 @@
 /* SQLite: a connection served by its own worker thread.  Real database
  * files in a temporary directory (and ":memory:"), real statements; the
  * loop must keep running while SQLite works. */
+#include <math.h>
 #include <sys/stat.h>
 
 #include "casyncio.h"
@@ -290,6 +291,110 @@ static int settings_main(void *arg, void **result) {
 
 TEST(wal_and_busy_timeout_by_default) {
   run_main(settings_main);
+}
+
+/* busy_timeout: NaN and negatives are refused before anything runs;
+ * more than INT_MAX ms (CIO_NO_TIMEOUT included) is clamped there instead
+ * of overflowing the int; below a millisecond is "do not wait". */
+static const char *busy_ms(double t) {
+  static char text[32];
+  cio_sqlite *db;
+  cio_sqlite_opts o = {.busy_timeout = t};
+  CHECK_EQ(cio_sqlite_open(&db, db_path("busy.db"), &o, NULL, 0), 0);
+  cio_db_result *r;
+  CHECK_EQ(cio_sqlite_query(db, "PRAGMA busy_timeout", NULL, 0, &r), 0);
+  snprintf(text, sizeof text, "%s", cio_db_result_text(r, 0, 0, NULL));
+  cio_db_result_free(r);
+  CHECK_EQ(cio_sqlite_close(db), 0);
+  return text;
+}
+
+static int busy_opts_main(void *arg, void **result) {
+  (void)arg;
+  (void)result;
+  const double bad[] = {NAN, -NAN, -1, -0.001, -HUGE_VAL};
+  for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+    cio_sqlite *db = (cio_sqlite *)1;
+    char err[64] = "x";
+    CHECK_EQ(cio_sqlite_open(&db, db_path("busy.db"),
+                             &(cio_sqlite_opts){.busy_timeout = bad[i]}, err,
+                             sizeof err),
+             CIO_EINVAL);
+    CHECK(db == NULL);
+    CHECK_STR(err, "");
+  }
+  CHECK_STR(busy_ms(1e12), "2147483647");
+  CHECK_STR(busy_ms(CIO_NO_TIMEOUT), "2147483647");
+  CHECK_STR(busy_ms(2147483.647), "2147483647");
+  CHECK_STR(busy_ms(1.5), "1500");
+  CHECK_STR(busy_ms(0.0004), "0");
+  CHECK_STR(busy_ms(0), "5000");
+  return 0;
+}
+
+TEST(busy_timeout_is_checked_and_clamped) {
+  run_main(busy_opts_main);
+}
+
+/* The transaction is the connection's: while one task is inside
+ * cio_sqlite_transaction, another task's statement on the same connection
+ * runs inside it and is rolled back with it, and another task's
+ * transaction cannot begin. */
+struct shared_tx {
+  cio_sqlite *db;
+  cio_event *inside, *other_done;
+};
+
+static int shared_tx_fn(cio_sqlite *db, void *arg) {
+  struct shared_tx *st = arg;
+  CHECK_EQ(cio_sqlite_execute(db, "INSERT INTO t VALUES (1)", NULL, 0, NULL),
+           0);
+  cio_event_set(st->inside);
+  CHECK_EQ(cio_event_wait(st->other_done), 0);
+  return CIO_EINVAL; /* roll back */
+}
+
+static int other_tx_fn(cio_sqlite *db, void *arg) {
+  (void)db;
+  (void)arg;
+  return 0;
+}
+
+static int shared_other(void *arg, void **result) {
+  (void)result;
+  struct shared_tx *st = arg;
+  CHECK_EQ(cio_event_wait(st->inside), 0);
+  CHECK_EQ(cio_sqlite_execute(st->db, "INSERT INTO t VALUES (2)", NULL, 0,
+                              NULL),
+           0);
+  CHECK_EQ(cio_sqlite_transaction(st->db, other_tx_fn, NULL), CIO_EDB);
+  cio_event_set(st->other_done);
+  return 0;
+}
+
+static int shared_tx_main(void *arg, void **result) {
+  (void)arg;
+  (void)result;
+  struct shared_tx st = {.db = open_db("shared_tx.db")};
+  exec_ok(st.db, "CREATE TABLE t (x INTEGER PRIMARY KEY)");
+  CHECK_EQ(cio_event_new(&st.inside), 0);
+  CHECK_EQ(cio_event_new(&st.other_done), 0);
+  cio_task *t;
+  CHECK_EQ(cio_create_task(NULL, &t, shared_other, &st, NULL), 0);
+  CHECK_EQ(cio_sqlite_transaction(st.db, shared_tx_fn, &st), CIO_EINVAL);
+  CHECK_EQ(cio_task_join(t, NULL), 0);
+  cio_db_result *r;
+  CHECK_EQ(cio_sqlite_query(st.db, "SELECT count(*) FROM t", NULL, 0, &r), 0);
+  CHECK_STR(cio_db_result_text(r, 0, 0, NULL), "0"); /* both rolled back */
+  cio_db_result_free(r);
+  cio_event_free(st.inside);
+  cio_event_free(st.other_done);
+  CHECK_EQ(cio_sqlite_close(st.db), 0);
+  return 0;
+}
+
+TEST(a_transaction_takes_in_other_tasks_statements) {
+  run_main(shared_tx_main);
 }
 
 /* Another connection holds the write lock: a writer waits up to its busy

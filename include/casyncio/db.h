@@ -430,8 +430,11 @@ CIO_API CIO_NODISCARD int cio_pg_pool_close(cio_pg_pool *p);
 typedef struct cio_sqlite cio_sqlite;
 
 typedef struct cio_sqlite_opts {
-  /* How long a statement waits for a lock held by another connection
-   * (SQLITE_BUSY).  0: 5 s; negative: do not wait. */
+  /* How long, in seconds, a statement waits for a lock held by another
+   * connection (SQLITE_BUSY).  0: 5 s; below a millisecond: do not wait;
+   * more than INT_MAX ms (about 24.8 days, CIO_NO_TIMEOUT included) is
+   * clamped to INT_MAX ms, SQLite's longest; NaN or negative: CIO_EINVAL
+   * from cio_sqlite_open. */
   double busy_timeout;
   /* Keep SQLite's default rollback journal instead of WAL. */
   bool no_wal;
@@ -444,8 +447,8 @@ typedef struct cio_sqlite_opts {
  * database) on a new worker thread; WAL mode and the busy timeout are set
  * (`opts` may be NULL).  Suspends.  Returns 0, CIO_EDB (SQLite refused:
  * `errbuf`, `errcap` bytes, may be NULL, gets its message), CIO_ECANCELED,
- * CIO_EINVAL, CIO_ENOMEM, CIO_EPERM outside a task; `*out` is NULL on
- * failure. */
+ * CIO_EINVAL (no path, a NaN or negative busy_timeout), CIO_ENOMEM,
+ * CIO_EPERM outside a task; `*out` is NULL on failure. */
 CIO_API CIO_NODISCARD int cio_sqlite_open(cio_sqlite **out, const char *path,
                             const cio_sqlite_opts *opts, char *errbuf,
                             size_t errcap);
@@ -482,7 +485,13 @@ typedef int (*cio_sqlite_tx_fn)(cio_sqlite *db, void *arg);
 /* Run `fn(db, arg)` inside BEGIN ... COMMIT, rolled back when fn returns
  * an error (CIO_ECANCELED included) or the commit fails; the ROLLBACK
  * runs even when the task was cancelled.  Suspends.  Returns as
- * cio_pg_transaction(). */
+ * cio_pg_transaction().
+ *
+ * The transaction is the connection's, not the task's: while one task
+ * runs cio_sqlite_transaction on a shared connection, other tasks'
+ * statements on it run inside that transaction (committed or rolled back
+ * with it), and another task's cio_sqlite_transaction fails its BEGIN
+ * with CIO_EDB.  Give such tasks a connection each. */
 CIO_API CIO_NODISCARD int cio_sqlite_transaction(cio_sqlite *db, cio_sqlite_tx_fn fn,
                                    void *arg);
 #endif /* CIO_HAVE_SQLITE */

@@ -7,6 +7,8 @@
  * abandoned, interrupted if it runs (sqlite3_interrupt), dropped if it
  * has not started, and finished by the executor's dispose when it comes
  * back.  The connection stays usable: later jobs queue behind it. */
+#include <math.h>
+
 #include "db/sqlite/sqlite.h"
 
 /* ---- jobs ------------------------------------------------------------ */
@@ -160,7 +162,9 @@ int cio_sqlite_open(cio_sqlite **out, const char *path,
     *out = NULL;
   if (errbuf != NULL && errcap > 0)
     errbuf[0] = '\0';
-  if (out == NULL || path == NULL)
+  if (out == NULL || path == NULL ||
+      (opts != NULL &&
+       (isnan(opts->busy_timeout) || opts->busy_timeout < 0)))
     return CIO_EINVAL;
   cio_loop *loop = cio_get_running_loop();
   if (loop == NULL || cio_current_task() == NULL)

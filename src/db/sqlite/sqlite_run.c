@@ -3,6 +3,7 @@
  * the connection's own thread and allocates with malloc (results are
  * freed on the loop thread with cio_db_result_free). */
 #include <ctype.h>
+#include <limits.h>
 #include <stdio.h>
 
 #include "db/sqlite/sqlite.h"
@@ -271,8 +272,10 @@ static int run_open(struct job *j) {
   sqlite3 *db = NULL;
   int rc = sqlite3_open_v2(j->sql, &db, flags, NULL);
   if (rc == SQLITE_OK) {
-    double t = o->busy_timeout == 0 ? 5.0 : o->busy_timeout;
-    sqlite3_busy_timeout(db, t < 0 ? 0 : (int)(t * 1000));
+    /* cio_sqlite_open refused NaN and negatives; more than INT_MAX ms
+     * (CIO_NO_TIMEOUT included) would overflow the int: clamped. */
+    double ms = (o->busy_timeout == 0 ? 5.0 : o->busy_timeout) * 1000;
+    sqlite3_busy_timeout(db, ms >= (double)INT_MAX ? INT_MAX : (int)ms);
     sqlite3_extended_result_codes(db, 1);
     if (!o->no_wal && !o->read_only)
       rc = sqlite3_exec(db, "PRAGMA journal_mode=WAL", NULL, NULL, NULL);
