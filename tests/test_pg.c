@@ -768,6 +768,304 @@ TEST(listen_notify) {
   run_pg(listen_main);
 }
 
+/* ---- closing a connection other tasks are using -------------------- */
+
+/* asyncpg: closing a connection fails the operations other coroutines
+ * have in progress on it (ConnectionDoesNotExistError); nothing crashes.
+ * Here each call in progress returns CIO_ECONNRESET promptly, and the
+ * connection is freed when the last of them has left (ASan and the
+ * allocation count check that nothing is touched after, or leaked). */
+
+/* A connection whose server process notices at once that its client
+ * went away, even in pg_sleep: closed connections leave no backend
+ * sleeping on behind them to crowd other tests' counts. */
+static cio_pg_conn *connect_watched(void) {
+  char info[1024];
+  snprintf(info, sizeof info,
+           "%s options='-c client_connection_check_interval=50'", conninfo);
+  cio_pg_conn *c;
+  char err[512];
+  int rc = cio_pg_connect(&c, info, 10, err, sizeof err);
+  if (rc != 0)
+    test_fail(__FILE__, __LINE__, "connect: %s: %s", cio_strerror(rc), err);
+  return c;
+}
+
+struct user {
+  cio_pg_conn *c;
+  int rc;       /* what the call in progress returned */
+  double took;  /* seconds it waited */
+};
+
+/* Start `fn` in a task on `u`, let it reach its wait, close the
+ * connection, and check every task's call failed at once. */
+static void close_under(cio_pg_conn *c, cio_task_fn *fns, struct user *us,
+                        size_t n) {
+  cio_task *t[4];
+  for (size_t i = 0; i < n; i++) {
+    us[i] = (struct user){.c = c, .rc = 1};
+    CHECK_EQ(cio_create_task(NULL, &t[i], fns[i], &us[i], NULL), 0);
+  }
+  CHECK_EQ(cio_sleep(0.2), 0); /* every task is suspended in its call */
+  for (size_t i = 0; i < n; i++)
+    CHECK_EQ(us[i].rc, 1);
+  CHECK_EQ(cio_pg_close(c), 0);
+  for (size_t i = 0; i < n; i++) {
+    CHECK_EQ(cio_task_join(t[i], NULL), 0);
+    CHECK_EQ(us[i].rc, CIO_ECONNRESET);
+    CHECK(us[i].took < 1.0); /* the server would have taken 2 s */
+  }
+}
+
+static int slow_query(void *arg, void **result) {
+  (void)result;
+  struct user *u = arg;
+  double t0 = cio_time();
+  cio_db_result *r = (cio_db_result *)1;
+  u->rc = cio_pg_query(u->c, "SELECT pg_sleep(2)", NULL, 0, &r);
+  u->took = cio_time() - t0 - 0.2;
+  CHECK(r == NULL);
+  return 0;
+}
+
+static int slow_script(void *arg, void **result) {
+  (void)result;
+  struct user *u = arg;
+  double t0 = cio_time();
+  u->rc = cio_pg_exec_script(u->c, "SELECT pg_sleep(2); SELECT 1", NULL);
+  u->took = cio_time() - t0 - 0.2;
+  return 0;
+}
+
+/* Queued behind the script, which holds the connection: waiting for its
+ * turn to send. */
+static int turn_query(void *arg, void **result) {
+  (void)result;
+  struct user *u = arg;
+  CHECK_EQ(test_yield_n(2), 0); /* after the script took the connection */
+  double t0 = cio_time();
+  u->rc = cio_pg_execute(u->c, "SELECT 1", NULL, 0, NULL);
+  u->took = cio_time() - t0 - 0.2;
+  return 0;
+}
+
+static int turn_prepare(void *arg, void **result) {
+  (void)result;
+  struct user *u = arg;
+  CHECK_EQ(test_yield_n(2), 0);
+  double t0 = cio_time();
+  cio_pg_stmt *s = (cio_pg_stmt *)1;
+  u->rc = cio_pg_prepare(u->c, "SELECT $1::int", &s, NULL);
+  u->took = cio_time() - t0 - 0.2;
+  CHECK(s == NULL);
+  return 0;
+}
+
+static int close_waiting_main(void *arg, void **result) {
+  (void)arg;
+  (void)result;
+  struct user us[4];
+  /* Waiting for the results of a slow query. */
+  cio_task_fn one[] = {slow_query};
+  close_under(connect_watched(), one, us, 1);
+  /* Waiting for the turn to send, behind a script that holds the
+   * connection (a query and a prepare), and the script itself. */
+  cio_task_fn turn[] = {slow_script, turn_query, turn_prepare};
+  close_under(connect_watched(), turn, us, 3);
+  /* Several pipelined queries awaiting their results. */
+  cio_task_fn many[] = {slow_query, slow_query, slow_query, turn_query};
+  close_under(connect_watched(), many, us, 4);
+  return 0;
+}
+
+TEST(close_fails_queries_waiting_for_results_or_their_turn) {
+  run_pg(close_waiting_main);
+}
+
+static int notified(void *arg, void **result) {
+  (void)result;
+  struct user *u = arg;
+  double t0 = cio_time();
+  cio_pg_notification *n = (cio_pg_notification *)1;
+  u->rc = cio_pg_wait_notification(u->c, &n);
+  u->took = cio_time() - t0 - 0.2;
+  CHECK(n == NULL);
+  return 0;
+}
+
+static int close_notify_main(void *arg, void **result) {
+  (void)arg;
+  (void)result;
+  cio_pg_conn *c = connect_watched(), *b = connect_watched();
+  CHECK_EQ(cio_pg_listen(c, "gone"), 0);
+  CHECK_EQ(cio_pg_execute(b, "NOTIFY gone, 'a'", NULL, 0, NULL), 0);
+  cio_pg_notification *n;
+  CHECK_EQ(cio_pg_wait_notification(c, &n), 0);
+  CHECK_STR(n->payload, "a");
+  cio_pg_notification_free(n);
+  /* The waiter waits for a notification that never comes, beside a slow
+   * query. */
+  struct user us[2];
+  cio_task_fn fns[] = {notified, slow_query};
+  close_under(c, fns, us, 2);
+  cio_pg_close(b);
+  return 0;
+}
+
+TEST(close_fails_a_task_waiting_for_a_notification) {
+  run_pg(close_notify_main);
+}
+
+/* COPY TO whose rows stop coming (the server sends its output in 8 kB
+ * chunks: thousands of rows, then a pause): the task waits in
+ * cio_pg_copy_read. */
+static int copy_reader(void *arg, void **result) {
+  (void)result;
+  struct user *u = arg;
+  double t0 = cio_time();
+  cio_pg_copy *cp;
+  CHECK_EQ(cio_pg_copy_start(u->c,
+                             "COPY (SELECT g, CASE WHEN g = 5000 THEN "
+                             "pg_sleep(2) END FROM generate_series(1, 6000) g) "
+                             "TO STDOUT",
+                             &cp, NULL),
+           0);
+  const void *data;
+  size_t len;
+  int rows = 0;
+  while ((u->rc = cio_pg_copy_read(cp, &data, &len)) == 1)
+    rows++;
+  u->took = cio_time() - t0 - 0.2;
+  CHECK(rows > 0 && rows < 5000);
+  /* The copy object outlives the connection's close: it is ended (and
+   * freed) as after any failure. */
+  CHECK_EQ(cio_pg_copy_read(cp, &data, &len), CIO_ECONNRESET);
+  CHECK_EQ(cio_pg_copy_end(cp, NULL), CIO_ECONNRESET);
+  return 0;
+}
+
+/* COPY FROM: the task is between two writes (sleeping) when the
+ * connection closes; its next write and the end fail. */
+static int copy_writer(void *arg, void **result) {
+  (void)result;
+  struct user *u = arg;
+  cio_pg_copy *cp;
+  CHECK_EQ(cio_pg_copy_start(u->c, "COPY cpc FROM STDIN", &cp, NULL), 0);
+  CHECK_EQ(cio_pg_copy_write(cp, "1\n", 2), 0);
+  double t0 = cio_time();
+  CHECK_EQ(cio_sleep(0.3), 0);
+  u->rc = cio_pg_copy_write(cp, "2\n", 2);
+  u->took = cio_time() - t0 - 0.3;
+  int64_t rows = 0;
+  CHECK_EQ(cio_pg_copy_end(cp, &rows), CIO_ECONNRESET);
+  CHECK_EQ(rows, -1);
+  return 0;
+}
+
+/* Queued behind the COPY: waiting for its turn. */
+static int after_copy(void *arg, void **result) {
+  (void)result;
+  struct user *u = arg;
+  CHECK_EQ(test_yield_n(4), 0);
+  double t0 = cio_time();
+  cio_pg_copy *cp = (cio_pg_copy *)1;
+  u->rc = cio_pg_copy_start(u->c, "COPY cpc TO STDOUT", &cp, NULL);
+  u->took = cio_time() - t0 - 0.2;
+  CHECK(cp == NULL);
+  return 0;
+}
+
+static int close_copy_main(void *arg, void **result) {
+  (void)arg;
+  (void)result;
+  struct user us[2];
+  cio_task_fn out[] = {copy_reader, after_copy};
+  cio_pg_conn *c = connect_watched();
+  exec_ok(c, "CREATE TEMP TABLE cpc (id int)");
+  close_under(c, out, us, 2);
+  c = connect_watched();
+  exec_ok(c, "CREATE TEMP TABLE cpc (id int)");
+  cio_task_fn in[] = {copy_writer, after_copy};
+  close_under(c, in, us, 2);
+  return 0;
+}
+
+TEST(close_fails_a_copy_in_progress) {
+  run_pg(close_copy_main);
+}
+
+/* A transaction whose function is suspended elsewhere (not in a call on
+ * the connection) when the connection closes: its next query, the
+ * ROLLBACK after it, and the transaction itself fail cleanly. */
+static int tx_sleeps(cio_pg_conn *c, void *arg) {
+  struct user *u = arg;
+  CHECK_EQ(cio_sleep(0.3), 0);
+  return u->rc = cio_pg_execute(c, "SELECT 1", NULL, 0, NULL);
+}
+
+static int tx_sleeper(void *arg, void **result) {
+  (void)result;
+  struct user *u = arg;
+  double t0 = cio_time();
+  int rc = cio_pg_transaction(u->c, tx_sleeps, u);
+  u->took = cio_time() - t0 - 0.3;
+  CHECK_EQ(rc, CIO_ECONNRESET);
+  return 0;
+}
+
+static int tx_slow(cio_pg_conn *c, void *arg) {
+  (void)arg;
+  return cio_pg_execute(c, "SELECT pg_sleep(2)", NULL, 0, NULL);
+}
+
+static int tx_slow_task(void *arg, void **result) {
+  (void)result;
+  struct user *u = arg;
+  double t0 = cio_time();
+  u->rc = cio_pg_transaction(u->c, tx_slow, NULL);
+  u->took = cio_time() - t0 - 0.2;
+  return 0;
+}
+
+static int close_tx_main(void *arg, void **result) {
+  (void)arg;
+  (void)result;
+  struct user us[2];
+  cio_task_fn fns[] = {tx_sleeper, tx_slow_task};
+  close_under(connect_watched(), fns, us, 2);
+  return 0;
+}
+
+TEST(close_fails_transactions_in_progress) {
+  run_pg(close_tx_main);
+}
+
+/* A statement that outlives its connection: using it fails, freeing it
+ * is safe (it holds the connection's memory until then). */
+static int stmt_outlives_main(void *arg, void **result) {
+  (void)arg;
+  (void)result;
+  cio_pg_conn *c = connect_watched();
+  cio_pg_stmt *s;
+  CHECK_EQ(cio_pg_prepare(c, "SELECT $1::int + 1", &s, NULL), 0);
+  cio_db_result *r = NULL;
+  CHECK_EQ(cio_pg_stmt_query(s, (cio_db_value[]){cio_db_int(1)}, 1, 0, &r),
+           0);
+  CHECK_EQ(int_of(r, 0, 0), 2);
+  cio_db_result_free(r);
+  CHECK_EQ(cio_pg_close(c), 0);
+  CHECK_EQ(cio_pg_stmt_query(s, (cio_db_value[]){cio_db_int(1)}, 1, 0, &r),
+           CIO_ECONNRESET);
+  CHECK(r == NULL);
+  CHECK_EQ(cio_pg_stmt_nparams(s), 1);
+  cio_pg_stmt_free(s);
+  return 0;
+}
+
+TEST(statement_freed_after_its_connection_closed) {
+  run_pg(stmt_outlives_main);
+}
+
 /* ---- a server stopped mid-query -------------------------------------- */
 
 static struct pg_cluster own;

@@ -213,6 +213,10 @@ int cio__pg_wait_turn(cio_pg_conn *c, bool exclusive) {
   rc = cio__wait_on(&c->send_waiters, &t.wait);
   if (t.wait.state != CIO__WAIT_WOKEN || t.wait.result != 0)
     return rc; /* cancelled while waiting, or the connection broke */
+  /* Granted, then the connection broke (or was closed) before this task
+   * ran: nothing may be sent, `pg` may be gone. */
+  if (rc == 0 && c->mode == PG_BROKEN)
+    rc = c->error;
   if (exclusive) {
     if (rc < 0)
       cio__pg_end_exclusive(c); /* granted, but we are leaving */
@@ -361,8 +365,9 @@ static void cancel_done(cio_future *f, void *arg) {
 }
 
 void cio__pg_send_cancel(cio_pg_conn *c) {
-  if (c->cancel_task != NULL)
-    return; /* one at a time: maybe_cancel runs again after it */
+  if (c->cancel_task != NULL || c->mode == PG_BROKEN)
+    return; /* one at a time: maybe_cancel runs again after it; a broken
+               connection's query ends with its socket */
   struct pg_cancel *k = cio__calloc(c->loop, 1, sizeof *k);
   if (k == NULL)
     return;
@@ -555,6 +560,7 @@ int cio__pg_notify_wait(cio_pg_conn *c) {
 void cio__pg_conn_break(cio_pg_conn *c, int error) {
   if (c->mode == PG_BROKEN)
     return;
+  bool in_copy = c->mode == PG_COPY_IN || c->mode == PG_COPY_OUT;
   c->mode = PG_BROKEN;
   c->error = error;
   cio_loop_remove_reader(c->loop, c->fd);
@@ -562,8 +568,9 @@ void cio__pg_conn_break(cio_pg_conn *c, int error) {
     cio_loop_remove_writer(c->loop, c->fd);
   c->writing = false;
   /* A result already in (say FATAL 57P01, "terminating connection due to
-   * administrator command") is what the op's task sees. */
-  if (PQconsumeInput(c->pg) && !PQisBusy(c->pg)) {
+   * administrator command") is what the op's task sees.  Not inside a
+   * COPY: there PQgetResult answers PGRES_COPY_* again and again. */
+  if (!in_copy && PQconsumeInput(c->pg) && !PQisBusy(c->pg)) {
     PGresult *r;
     while (!PQisBusy(c->pg) && (r = PQgetResult(c->pg)) != NULL)
       on_result(c, r);
@@ -730,7 +737,8 @@ int cio_pg_connect(cio_pg_conn **out, const char *conninfo, double timeout,
   if (rc == 0 && c == NULL)
     rc = CIO_ENOMEM;
   if (rc == 0) {
-    *c = (cio_pg_conn){.loop = loop, .pg = pg, .fd = PQsocket(pg)};
+    *c = (cio_pg_conn){
+        .loop = loop, .state = PG_OPEN, .refs = 1, .pg = pg, .fd = PQsocket(pg)};
     cio__list_init(&c->ops);
     cio__list_init(&c->send_waiters);
     cio__list_init(&c->notifies);
@@ -752,21 +760,61 @@ int cio_pg_connect(cio_pg_conn **out, const char *conninfo, double timeout,
   return 0;
 }
 
+/* ---- the connection's life (invariants 5 and 6) --------------------- */
+
+bool cio__pg_conn_check(const cio_pg_conn *c) {
+  if (c->refs <= 0 || c->state > PG_CLOSED || c->mode > PG_BROKEN)
+    return false;
+  if (c->mode == PG_BROKEN &&
+      (c->nops != 0 || !cio__list_empty(&c->ops) || c->writing ||
+       cio__wait_count(&c->send_waiters) != 0)) /* (4) */
+    return false;
+  if (c->state == PG_CLOSED &&
+      (c->mode != PG_BROKEN || c->pg != NULL || c->cancel_task != NULL ||
+       c->notify_waiter != NULL || c->copy_waiter != NULL ||
+       !cio__list_empty(&c->notifies))) /* (6) */
+    return false;
+  return true;
+}
+
+cio_pg_conn *cio__pg_conn_ref(cio_pg_conn *c) {
+  CIO_ASSERT(cio__pg_conn_check(c));
+  c->refs++;
+  return c;
+}
+
+void cio__pg_conn_unref(cio_pg_conn *c) {
+  CIO_ASSERT(c->refs > 0);
+  if (--c->refs > 0)
+    return;
+  CIO_ASSERT(c->state == PG_CLOSED);
+  cio__free(c->loop, c);
+}
+
 int cio_pg_close(cio_pg_conn *c) {
   if (c == NULL)
     return 0;
+  CIO_ASSERT(cio__pg_conn_check(c));
+  if (c->state == PG_CLOSED)
+    return 0; /* closed already, still held by a call in progress */
   cio__debug_untrack(c->loop, c);
+  /* Every call in progress is woken with the error; each holds `c`, so
+   * it resumes on valid memory and finds it broken. */
   cio__pg_conn_break(c, CIO_ECONNRESET);
   if (c->cancel != NULL) {
     c->cancel->conn = NULL; /* the request goes on without us */
     cio_task_release(c->cancel_task);
+    c->cancel_task = NULL;
+    c->cancel = NULL;
   }
   struct cio__list *n;
   while ((n = cio__list_pop_front(&c->notifies)) != NULL)
     cio__free(c->loop, cio__container_of(n, struct pg_notify_item, node));
   cio__pg_cache_clear(c);
   PQfinish(c->pg);
-  cio__free(c->loop, c);
+  c->pg = NULL;
+  c->state = PG_CLOSED;
+  cio__pg_conn_unref(c); /* the user's */
   return 0;
 }
 
@@ -786,5 +834,5 @@ size_t cio_pg_pending(const cio_pg_conn *c) {
 }
 
 int cio_pg_backend_pid(const cio_pg_conn *c) {
-  return c ? PQbackendPID(c->pg) : 0;
+  return c && c->pg ? PQbackendPID(c->pg) : 0;
 }

@@ -27,6 +27,7 @@ int cio_pg_copy_start(cio_pg_conn *c, const char *sql, cio_pg_copy **out,
   if (cp == NULL)
     return CIO_ENOMEM;
   cio_db_result *r = NULL;
+  cio__pg_conn_ref(c); /* the call's; the copy's own on success */
   int rc = cio__pg_simple(c, sql, &r);
   if (rc == 0 && c->mode != PG_COPY_IN && c->mode != PG_COPY_OUT)
     rc = CIO_EINVAL; /* it ran, but it was no COPY */
@@ -36,10 +37,11 @@ int cio_pg_copy_start(cio_pg_conn *c, const char *sql, cio_pg_copy **out,
     else
       cio_db_result_free(r);
     cio__free(c->loop, cp);
+    cio__pg_conn_unref(c);
     return rc;
   }
   cio_db_result_free(r);
-  cp->conn = c;
+  cp->conn = c; /* keeps the call's reference until cio_pg_copy_end */
   cp->in = c->mode == PG_COPY_IN;
   *out = cp;
   return 0;
@@ -157,7 +159,7 @@ static int finish_input(cio_pg_copy *cp) {
   return c->error;
 }
 
-int cio_pg_copy_end(cio_pg_copy *cp, int64_t *rows) {
+static int copy_end(cio_pg_copy *cp, int64_t *rows) {
   if (rows != NULL)
     *rows = -1;
   if (cp == NULL)
@@ -192,4 +194,15 @@ int cio_pg_copy_end(cio_pg_copy *cp, int64_t *rows) {
     erc = 0; /* the cancel we asked for */
   cio_db_result_free(r);
   return erc < 0 ? erc : rc;
+}
+
+int cio_pg_copy_end(cio_pg_copy *cp, int64_t *rows) {
+  if (rows != NULL)
+    *rows = -1;
+  if (cp == NULL)
+    return CIO_EINVAL;
+  cio_pg_conn *c = cp->conn;
+  int rc = copy_end(cp, rows); /* frees cp */
+  cio__pg_conn_unref(c);      /* the copy's: it may free a closed one */
+  return rc;
 }

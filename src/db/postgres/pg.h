@@ -15,6 +15,14 @@
  *   COPY_* -> SIMPLE       the copy ended (copy.c)         cio__pg_copy_end...
  *   * -> BROKEN            the socket or the server failed cio__pg_conn_break()
  *
+ * Lifecycle of the struct (conn.c, `state`):
+ *   OPEN -> CLOSED         cio_pg_close(): the connection is broken (every
+ *                          call in progress fails with CIO_ECONNRESET),
+ *                          libpq's PGconn finished, the notifications
+ *                          and the statement cache freed, the user's
+ *                          reference dropped
+ *   CLOSED -> freed        the last reference dropped  cio__pg_conn_unref()
+ *
  * Ops (queries) in `ops`, in the order they were sent:
  *   SENT -> FINISHED      its results and its sync came back  finish_op()
  *   SENT -> ABANDONED     its future was cancelled (the task stopped
@@ -29,7 +37,14 @@
  *     `send_waiters` (they have not been sent): pipeline mode is left
  *     only with no op in flight and no shared turn granted unused.
  * (4) In BROKEN mode every op and waiter has been failed with `error`,
- *     the callbacks are removed, and nothing is sent again. */
+ *     the callbacks are removed, and nothing is sent again.
+ * (5) `refs` counts the user (until cio_pg_close), every public call in
+ *     progress on the connection (so a task suspended inside a call when
+ *     another task closes the connection resumes on valid memory, finds
+ *     it BROKEN and returns its error), every open COPY and every
+ *     prepared statement; it is > 0 for any connection a caller holds.
+ * (6) CLOSED: mode BROKEN, `pg` NULL, no op, waiter, notification or
+ *     cached statement left, no cancel request attached. */
 #ifndef CIO_DB_PG_H
 #define CIO_DB_PG_H
 
@@ -43,6 +58,11 @@ enum pg_mode {
   PG_COPY_IN,
   PG_COPY_OUT,
   PG_BROKEN,
+};
+
+enum pg_state {
+  PG_OPEN,
+  PG_CLOSED,
 };
 
 enum op_kind {
@@ -93,7 +113,9 @@ struct pg_cached {
 
 struct cio_pg_conn {
   cio_loop *loop;
-  PGconn *pg;
+  int state; /* enum pg_state */
+  int refs;  /* invariant 5 */
+  PGconn *pg; /* NULL once CLOSED */
   int fd;
   int mode;     /* enum pg_mode */
   int error;    /* BROKEN: why */
@@ -125,6 +147,12 @@ struct cio_pg_conn {
 };
 
 /* conn.c */
+/* Invariants 4 to 6, for CIO_ASSERT at the public entry points. */
+bool cio__pg_conn_check(const cio_pg_conn *c);
+/* Hold `c` for a call in progress, a COPY or a statement (invariant 5);
+ * the last unref frees a closed connection. */
+cio_pg_conn *cio__pg_conn_ref(cio_pg_conn *c);
+void cio__pg_conn_unref(cio_pg_conn *c);
 /* Wait until this task may send: the pipeline is open, or (exclusive)
  * nothing at all is in flight; then `excl` is the caller's. */
 int cio__pg_wait_turn(cio_pg_conn *c, bool exclusive);

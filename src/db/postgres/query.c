@@ -229,7 +229,10 @@ int cio_pg_query_ex(cio_pg_conn *c, const char *sql,
   int rc = check(c, sql, params, n, res);
   if (rc < 0)
     return rc;
-  return send_query(c, sql, NULL, params, n, NULL, flags, res);
+  cio__pg_conn_ref(c); /* pg.h invariant 5: a close meanwhile is safe */
+  rc = send_query(c, sql, NULL, params, n, NULL, flags, res);
+  cio__pg_conn_unref(c);
+  return rc;
 }
 
 int cio_pg_query(cio_pg_conn *c, const char *sql, const cio_db_value *params,
@@ -273,7 +276,10 @@ int cio_pg_exec_script(cio_pg_conn *c, const char *sql, cio_db_result **res) {
   int rc = check(c, sql, NULL, 0, res);
   if (rc < 0)
     return rc;
-  return cio__pg_simple(c, sql, res);
+  cio__pg_conn_ref(c);
+  rc = cio__pg_simple(c, sql, res);
+  cio__pg_conn_unref(c);
+  return rc;
 }
 
 /* ---- prepared statements -------------------------------------------- */
@@ -285,13 +291,9 @@ struct cio_pg_stmt {
   Oid *oids;
 };
 
-int cio_pg_prepare(cio_pg_conn *c, const char *sql, cio_pg_stmt **out,
+static int prepare(cio_pg_conn *c, const char *sql, cio_pg_stmt **out,
                    cio_db_result **err_res) {
-  if (out != NULL)
-    *out = NULL;
-  int rc = check(c, sql, NULL, 0, err_res);
-  if (rc < 0 || out == NULL)
-    return rc < 0 ? rc : CIO_EINVAL;
+  int rc;
   cio_pg_stmt *s = cio__calloc(c->loop, 1, sizeof *s);
   if (s == NULL)
     return CIO_ENOMEM;
@@ -339,6 +341,7 @@ int cio_pg_prepare(cio_pg_conn *c, const char *sql, cio_pg_stmt **out,
   cio_db_result_free(d);
   if (rc < 0)
     goto fail_deallocate;
+  cio__pg_conn_ref(c); /* the statement's, until cio_pg_stmt_free */
   *out = s;
   return 0;
 
@@ -349,6 +352,19 @@ fail_deallocate: {
 }
 fail:
   cio__free(c->loop, s);
+  return rc;
+}
+
+int cio_pg_prepare(cio_pg_conn *c, const char *sql, cio_pg_stmt **out,
+                   cio_db_result **err_res) {
+  if (out != NULL)
+    *out = NULL;
+  int rc = check(c, sql, NULL, 0, err_res);
+  if (rc < 0 || out == NULL)
+    return rc < 0 ? rc : CIO_EINVAL;
+  cio__pg_conn_ref(c);
+  rc = prepare(c, sql, out, err_res);
+  cio__pg_conn_unref(c);
   return rc;
 }
 
@@ -365,7 +381,10 @@ int cio_pg_stmt_query(cio_pg_stmt *s, const cio_db_value *params, size_t n,
   int rc = check(s->conn, s->name, params, n, res);
   if (rc < 0)
     return rc;
-  return send_query(s->conn, NULL, s->name, params, n, s->oids, flags, res);
+  cio_pg_conn *c = cio__pg_conn_ref(s->conn);
+  rc = send_query(c, NULL, s->name, params, n, s->oids, flags, res);
+  cio__pg_conn_unref(c);
+  return rc;
 }
 
 void cio_pg_stmt_free(cio_pg_stmt *s) {
@@ -373,16 +392,16 @@ void cio_pg_stmt_free(cio_pg_stmt *s) {
     return;
   char sql[64];
   snprintf(sql, sizeof sql, "DEALLOCATE %s", s->name);
-  cio__pg_send_detached(s->conn, sql);
-  cio__free(s->conn->loop, s->oids);
-  cio__free(s->conn->loop, s);
+  cio_pg_conn *c = s->conn;
+  cio__pg_send_detached(c, sql); /* nothing once the connection closed */
+  cio__free(c->loop, s->oids);
+  cio__free(c->loop, s);
+  cio__pg_conn_unref(c); /* the statement's: it may free a closed one */
 }
 
 /* ---- transactions ---------------------------------------------------- */
 
-int cio_pg_transaction(cio_pg_conn *c, cio_pg_tx_fn fn, void *arg) {
-  if (c == NULL || fn == NULL)
-    return CIO_EINVAL;
+static int transaction(cio_pg_conn *c, cio_pg_tx_fn fn, void *arg) {
   int rc = cio_pg_execute(c, "BEGIN", NULL, 0, NULL);
   if (rc < 0)
     return rc;
@@ -405,14 +424,28 @@ int cio_pg_transaction(cio_pg_conn *c, cio_pg_tx_fn fn, void *arg) {
   return rc;
 }
 
+int cio_pg_transaction(cio_pg_conn *c, cio_pg_tx_fn fn, void *arg) {
+  if (c == NULL || fn == NULL)
+    return CIO_EINVAL;
+  /* Held across fn too: fn's own calls, and the COMMIT or ROLLBACK after
+   * it, find a connection closed meanwhile broken, not freed. */
+  cio__pg_conn_ref(c);
+  int rc = transaction(c, fn, arg);
+  cio__pg_conn_unref(c);
+  return rc;
+}
+
 /* ---- LISTEN / NOTIFY ------------------------------------------------- */
 
 int cio_pg_listen(cio_pg_conn *c, const char *channel) {
   if (c == NULL || channel == NULL)
     return CIO_EINVAL;
+  if (c->mode == PG_BROKEN)
+    return c->error; /* closed: libpq's connection is gone */
   char *quoted = PQescapeIdentifier(c->pg, channel, strlen(channel));
   if (quoted == NULL)
     return CIO_EINVAL;
+  cio__pg_conn_ref(c); /* c->loop after the wait */
   char *sql = cio__malloc(c->loop, strlen(quoted) + 8);
   int rc = CIO_ENOMEM;
   if (sql != NULL) {
@@ -422,6 +455,7 @@ int cio_pg_listen(cio_pg_conn *c, const char *channel) {
     cio__free(c->loop, sql);
   }
   PQfreemem(quoted);
+  cio__pg_conn_unref(c);
   return rc;
 }
 
@@ -434,15 +468,17 @@ int cio_pg_wait_notification(cio_pg_conn *c, cio_pg_notification **out) {
     return CIO_EPERM;
   if (c->notify_waiter != NULL)
     return CIO_EBUSY;
-  while (cio__list_empty(&c->notifies)) {
-    int rc = cio__pg_notify_wait(c); /* the connection's error if broken */
-    if (rc < 0)
-      return rc;
+  cio__pg_conn_ref(c);
+  int rc = 0;
+  while (rc == 0 && cio__list_empty(&c->notifies))
+    rc = cio__pg_notify_wait(c); /* the connection's error if broken */
+  if (rc == 0) {
+    struct pg_notify_item *it = cio__container_of(
+        cio__list_pop_front(&c->notifies), struct pg_notify_item, node);
+    *out = &it->n;
   }
-  struct pg_notify_item *it = cio__container_of(
-      cio__list_pop_front(&c->notifies), struct pg_notify_item, node);
-  *out = &it->n;
-  return 0;
+  cio__pg_conn_unref(c);
+  return rc;
 }
 
 void cio_pg_notification_free(cio_pg_notification *n) {
