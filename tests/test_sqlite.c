@@ -671,6 +671,90 @@ TEST(close_waits_for_queued_statements) {
   run_main(close_main);
 }
 
+/* Closing while other tasks are inside calls: the statement running (a
+ * slow count) and the one queued behind it finish with their results
+ * (close waits for them, as aiosqlite's does); a transaction whose
+ * function is suspended elsewhere finds the connection closing when it
+ * comes back (CIO_ECLOSED), its ROLLBACK is skipped (closing rolls
+ * back), and nothing is touched after the connection is freed. */
+#define SLOW_COUNT                                                             \
+  "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c "            \
+  "WHERE x < 1000000) SELECT count(*) FROM c"
+
+struct inside {
+  cio_sqlite *db;
+  int rc;
+  int64_t n;
+};
+
+static int slow_count(void *arg, void **result) {
+  (void)result;
+  struct inside *u = arg;
+  cio_db_result *r = NULL;
+  u->rc = cio_sqlite_query(u->db, SLOW_COUNT, NULL, 0, &r);
+  if (u->rc == 0)
+    CHECK_EQ(cio_db_result_int(r, 0, 0, &u->n), 0);
+  cio_db_result_free(r);
+  return 0;
+}
+
+static bool closed;
+
+static int tx_naps(cio_sqlite *db, void *arg) {
+  (void)arg;
+  CHECK_EQ(cio_sqlite_execute(db, "INSERT INTO t VALUES (1)", NULL, 0, NULL),
+           0);
+  while (!closed) /* the connection closes meanwhile */
+    CHECK_EQ(cio_sleep(0.02), 0);
+  return cio_sqlite_execute(db, "INSERT INTO t VALUES (2)", NULL, 0, NULL);
+}
+
+static int tx_napping(void *arg, void **result) {
+  (void)result;
+  struct inside *u = arg;
+  u->rc = cio_sqlite_transaction(u->db, tx_naps, NULL);
+  return 0;
+}
+
+static int close_inside_main(void *arg, void **result) {
+  (void)arg;
+  (void)result;
+  cio_sqlite *db = open_db("close_inside.db");
+  exec_ok(db, "CREATE TABLE t (x)");
+  struct inside u[3] = {{db, 1, 0}, {db, 1, 0}, {db, 1, 0}};
+  cio_task *t[3];
+  CHECK_EQ(cio_create_task(NULL, &t[0], tx_napping, &u[0], NULL), 0);
+  CHECK_EQ(cio_create_task(NULL, &t[1], slow_count, &u[1], NULL), 0);
+  CHECK_EQ(cio_create_task(NULL, &t[2], slow_count, &u[2], NULL), 0);
+  CHECK_EQ(cio_sleep(0.05), 0); /* the count runs, one more is queued */
+  CHECK_EQ(u[1].rc, 1);
+  double t0 = cio_time();
+  CHECK_EQ(cio_sqlite_close(db), 0);
+  closed = true;
+  CHECK(cio_time() - t0 > 0.1); /* it waited for the counts */
+  for (int i = 0; i < 3; i++)
+    CHECK_EQ(cio_task_join(t[i], NULL), 0);
+  CHECK_EQ(u[1].rc, 0); /* the close waited for them */
+  CHECK_EQ(u[1].n, 1000000);
+  CHECK_EQ(u[2].rc, 0);
+  CHECK_EQ(u[2].n, 1000000);
+  CHECK_EQ(u[0].rc, CIO_ECLOSED);
+  /* Its first insert was rolled back by the close. */
+  db = open_db("close_inside.db");
+  cio_db_result *r;
+  CHECK_EQ(cio_sqlite_query(db, "SELECT count(*) FROM t", NULL, 0, &r), 0);
+  int64_t n = -1;
+  CHECK_EQ(cio_db_result_int(r, 0, 0, &n), 0);
+  CHECK_EQ(n, 0);
+  cio_db_result_free(r);
+  CHECK_EQ(cio_sqlite_close(db), 0);
+  return 0;
+}
+
+TEST(close_while_tasks_are_inside_calls) {
+  run_main(close_inside_main);
+}
+
 /* A cancellation that arrives after the worker finished the open (or a
  * query) but before the task resumed: the call returns CIO_ECANCELED,
  * the connection it opened is closed, the result it fetched freed, and

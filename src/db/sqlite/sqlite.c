@@ -47,6 +47,7 @@ static struct job *job_new(cio_sqlite *c, int kind, const char *sql,
   j->kind = kind;
   j->refs = 1;
   j->conn = c;
+  c->refs++; /* invariant 4: the job's */
   j->params = (cio_db_value *)(j + 1);
   j->nparams = n;
   char *p = (char *)(j->params + n);
@@ -65,12 +66,28 @@ static struct job *job_new(cio_sqlite *c, int kind, const char *sql,
   return j;
 }
 
-static void conn_free(cio_sqlite *c) {
-  cio_executor_free(c->ex); /* the worker is idle: a short join */
-  if (c->db != NULL)
-    sqlite3_close_v2(c->db); /* the worker has stopped */
+static void conn_unref(cio_sqlite *c) {
+  CIO_ASSERT(c->refs > 0);
+  if (--c->refs > 0)
+    return;
+  CIO_ASSERT(c->released);
   uv_mutex_destroy(&c->lock);
   cio__free(c->loop, c);
+}
+
+/* Stop the worker, close the handle and drop the user's reference: the
+ * close is done (or the open failed).  Tasks still inside a call hold
+ * the memory until they leave. */
+static void conn_release(cio_sqlite *c) {
+  CIO_ASSERT(!c->released);
+  c->closing = true;
+  cio_executor_free(c->ex); /* the worker is idle: a short join */
+  c->ex = NULL;
+  if (c->db != NULL)
+    sqlite3_close_v2(c->db); /* the worker has stopped */
+  c->db = NULL;
+  c->released = true;
+  conn_unref(c);
 }
 
 /* Loop thread: let go of `j` (invariant 3). */
@@ -81,8 +98,9 @@ static void job_finish(struct job *j) {
   cio_loop *loop = c->loop;
   cio_db_result_free(j->res);
   if (j->kind == JOB_CLOSE || (j->kind == JOB_OPEN && j->abandoned))
-    conn_free(c);
+    conn_release(c);
   cio__free(loop, j);
+  conn_unref(c); /* the job's */
 }
 
 static void job_dispose(void *arg, void *result, int status) {
@@ -135,6 +153,8 @@ static void detached_done(cio_future *f, void *arg) {
 }
 
 static void submit_detached(cio_sqlite *c, const char *sql) {
+  if (c->closing)
+    return; /* it would run after the close; closing rolls back anyway */
   int rc;
   struct job *j = job_new(c, JOB_QUERY, sql, NULL, 0, &rc);
   cio_future *fut;
@@ -155,6 +175,8 @@ static void submit_detached(cio_sqlite *c, const char *sql) {
 
 /* ---- the API --------------------------------------------------------- */
 
+static int transaction(cio_sqlite *db, cio_sqlite_tx_fn fn, void *arg);
+
 int cio_sqlite_open(cio_sqlite **out, const char *path,
                     const cio_sqlite_opts *opts, char *errbuf,
                     size_t errcap) {
@@ -174,6 +196,7 @@ int cio_sqlite_open(cio_sqlite **out, const char *path,
   if (c == NULL)
     return CIO_ENOMEM;
   c->loop = loop;
+  c->refs = 1; /* the user's */
   if (uv_mutex_init(&c->lock) != 0)
     goto fail_free;
   rc = cio_thread_pool_new(&c->ex, 1);
@@ -195,7 +218,7 @@ int cio_sqlite_open(cio_sqlite **out, const char *path,
     job_finish(j);
     return rc;
   }
-  cio__free(loop, j);
+  job_finish(j);
   cio__debug_track(loop, "SQLite connection", c, NULL);
   *out = c;
   return 0;
@@ -237,7 +260,7 @@ static int run(cio_sqlite *db, int kind, const char *sql,
     *res = j->res;
     j->res = NULL;
   }
-  job_finish(j);
+  job_finish(j); /* the job's hold on `db` goes last */
   return rc;
 }
 
@@ -266,6 +289,19 @@ int cio_sqlite_exec_script(cio_sqlite *db, const char *sql,
 int cio_sqlite_transaction(cio_sqlite *db, cio_sqlite_tx_fn fn, void *arg) {
   if (fn == NULL)
     return CIO_EINVAL;
+  int rc = check_conn(db);
+  if (rc < 0)
+    return rc;
+  /* Held across fn, which may suspend elsewhere while another task
+   * closes `db`: its calls, the COMMIT and the ROLLBACK then find it
+   * closing (CIO_ECLOSED), not freed. */
+  db->refs++;
+  rc = transaction(db, fn, arg);
+  conn_unref(db);
+  return rc;
+}
+
+static int transaction(cio_sqlite *db, cio_sqlite_tx_fn fn, void *arg) {
   int rc = cio_sqlite_execute(db, "BEGIN", NULL, 0, NULL);
   if (rc < 0)
     return rc;
@@ -285,6 +321,8 @@ int cio_sqlite_transaction(cio_sqlite *db, cio_sqlite_tx_fn fn, void *arg) {
 int cio_sqlite_close(cio_sqlite *db) {
   if (db == NULL)
     return 0;
+  if (db->closing)
+    return 0; /* another task's close (or a cancelled one) goes on */
   cio__debug_untrack(db->loop, db);
   db->closing = true;
   int rc = 0;
@@ -293,7 +331,7 @@ int cio_sqlite_close(cio_sqlite *db) {
     j = job_new(db, JOB_CLOSE, "", NULL, 0, &rc);
   if (j == NULL) {
     /* Outside a task: block until the queued statements ran. */
-    conn_free(db);
+    conn_release(db);
     return 0;
   }
   bool gone;

@@ -18,7 +18,20 @@
  *     the next job.
  * (3) A job is freed when both holders let go (`refs`): the task that
  *     waits for it, and the executor (which lets go through its dispose
- *     function when the task stopped waiting, else through the task). */
+ *     function when the task stopped waiting, else through the task).
+ *
+ * The connection's life (sqlite.c):
+ *   OPEN -> CLOSING        cio_sqlite_close(): new calls fail with
+ *                          CIO_ECLOSED; a close job is queued behind the
+ *                          statements already queued, which run
+ *   CLOSING -> released    the close job came back (or, outside a task,
+ *                          the worker was joined): the worker stopped,
+ *                          the handle closed                conn_release()
+ *   released -> freed      the last reference dropped       conn_unref()
+ * (4) `refs` counts the user (until the close is done), every job, and
+ *     every call in progress (a transaction's function may suspend
+ *     elsewhere while the connection closes: its next call must find the
+ *     memory valid and get CIO_ECLOSED). */
 #ifndef CIO_DB_SQLITE_H
 #define CIO_DB_SQLITE_H
 
@@ -34,7 +47,9 @@ struct cio_sqlite {
   sqlite3 *db;
   uv_mutex_t lock;
   struct job *running; /* lock */
-  bool closing;
+  bool closing;  /* cio_sqlite_close was called */
+  bool released; /* the worker is stopped and the handle closed */
+  int refs;      /* invariant 4; loop thread only */
 };
 
 struct job {
