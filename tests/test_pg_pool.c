@@ -207,6 +207,65 @@ TEST(idle_connections_close_and_close_waits_for_releases) {
   run_pg(idle_main);
 }
 
+/* Tasks waiting in acquire when the pool closes fail at once with
+ * CIO_ESHUTDOWN, connections in use keep working until released; and a
+ * waiter woken to try again (its pool had room again) that runs only
+ * after the pool was closed and freed finds it closing, not freed. */
+static int waits_in_acquire(void *arg, void **result) {
+  (void)arg;
+  (void)result;
+  cio_pg_conn *c = (cio_pg_conn *)1;
+  double t0 = cio_time();
+  int rc = cio_pg_pool_acquire(pool, 5, &c);
+  CHECK(c == NULL);
+  CHECK(cio_time() - t0 < 2);
+  return rc;
+}
+
+static int close_acquire_main(void *arg, void **result) {
+  (void)arg;
+  (void)result;
+  cio_pg_pool_opts o = {.max_size = 1};
+  CHECK_EQ(cio_pg_pool_open(&pool, conninfo, &o), 0);
+  cio_pg_conn *c;
+  CHECK_EQ(cio_pg_pool_acquire(pool, 5, &c), 0);
+  cio_task *w, *closer;
+  CHECK_EQ(cio_create_task(NULL, &w, waits_in_acquire, NULL, NULL), 0);
+  CHECK_EQ(cio_sleep(0.05), 0);
+  CHECK_EQ(cio_create_task(NULL, &closer, close_pool, pool, NULL), 0);
+  CHECK_EQ(cio_task_join(w, NULL), CIO_ESHUTDOWN);
+  CHECK(!cio_task_is_done(closer));
+  CHECK_EQ(scalar(c, "SELECT 4"), 4);
+  CHECK_EQ(cio_pg_pool_release(pool, c), 0);
+  CHECK_EQ(cio_task_join(closer, NULL), 0);
+
+  /* The race: the connection in use breaks (its server process is
+   * terminated), its release wakes the waiter to open a new one, and
+   * the pool is closed before the waiter runs. */
+  CHECK_EQ(cio_pg_pool_open(&pool, conninfo, &o), 0);
+  CHECK_EQ(cio_pg_pool_acquire(pool, 5, &c), 0);
+  CHECK_EQ(cio_create_task(NULL, &w, waits_in_acquire, NULL, NULL), 0);
+  cio_pg_conn *admin;
+  CHECK_EQ(cio_pg_connect(&admin, conninfo, 10, NULL, 0), 0);
+  CHECK_EQ(cio_pg_execute(admin, "SELECT pg_terminate_backend($1)",
+                          (cio_db_value[]){cio_db_int(cio_pg_backend_pid(c))},
+                          1, NULL),
+           0);
+  cio_pg_close(admin);
+  int rc = cio_pg_execute(c, "SELECT 1", NULL, 0, NULL);
+  CHECK(rc == CIO_ECONNRESET || rc == CIO_EDB);
+  CHECK(cio_pg_is_broken(c));
+  CHECK_EQ(cio_pg_pool_release(pool, c), 0); /* dropped; the waiter woken */
+  CHECK_EQ(cio_pg_pool_size(pool), 0);
+  CHECK_EQ(cio_pg_pool_close(pool), 0); /* nothing in use: done at once */
+  CHECK_EQ(cio_task_join(w, NULL), CIO_ESHUTDOWN);
+  return 0;
+}
+
+TEST(close_fails_waiting_acquires_and_outlives_them) {
+  run_pg(close_acquire_main);
+}
+
 /* ---- what a task dump says ------------------------------------------- */
 
 static cio_pg_conn *shared;

@@ -10,6 +10,9 @@
  *     query in flight, no transaction open, fewer than max_queries uses.
  * (4) Once `closing`, nothing is handed out; the close waits for `size`
  *     to reach 0.
+ * (5) `refs` counts the user (until the close is done) and every acquire
+ *     in progress: a waiter woken to try again may run only after the
+ *     pool was closed; it finds it closing (CIO_ESHUTDOWN), not freed.
  *
  * A task waiting in acquire parks a struct pool_waiter from its stack on
  * `waiters`.  A release wakes the first with 0 and `conn` set (the
@@ -36,7 +39,17 @@ struct cio_pg_pool {
   bool closing;
   struct cio__wait *closer; /* the closing task waits for size == 0 */
   cio_handle *reaper;
+  int refs; /* invariant 5 */
 };
+
+static void pool_unref(cio_pg_pool *p) {
+  CIO_ASSERT(p->refs > 0);
+  if (--p->refs > 0)
+    return;
+  CIO_ASSERT(p->closing && p->size == 0);
+  cio__free(p->loop, p->conninfo);
+  cio__free(p->loop, p);
+}
 
 static void reap(void *arg);
 
@@ -132,6 +145,7 @@ int cio_pg_pool_open(cio_pg_pool **out, const char *conninfo,
     return CIO_ENOMEM;
   }
   p->loop = loop;
+  p->refs = 1; /* the user's */
   if (opts != NULL)
     p->opts = *opts;
   cio_pg_pool_opts *o = &p->opts;
@@ -212,6 +226,8 @@ static int wait_release(cio_pg_pool *p, double deadline, cio_pg_conn **got) {
   return rc;
 }
 
+static int acquire(cio_pg_pool *p, double timeout, cio_pg_conn **out);
+
 int cio_pg_pool_acquire(cio_pg_pool *p, double timeout, cio_pg_conn **out) {
   if (out != NULL)
     *out = NULL;
@@ -219,6 +235,13 @@ int cio_pg_pool_acquire(cio_pg_pool *p, double timeout, cio_pg_conn **out) {
     return CIO_EINVAL;
   if (cio_current_task() == NULL)
     return CIO_EPERM;
+  p->refs++; /* invariant 5 */
+  int rc = acquire(p, timeout, out);
+  pool_unref(p);
+  return rc;
+}
+
+static int acquire(cio_pg_pool *p, double timeout, cio_pg_conn **out) {
   double deadline = timeout == CIO_NO_TIMEOUT ? CIO_NO_TIMEOUT
                                               : cio_time() + timeout;
   for (;;) {
@@ -343,7 +366,6 @@ int cio_pg_pool_close(cio_pg_pool *p) {
     if (rc < 0)
       return rc; /* cancelled: a later close finishes the job */
   }
-  cio__free(p->loop, p->conninfo);
-  cio__free(p->loop, p);
+  pool_unref(p); /* the user's: acquires still leaving hold the rest */
   return 0;
 }
