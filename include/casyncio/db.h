@@ -201,6 +201,16 @@ CIO_API void cio_db_result_free(cio_db_result *r);
  * A connection that breaks (server gone, network error, cio_pg_close)
  * fails every query waiting on it with CIO_ECONNRESET (or the socket's
  * error) and cio_pg_is_broken() says so; it cannot be used again.
+ *
+ * Closing a connection other tasks are using (asyncpg: their operations
+ * fail with ConnectionDoesNotExistError) is safe: every call in progress
+ * on it returns CIO_ECONNRESET promptly, whatever it waited for (its turn
+ * to send, its results, a COPY, a notification), and so does every call
+ * those tasks make on it until they leave (inside cio_pg_transaction's
+ * function, on a COPY or a statement of it).  The memory goes when the
+ * last of them has left.  The handle itself is invalid once cio_pg_close
+ * returned: a call made through it afterwards is a use after free, as
+ * with free().
  * ---------------------------------------------------------------------- */
 typedef struct cio_pg_conn cio_pg_conn;
 
@@ -216,9 +226,13 @@ typedef struct cio_pg_conn cio_pg_conn;
 CIO_API CIO_NODISCARD int cio_pg_connect(cio_pg_conn **out, const char *conninfo,
                            double timeout, char *errbuf, size_t errcap);
 
-/* Close and free `c`.  Queries still waiting fail with CIO_ECONNRESET.
- * Does not suspend (libpq's goodbye message is sent without waiting).
- * Returns 0.  NULL is accepted. */
+/* Close and free `c`.  Calls in progress on it in other tasks (queries
+ * waiting for their turn or their results, a COPY, a notification wait,
+ * a transaction) return CIO_ECONNRESET; they hold the memory until they
+ * return, and the COPYs and statements made on `c` until they are ended
+ * and freed.  `c` is invalid afterwards.  Does not suspend (libpq's
+ * goodbye message is sent without waiting).  Returns 0.  NULL is
+ * accepted. */
 CIO_API int cio_pg_close(cio_pg_conn *c);
 
 /* True once the connection broke; it then fails every call. */
@@ -299,8 +313,9 @@ CIO_API CIO_NODISCARD int cio_pg_stmt_query(cio_pg_stmt *s, const cio_db_value *
 
 /* Deallocate the statement on the server (when the connection is still
  * usable; not waiting for the answer) and free `s`.  Does not suspend.
- * NULL is accepted.  Free every statement before closing its
- * connection. */
+ * NULL is accepted.  A statement may outlive its connection's close: it
+ * then fails with CIO_ECONNRESET, and freeing it is safe (and needed:
+ * it holds the closed connection's memory). */
 CIO_API void cio_pg_stmt_free(cio_pg_stmt *s);
 
 /* -- Transactions. */
@@ -408,8 +423,9 @@ CIO_API size_t cio_pg_pool_size(const cio_pg_pool *p);
 CIO_API size_t cio_pg_pool_idle(const cio_pg_pool *p);
 
 /* Close the pool: new acquires fail with CIO_ESHUTDOWN, waiting ones
- * too; then wait until every connection in use is released, close them
- * all and free the pool.  Suspends (outside a task: closes what is idle
+ * too (at once); then wait until every connection in use is released
+ * (they work until then), close them all and free the pool (its memory
+ * goes once the last acquire in progress has returned).  Suspends (outside a task: closes what is idle
  * and frees the pool only if none is in use, else CIO_EBUSY).  Returns
  * 0, CIO_ECANCELED (the pool is still closing: call again), CIO_EBUSY.
  * NULL is accepted. */
@@ -454,9 +470,15 @@ CIO_API CIO_NODISCARD int cio_sqlite_open(cio_sqlite **out, const char *path,
                             size_t errcap);
 
 /* Wait for the statements queued on `db`, close it and stop its thread.
- * Suspends (outside a task it blocks until then).  Returns 0, or
- * CIO_ECANCELED (the close goes on without the caller).  NULL is
- * accepted. */
+ * Statements other tasks queued before the close (the one running
+ * included) run and return their results, as in aiosqlite; calls made
+ * after the close began, by tasks already inside a call on `db` (a
+ * transaction's function), return CIO_ECLOSED, and the transaction
+ * rolls back.  Those tasks hold the memory until they return; `db` is
+ * invalid once the close returned.  A second close while one runs
+ * returns 0 at once.  Suspends (outside a task it blocks until then).
+ * Returns 0, or CIO_ECANCELED (the close goes on without the caller).
+ * NULL is accepted. */
 CIO_API CIO_NODISCARD int cio_sqlite_close(cio_sqlite *db);
 
 /* Run one statement with `n` parameters and fetch all its rows into
