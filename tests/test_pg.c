@@ -1053,9 +1053,18 @@ static int stmt_outlives_main(void *arg, void **result) {
            0);
   CHECK_EQ(int_of(r, 0, 0), 2);
   cio_db_result_free(r);
+  /* A task waiting for a notification: the statement is used right after
+   * the close, before that task has run again. */
+  CHECK_EQ(cio_pg_listen(c, "never"), 0);
+  struct user u = {.c = c, .rc = 1};
+  cio_task *t;
+  CHECK_EQ(cio_create_task(NULL, &t, notified, &u, NULL), 0);
+  CHECK_EQ(cio_sleep(0.1), 0);
   CHECK_EQ(cio_pg_close(c), 0);
   CHECK_EQ(cio_pg_stmt_query(s, (cio_db_value[]){cio_db_int(1)}, 1, 0, &r),
            CIO_ECONNRESET);
+  CHECK_EQ(cio_task_join(t, NULL), 0);
+  CHECK_EQ(u.rc, CIO_ECONNRESET);
   CHECK(r == NULL);
   CHECK_EQ(cio_pg_stmt_nparams(s), 1);
   cio_pg_stmt_free(s);

@@ -579,10 +579,13 @@ void cio__pg_conn_break(cio_pg_conn *c, int error) {
   while ((op = front(c)) != NULL)
     finish_op(c, op, error);
   grant(c);
+  /* Woken, they are no longer the connection's waiters (invariant 6
+   * holds from the close on, before their tasks run and clear them). */
   if (c->notify_waiter != NULL)
     cio__wait_try_wake(c->notify_waiter, error);
   if (c->copy_waiter != NULL)
     cio__wait_try_wake(c->copy_waiter, error);
+  c->notify_waiter = c->copy_waiter = NULL;
 }
 
 /* ---- connecting ------------------------------------------------------ */
