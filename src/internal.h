@@ -26,7 +26,6 @@
 
 struct ts_item;
 struct fd_watch;
-#include "heap.h"
 #include "list.h"
 
 #if defined(CIO_DEBUG)
@@ -221,13 +220,25 @@ static inline struct cio__wait *cio__wait_of(struct cio__list *n) {
 }
 
 /* A timer: sits in the loop's heap until due, then its callback node moves
- * to the ready queue and `cb.run` is called in its turn. */
+ * to the ready queue and `cb.run` is called in its turn.  The heap keeps
+ * its keys in an array (timer.c), so a timer is only read when it fires. */
 struct cio__timer {
   struct cio__callback cb;
-  struct cio__heap_node hn;
   int64_t when_ns;  /* loop clock; may be in the past (call_later(-2)) */
-  uint64_t seq;     /* ties in deadline run in scheduling order */
+  uint32_t slot;    /* in loop->timers.slots while in_heap */
   bool in_heap;
+};
+
+/* The loop's timers (timer.c): entries {deadline, sequence, slot} in a
+ * 4-ary heap, and the slot table from slots to timers. */
+struct cio__timer_entry;
+struct cio__timer_slot;
+struct cio__timers {
+  struct cio__timer_entry *heap;
+  size_t count, cap;     /* entries, live or stale */
+  size_t live;           /* timers in the heap */
+  struct cio__timer_slot *slots;
+  uint32_t nslots, slots_cap, free_slot;
 };
 
 /* ------------------------------------------------------------------------
@@ -417,7 +428,7 @@ struct cio_loop {
   bool in_round;
   bool closing;
 
-  struct cio__heap timers;
+  struct cio__timers timers;
   uint64_t timer_seq;
   int64_t armed_ns;            /* deadline the uv timer is set for */
   bool virtual_clock;
@@ -724,9 +735,19 @@ void cio__sched_update_handles(cio_loop *loop);
 int cio__sched_open(cio_loop *loop);
 
 /* timer.c */
-void cio__timer_start(cio_loop *loop, struct cio__timer *t, int64_t when_ns,
-                      void (*run)(struct cio__callback *));
+void cio__timers_init(struct cio__timers *h);
+/* Free the arrays (cio_loop_close, once no timer is left). */
+void cio__timers_destroy(cio_loop *loop);
+/* Start `t` (not running) for `when_ns`.  Returns 0, or CIO_ENOMEM when
+ * the heap had to grow and could not. */
+int cio__timer_start(cio_loop *loop, struct cio__timer *t, int64_t when_ns,
+                     void (*run)(struct cio__callback *));
 void cio__timer_stop(cio_loop *loop, struct cio__timer *t);
+/* The earliest timer in the heap, or NULL. */
+struct cio__timer *cio__timers_first(cio_loop *loop);
+static inline bool cio__timers_any(const cio_loop *loop) {
+  return loop->timers.live > 0;
+}
 void cio__timers_collect(cio_loop *loop);
 
 /* handle.c, future.c: used by cio_loop_close() to drop a queued callback

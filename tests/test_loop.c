@@ -75,6 +75,57 @@ TEST(timers_in_deadline_order_ties_fifo) {
   CHECK_RUN(test_with_loop(&opts, timer_order, NULL), 0);
 }
 
+/* Many timers, most cancelled (so the heap holds stale entries and
+ * compacts), the rest run in (deadline, scheduling) order. */
+enum { MANY_TIMERS = 3000 };
+
+struct many_timers {
+  int order[MANY_TIMERS]; /* indices in the order they ran */
+  int ran;
+  int64_t when_ms[MANY_TIMERS];
+};
+
+static struct many_timers many;
+
+static void many_cb(void *arg) {
+  many.order[many.ran++] = (int)(intptr_t)arg;
+}
+
+static int many_timers_run(cio_loop *loop, void *arg) {
+  (void)arg;
+  static cio_handle *h[MANY_TIMERS];
+  unsigned x = 12345;
+  for (int i = 0; i < MANY_TIMERS; i++) {
+    x = x * 1103515245u + 12345u;
+    many.when_ms[i] = 1 + (x >> 16) % 500; /* many equal deadlines */
+    TRY(cio_loop_call_at(loop, (double)many.when_ms[i] / 1000, many_cb,
+                         (void *)(intptr_t)i, &h[i]));
+  }
+  for (int i = 0; i < MANY_TIMERS; i++)
+    if (i % 4 != 0)
+      cio_handle_cancel(h[i]);
+  for (int i = 0; i < MANY_TIMERS; i++)
+    cio_handle_release(h[i]);
+  TRY(cio_loop_call_later(loop, 1.0, stop_cb, loop, NULL));
+  CHECK_EQ(cio_loop_run_forever(loop), 0);
+  CHECK_EQ(many.ran, MANY_TIMERS / 4);
+  for (int k = 0; k < many.ran; k++) {
+    int i = many.order[k];
+    CHECK_EQ(i % 4, 0);
+    if (k > 0) {
+      int p = many.order[k - 1];
+      CHECK(many.when_ms[p] < many.when_ms[i] ||
+            (many.when_ms[p] == many.when_ms[i] && p < i));
+    }
+  }
+  return 0;
+}
+
+TEST(many_timers_cancelled_and_ordered) {
+  cio_loop_opts opts = {.virtual_clock = true};
+  CHECK_RUN(test_with_loop(&opts, many_timers_run, NULL), 0);
+}
+
 static int cancel_handles(cio_loop *loop, void *arg) {
   (void)arg;
   cio_handle *soon, *later;

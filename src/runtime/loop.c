@@ -75,7 +75,7 @@ int cio_loop_open(cio_loop **out, const cio_loop_opts *opts) {
   if (rc < 0)
     goto fail_uv;
   cio__sock_ignore_sigpipe();
-  cio__heap_init(&loop->timers);
+  cio__timers_init(&loop->timers);
   cio__list_init(&loop->tasks);
   cio__list_init(&loop->signals);
   cio__fiber_init_native(&loop->native);
@@ -118,14 +118,14 @@ static void drop_scheduled(cio_loop *loop) {
     if (!cio__handle_try_drop(cb) && !cio__threadsafe_try_drop(cb))
       (void)!cio__done_cb_try_drop(cb);
   }
-  struct cio__heap_node *min;
-  while ((min = cio__heap_min(&loop->timers)) != NULL) {
-    struct cio__timer *t = cio__container_of(min, struct cio__timer, hn);
+  struct cio__timer *t;
+  while ((t = cio__timers_first(loop)) != NULL) {
     cio__timer_stop(loop, t);
     /* Not a handle: the timer of an object the program never freed (an
      * as_completed iterator...); the object count reports the leak. */
     (void)!cio__handle_try_drop(&t->cb);
   }
+  cio__timers_destroy(loop);
 }
 
 static void close_uv_handles(cio_loop *loop) {
@@ -277,7 +277,7 @@ static void report_deadlock(cio_loop *loop) {
 static bool nothing_can_happen(cio_loop *loop) {
   if (cio__threadsafe_take(loop))
     return false; /* sent by another thread, not yet delivered */
-  return cio__list_empty(&loop->ready) && cio__heap_min(&loop->timers) == NULL;
+  return cio__list_empty(&loop->ready) && !cio__timers_any(loop);
 }
 
 /* Enter or leave a run: the wakeup handle's ref follows loop->running. */

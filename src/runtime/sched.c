@@ -58,7 +58,7 @@ static bool next_batch(cio_loop *loop) {
   if (loop->steps >= CIO__STEPS_PER_POLL || loop->stopping)
     return false;
   cio__threadsafe_poll(loop);
-  if (cio__heap_min(&loop->timers) != NULL)
+  if (cio__timers_any(loop))
     cio__timers_collect(loop);
   if (cio__list_empty(&loop->ready))
     return false;
@@ -128,9 +128,8 @@ void cio__sched_round(cio_loop *loop) {
   loop->steps = 0;
   if (loop->virtual_clock && cio__list_empty(&loop->ready)) {
     /* Nothing can run before the next deadline: jump to it (autojump). */
-    struct cio__heap_node *min = cio__heap_min(&loop->timers);
-    if (min != NULL) {
-      struct cio__timer *t = cio__container_of(min, struct cio__timer, hn);
+    struct cio__timer *t = cio__timers_first(loop);
+    if (t != NULL) {
       if (t->when_ns > loop->virtual_ns)
         loop->virtual_ns = t->when_ns;
     }
@@ -242,14 +241,14 @@ static void on_timer(uv_timer_t *h) {
 }
 
 static void arm_timer(cio_loop *loop) {
-  struct cio__heap_node *min = cio__heap_min(&loop->timers);
+  struct cio__timer *min = cio__timers_first(loop);
   if (min == NULL) {
     if (loop->armed_ns != CIO__NS_NEVER)
       uv_timer_stop(&loop->timer);
     loop->armed_ns = CIO__NS_NEVER;
     return;
   }
-  int64_t when = cio__container_of(min, struct cio__timer, hn)->when_ns;
+  int64_t when = min->when_ns;
   if (when == loop->armed_ns)
     return;
   int64_t now = (int64_t)uv_hrtime();
@@ -264,7 +263,7 @@ void cio__sched_update_handles(cio_loop *loop) {
   if (loop->in_round || loop->uv_handles_open == 0)
     return;
   bool work = !cio__list_empty(&loop->ready) ||
-              (loop->virtual_clock && cio__heap_min(&loop->timers) != NULL);
+              (loop->virtual_clock && cio__timers_any(loop));
   if (work)
     keep_polling_nonblocking(loop);
   else if (uv_is_active((uv_handle_t *)&loop->idle))

@@ -43,8 +43,10 @@ int cio_sleep(double seconds) {
   struct sleeper s = {0};
   cio__wait_init(&s.wait, self, 0);
   cio__wait_about(&s.wait, &sleep_kind, &s);
-  cio__timer_start(loop, &s.timer, cio__deadline_after(loop, seconds),
-                   sleeper_fire);
+  rc = cio__timer_start(loop, &s.timer, cio__deadline_after(loop, seconds),
+                        sleeper_fire);
+  if (rc < 0)
+    return rc;
   rc = cio__wait_park(&s.wait);
   cio__timer_stop(loop, &s.timer);
   return rc;
