@@ -24,7 +24,6 @@
 
 #include "arch/fiber.h"
 
-struct ts_item;
 struct fd_watch;
 #include "list.h"
 
@@ -407,11 +406,15 @@ struct cio_loop {
   uv_timer_t timer;       /* wakes poll at the earliest deadline */
   uv_async_t wakeup;      /* other threads; ref'd while outside work is
                              in flight, or in run_forever */
-  uv_mutex_t ts_lock;     /* guards ts_head/ts_tail/ts_closed */
-  struct ts_item *ts_head, *ts_tail; /* call_soon_threadsafe, in order */
-  bool ts_closed;
-  _Atomic bool ts_pending; /* ts_head is not empty: checked per batch */
-  _Atomic size_t ts_users; /* threads inside call_soon_threadsafe */
+  /* Written by other threads (threadsafe.c): on cache lines of their own,
+   * so that senders do not slow the loop thread down. */
+  char ts_pad0[64];
+  _Atomic(struct cio__remote *) inbox; /* newest first */
+  atomic_bool ts_closed;
+  atomic_bool ts_spinning;  /* the loop watches `inbox`: no wake-up needed */
+  atomic_size_t ts_users;   /* senders between the closed check and done */
+  char ts_pad1[64];
+  bool spin_hint;         /* outside work may come back soon: spin first */
   size_t external_refs;   /* cio__loop_external_ref() count */
   struct cio__hub *exec;  /* src/executor: jobs in flight, default pool */
   bool running_forever;
@@ -600,10 +603,34 @@ static inline void cio__loop_poll_soon(cio_loop *loop) {
   loop->steps = CIO__STEPS_PER_POLL;
 }
 
-/* threadsafe.c */
-int cio__threadsafe_open(cio_loop *loop);
-void cio__threadsafe_drain(cio_loop *loop);
+/* threadsafe.c: what other threads send to a loop.  A remote is queued in
+ * the ready queue in the order it was sent and `run` is called in its
+ * turn; `drop` instead if the loop closes (or is closed) first.  Both on
+ * the loop thread; either may free the remote. */
+struct cio__remote {
+  struct cio__callback cb;   /* in the ready queue once taken */
+  struct cio__remote *next;  /* in the inbox */
+  void (*run)(struct cio__remote *r);
+  void (*drop)(struct cio__remote *r);
+};
+/* Any thread: send `r` (run and drop set) to `loop`.  Returns 0 or
+ * CIO_ESHUTDOWN (closed: `r` stays the caller's). */
+int cio__loop_send(cio_loop *loop, struct cio__remote *r);
+/* The same for a sender that keeps the loop from closing until this
+ * returns (an executor job the loop waits for): never fails. */
+void cio__loop_send_owned(cio_loop *loop, struct cio__remote *r);
+/* The remote queued as `cb`, or NULL if `cb` is something else. */
+struct cio__remote *cio__remote_of(struct cio__callback *cb);
 void cio__threadsafe_close(cio_loop *loop);
+/* The loop is about to wait in its poll: if outside work it handed out is
+ * in flight and expected back soon, watch the inbox for a short while
+ * first (see threadsafe.c). */
+void cio__threadsafe_spin(cio_loop *loop);
+/* Outside work was just handed out (an executor job): the next wait may
+ * spin for it. */
+static inline void cio__loop_expect_soon(cio_loop *loop) {
+  loop->spin_hint = true;
+}
 /* call_soon_threadsafe whose `drop(arg)` runs (on the closing thread)
  * instead of `cb(arg)` if the loop closes before running it: lets the
  * sender release what it handed over. */
@@ -624,7 +651,8 @@ bool cio__threadsafe_take(cio_loop *loop);
  * batch boundary, so a callback posted from another thread runs in the
  * next batch, as asyncio's call_soon_threadsafe appends to _ready. */
 static inline void cio__threadsafe_poll(cio_loop *loop) {
-  if (atomic_load_explicit(&loop->ts_pending, memory_order_relaxed))
+  if (atomic_load_explicit(&loop->inbox, memory_order_relaxed) != NULL ||
+      atomic_load_explicit(&loop->interrupted, memory_order_relaxed))
     cio__threadsafe_take(loop);
 }
 

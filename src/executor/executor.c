@@ -15,27 +15,19 @@
 
 static void executor_unref(cio_executor *ex);
 
-/* ---- the hub: where workers hand jobs back --------------------------- */
+/* ---- the hub: what the loop expects back --------------------------------- */
 
-static void hub_collect(struct cio__hub *h) {
-  uv_mutex_lock(&h->lock);
-  struct cio__job *j = h->done_head;
-  h->done_head = h->done_tail = NULL;
-  uv_mutex_unlock(&h->lock);
-  while (j != NULL) {
-    struct cio__job *next = j->done_next;
-    cio_executor *ex = j->ex;
-    CIO_ASSERT(cio__job_check(j));
-    cio__list_remove(&j->lnode);
-    cio__loop_external_unref(h->loop);
-    j->done(j);
-    executor_unref(ex);
-    j = next;
-  }
-}
-
-static void hub_on_async(uv_async_t *a) {
-  hub_collect(a->data);
+/* A job is back on its loop thread (run or dropped: at close the loop
+ * drops what is still queued, and the outcome is disposed of by `done`
+ * all the same). */
+static void job_arrived(struct cio__remote *r) {
+  struct cio__job *j = cio__container_of(r, struct cio__job, remote);
+  cio_executor *ex = j->ex;
+  CIO_ASSERT(cio__job_check(j));
+  cio__list_remove(&j->lnode);
+  cio__loop_external_unref(j->hub->loop);
+  j->done(j);
+  executor_unref(ex);
 }
 
 struct cio__hub *cio__hub_get(cio_loop *loop) {
@@ -45,76 +37,56 @@ struct cio__hub *cio__hub_get(cio_loop *loop) {
   if (h == NULL)
     return NULL;
   h->loop = loop;
+  atomic_init(&h->outstanding, 0);
   cio__list_init(&h->jobs);
-  if (uv_mutex_init(&h->lock) != 0)
-    goto fail_free;
-  if (uv_cond_init(&h->cv) != 0)
-    goto fail_mutex;
-  if (uv_async_init(loop->uv, &h->async, hub_on_async) != 0)
-    goto fail_cond;
-  h->async.data = h;
-  /* In-flight jobs keep the loop alive through cio__loop_external_ref. */
-  uv_unref((uv_handle_t *)&h->async);
   loop->exec = h;
   return h;
-
-fail_cond:
-  uv_cond_destroy(&h->cv);
-fail_mutex:
-  uv_mutex_destroy(&h->lock);
-fail_free:
-  cio__free(loop, h);
-  return NULL;
 }
 
 /* With the executor's lock held (so no worker can deliver `j` yet). */
 static void hub_attach(struct cio__hub *h, struct cio__job *j) {
   atomic_fetch_add(&j->ex->refs, 1);
-  uv_mutex_lock(&h->lock);
-  h->outstanding++;
-  uv_mutex_unlock(&h->lock);
+  atomic_fetch_add_explicit(&h->outstanding, 1, memory_order_relaxed);
   cio__list_push_back(&h->jobs, &j->lnode);
   cio__loop_external_ref(h->loop);
+  cio__loop_expect_soon(h->loop);
+}
+
+static void job_init(struct cio__job *j, struct cio__hub *h,
+                     cio_executor *ex) {
+  j->remote = (struct cio__remote){.run = job_arrived, .drop = job_arrived};
+  j->hub = h;
+  j->ex = ex;
+  j->state = CIO__JOB_QUEUED;
+  cio__list_init(&j->qnode);
+  cio__list_init(&j->lnode);
 }
 
 void cio__job_deliver(struct cio__job *j) {
   struct cio__hub *h = j->hub;
-  uv_mutex_lock(&h->lock);
-  j->done_next = NULL;
-  if (h->done_tail != NULL)
-    h->done_tail->done_next = j;
-  else
-    h->done_head = j;
-  h->done_tail = j;
-  h->outstanding--;
-  /* The handle stays open until cio_loop_close() saw outstanding == 0,
-   * and that needs this lock: no worker touches a closed hub. */
-  uv_async_send(&h->async);
-  uv_cond_signal(&h->cv);
-  uv_mutex_unlock(&h->lock);
+  cio__loop_send_owned(h->loop, &j->remote);
+  /* The last touch: once it reaches zero the loop may close and free
+   * the hub. */
+  atomic_fetch_sub_explicit(&h->outstanding, 1, memory_order_release);
 }
 
 int cio__job_submit(cio_executor *ex, cio_loop *loop, struct cio__job *j) {
   struct cio__hub *h = cio__hub_get(loop);
   if (h == NULL)
     return CIO_ENOMEM;
-  j->hub = h;
-  j->ex = ex;
-  j->state = CIO__JOB_QUEUED;
-  cio__list_init(&j->qnode);
-  cio__list_init(&j->lnode);
+  job_init(j, h, ex);
   CIO_ASSERT(cio__job_check(j));
-  uv_mutex_lock(&ex->lock);
+  cio__executor_lock(ex);
   int rc = CIO_ESHUTDOWN;
   if (!ex->shut_down) {
     cio__list_push_back(&ex->queue, &j->qnode);
-    ex->queued++;
+    atomic_fetch_add_explicit(&ex->queued, 1, memory_order_relaxed);
     rc = cio__workers_start_locked(ex);
     if (rc < 0) {
       cio__list_remove(&j->qnode);
-      ex->queued--;
+      atomic_fetch_sub_explicit(&ex->queued, 1, memory_order_relaxed);
     } else {
-      uv_cond_signal(&ex->work_cv);
+      cio__workers_notify_locked(ex);
       hub_attach(h, j);
     }
   }
@@ -128,22 +100,16 @@ bool cio__job_try_cancel(struct cio__job *j) {
   bool queued = j->state == CIO__JOB_QUEUED;
   if (queued) {
     cio__list_remove(&j->qnode);
-    ex->queued--;
+    atomic_fetch_sub_explicit(&ex->queued, 1, memory_order_relaxed);
     j->state = CIO__JOB_CANCELLED;
   }
   uv_mutex_unlock(&ex->lock);
   if (!queued)
     return false;
-  struct cio__hub *h = j->hub;
-  uv_mutex_lock(&h->lock);
-  h->outstanding--;
-  uv_mutex_unlock(&h->lock);
-  cio__list_remove(&j->lnode);
-  cio__loop_external_unref(h->loop);
+  atomic_fetch_sub_explicit(&j->hub->outstanding, 1, memory_order_relaxed);
   j->status = CIO_ECANCELED;
   j->result = NULL;
-  j->done(j);
-  executor_unref(ex);
+  job_arrived(&j->remote);
   return true;
 }
 
@@ -196,7 +162,7 @@ static void begin_shutdown(cio_executor *ex, bool cancel_futures) {
   ex->shut_down = true;
   if (cancel_futures) {
     cio__list_splice_back(&cancelled, &ex->queue);
-    ex->queued = 0;
+    atomic_store_explicit(&ex->queued, 0, memory_order_relaxed);
   }
   cio__list_foreach(it, &cancelled) {
     cio__container_of(it, struct cio__job, qnode)->state = CIO__JOB_CANCELLED;
@@ -251,14 +217,11 @@ static int wait_in_task(cio_executor *ex, cio_task *self) {
   if (w == NULL)
     return CIO_ENOMEM;
   cio__list_init(&w->waiter);
-  w->job.hub = h;
-  w->job.ex = ex;
+  job_init(&w->job, h, ex);
   w->job.done = exit_wait_done;
   /* Not a queued job: cio__job_try_cancel() must leave it alone (it is
    * delivered by the last exiting worker, and loop close waits for it). */
   w->job.state = CIO__JOB_RUNNING;
-  cio__list_init(&w->job.qnode);
-  cio__list_init(&w->job.lnode);
   uv_mutex_lock(&ex->lock);
   bool all_exited = ex->exited == ex->nworkers;
   if (!all_exited) {
@@ -393,13 +356,23 @@ int cio_shutdown_default_executor(void) {
 /* cio_loop_close(): take back queued jobs of this loop, stop the default
  * executor, wait for jobs still running anywhere, dispose of their
  * outcomes and free the hub. */
-static void hub_closed(uv_handle_t *handle) {
-  struct cio__hub *h = handle->data;
-  cio_loop *loop = h->loop;
-  uv_cond_destroy(&h->cv);
-  uv_mutex_destroy(&h->lock);
-  loop->uv_handles_open--;
-  cio__free(loop, h);
+
+/* Run `done` of every job already sent back (in the inbox or the ready
+ * queue): the hub they point to is about to go. */
+static void run_delivered(cio_loop *loop) {
+  cio__threadsafe_take(loop);
+  struct cio__list *it = loop->ready.next;
+  while (it != &loop->ready) {
+    struct cio__list *next = it->next;
+    struct cio__callback *cb = cio__container_of(it, struct cio__callback, node);
+    struct cio__remote *r = cio__remote_of(cb);
+    if (r != NULL && r->run == job_arrived) {
+      cio__list_remove(it);
+      job_arrived(r);
+      next = loop->ready.next; /* `done` may have queued callbacks */
+    }
+    it = next;
+  }
 }
 
 void cio__executor_loop_close(cio_loop *loop) {
@@ -416,15 +389,14 @@ void cio__executor_loop_close(cio_loop *loop) {
     begin_shutdown(h->default_ex, true);
     wait_blocking(h->default_ex);
   }
-  uv_mutex_lock(&h->lock);
-  while (h->outstanding > 0)
-    uv_cond_wait(&h->cv, &h->lock);
-  uv_mutex_unlock(&h->lock);
-  hub_collect(h);
+  /* Workers touch nothing after their decrement (executor.h (3)); jobs
+   * may run for long, so poll rather than keep a lock on every delivery. */
+  while (atomic_load_explicit(&h->outstanding, memory_order_acquire) > 0)
+    uv_sleep(1);
+  run_delivered(loop);
   cio_executor_free(h->default_ex);
   loop->exec = NULL;
-  loop->uv_handles_open++;
-  uv_close((uv_handle_t *)&h->async, hub_closed);
+  cio__free(loop, h);
 }
 
 /* ---- run_in_executor ------------------------------------------------- */

@@ -3,7 +3,9 @@
  * A job is work for another thread: a blocking function (thread pool) or a
  * round trip to a worker process (process pool).  It is allocated on the
  * loop thread, queued on an executor, run by a worker thread and handed
- * back to its loop through the loop's hub, where `done` runs and frees it.
+ * back to its loop through the loop's inbox (cio__loop_send_owned, one
+ * compare-and-swap; src/runtime/threadsafe.c), where `done` runs and frees
+ * it.  The loop's hub counts what it still expects.
  *
  *   QUEUED -> RUNNING     a worker takes it              worker_main()
  *   QUEUED -> CANCELLED   cio__job_try_cancel(), or a shutdown with
@@ -16,10 +18,15 @@
  *     itself and its late outcome is disposed of by `done`.
  * (2) `state` is guarded by the executor's lock; `status`/`result` are
  *     written by the worker before delivery and read by the loop after it
- *     (the hub's lock orders the two).
- * (3) A hub counts the jobs it still expects (`outstanding`); the loop is
- *     closed only once that reaches zero, so no worker ever touches a freed
+ *     (the inbox's compare-and-swap and exchange order the two).
+ * (3) A hub counts the jobs it still expects (`outstanding`), and a worker
+ *     decrements it as the last thing it does with the job; the loop is
+ *     closed only once it reaches zero, so no worker ever touches a freed
  *     hub or loop.
+ * (4) At most one worker spins (`spinning`) waiting for a job before it
+ *     sleeps; a submission signals a sleeping worker only when none spins
+ *     (the spinner takes the job), and a worker that takes a job while
+ *     more are queued and none spins wakes another.
  */
 #ifndef CIO_EXECUTOR_H
 #define CIO_EXECUTOR_H
@@ -38,9 +45,9 @@ struct cio__worker;
 struct cio__hub;
 
 struct cio__job {
+  struct cio__remote remote;  /* its way back to the loop */
   struct cio__list qnode;     /* in ex->queue (ex->lock), or self-linked */
   struct cio__list lnode;     /* in hub->jobs: loop thread only */
-  struct cio__job *done_next; /* in hub->done (hub->lock) */
   struct cio__hub *hub;
   cio_executor *ex;
   int state; /* cio__job_state, ex->lock */
@@ -53,14 +60,10 @@ struct cio__job {
   void *result;
 };
 
-/* Per-loop side of the executors: where workers hand jobs back. */
+/* Per-loop side of the executors: what the loop still expects back. */
 struct cio__hub {
   cio_loop *loop;
-  uv_async_t async; /* woken by workers; unref'd */
-  uv_mutex_t lock;  /* guards done_*, outstanding */
-  uv_cond_t cv;     /* cio_loop_close() waits for outstanding */
-  struct cio__job *done_head, *done_tail;
-  size_t outstanding; /* submitted, not yet delivered */
+  atomic_size_t outstanding; /* submitted, not yet delivered */
   struct cio__list jobs;    /* submitted, `done` not yet run */
   cio_executor *default_ex; /* lazily created; the loop owns it */
   bool default_shut_down;   /* shutdown_default_executor() was called */
@@ -85,7 +88,9 @@ struct cio_executor {
   size_t max_workers;
   size_t nworkers; /* started */
   size_t idle;     /* waiting on work_cv */
-  size_t queued;   /* jobs in `queue` */
+  atomic_size_t queued; /* jobs in `queue` (written under lock; a spinning
+                           worker reads it without) */
+  atomic_int spinning;  /* 1 while a worker spins for work */
   size_t exited;
   bool shut_down;
   bool joined;
@@ -120,6 +125,11 @@ void cio__job_deliver(struct cio__job *j);
 
 /* workers.c: the threads (the bottom layer; they call only the hooks). */
 int cio__workers_start_locked(cio_executor *ex);
+/* Take ex->lock on a hot path: spins briefly before sleeping. */
+void cio__executor_lock(cio_executor *ex);
+/* With ex->lock held, a job queued: signal a sleeping worker unless one
+ * spins (it takes the job). */
+void cio__workers_notify_locked(cio_executor *ex);
 void cio__workers_join(cio_executor *ex);
 
 #endif

@@ -6,8 +6,8 @@
  * disposition: a program that chose one keeps it.  The previous
  * disposition is restored when cio_run ends.
  *
- * The handler only does what is async-signal-safe: count, set two atomic
- * flags and wake the loop (uv_async_send); the loop thread cancels the
+ * The handler only does what is async-signal-safe: count, set an atomic
+ * flag and wake the loop (uv_async_send); the loop thread cancels the
  * main task at its next batch boundary or poll (cio__interrupt_check).
  * (1) At most one loop of the process owns the handler at a time.
  * (2) Only cio_run on the main thread takes it, as asyncio.Runner only
@@ -35,8 +35,7 @@ static void on_sigint(int signum) {
     raise(SIGINT);
     return;
   }
-  atomic_store(&loop->interrupted, true);
-  atomic_store_explicit(&loop->ts_pending, true, memory_order_relaxed);
+  atomic_store(&loop->interrupted, true); /* polled with the inbox */
   uv_async_send(&loop->wakeup);
 }
 

@@ -18,7 +18,7 @@ cio_loop *cio_get_running_loop(void) {
 
 static void on_wakeup(uv_async_t *h) {
   cio__interrupt_check(h->data);
-  cio__threadsafe_drain(h->data);
+  cio__threadsafe_take(h->data);
 }
 
 static int resolve_guard_mode(int requested) {
@@ -69,9 +69,6 @@ int cio_loop_open(cio_loop **out, const cio_loop_opts *opts) {
     loop->owns_uv = true;
   }
   rc = cio__overflow_install_thread();
-  if (rc < 0)
-    goto fail_uv;
-  rc = cio__threadsafe_open(loop);
   if (rc < 0)
     goto fail_uv;
   cio__sock_ignore_sigpipe();

@@ -273,7 +273,12 @@ void cio__sched_update_handles(cio_loop *loop) {
 }
 
 static void on_check(uv_check_t *h) {
-  cio__sched_round(h->data);
+  cio_loop *loop = h->data;
+  cio__sched_round(loop);
+  /* About to wait in the poll: outside work due back soon may be worth a
+   * short spin first (threadsafe.c). */
+  if (!loop->stopping)
+    cio__threadsafe_spin(loop);
 }
 
 int cio__sched_open(cio_loop *loop) {
