@@ -17,6 +17,8 @@
  *   sleepers/canary      default stacks, stack_guard = 2: the fallback for
  *                        kernels without guard pages, which keeps a canary
  *                        word at each stack's low end (one more page)
+ *   sleepers/small       small tasks (cio_task_opts.small): one shared
+ *                        stack, each sleeping task's frames copied out
  * ns/op is wall time over N; the line also gives kib_per_task. */
 #include "bench.h"
 #include "casyncio.h"
@@ -54,15 +56,18 @@ static int sleeper(void *arg, void **result) {
   return 0;
 }
 
+static bool small_tasks;
+
 static int bench_main(void *arg, void **result) {
   (void)result;
   const char *name = arg;
+  cio_task_opts topts = {.small = small_tasks};
   struct run r = {.remaining = n_tasks};
   BENCH_CHECK(cio_future_new(NULL, &r.all_done));
   long base_kib = peak_rss_kib();
   uint64_t t0 = bench_now_ns();
   for (long i = 0; i < n_tasks; i++)
-    BENCH_CHECK(cio_create_task(NULL, NULL, sleeper, &r, NULL));
+    BENCH_CHECK(cio_create_task(NULL, NULL, sleeper, &r, &topts));
   uint64_t t_spawned = bench_now_ns();
   BENCH_CHECK(cio_await(r.all_done, NULL));
   uint64_t t1 = bench_now_ns();
@@ -79,9 +84,10 @@ static int bench_main(void *arg, void **result) {
 
 static const char *only;
 
-static void run_child(const char *name, cio_loop_opts opts) {
+static void run_child(const char *name, cio_loop_opts opts, bool small) {
   if (only != NULL && strcmp(name + strlen("sleepers/"), only) != 0)
     return;
+  small_tasks = small;
   pid_t pid = fork();
   if (pid < 0) {
     perror("fork");
@@ -105,8 +111,10 @@ int main(int argc, char **argv) {
   n_tasks = bench_arg(argc, argv, 1, 1000000);
   only = argc > 2 ? argv[2] : NULL;
   fflush(stdout);
-  run_child("sleepers/default", (cio_loop_opts){0});
-  run_child("sleepers/stack16k", (cio_loop_opts){.stack_size = 16 * 1024});
-  run_child("sleepers/canary", (cio_loop_opts){.stack_guard = 2});
+  run_child("sleepers/default", (cio_loop_opts){0}, false);
+  run_child("sleepers/stack16k", (cio_loop_opts){.stack_size = 16 * 1024},
+            false);
+  run_child("sleepers/canary", (cio_loop_opts){.stack_guard = 2}, false);
+  run_child("sleepers/small", (cio_loop_opts){0}, true);
   return 0;
 }

@@ -543,7 +543,36 @@ typedef struct cio_task_opts {
   /* Receives the task's result if nobody took it by the time the task is
    * freed (see cio_dispose_fn): a heap result never leaks.  May be NULL. */
   cio_dispose_fn dispose;
+  /* A small task, for programs with very many mostly idle tasks (see
+   * "Small tasks" below).  stack_size must then be 0. */
+  bool small;
 } cio_task_opts;
+
+/* Small tasks (cio_task_opts.small): every small task of a loop runs on
+ * one shared stack of the loop's default size.  When another small task
+ * needs that stack, the used part of a switched-out one (a few hundred
+ * bytes for a task waiting in cio_sleep) is copied to a buffer of its own
+ * and copied back, to the same address, before it runs again.  A parked
+ * small task costs under 0.8 KiB instead of at least a 4 KiB stack page,
+ * and a switch into or out of one goes through the loop and copies its
+ * frames (about 2-4 times a plain switch).  Any function may still
+ * suspend.
+ *
+ * What a small task must not do: keep a pointer to its own stack (its
+ * locals) anywhere that is used while it is suspended, since its frames
+ * may then be elsewhere.  casyncio moves its own bookkeeping along: the
+ * waits of cio_sleep, cio_await and task joins, gather, wait, wait_for,
+ * as_completed, timeout scopes, TaskGroups, locks, events, conditions,
+ * semaphores, barriers and queues all work (their items must not point
+ * into the task's stack either).  Not in a small task: I/O that reads
+ * into or writes from a buffer on its stack, and calls that keep a request
+ * on the caller's stack while they wait (files, DNS, connecting,
+ * subprocesses, fd waits): use a normal task for those, and pass it heap
+ * memory.  Debug builds check this: at every switch out of a small task
+ * its frames leave the shared stack, which is filled with a pattern; if
+ * the pattern is disturbed before the next small task runs, the process
+ * aborts naming the cause.  A suspension of a small task may also return
+ * CIO_ENOMEM when its buffer cannot grow. */
 
 /* Schedule `fn(arg)` to run as a new task on `loop` (NULL: the current
  * loop).  The body starts on a later loop iteration, never inside this

@@ -50,6 +50,11 @@ _Noreturn void cio__assert_fail(const char *expr, const char *file, int line);
 
 #define CIO__DEFAULT_STACK_SIZE (64 * 1024)
 
+/* run_body's gap (task.c): bytes between the task's entry frames and its
+ * body's, so that a scope the body left entered is read back before
+ * anything overwrites it.  Small tasks' stack copies skip it (small.c). */
+#define CIO__BODY_GAP 512
+
 /* ------------------------------------------------------------------------
  * Ready-queue entries
  * ---------------------------------------------------------------------- */
@@ -309,13 +314,16 @@ struct cio_task {
   cio__fiber fiber;
   uint8_t state;          /* cio__task_state */
   bool must_cancel;       /* deliver CIO_ECANCELED at the next resume */
+  bool is_small;          /* runs on the loop's shared stack (small.c) */
   int num_cancels;        /* cancelling() */
   struct cio__wait *wait; /* while WAITING: the record it is parked on */
   struct cio__list scopes; /* cio__scope_guard: entered, not yet left */
   struct cio__ctx *ctx;    /* its context (contextvars), until DONE */
-  cio_task_fn fn;
-  void *arg;
-  cio__stack_pool *pool;
+  cio_task_fn fn;         /* its argument is fut.dispose_arg */
+  union {
+    cio__stack_pool *pool;    /* a normal task's stack came from here */
+    struct cio__small *small; /* a small task's frames, when saved */
+  };
   struct cio__msg *cancel_request; /* Task.cancel(msg): the next delivery's */
   struct cio__msg *cancel_received; /* the CIO_ECANCELED it last received */
   struct cio__list alive; /* in loop->tasks until DONE */
@@ -323,8 +331,9 @@ struct cio_task {
   int64_t created_ns;     /* loop time at creation (coarse), for dumps */
   char *name;             /* owned; NULL until set */
   /* Task-<id>, formatted here when asked for, so that asking a task its
-   * name never needs memory. */
-  char default_name[sizeof "Task-18446744073709551615"];
+   * name never needs memory.  Room for ids below 10^18 (three centuries
+   * at a hundred million tasks a second); a larger one is cut short. */
+  char default_name[sizeof "Task-999999999999999999"];
 };
 
 /* ------------------------------------------------------------------------
@@ -442,6 +451,17 @@ struct cio_loop {
   cio_task *dead;              /* finished task whose stack to release */
 
   cio__stack_pool stacks;      /* default stack size */
+  cio__stack *shared;          /* small tasks' stack (small.c), or NULL */
+  cio_task *shared_owner;      /* the small task whose frames are on it */
+  char *shared_gap;            /* run_body's gap on it */
+  size_t small_margin;         /* frame bytes below a reservation */
+  /* The small task that switched out last (the one an eviction moves):
+   * the record it parked on, that wait's timer, where it reserved. */
+  struct cio__wait *small_wait;
+  struct cio__timer *small_timer;
+  const char *small_frame;
+  char *poison_lo;             /* Debug: shared stack filled from here */
+  bool poison_pending;         /* Debug: ...and not checked since */
   struct cio__extra_pool *extra_pools;
   int guard_mode;
 
@@ -771,6 +791,8 @@ void cio__timers_destroy(cio_loop *loop);
 int cio__timer_start(cio_loop *loop, struct cio__timer *t, int64_t when_ns,
                      void (*run)(struct cio__callback *));
 void cio__timer_stop(cio_loop *loop, struct cio__timer *t);
+/* `t` (in the heap) now lives at this address: a small task's stack moved. */
+void cio__timer_moved(cio_loop *loop, struct cio__timer *t);
 /* The earliest timer in the heap, or NULL. */
 struct cio__timer *cio__timers_first(cio_loop *loop);
 static inline bool cio__timers_any(const cio_loop *loop) {
@@ -809,12 +831,41 @@ struct cio__scope_guard {
   struct cio__list node; /* in task->scopes */
   const char *what;      /* "a timeout scope" */
   void (*abandon)(struct cio__scope_guard *g);
+  /* A timer of the scope's, moved with a small task's stack (or NULL). */
+  struct cio__timer *timer;
 };
 void cio__task_scope_enter(cio_task *t, struct cio__scope_guard *g);
 void cio__task_scope_leave(struct cio__scope_guard *g);
 
 /* Suspend for one batch (sleep(0)).  Returns 0 or CIO_ECANCELED. */
 int cio__task_yield(cio_task *t);
+
+/* small.c: small tasks share the loop's stack (see there).  Open takes the
+ * shared stack (0 or CIO_ENOMEM); close gives it back. */
+int cio__small_open(cio_loop *loop);
+void cio__small_close(cio_loop *loop);
+/* Before switching into small task `t` (not on the shared stack): make its
+ * frames the ones on the shared stack, moving the occupant's out. */
+void cio__small_enter(cio_loop *loop, cio_task *t);
+/* Back on the loop's stack after running tasks: Debug builds move the
+ * occupant's frames out at once, to check that nothing points there. */
+void cio__small_left(cio_loop *loop);
+/* A small task is done: forget its frames. */
+void cio__small_bury(cio_loop *loop, cio_task *t);
+/* The running small task `t` is about to switch out, `frame` being an
+ * address in its deepest frame: make room for its frames in its buffer.
+ * Returns 0 or CIO_ENOMEM (then it must not switch out). */
+int cio__small_reserve(cio_task *t, const void *frame);
+/* task.c: set up a NEW small task's context on the shared stack. */
+void cio__fiber_init_small(cio_task *t);
+/* The running task is about to park: room for a small task's frames.
+ * Returns 0 or CIO_ENOMEM. */
+static inline int cio__task_park_prepare(cio_task *t) {
+  if (!t->is_small)
+    return 0;
+  char here = 0; /* its address: about where this frame is */
+  return cio__small_reserve(t, &here);
+}
 
 /* The running task, or NULL with *rc set to CIO_EPERM: for suspending API
  * calls. */

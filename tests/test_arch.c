@@ -598,24 +598,34 @@ static void overflow_fiber(void *arg) {
   recurse(NULL, 1L << 30);
 }
 
-static char *fiber_name;
+/* An owner of a fiber, as a task is: the name and number at offsets from
+ * the fiber. */
+struct owner {
+  cio__fiber fiber;
+  char *name;
+  uint64_t number;
+};
 
 /* A fiber labelled like a task, renamed after it was made: the report
  * reads the name when it is written. */
 static void overflow_labelled_fiber(int mode) {
   cio__stack_pool pool;
   cio__stack *s;
-  cio__fiber native, f;
+  cio__fiber native;
+  static struct owner o;
   if (cio__overflow_install_thread() != 0 ||
       cio__stack_pool_init(&pool, STACK_BYTES, mode) != 0 ||
       cio__stack_acquire(&pool, &s) != 0)
     _exit(3);
   cio__fiber_init_native(&native);
-  cio__fiber_init(&f, s, overflow_fiber, NULL);
-  static const cio__fiber_kind kind = {"task", "Task-"};
-  f.label = (cio__fiber_label){&kind, &fiber_name, 42};
-  fiber_name = "renamed";
-  cio__fiber_switch(&native, &f);
+  cio__fiber_init(&o.fiber, s, overflow_fiber, NULL);
+  static const cio__fiber_kind kind = {"task", "Task-",
+                                       offsetof(struct owner, name),
+                                       offsetof(struct owner, number)};
+  o.fiber.kind = &kind;
+  o.number = 42;
+  o.name = "renamed";
+  cio__fiber_switch(&native, &o.fiber);
   _exit(4);
 }
 

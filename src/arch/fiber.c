@@ -101,7 +101,7 @@ static void fiber_start(void *arg) {
 void cio__fiber_init(cio__fiber *fiber, cio__stack *stack,
                      cio__fiber_entry entry, void *arg) {
   fiber->stack = stack;
-  fiber->label = (cio__fiber_label){0};
+  fiber->kind = NULL;
 #if defined(CIO__ASAN)
   fiber->asan_fake_stack = NULL;
   fiber->asan_bottom = stack->lo;

@@ -155,26 +155,24 @@ long cio__stack_guard_budget(void);
 
 /* How overflow reports write one kind of fiber's owner: "<what> '<name>'",
  * or without a name "<what> '<unnamed><number>'" (a task is "Task-<id>"
- * until its name is first asked for). */
+ * until its name is first asked for).  The owner keeps the fiber inside
+ * itself, with its name (a `char *`, NULL: unnamed) and its number (a
+ * uint64_t) at fixed offsets from the fiber: the report reads them when
+ * it is written, so the owner may rename itself at any time, and a fiber
+ * costs one pointer for this. */
 typedef struct cio__fiber_kind {
   const char *what;
   const char *unnamed;
+  ptrdiff_t name_at;   /* offset of the owner's name from the fiber */
+  ptrdiff_t number_at; /* offset of its number */
 } cio__fiber_kind;
-
-/* What an overflow report calls the code running on a fiber.  `*name` is
- * read only when reporting, so the owner may rename it at any time. */
-typedef struct cio__fiber_label {
-  const cio__fiber_kind *kind; /* NULL: "a fiber" */
-  char *const *name;           /* *name NULL: unnamed */
-  uint64_t number;
-} cio__fiber_label;
 
 /* A fiber: context plus stack.  The thread's own stack (where the loop
  * runs) is a fiber with `stack == NULL`. */
 typedef struct cio__fiber {
   cio__context ctx;
   cio__stack *stack;       /* NULL for the thread's native stack */
-  cio__fiber_label label;  /* for overflow reports; zero: "a fiber" */
+  const cio__fiber_kind *kind; /* for overflow reports; NULL: "a fiber" */
 #if defined(CIO__ASAN)
   void *asan_fake_stack;   /* ASan's per-fiber fake stack bookkeeping */
   const void *asan_bottom; /* ASan: bounds of the stack being left */

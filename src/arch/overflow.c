@@ -77,16 +77,22 @@ static size_t append_u64(char *buf, size_t at, size_t cap, uint64_t v) {
 }
 
 static size_t append_label(char *buf, size_t at, size_t cap,
-                           const cio__fiber_label *l) {
-  if (l->kind == NULL)
+                           const cio__fiber *f) {
+  const cio__fiber_kind *k = f->kind;
+  if (k == NULL)
     return append(buf, at, cap, "a fiber");
-  at = append(buf, at, cap, l->kind->what);
+  const char *owner = (const char *)f;
+  const char *name;
+  uint64_t number;
+  memcpy(&name, owner + k->name_at, sizeof name);
+  memcpy(&number, owner + k->number_at, sizeof number);
+  at = append(buf, at, cap, k->what);
   at = append(buf, at, cap, " '");
-  if (l->name != NULL && *l->name != NULL) {
-    at = append(buf, at, cap, *l->name);
+  if (name != NULL) {
+    at = append(buf, at, cap, name);
   } else {
-    at = append(buf, at, cap, l->kind->unnamed);
-    at = append_u64(buf, at, cap, l->number);
+    at = append(buf, at, cap, k->unnamed);
+    at = append_u64(buf, at, cap, number);
   }
   return append(buf, at, cap, "'");
 }
@@ -104,7 +110,7 @@ static void write_all(int fd, const char *buf, size_t len) {
 _Noreturn void cio__overflow_report(const cio__fiber *fiber) {
   char buf[512];
   size_t at = append(buf, 0, sizeof buf, "casyncio: stack overflow in ");
-  at = append_label(buf, at, sizeof buf, &fiber->label);
+  at = append_label(buf, at, sizeof buf, fiber);
   at = append(buf, at, sizeof buf, " (stack size ");
   at = append_u64(buf, at, sizeof buf, fiber->stack->size);
   at = append(buf, at, sizeof buf,

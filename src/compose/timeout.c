@@ -87,6 +87,7 @@ static int enter(cio_timeout *to, bool relative, double t) {
   cio__list_init(&s->timer.cb.node);
   s->guard.what = "a timeout scope";
   s->guard.abandon = abandon;
+  s->guard.timer = &s->timer;
   cio__task_scope_enter(self, &s->guard);
   /* A delay in the past is a deadline in the past, as asyncio's
    * loop.time() + delay: timeout(-11).when() is now - 11. */

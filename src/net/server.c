@@ -416,7 +416,7 @@ static void begin_close(cio_server *srv) {
  * nconns) until conn_done, after it finished. */
 static size_t other_conns(cio_server *srv, cio_task *self) {
   bool own = self != NULL && self->fn == conn_main &&
-             ((cio_stream *)self->arg)->server == srv;
+             ((cio_stream *)self->fut.dispose_arg)->server == srv;
   return srv->nconns - (own ? 1 : 0);
 }
 

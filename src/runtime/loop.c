@@ -196,6 +196,7 @@ void cio__obj_describe(const cio_loop *loop, unsigned mask, char *buf,
 }
 
 static void free_stacks(cio_loop *loop) {
+  cio__small_close(loop);
   cio__stack_pool_destroy(&loop->stacks);
   while (loop->extra_pools != NULL) {
     struct cio__extra_pool *p = loop->extra_pools;

@@ -14,7 +14,9 @@
  * that suspends pops the next entry itself (switch_out): a task
  * is switched to directly; a plain callback is handed to the loop's stack
  * (loop->handoff), which runs it.  A finished task always exits to the
- * loop's stack, which releases its stack (cio__sched_exit).
+ * loop's stack, which releases its stack (cio__sched_exit).  Small tasks
+ * (small.c) switch through the loop's stack both ways, since moving frames
+ * on and off the shared stack cannot run on it.
  *
  * Invariants
  * (1) loop->marker is in the ready queue exactly while a batch is running.
@@ -110,6 +112,8 @@ static void dispatch(cio_loop *loop, struct cio__callback *cb) {
       cb->run(cb);
     } else {
       cio__task_resume(loop, cio__container_of(cb, cio_task, ready));
+      if (loop->shared_owner != NULL)
+        cio__small_left(loop);
       if (loop->dead != NULL) {
         cio_task *dead = loop->dead;
         loop->dead = NULL;
@@ -161,10 +165,11 @@ static inline void switch_out(cio_loop *loop, cio_task *self) {
   /* loop->current stays `self` until the switch; whoever resumes sets
    * it. */
   cio_task *next = NULL;
-  if (cb != NULL && cb->run == NULL) {
+  if (cb != NULL && cb->run == NULL && !self->is_small) {
     next = cio__container_of(cb, cio_task, ready);
-    if (next->state == CIO__TASK_NEW && next->must_cancel)
-      next = NULL; /* finished without running, on the loop's stack */
+    if ((next->state == CIO__TASK_NEW && next->must_cancel) || next->is_small)
+      next = NULL; /* finished without running, or small: through the
+                      loop's stack */
   }
   if (next != NULL) {
     next->state = CIO__TASK_RUNNING;
@@ -198,11 +203,15 @@ int cio__task_park_on(cio_task *t, struct cio__wait *w) {
     cio__inject_park(t, w); /* tests: a cancellation arriving here */
   t->state = CIO__TASK_WAITING;
   t->wait = w;
+  if (t->is_small)
+    loop->small_wait = w; /* moved along with its frames (small.c) */
   /* A cancellation requested while running is aimed at the new wait at
    * once, as CPython's __step does with _must_cancel. */
   if (t->must_cancel && cio__wait_cancel(w))
     t->must_cancel = false;
   switch_out(loop, t);
+  if (t->is_small)
+    loop->small_wait = NULL;
   return deliver_cancel(t, w->result);
 }
 
@@ -220,6 +229,10 @@ int cio__task_yield(cio_task *t) {
   cio_loop *loop = t->fut.loop;
   if (cio__inject_armed())
     cio__inject_park(t, NULL);
+  if (cio__task_park_prepare(t) < 0)
+    return CIO_ENOMEM;
+  if (t->is_small)
+    loop->small_wait = NULL, loop->small_timer = NULL; /* nothing moves */
   t->state = CIO__TASK_READY;
   cio__ready_push(loop, &t->ready);
   switch_out(loop, t);

@@ -47,7 +47,11 @@ int cio_sleep(double seconds) {
                         sleeper_fire);
   if (rc < 0)
     return rc;
+  if (self->is_small)
+    loop->small_timer = &s.timer; /* moved along with its frames */
   rc = cio__wait_park(&s.wait);
+  if (self->is_small)
+    loop->small_timer = NULL;
   cio__timer_stop(loop, &s.timer);
   return rc;
 }

@@ -27,7 +27,10 @@
 static atomic_uint_fast64_t task_counter;
 
 /* How a stack-overflow report names a task (src/arch/overflow.c). */
-static const cio__fiber_kind task_kind = {"task", "Task-"};
+static const cio__fiber_kind task_kind = {
+    "task", "Task-",
+    (ptrdiff_t)offsetof(cio_task, name) - (ptrdiff_t)offsetof(cio_task, fiber),
+    (ptrdiff_t)offsetof(cio_task, id) - (ptrdiff_t)offsetof(cio_task, fiber)};
 
 uint64_t cio__task_ids_issued(void) {
   return atomic_load_explicit(&task_counter, memory_order_relaxed);
@@ -68,7 +71,7 @@ static cio__stack_pool *pool_for(cio_loop *loop, size_t stack_size) {
 static cio_task *task_alloc(cio_loop *loop) {
   cio_task *t = loop->task_cache;
   if (t != NULL) {
-    loop->task_cache = (cio_task *)t->arg;
+    loop->task_cache = t->fut.result;
     loop->task_cache_count--;
     cio__free(loop, t->name);
     t->name = NULL;
@@ -83,7 +86,7 @@ static cio_task *task_alloc(cio_loop *loop) {
 static void task_free(cio_loop *loop, cio_task *t) {
   t->fut.state = CIO__FUT_FREED;
   if (loop->task_cache_count < 4096) {
-    t->arg = loop->task_cache;
+    t->fut.result = loop->task_cache;
     loop->task_cache = t;
     loop->task_cache_count++;
     return;
@@ -95,7 +98,7 @@ static void task_free(cio_loop *loop, cio_task *t) {
 void cio__task_cache_drain(cio_loop *loop) {
   while (loop->task_cache != NULL) {
     cio_task *t = loop->task_cache;
-    loop->task_cache = (cio_task *)t->arg;
+    loop->task_cache = t->fut.result;
     cio__free(loop, t->name);
     cio__free(loop, t);
   }
@@ -128,11 +131,11 @@ void cio__task_scope_leave(struct cio__scope_guard *g) {
   cio__list_remove(&g->node);
 }
 
-/* The body runs below a gap of BODY_GAP bytes (run_body's frame).  A
+/* The body runs below a gap of CIO__BODY_GAP bytes (run_body's frame).  A
  * scope it left entered lives in its dead frame: closing it must read
  * that frame before anything overwrites it, so close_scopes() runs right
- * after, inside the gap, and only then is anything reported. */
-#define BODY_GAP 512
+ * after, inside the gap, and only then is anything reported.  Nothing is
+ * read from the gap itself, so small tasks' stack copies skip it. */
 
 #if defined(__GNUC__)
 #define CIO__NOINLINE __attribute__((noinline))
@@ -141,10 +144,16 @@ void cio__task_scope_leave(struct cio__scope_guard *g) {
 #endif
 
 CIO__NOINLINE static int run_body(cio_task *t, void **result) {
-  volatile char gap[BODY_GAP];
+  volatile char gap[CIO__BODY_GAP];
   gap[0] = 0;
-  int rc = t->fn(t->arg, result);
-  return rc + gap[0]; /* keeps the frame, and no tail call */
+  if (t->is_small) {
+    cio_loop *loop = t->fut.loop;
+    CIO_ASSERT(loop->shared_gap == NULL || loop->shared_gap == gap);
+    loop->shared_gap = (char *)gap;
+  }
+  int rc = t->fn(t->fut.dispose_arg, result);
+  gap[1] = 0; /* keeps the frame, and no tail call */
+  return rc;
 }
 
 /* Close what the body left entered (no printing: little stack), and say
@@ -202,12 +211,13 @@ static void task_finish(cio_loop *loop, cio_task *t, int rc, void *result) {
   cio__future_complete(&t->fut, state, result, rc, msg);
 }
 
-static void task_entry(void *arg) {
-  cio_task *t = arg;
+/* After the body: what it left entered, its outcome, and the exit.  Out
+ * of task_entry so that task_entry's frame, which stays under the body's
+ * for the task's whole life (and is copied with a small task's frames),
+ * holds little more than the task and the result. */
+CIO__NOINLINE _Noreturn static void task_end(cio_task *t, int rc,
+                                             void *result) {
   cio_loop *loop = t->fut.loop;
-  loop->current = t;
-  void *result = NULL;
-  int rc = run_body(t, &result);
   if (!cio__list_empty(&t->scopes)) {
     const char *what = NULL;
     size_t n = close_scopes(t, &what);
@@ -215,6 +225,14 @@ static void task_entry(void *arg) {
   }
   task_finish(loop, t, rc, result);
   cio__sched_exit(loop, t);
+}
+
+static void task_entry(void *arg) {
+  cio_task *t = arg;
+  t->fut.loop->current = t;
+  void *result = NULL;
+  int rc = run_body(t, &result);
+  task_end(t, rc, result);
 }
 
 /* Called on the loop's stack when a task is dispatched. */
@@ -227,15 +245,24 @@ void cio__task_resume(cio_loop *loop, cio_task *t) {
     loop->dead = t;
     return;
   }
+  if (t->is_small)
+    cio__small_enter(loop, t);
   t->state = CIO__TASK_RUNNING;
   cio__fiber_switch(&loop->native, &t->fiber);
   loop->current = NULL; /* the task set it while it ran */
 }
 
+void cio__fiber_init_small(cio_task *t) {
+  cio__fiber_init(&t->fiber, t->fut.loop->shared, task_entry, t);
+  t->fiber.kind = &task_kind;
+}
+
 /* Release a finished task's stack and the loop's reference. */
 void cio__task_bury(cio_loop *loop, cio_task *t) {
-  (void)loop;
-  if (t->fiber.stack != NULL) {
+  if (t->is_small) {
+    cio__small_bury(loop, t);
+    t->fiber.stack = NULL;
+  } else if (t->fiber.stack != NULL) {
     cio__stack_release(t->pool, t->fiber.stack);
     t->fiber.stack = NULL;
   }
@@ -253,14 +280,19 @@ int cio_create_task(cio_loop *loop, cio_task **out, cio_task_fn fn, void *arg,
     return CIO_ESHUTDOWN;
   if (opts != NULL && opts->stack_size != 0 && opts->stack_size < 16 * 1024)
     return CIO_EINVAL;
-  cio__stack_pool *pool = pool_for(loop, opts ? opts->stack_size : 0);
-  if (pool == NULL)
+  bool small = opts != NULL && opts->small;
+  if (small && opts->stack_size != 0)
+    return CIO_EINVAL;
+  cio__stack_pool *pool = small ? NULL : pool_for(loop, opts ? opts->stack_size : 0);
+  if (!small && pool == NULL)
+    return CIO_ENOMEM;
+  if (small && cio__small_open(loop) < 0)
     return CIO_ENOMEM;
   cio_task *t = task_alloc(loop);
   if (t == NULL)
     return CIO_ENOMEM;
-  cio__stack *stack;
-  if (cio__stack_acquire(pool, &stack) < 0)
+  cio__stack *stack = NULL;
+  if (!small && cio__stack_acquire(pool, &stack) < 0)
     goto fail_free_task;
   t->name = NULL;
   if (opts != NULL && opts->name != NULL) {
@@ -283,13 +315,18 @@ int cio_create_task(cio_loop *loop, cio_task **out, cio_task_fn fn, void *arg,
    * create_task: contextvars.copy_context()). */
   t->ctx = cio__ctx_retain(cio__ctx_current());
   t->fn = fn;
-  t->arg = arg;
-  t->pool = pool;
   t->id = atomic_fetch_add_explicit(&task_counter, 1, memory_order_relaxed) + 1;
   t->created_ns = cio__now_coarse_ns(loop);
   t->ready.run = NULL;
-  cio__fiber_init(&t->fiber, stack, task_entry, t);
-  t->fiber.label = (cio__fiber_label){&task_kind, &t->name, t->id};
+  t->is_small = small;
+  if (small) {
+    t->small = NULL;
+    t->fiber = (cio__fiber){.stack = NULL}; /* set up when it first runs */
+  } else {
+    t->pool = pool;
+    cio__fiber_init(&t->fiber, stack, task_entry, t);
+    t->fiber.kind = &task_kind;
+  }
   cio__list_push_back(&loop->tasks, &t->alive);
   loop->live_tasks++;
   cio__ready_push(loop, &t->ready);
@@ -299,7 +336,8 @@ int cio_create_task(cio_loop *loop, cio_task **out, cio_task_fn fn, void *arg,
   return 0;
 
 fail_release_stack:
-  cio__stack_release(pool, stack);
+  if (stack != NULL)
+    cio__stack_release(pool, stack);
 fail_free_task:
   task_free(loop, t);
   return CIO_ENOMEM;

@@ -267,3 +267,8 @@ void cio__timers_collect(cio_loop *loop) {
   if (h->live == 0)
     reset_if_empty(loop, h);
 }
+
+void cio__timer_moved(cio_loop *loop, struct cio__timer *t) {
+  CIO_ASSERT(t->in_heap);
+  loop->timers.slots[t->slot].timer = t;
+}
