@@ -2,6 +2,7 @@
 // would: goroutines, channels, sync.WaitGroup, sync.Mutex, time.Sleep.
 //
 //	micro WHICH [N]   WHICH: switch spawn sleepers queue lock executor
+//	                  executor64
 //
 // Prints lines in the suite's format ("name ops/s ns/op [key=value]").
 // Every figure but sleepers is the best of 3 runs, as in bench/bench_*.c.
@@ -208,6 +209,36 @@ func benchExecutor(n int) {
 	report("executor/go", float64(n), d, "")
 }
 
+// The same pool with 64 jobs in flight: submit 64, wait for their 64
+// answers, repeat (what bench_executor's executor/thread_pool does with
+// cio_executor_submit and cio_gather).
+func benchExecutor64(n int) {
+	const inFlight = 64
+	jobs := make(chan chan int, inFlight)
+	for w := 0; w < 4; w++ {
+		go func() {
+			for reply := range jobs {
+				reply <- 1
+			}
+		}()
+	}
+	rounds := (n + inFlight - 1) / inFlight
+	d := bestOf(func() time.Duration {
+		reply := make(chan int, inFlight)
+		t0 := time.Now()
+		for r := 0; r < rounds; r++ {
+			for i := 0; i < inFlight; i++ {
+				jobs <- reply
+			}
+			for i := 0; i < inFlight; i++ {
+				<-reply
+			}
+		}
+		return time.Since(t0)
+	})
+	report("executor64/go", float64(rounds*inFlight), d, "")
+}
+
 func main() {
 	if len(os.Args) < 2 {
 		fmt.Fprintln(os.Stderr, "usage: micro WHICH [N]")
@@ -220,6 +251,7 @@ func main() {
 	benches := map[string]func(int){
 		"switch": benchSwitch, "spawn": benchSpawn, "sleepers": benchSleepers,
 		"queue": benchQueue, "lock": benchLock, "executor": benchExecutor,
+		"executor64": benchExecutor64,
 	}
 	b, ok := benches[os.Args[1]]
 	if !ok || n <= 0 {
