@@ -778,6 +778,9 @@ static inline void cio__ready_push(cio_loop *loop, struct cio__callback *cb) {
 
 void cio__sched_round(cio_loop *loop);
 _Noreturn void cio__sched_exit(cio_loop *loop, cio_task *self);
+/* Release the stack and the loop's reference of loop->dead, the task that
+ * ended just before the running code got the CPU. */
+void cio__sched_bury_dead(cio_loop *loop);
 void cio__sched_update_handles(cio_loop *loop);
 /* Set up the ready queue and the check/idle/timer handles. */
 int cio__sched_open(cio_loop *loop);
@@ -856,7 +859,9 @@ void cio__small_bury(cio_loop *loop, cio_task *t);
  * address in its deepest frame: make room for its frames in its buffer.
  * Returns 0 or CIO_ENOMEM (then it must not switch out). */
 int cio__small_reserve(cio_task *t, const void *frame);
-/* task.c: set up a NEW small task's context on the shared stack. */
+/* task.c: set up a NEW task's context, on the stack it takes now (on the
+ * shared stack for a small task). */
+void cio__task_start(cio_task *t);
 void cio__fiber_init_small(cio_task *t);
 /* The running task is about to park: room for a small task's frames.
  * Returns 0 or CIO_ENOMEM. */

@@ -103,6 +103,8 @@ typedef struct cio__stack_pool {
   size_t guard_size;      /* bytes below each stack, >= stack_size */
   int guard_mode;         /* a cio__guard_mode other than AUTO */
   cio__stack *free;       /* LIFO free list: warm stacks first */
+  size_t free_count;      /* stacks on it */
+  size_t reserved;        /* of those, promised (cio__stack_reserve) */
   size_t warm_count;      /* free stacks still holding pages */
   size_t live_count;      /* stacks handed out and not yet released */
   size_t keep_warm;       /* warm free stacks kept after a trim */
@@ -124,6 +126,15 @@ void cio__stack_pool_destroy(cio__stack_pool *pool);
 /* Hand out a stack, mapping a new slab when the free list is empty.
  * Returns 0 or CIO_ENOMEM (the mapping failed). */
 int cio__stack_acquire(cio__stack_pool *pool, cio__stack **out);
+
+/* Promise a stack to be taken later (mapping a new slab if every free
+ * one is promised already): cio__stack_take() then cannot fail, and gets
+ * the warmest free stack at that time, typically the one the last
+ * finished task gave back.  Returns 0 or CIO_ENOMEM.  A promise not taken
+ * is withdrawn with cio__stack_unreserve(). */
+int cio__stack_reserve(cio__stack_pool *pool);
+cio__stack *cio__stack_take(cio__stack_pool *pool);
+void cio__stack_unreserve(cio__stack_pool *pool);
 
 /* Give a stack back to `pool`.  Its memory may be returned to the kernel. */
 void cio__stack_release(cio__stack_pool *pool, cio__stack *stack);

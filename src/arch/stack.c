@@ -19,10 +19,12 @@
  *                names the task whose stack pointer left its stack.
  *
  * A stack moves between two states:
- *   FREE -> LIVE   cio__stack_acquire()  (a new slab when none is free)
+ *   FREE -> LIVE   cio__stack_acquire()  (a new slab when none is free),
+ *                  or cio__stack_take() after cio__stack_reserve()
  *   LIVE -> FREE   cio__stack_release()
  * (1) A stack is on the pool's free list iff it is FREE; live_count
- *     counts LIVE stacks over all slabs.
+ *     counts LIVE stacks over all slabs, free_count FREE ones, and
+ *     reserved <= free_count.
  * (2) A stack has `canary` set iff no faulting guard lies below it; a LIVE
  *     canary stack held the whole canary band at lo when handed out.
  * (3) valgrind_id is non-zero iff the stack is registered with Valgrind
@@ -316,6 +318,7 @@ static int slab_add(cio__stack_pool *pool) {
   slab->guard_size = pool->guard_size;
   slab->count = count;
   slab->budgeted = pool->guard_mode == CIO__GUARD_CANARY ? guarded : 0;
+  pool->free_count += count;
   for (size_t i = count; i-- > 0;) {
     slab->stacks[i] = (cio__stack){
         .lo = base + i * stride + pool->guard_size,
@@ -337,15 +340,36 @@ fail_free_slab:
   return CIO_ENOMEM;
 }
 
-int cio__stack_acquire(cio__stack_pool *pool, cio__stack **out) {
-  if (!out)
-    return CIO_EINVAL;
-  *out = NULL;
-  if (!pool->free) {
+int cio__stack_reserve(cio__stack_pool *pool) {
+  if (pool->free_count == pool->reserved) {
     int rc = slab_add(pool);
     if (rc < 0)
       return rc;
   }
+  pool->reserved++;
+  return 0;
+}
+
+void cio__stack_unreserve(cio__stack_pool *pool) {
+  assert(pool->reserved > 0);
+  pool->reserved--;
+}
+
+int cio__stack_acquire(cio__stack_pool *pool, cio__stack **out) {
+  if (!out)
+    return CIO_EINVAL;
+  *out = NULL;
+  int rc = cio__stack_reserve(pool);
+  if (rc < 0)
+    return rc;
+  *out = cio__stack_take(pool);
+  return 0;
+}
+
+cio__stack *cio__stack_take(cio__stack_pool *pool) {
+  assert(pool->reserved > 0 && pool->free != NULL);
+  pool->reserved--;
+  pool->free_count--;
   cio__stack *stack = pool->free;
   pool->free = stack->next_free;
   stack->next_free = NULL;
@@ -367,8 +391,7 @@ int cio__stack_acquire(cio__stack_pool *pool, cio__stack **out) {
     stack->valgrind_id = VALGRIND_STACK_REGISTER(lo, lo + stack->size) + 1;
   }
 #endif
-  *out = stack;
-  return 0;
+  return stack;
 }
 
 void cio__stack_expose_dead(const cio__stack *stack, const void *below) {
@@ -404,6 +427,7 @@ void cio__stack_release(cio__stack_pool *pool, cio__stack *stack) {
     return;
   assert(pool->live_count > 0 && stack->next_free == NULL);
   pool->live_count--;
+  pool->free_count++;
   stack->next_free = pool->free;
   pool->free = stack;
   pool->warm_count++;
@@ -414,7 +438,7 @@ void cio__stack_release(cio__stack_pool *pool, cio__stack *stack) {
 void cio__stack_pool_destroy(cio__stack_pool *pool) {
   if (!pool)
     return;
-  assert(pool->live_count == 0);
+  assert(pool->live_count == 0 && pool->reserved == 0);
   struct cio__stack_slab *slab = pool->slabs;
   while (slab) {
     struct cio__stack_slab *next = slab->next;

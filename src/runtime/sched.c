@@ -13,10 +13,12 @@
  * Tasks do not return to the loop's stack between each other.  A task
  * that suspends pops the next entry itself (switch_out): a task
  * is switched to directly; a plain callback is handed to the loop's stack
- * (loop->handoff), which runs it.  A finished task always exits to the
- * loop's stack, which releases its stack (cio__sched_exit).  Small tasks
- * (small.c) switch through the loop's stack both ways, since moving frames
- * on and off the shared stack cannot run on it.
+ * (loop->handoff), which runs it.  A finished task does the same
+ * (cio__sched_exit), leaving itself in loop->dead: whatever runs next, a
+ * task or the loop's stack, releases its stack and the loop's reference
+ * first (bury_dead), since a stack cannot be released while it runs.
+ * Small tasks (small.c) switch through the loop's stack both ways, since
+ * moving frames on and off the shared stack cannot run on it.
  *
  * Invariants
  * (1) loop->marker is in the ready queue exactly while a batch is running.
@@ -105,6 +107,12 @@ static inline struct cio__callback *sched_pop(cio_loop *loop) {
   return pop_entry(loop);
 }
 
+void cio__sched_bury_dead(cio_loop *loop) {
+  cio_task *dead = loop->dead;
+  loop->dead = NULL;
+  cio__task_bury(loop, dead);
+}
+
 /* Run `cb` on the loop's stack, then whatever callbacks tasks hand back. */
 static void dispatch(cio_loop *loop, struct cio__callback *cb) {
   while (cb != NULL) {
@@ -114,11 +122,8 @@ static void dispatch(cio_loop *loop, struct cio__callback *cb) {
       cio__task_resume(loop, cio__container_of(cb, cio_task, ready));
       if (loop->shared_owner != NULL)
         cio__small_left(loop);
-      if (loop->dead != NULL) {
-        cio_task *dead = loop->dead;
-        loop->dead = NULL;
-        cio__task_bury(loop, dead);
-      }
+      if (loop->dead != NULL)
+        cio__sched_bury_dead(loop);
     }
     cb = loop->handoff;
     loop->handoff = NULL;
@@ -153,6 +158,27 @@ void cio__sched_round(cio_loop *loop) {
   cio__stall_beat(loop);
 }
 
+/* Where the task `self`, giving up the CPU, goes: the fiber of the next
+ * task of the round, switched to directly, or the loop's stack, with the
+ * next entry (a callback, or NULL) in loop->handoff.  A task that must
+ * start on the loop's stack (cancelled before it began, or small) goes
+ * there as a handoff too, and so does everything after a small task. */
+static inline cio__fiber *next_fiber(cio_loop *loop, cio_task *self,
+                                     struct cio__callback *cb) {
+  if (cb != NULL && cb->run == NULL && !self->is_small) {
+    cio_task *next = cio__container_of(cb, cio_task, ready);
+    if (!(next->state == CIO__TASK_NEW && next->must_cancel) &&
+        !next->is_small) {
+      if (next->state == CIO__TASK_NEW)
+        cio__task_start(next);
+      next->state = CIO__TASK_RUNNING;
+      return &next->fiber;
+    }
+  }
+  loop->handoff = cb;
+  return &loop->native;
+}
+
 /* The running task `self` gives up the CPU (it is parked, or queued again
  * by a yield).  Returns when `self` is resumed. */
 static inline void switch_out(cio_loop *loop, cio_task *self) {
@@ -164,21 +190,10 @@ static inline void switch_out(cio_loop *loop, cio_task *self) {
   }
   /* loop->current stays `self` until the switch; whoever resumes sets
    * it. */
-  cio_task *next = NULL;
-  if (cb != NULL && cb->run == NULL && !self->is_small) {
-    next = cio__container_of(cb, cio_task, ready);
-    if ((next->state == CIO__TASK_NEW && next->must_cancel) || next->is_small)
-      next = NULL; /* finished without running, or small: through the
-                      loop's stack */
-  }
-  if (next != NULL) {
-    next->state = CIO__TASK_RUNNING;
-    cio__fiber_switch(&self->fiber, &next->fiber);
-  } else {
-    loop->handoff = cb;
-    cio__fiber_switch(&self->fiber, &loop->native);
-  }
+  cio__fiber_switch(&self->fiber, next_fiber(loop, self, cb));
   loop->current = self;
+  if (loop->dead != NULL)
+    cio__sched_bury_dead(loop); /* it switched here as it ended */
 }
 
 /* ---- parking and waking tasks -------------------------------------- */
@@ -241,7 +256,9 @@ int cio__task_yield(cio_task *t) {
 
 _Noreturn void cio__sched_exit(cio_loop *loop, cio_task *self) {
   loop->dead = self;
-  cio__fiber_exit_to(&self->fiber, &loop->native);
+  /* A small task's frames are forgotten on the loop's stack. */
+  struct cio__callback *cb = self->is_small ? NULL : sched_pop(loop);
+  cio__fiber_exit_to(&self->fiber, next_fiber(loop, self, cb));
 }
 
 static void on_timer(uv_timer_t *h) {

@@ -229,7 +229,10 @@ CIO__NOINLINE _Noreturn static void task_end(cio_task *t, int rc,
 
 static void task_entry(void *arg) {
   cio_task *t = arg;
-  t->fut.loop->current = t;
+  cio_loop *loop = t->fut.loop;
+  loop->current = t;
+  if (loop->dead != NULL)
+    cio__sched_bury_dead(loop); /* it switched here as it ended */
   void *result = NULL;
   int rc = run_body(t, &result);
   task_end(t, rc, result);
@@ -247,9 +250,19 @@ void cio__task_resume(cio_loop *loop, cio_task *t) {
   }
   if (t->is_small)
     cio__small_enter(loop, t);
+  else if (t->state == CIO__TASK_NEW)
+    cio__task_start(t);
   t->state = CIO__TASK_RUNNING;
   cio__fiber_switch(&loop->native, &t->fiber);
   loop->current = NULL; /* the task set it while it ran */
+}
+
+/* A stack is promised when a task is created and taken only now, when it
+ * first runs: the warmest free stack, typically the one the task that
+ * just ended gave back, so a burst of short tasks keeps reusing two. */
+void cio__task_start(cio_task *t) {
+  cio__fiber_init(&t->fiber, cio__stack_take(t->pool), task_entry, t);
+  t->fiber.kind = &task_kind;
 }
 
 void cio__fiber_init_small(cio_task *t) {
@@ -265,6 +278,8 @@ void cio__task_bury(cio_loop *loop, cio_task *t) {
   } else if (t->fiber.stack != NULL) {
     cio__stack_release(t->pool, t->fiber.stack);
     t->fiber.stack = NULL;
+  } else {
+    cio__stack_unreserve(t->pool); /* it ended before it ever ran */
   }
   cio_task_release(t);
 }
@@ -291,8 +306,7 @@ int cio_create_task(cio_loop *loop, cio_task **out, cio_task_fn fn, void *arg,
   cio_task *t = task_alloc(loop);
   if (t == NULL)
     return CIO_ENOMEM;
-  cio__stack *stack = NULL;
-  if (!small && cio__stack_acquire(pool, &stack) < 0)
+  if (!small && cio__stack_reserve(pool) < 0)
     goto fail_free_task;
   t->name = NULL;
   if (opts != NULL && opts->name != NULL) {
@@ -319,14 +333,11 @@ int cio_create_task(cio_loop *loop, cio_task **out, cio_task_fn fn, void *arg,
   t->created_ns = cio__now_coarse_ns(loop);
   t->ready.run = NULL;
   t->is_small = small;
-  if (small) {
+  t->fiber = (cio__fiber){.stack = NULL}; /* set up when it first runs */
+  if (small)
     t->small = NULL;
-    t->fiber = (cio__fiber){.stack = NULL}; /* set up when it first runs */
-  } else {
+  else
     t->pool = pool;
-    cio__fiber_init(&t->fiber, stack, task_entry, t);
-    t->fiber.kind = &task_kind;
-  }
   cio__list_push_back(&loop->tasks, &t->alive);
   loop->live_tasks++;
   cio__ready_push(loop, &t->ready);
@@ -336,8 +347,8 @@ int cio_create_task(cio_loop *loop, cio_task **out, cio_task_fn fn, void *arg,
   return 0;
 
 fail_release_stack:
-  if (stack != NULL)
-    cio__stack_release(pool, stack);
+  if (!small)
+    cio__stack_unreserve(pool);
 fail_free_task:
   task_free(loop, t);
   return CIO_ENOMEM;
