@@ -469,7 +469,8 @@ struct cio_loop {
   size_t live_tasks;
   size_t objects[CIO__OBJ_KINDS]; /* by kind: not yet freed / closed */
 
-  cio_task *task_cache;        /* freed task structs, linked via fn */
+  uint64_t task_ids_next, task_ids_end; /* a block of task numbers */
+  cio_task *task_cache;        /* freed task structs, linked via fut.result */
   size_t task_cache_count;
   cio_future *future_cache;    /* freed plain futures, linked via result */
   size_t future_cache_count;

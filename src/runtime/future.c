@@ -414,6 +414,14 @@ int cio__future_wait_about(cio_future *f, bool propagate,
 }
 
 int cio__await(cio_future *f, void **result, bool propagate) {
+  if (f != NULL && f->state == CIO__FUT_RESULT) {
+    /* The common case first: done with a result (cio__future_outcome). */
+    CIO_ASSERT(cio__future_check(f));
+    f->result_taken = true;
+    if (result != NULL)
+      *result = f->result;
+    return f->code;
+  }
   return cio__await_about(f, result, propagate, &await_kind, f);
 }
 

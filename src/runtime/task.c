@@ -73,8 +73,10 @@ static cio_task *task_alloc(cio_loop *loop) {
   if (t != NULL) {
     loop->task_cache = t->fut.result;
     loop->task_cache_count--;
-    cio__free(loop, t->name);
-    t->name = NULL;
+    if (t->name != NULL) {
+      cio__free(loop, t->name);
+      t->name = NULL;
+    }
     return t;
   }
   t = cio__malloc(loop, sizeof *t);
@@ -284,6 +286,77 @@ void cio__task_bury(cio_loop *loop, cio_task *t) {
   cio_task_release(t);
 }
 
+/* Task-<n> numbering is process-wide, as in CPython; a loop takes its
+ * numbers in blocks, so that creating a task costs no atomic operation.
+ * Tasks of one loop are numbered in creation order. */
+enum { ID_BLOCK = 1024 };
+
+static uint64_t next_id(cio_loop *loop) {
+  /* Tests injecting a cancellation name their target by its ordinal
+   * since arming (inject.c): ids one at a time then, from the process's
+   * counter, so that it also counts the tasks made. */
+  if (CIO__UNLIKELY(cio__inject_armed()))
+    return atomic_fetch_add_explicit(&task_counter, 1, memory_order_relaxed) +
+           1;
+  if (loop->task_ids_next == loop->task_ids_end) {
+    loop->task_ids_next =
+        atomic_fetch_add_explicit(&task_counter, ID_BLOCK,
+                                  memory_order_relaxed) + 1;
+    loop->task_ids_end = loop->task_ids_next + ID_BLOCK;
+  }
+  return loop->task_ids_next++;
+}
+
+/* What cio_task_opts ask for, checked: the pool a normal task's stack
+ * comes from (NULL: small), the name, the dispose function. */
+struct task_setup {
+  cio__stack_pool *pool;
+  const char *name;
+  cio_dispose_fn dispose;
+};
+
+static int read_opts(cio_loop *loop, const cio_task_opts *opts,
+                     struct task_setup *s) {
+  *s = (struct task_setup){.pool = &loop->stacks};
+  if (opts == NULL)
+    return 0;
+  s->name = opts->name;
+  s->dispose = opts->dispose;
+  if (opts->stack_size != 0 && (opts->stack_size < 16 * 1024 || opts->small))
+    return CIO_EINVAL;
+  if (opts->small) {
+    s->pool = NULL;
+    return cio__small_open(loop) < 0 ? CIO_ENOMEM : 0;
+  }
+  s->pool = pool_for(loop, opts->stack_size);
+  return s->pool == NULL ? CIO_ENOMEM : 0;
+}
+
+static void task_init(cio_loop *loop, cio_task *t, cio_task_fn fn, void *arg,
+                      const struct task_setup *s, int refs) {
+  cio__future_init(&t->fut, loop, true);
+  t->fut.refs = refs;
+  t->fut.dispose = s->dispose;
+  t->fut.dispose_arg = arg;
+  t->ready.run = NULL;
+  t->fiber = (cio__fiber){.stack = NULL}; /* set up when it first runs */
+  t->state = CIO__TASK_NEW;
+  t->must_cancel = false;
+  t->is_small = s->pool == NULL;
+  t->num_cancels = 0;
+  t->wait = NULL;
+  cio__list_init(&t->scopes);
+  /* A new task starts with a copy of its creator's context (asyncio's
+   * create_task: contextvars.copy_context()). */
+  t->ctx = cio__ctx_retain(cio__ctx_current());
+  t->fn = fn;
+  t->pool = s->pool; /* NULL: small, and t->small is NULL too */
+  t->cancel_request = NULL;
+  t->cancel_received = NULL;
+  t->id = next_id(loop);
+  t->created_ns = cio__now_coarse_ns(loop);
+}
+
 int cio_create_task(cio_loop *loop, cio_task **out, cio_task_fn fn, void *arg,
                     const cio_task_opts *opts) {
   if (out != NULL)
@@ -293,51 +366,18 @@ int cio_create_task(cio_loop *loop, cio_task **out, cio_task_fn fn, void *arg,
     return CIO_EINVAL;
   if (loop->closing)
     return CIO_ESHUTDOWN;
-  if (opts != NULL && opts->stack_size != 0 && opts->stack_size < 16 * 1024)
-    return CIO_EINVAL;
-  bool small = opts != NULL && opts->small;
-  if (small && opts->stack_size != 0)
-    return CIO_EINVAL;
-  cio__stack_pool *pool = small ? NULL : pool_for(loop, opts ? opts->stack_size : 0);
-  if (!small && pool == NULL)
-    return CIO_ENOMEM;
-  if (small && cio__small_open(loop) < 0)
-    return CIO_ENOMEM;
+  struct task_setup s;
+  int rc = read_opts(loop, opts, &s);
+  if (rc < 0)
+    return rc;
   cio_task *t = task_alloc(loop);
   if (t == NULL)
     return CIO_ENOMEM;
-  if (!small && cio__stack_reserve(pool) < 0)
+  if (s.pool != NULL && cio__stack_reserve(s.pool) < 0)
     goto fail_free_task;
-  t->name = NULL;
-  if (opts != NULL && opts->name != NULL) {
-    t->name = cio__strdup(loop, opts->name);
-    if (t->name == NULL)
-      goto fail_release_stack;
-  }
-  cio__future_init(&t->fut, loop, true);
-  t->fut.refs = out != NULL ? 2 : 1; /* the loop's, and the caller's */
-  t->fut.dispose = opts != NULL ? opts->dispose : NULL;
-  t->fut.dispose_arg = arg;
-  t->cancel_request = NULL;
-  t->cancel_received = NULL;
-  t->state = CIO__TASK_NEW;
-  t->must_cancel = false;
-  t->num_cancels = 0;
-  t->wait = NULL;
-  cio__list_init(&t->scopes);
-  /* A new task starts with a copy of its creator's context (asyncio's
-   * create_task: contextvars.copy_context()). */
-  t->ctx = cio__ctx_retain(cio__ctx_current());
-  t->fn = fn;
-  t->id = atomic_fetch_add_explicit(&task_counter, 1, memory_order_relaxed) + 1;
-  t->created_ns = cio__now_coarse_ns(loop);
-  t->ready.run = NULL;
-  t->is_small = small;
-  t->fiber = (cio__fiber){.stack = NULL}; /* set up when it first runs */
-  if (small)
-    t->small = NULL;
-  else
-    t->pool = pool;
+  if (s.name != NULL && (t->name = cio__strdup(loop, s.name)) == NULL)
+    goto fail_unreserve;
+  task_init(loop, t, fn, arg, &s, out != NULL ? 2 : 1);
   cio__list_push_back(&loop->tasks, &t->alive);
   loop->live_tasks++;
   cio__ready_push(loop, &t->ready);
@@ -346,9 +386,9 @@ int cio_create_task(cio_loop *loop, cio_task **out, cio_task_fn fn, void *arg,
   cio__obj_add(loop, CIO__OBJ_TASK, t, cio__task_describe);
   return 0;
 
-fail_release_stack:
-  if (!small)
-    cio__stack_unreserve(pool);
+fail_unreserve:
+  if (s.pool != NULL)
+    cio__stack_unreserve(s.pool);
 fail_free_task:
   task_free(loop, t);
   return CIO_ENOMEM;
@@ -550,11 +590,18 @@ void cio_task_release(cio_task *t) {
   if (--t->fut.refs > 0)
     return;
   cio_loop *loop = t->fut.loop;
-  if (t->fut.state == CIO__FUT_ERROR && !t->fut.retrieved)
-    cio__future_report_unretrieved(&t->fut, "Task", cio_task_get_name(t));
-  cio__future_finalize(&t->fut);
-  cio__msg_release(loop, t->cancel_request);
-  cio__msg_release(loop, t->cancel_received);
+  struct cio_future *f = &t->fut;
+  if (f->state == CIO__FUT_RESULT && (f->result_taken || f->dispose == NULL) &&
+      cio__list_empty(&f->callbacks) && t->cancel_request == NULL &&
+      t->cancel_received == NULL) {
+    f->state = CIO__FUT_FREED; /* the common case: nothing to let go of */
+  } else {
+    if (f->state == CIO__FUT_ERROR && !f->retrieved)
+      cio__future_report_unretrieved(f, "Task", cio_task_get_name(t));
+    cio__future_finalize(f);
+    cio__msg_release(loop, t->cancel_request);
+    cio__msg_release(loop, t->cancel_received);
+  }
   task_free(loop, t); /* keeps the name for a double release report */
   cio__obj_remove(loop, CIO__OBJ_TASK, t);
 }
