@@ -123,22 +123,37 @@ void cio__fiber_init_native(cio__fiber *fiber) {
 }
 
 #if defined(CIO__ASAN)
-void cio__fiber_switch_asan(cio__fiber *from, cio__fiber *to) {
+void cio__fiber_switch_asan(cio__fiber *from, cio__fiber *to, bool fresh) {
   check_canary(from);
   set_running(to);
   asan_start(from, to, &from->asan_fake_stack);
-  cio__context_switch(&from->ctx, &to->ctx);
+  if (fresh)
+    cio__context_start(&from->ctx, &to->ctx);
+  else
+    cio__context_switch(&from->ctx, &to->ctx);
   asan_finish(from, from->asan_fake_stack);
 }
 #endif
 
-_Noreturn void cio__fiber_exit_to(cio__fiber *from, cio__fiber *to) {
+static void exit_prepare(cio__fiber *from, cio__fiber *to) {
   check_canary(from);
   set_running(to);
 #if defined(CIO__ASAN)
   /* NULL: `from` never resumes, so ASan may free its fake stack. */
   asan_start(from, to, NULL);
+#else
+  (void)from;
 #endif
+}
+
+_Noreturn void cio__fiber_exit_to(cio__fiber *from, cio__fiber *to) {
+  exit_prepare(from, to);
   cio__context_switch(&from->ctx, &to->ctx);
   abort(); /* nobody switches back to a finished fiber */
+}
+
+_Noreturn void cio__fiber_exit_to_start(cio__fiber *from, cio__fiber *to) {
+  exit_prepare(from, to);
+  cio__context_start(&from->ctx, &to->ctx);
+  abort();
 }

@@ -223,31 +223,57 @@ _Noreturn void cio__overflow_report(const cio__fiber *fiber);
 void cio__fiber_check_canary(const cio__fiber *from);
 
 /* Raw switch, implemented in assembly (or ucontext).  Saves callee-saved
- * state of the running context into `from` and resumes `to`. */
+ * state of the running context into `from` and resumes `to`.
+ * cio__context_start is the same into a context that has never run
+ * (x86-64 enters it with a jump, which the branch predictor learns, rather
+ * than a return, which the return stack always mispredicts there). */
 void cio__context_switch(cio__context *from, cio__context *to);
-
-#if defined(CIO__ASAN)
-void cio__fiber_switch_asan(cio__fiber *from, cio__fiber *to);
+#if defined(__x86_64__) && !defined(CIO_ARCH_UCONTEXT)
+void cio__context_start(cio__context *from, cio__context *to);
+#else
+#define cio__context_start cio__context_switch
 #endif
 
-/* Suspend `from` (the running fiber) and resume `to`.  Returns when some
- * fiber switches back to `from`.  Inline: it is the hot path of every task
- * switch, a canary check and the raw switch. */
-static inline void cio__fiber_switch(cio__fiber *from, cio__fiber *to) {
 #if defined(CIO__ASAN)
-  cio__fiber_switch_asan(from, to);
+void cio__fiber_switch_asan(cio__fiber *from, cio__fiber *to, bool fresh);
+#endif
+
+/* The switch of cio__fiber_switch and cio__fiber_start: `fresh` is a
+ * constant in each. */
+static inline void cio__fiber_switch_to(cio__fiber *from, cio__fiber *to,
+                                        bool fresh) {
+#if defined(CIO__ASAN)
+  cio__fiber_switch_asan(from, to, fresh);
 #else
   const cio__stack *s = from->stack;
   if (s != NULL && s->canary)
     cio__fiber_check_canary(from);
   cio__fiber_running = to->stack != NULL ? to : NULL;
-  cio__context_switch(&from->ctx, &to->ctx);
+  if (fresh)
+    cio__context_start(&from->ctx, &to->ctx);
+  else
+    cio__context_switch(&from->ctx, &to->ctx);
 #endif
 }
 
-/* Leave `from` for good and resume `to`.  `from`'s stack may be released by
- * `to` once this returns there.  Never returns. */
+/* Suspend `from` (the running fiber) and resume `to`.  Returns when some
+ * fiber switches back to `from`.  Inline: it is the hot path of every task
+ * switch, a canary check and the raw switch. */
+static inline void cio__fiber_switch(cio__fiber *from, cio__fiber *to) {
+  cio__fiber_switch_to(from, to, false);
+}
+
+/* The same when `to` has never run since cio__fiber_init (cheaper then;
+ * either call is correct for any fiber). */
+static inline void cio__fiber_start(cio__fiber *from, cio__fiber *to) {
+  cio__fiber_switch_to(from, to, true);
+}
+
+/* Leave `from` for good and resume `to` (cio__fiber_exit_to_start: `to`
+ * has never run).  `from`'s stack may be released by `to` once this
+ * returns there.  Never returns. */
 _Noreturn void cio__fiber_exit_to(cio__fiber *from, cio__fiber *to);
+_Noreturn void cio__fiber_exit_to_start(cio__fiber *from, cio__fiber *to);
 
 /* Install the process-wide SIGSEGV/SIGBUS handler and this thread's
  * alternate signal stack (once per thread; idempotent).  When the running

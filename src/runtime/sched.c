@@ -70,8 +70,9 @@ static bool next_batch(cio_loop *loop) {
   return true;
 }
 
-/* The next entry of the queue, or NULL (and the round is over). */
-static inline struct cio__callback *pop_entry(cio_loop *loop) {
+/* The next entry of the queue, or NULL (and the round is over): sched_pop
+ * past its common case (the batch's end, an empty queue). */
+static struct cio__callback *pop_entry(cio_loop *loop) {
   for (;;) {
     struct cio__list *n = cio__list_pop_front(&loop->ready);
     if (n == &loop->marker.node) {
@@ -99,12 +100,18 @@ static inline struct cio__callback *pop_gated(cio_loop *loop) {
   return cb;
 }
 
-/* The next entry of this round, or NULL when the round is over.  One
- * test on the fast path, for both the end of the round and debug mode. */
+/* The next entry of this round, or NULL when the round is over.  Inline:
+ * every switch pops one, and most pops find an entry of the batch.  One
+ * test for both the end of the round and debug mode (the gate). */
 static inline struct cio__callback *sched_pop(cio_loop *loop) {
   if (CIO__UNLIKELY(loop->pop_gate))
     return pop_gated(loop);
-  return pop_entry(loop);
+  struct cio__list *n = loop->ready.next;
+  if (n == &loop->marker.node || n == &loop->ready)
+    return pop_entry(loop);
+  cio__list_remove(n);
+  loop->steps++;
+  return cio__container_of(n, struct cio__callback, node);
 }
 
 void cio__sched_bury_dead(cio_loop *loop) {
@@ -164,13 +171,16 @@ void cio__sched_round(cio_loop *loop) {
  * start on the loop's stack (cancelled before it began, or small) goes
  * there as a handoff too, and so does everything after a small task. */
 static inline cio__fiber *next_fiber(cio_loop *loop, cio_task *self,
-                                     struct cio__callback *cb) {
+                                     struct cio__callback *cb, bool *fresh) {
+  *fresh = false;
   if (cb != NULL && cb->run == NULL && !self->is_small) {
     cio_task *next = cio__container_of(cb, cio_task, ready);
     if (!(next->state == CIO__TASK_NEW && next->must_cancel) &&
         !next->is_small) {
-      if (next->state == CIO__TASK_NEW)
+      if (next->state == CIO__TASK_NEW) {
         cio__task_start(next);
+        *fresh = true;
+      }
       next->state = CIO__TASK_RUNNING;
       return &next->fiber;
     }
@@ -190,7 +200,12 @@ static inline void switch_out(cio_loop *loop, cio_task *self) {
   }
   /* loop->current stays `self` until the switch; whoever resumes sets
    * it. */
-  cio__fiber_switch(&self->fiber, next_fiber(loop, self, cb));
+  bool fresh;
+  cio__fiber *to = next_fiber(loop, self, cb, &fresh);
+  if (fresh)
+    cio__fiber_start(&self->fiber, to);
+  else
+    cio__fiber_switch(&self->fiber, to);
   loop->current = self;
   if (loop->dead != NULL)
     cio__sched_bury_dead(loop); /* it switched here as it ended */
@@ -258,7 +273,11 @@ _Noreturn void cio__sched_exit(cio_loop *loop, cio_task *self) {
   loop->dead = self;
   /* A small task's frames are forgotten on the loop's stack. */
   struct cio__callback *cb = self->is_small ? NULL : sched_pop(loop);
-  cio__fiber_exit_to(&self->fiber, next_fiber(loop, self, cb));
+  bool fresh;
+  cio__fiber *to = next_fiber(loop, self, cb, &fresh);
+  if (fresh)
+    cio__fiber_exit_to_start(&self->fiber, to);
+  cio__fiber_exit_to(&self->fiber, to);
 }
 
 static void on_timer(uv_timer_t *h) {

@@ -30,15 +30,16 @@ static void sleep_describe(cio_loop *loop, const void *obj,
 static const struct cio__wait_kind sleep_kind = {.what = "sleep",
                                                  .describe = sleep_describe};
 
-int cio_sleep(double seconds) {
+#if defined(__GNUC__)
+#define CIO__NOINLINE __attribute__((noinline))
+#else
+#define CIO__NOINLINE
+#endif
+
+/* Out of line: sleep(0), a yield, is on the hot path of every switch
+ * benchmark and must not pay for this frame. */
+CIO__NOINLINE static int sleep_for(cio_task *self, double seconds) {
   int rc;
-  cio_task *self = cio__task_for_suspend(&rc);
-  if (self == NULL)
-    return rc;
-  if (isnan(seconds))
-    return CIO_EINVAL;
-  if (seconds <= 0)
-    return cio__task_yield(self);
   cio_loop *loop = self->fut.loop;
   struct sleeper s = {0};
   cio__wait_init(&s.wait, self, 0);
@@ -54,4 +55,16 @@ int cio_sleep(double seconds) {
     loop->small_timer = NULL;
   cio__timer_stop(loop, &s.timer);
   return rc;
+}
+
+int cio_sleep(double seconds) {
+  int rc;
+  cio_task *self = cio__task_for_suspend(&rc);
+  if (self == NULL)
+    return rc;
+  if (isnan(seconds))
+    return CIO_EINVAL;
+  if (seconds <= 0)
+    return cio__task_yield(self);
+  return sleep_for(self, seconds);
 }

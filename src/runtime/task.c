@@ -250,12 +250,16 @@ void cio__task_resume(cio_loop *loop, cio_task *t) {
     loop->dead = t;
     return;
   }
+  bool fresh = t->state == CIO__TASK_NEW;
   if (t->is_small)
     cio__small_enter(loop, t);
-  else if (t->state == CIO__TASK_NEW)
+  else if (fresh)
     cio__task_start(t);
   t->state = CIO__TASK_RUNNING;
-  cio__fiber_switch(&loop->native, &t->fiber);
+  if (fresh)
+    cio__fiber_start(&loop->native, &t->fiber);
+  else
+    cio__fiber_switch(&loop->native, &t->fiber);
   loop->current = NULL; /* the task set it while it ran */
 }
 
