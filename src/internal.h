@@ -234,13 +234,16 @@ struct cio__timer {
 };
 
 /* The loop's timers (timer.c): entries {deadline, sequence, slot} in a
- * 4-ary heap, and the slot table from slots to timers. */
+ * sorted ring (`run`) and a 4-ary heap, and the slot table from slots to
+ * timers. */
 struct cio__timer_entry;
 struct cio__timer_slot;
 struct cio__timers {
   struct cio__timer_entry *heap;
-  size_t count, cap;     /* entries, live or stale */
-  size_t live;           /* timers in the heap */
+  size_t count, cap;     /* heap entries, live or stale */
+  struct cio__timer_entry *run;
+  size_t run_head, run_count, run_cap;
+  size_t live;           /* timers in the heap or the run */
   struct cio__timer_slot *slots;
   uint32_t nslots, slots_cap, free_slot;
 };

@@ -121,6 +121,41 @@ static int many_timers_run(cio_loop *loop, void *arg) {
   return 0;
 }
 
+/* Deadlines that mostly rise (the timers' sorted run) with some that
+ * fall back (the heap), equal ones across both: one order over both. */
+static int mixed_timers_run(cio_loop *loop, void *arg) {
+  (void)arg;
+  static cio_handle *h[MANY_TIMERS];
+  unsigned x = 777;
+  for (int i = 0; i < MANY_TIMERS; i++) {
+    x = x * 1103515245u + 12345u;
+    int64_t rising = 10 + i / 3;
+    many.when_ms[i] = (x >> 16) % 5 == 0 ? rising - (int64_t)((x >> 8) % 40)
+                                         : rising;
+    TRY(cio_loop_call_at(loop, (double)many.when_ms[i] / 1000, many_cb,
+                         (void *)(intptr_t)i, &h[i]));
+  }
+  for (int i = 0; i < MANY_TIMERS; i += 7)
+    cio_handle_cancel(h[i]);
+  for (int i = 0; i < MANY_TIMERS; i++)
+    cio_handle_release(h[i]);
+  TRY(cio_loop_call_later(loop, 5.0, stop_cb, loop, NULL));
+  CHECK_EQ(cio_loop_run_forever(loop), 0);
+  CHECK_EQ(many.ran, MANY_TIMERS - (MANY_TIMERS + 6) / 7);
+  for (int k = 1; k < many.ran; k++) {
+    int p = many.order[k - 1], i = many.order[k];
+    CHECK(i % 7 != 0);
+    CHECK(many.when_ms[p] < many.when_ms[i] ||
+          (many.when_ms[p] == many.when_ms[i] && p < i));
+  }
+  return 0;
+}
+
+TEST(timers_ordered_across_rising_and_falling_deadlines) {
+  cio_loop_opts opts = {.virtual_clock = true};
+  CHECK_RUN(test_with_loop(&opts, mixed_timers_run, NULL), 0);
+}
+
 TEST(many_timers_cancelled_and_ordered) {
   cio_loop_opts opts = {.virtual_clock = true};
   CHECK_RUN(test_with_loop(&opts, many_timers_run, NULL), 0);

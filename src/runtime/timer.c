@@ -1,20 +1,27 @@
-/* Timers: an array 4-ary min-heap ordered by (deadline, sequence).  The
- * sequence number breaks ties in scheduling order; CPython leaves that
- * order undefined, we document FIFO.  A due timer is not run on the spot:
- * its callback node goes to the tail of the ready queue, like asyncio
- * moving TimerHandles to _ready, so callbacks already queued run first.
+/* Timers: ordered by (deadline, sequence).  The sequence number breaks
+ * ties in scheduling order; CPython leaves that order undefined, we
+ * document FIFO.  A due timer is not run on the spot: its callback node
+ * goes to the tail of the ready queue, like asyncio moving TimerHandles to
+ * _ready, so callbacks already queued run first.
  *
- * Why an array and not nodes inside the timers: a timer mostly lives on
- * its task's stack, so a heap of nodes linked through a million stacks
- * touches a million pages on every sift (a cache and TLB miss per level).
- * Here the keys sit in one array: {deadline, sequence, slot}.  The slot
- * table (`slots`) maps a slot to its timer, and a stop only releases the
- * slot: the entry stays in the array, stale, and is dropped when it
- * reaches the top (or when stale entries outnumber live ones, in one
- * pass).  So neither a sift nor a stop ever writes to a timer, and a
- * timer is read only when it fires.
+ * Why arrays and not nodes inside the timers: a timer mostly lives on its
+ * task's stack, so a heap of nodes linked through a million stacks touches
+ * a million pages on every sift (a cache and TLB miss per level).  Here
+ * the keys sit in arrays of {deadline, sequence, slot}; the slot table
+ * (`slots`) maps a slot to its timer, and a stop only releases the slot:
+ * the entry stays, stale, and is dropped when it reaches the front (or
+ * when stale entries outnumber live ones, in one pass).  So neither a sift
+ * nor a stop ever writes to a timer, and a timer is read only when it
+ * fires.
  *
- *   IDLE -> IN_HEAP   cio__timer_start()   (takes a slot, pushes an entry)
+ * Two arrays: a run, a ring of entries in order, takes every timer whose
+ * key is not below the run's last (a program that sleeps or times out for
+ * the same delay over and over starts its timers in deadline order: a
+ * million sleepers cost a million appends and a million pops, no sift);
+ * the others go to a 4-ary heap.  The earliest timer is the smaller of
+ * the run's first and the heap's top.
+ *
+ *   IDLE -> IN_HEAP   cio__timer_start()   (takes a slot, adds an entry)
  *   IN_HEAP -> DUE    cio__timers_collect() (entry popped, slot freed, the
  *                     callback node queued)
  *   IN_HEAP -> IDLE   cio__timer_stop()    (slot freed; the entry is stale)
@@ -22,9 +29,10 @@
  * (1) An entry is live iff slots[e.slot].timer != NULL and
  *     slots[e.slot].seq == e.seq; a timer is in_heap iff its slot is live
  *     and points back to it.
- * (2) live + stale == count, and stale <= live + STALE_SLACK after every
- *     stop (compaction).
- * (3) A free slot has timer == NULL and keeps the next free slot's index.
+ * (2) live + stale == count + run_count, and stale <= live + STALE_SLACK
+ *     after every stop (compaction).
+ * (3) The run is sorted by key; the heap is a heap.
+ * (4) A free slot has timer == NULL and keeps the next free slot's index.
  */
 #include <string.h>
 
@@ -43,28 +51,40 @@ struct cio__timer_slot {
 
 enum {
   ARITY = 4,
-  FIRST_CAP = 64,
+  FIRST_CAP = 64,   /* a power of two (the run is a ring) */
   STALE_SLACK = 64, /* stale entries tolerated beyond the live ones */
   SHRINK_CAP = 4096 /* arrays larger than this shrink when mostly empty */
 };
 #define NO_SLOT UINT32_MAX
 
-static bool entry_less(const struct cio__timer_entry *a,
-                       const struct cio__timer_entry *b) {
+typedef struct cio__timer_entry entry_t;
+
+static bool entry_less(const entry_t *a, const entry_t *b) {
   return a->when_ns < b->when_ns ||
          (a->when_ns == b->when_ns && a->seq < b->seq);
 }
 
-static bool entry_live(const struct cio__timers *h,
-                       const struct cio__timer_entry *e) {
+static bool entry_live(const struct cio__timers *h, const entry_t *e) {
   const struct cio__timer_slot *s = &h->slots[e->slot];
   return s->timer != NULL && s->seq == e->seq;
 }
 
+/* Move `n` entries to a new array of `cap`; false if that failed. */
+static bool resize(cio_loop *loop, entry_t **a, size_t n, size_t cap) {
+  entry_t *b = cio__malloc(loop, cap * sizeof *b);
+  if (b == NULL)
+    return false;
+  if (n > 0)
+    memcpy(b, *a, n * sizeof *b);
+  cio__free(loop, *a);
+  *a = b;
+  return true;
+}
+
 /* ---- the heap ---------------------------------------------------------- */
 
-static void sift_up(struct cio__timer_entry *a, size_t i) {
-  struct cio__timer_entry e = a[i];
+static void sift_up(entry_t *a, size_t i) {
+  entry_t e = a[i];
   while (i > 0) {
     size_t p = (i - 1) / ARITY;
     if (!entry_less(&e, &a[p]))
@@ -75,8 +95,8 @@ static void sift_up(struct cio__timer_entry *a, size_t i) {
   a[i] = e;
 }
 
-static void sift_down(struct cio__timer_entry *a, size_t n, size_t i) {
-  struct cio__timer_entry e = a[i];
+static void sift_down(entry_t *a, size_t n, size_t i) {
+  entry_t e = a[i];
   for (;;) {
     size_t c = ARITY * i + 1;
     if (c >= n)
@@ -93,29 +113,55 @@ static void sift_down(struct cio__timer_entry *a, size_t n, size_t i) {
   a[i] = e;
 }
 
-static void pop_top(struct cio__timers *h) {
+static void heap_pop(struct cio__timers *h) {
   h->heap[0] = h->heap[--h->count];
   if (h->count > 1)
     sift_down(h->heap, h->count, 0);
 }
 
-/* Move to a new array of `cap` entries (cap >= count); false if that
- * failed (the old array is kept). */
-static bool heap_resize(cio_loop *loop, struct cio__timers *h, size_t cap) {
-  struct cio__timer_entry *a = cio__malloc(loop, cap * sizeof *a);
-  if (a == NULL)
-    return false;
-  if (h->count > 0)
-    memcpy(a, h->heap, h->count * sizeof *a);
-  cio__free(loop, h->heap);
-  h->heap = a;
-  h->cap = cap;
+static bool heap_push(cio_loop *loop, struct cio__timers *h, entry_t e) {
+  if (h->count == h->cap) {
+    size_t cap = h->cap ? 2 * h->cap : FIRST_CAP;
+    if (!resize(loop, &h->heap, h->count, cap))
+      return false;
+    h->cap = cap;
+  }
+  h->heap[h->count] = e;
+  sift_up(h->heap, h->count++);
   return true;
 }
 
-static void maybe_shrink(cio_loop *loop, struct cio__timers *h) {
-  if (h->cap > SHRINK_CAP && h->count < h->cap / 4)
-    (void)heap_resize(loop, h, h->cap / 2);
+/* ---- the run: a ring, oldest (smallest) first -------------------------- */
+
+static entry_t *run_at(const struct cio__timers *h, size_t i) {
+  return &h->run[(h->run_head + i) & (h->run_cap - 1)];
+}
+
+/* Copy the run to a new ring of `cap` (>= run_count), first at 0. */
+static bool run_resize(cio_loop *loop, struct cio__timers *h, size_t cap) {
+  entry_t *b = cio__malloc(loop, cap * sizeof *b);
+  if (b == NULL)
+    return false;
+  for (size_t i = 0; i < h->run_count; i++)
+    b[i] = *run_at(h, i);
+  cio__free(loop, h->run);
+  h->run = b;
+  h->run_cap = cap;
+  h->run_head = 0;
+  return true;
+}
+
+static bool run_push(cio_loop *loop, struct cio__timers *h, entry_t e) {
+  if (h->run_count == h->run_cap &&
+      !run_resize(loop, h, h->run_cap ? 2 * h->run_cap : FIRST_CAP))
+    return false;
+  *run_at(h, h->run_count++) = e;
+  return true;
+}
+
+static void run_pop(struct cio__timers *h) {
+  h->run_head = (h->run_head + 1) & (h->run_cap - 1);
+  h->run_count--;
 }
 
 /* ---- slots --------------------------------------------------------------- */
@@ -142,12 +188,24 @@ static void slot_free(struct cio__timers *h, uint32_t i) {
   h->live--;
 }
 
+/* ---- keeping the arrays small -------------------------------------------- */
+
+static void maybe_shrink(cio_loop *loop, struct cio__timers *h) {
+  if (h->cap > SHRINK_CAP && h->count < h->cap / 4 &&
+      resize(loop, &h->heap, h->count, h->cap / 2))
+    h->cap /= 2;
+  if (h->run_cap > SHRINK_CAP && h->run_count < h->run_cap / 4)
+    (void)run_resize(loop, h, h->run_cap / 2);
+}
+
 /* With no live timer every entry is stale and every slot free: start
  * over, giving big arrays back. */
 static void reset_if_empty(cio_loop *loop, struct cio__timers *h) {
   if (h->live > 0)
     return;
   h->count = 0;
+  h->run_count = 0;
+  h->run_head = 0;
   h->nslots = 0;
   h->free_slot = NO_SLOT;
   if (h->slots_cap > SHRINK_CAP) {
@@ -158,7 +216,8 @@ static void reset_if_empty(cio_loop *loop, struct cio__timers *h) {
   maybe_shrink(loop, h);
 }
 
-/* Drop the stale entries (in one pass) and rebuild the heap. */
+/* Drop the stale entries (in one pass) and rebuild the heap; the run
+ * keeps its order. */
 static void compact(struct cio__timers *h) {
   size_t j = 0;
   for (size_t i = 0; i < h->count; i++)
@@ -168,17 +227,31 @@ static void compact(struct cio__timers *h) {
   for (size_t i = j / ARITY + 1; i-- > 0;)
     if (i < j)
       sift_down(h->heap, j, i);
+  j = 0;
+  for (size_t i = 0; i < h->run_count; i++)
+    if (entry_live(h, run_at(h, i)))
+      *run_at(h, j++) = *run_at(h, i);
+  h->run_count = j;
 }
 
-/* Pop stale entries off the top, so that heap[0] (if any) is live. */
-static void purge_top(cio_loop *loop, struct cio__timers *h) {
-  bool popped = false;
+/* The earliest live entry (dropping stale ones in front of it), and
+ * whether it is the run's; NULL if none. */
+static entry_t *first(cio_loop *loop, struct cio__timers *h, bool *in_run) {
+  bool dropped = false;
   while (h->count > 0 && !entry_live(h, &h->heap[0])) {
-    pop_top(h);
-    popped = true;
+    heap_pop(h);
+    dropped = true;
   }
-  if (popped)
+  while (h->run_count > 0 && !entry_live(h, run_at(h, 0))) {
+    run_pop(h);
+    dropped = true;
+  }
+  if (dropped)
     maybe_shrink(loop, h);
+  entry_t *r = h->run_count > 0 ? run_at(h, 0) : NULL;
+  entry_t *p = h->count > 0 ? &h->heap[0] : NULL;
+  *in_run = r != NULL && (p == NULL || entry_less(r, p));
+  return *in_run ? r : p;
 }
 
 /* ---- the timer calls --------------------------------------------------- */
@@ -190,6 +263,7 @@ void cio__timers_init(struct cio__timers *h) {
 void cio__timers_destroy(cio_loop *loop) {
   struct cio__timers *h = &loop->timers;
   cio__free(loop, h->heap);
+  cio__free(loop, h->run);
   cio__free(loop, h->slots);
   cio__timers_init(h);
 }
@@ -198,28 +272,26 @@ int cio__timer_start(cio_loop *loop, struct cio__timer *t, int64_t when_ns,
                      void (*run)(struct cio__callback *)) {
   struct cio__timers *h = &loop->timers;
   CIO_ASSERT(!t->in_heap);
-  if (h->count == h->cap &&
-      !heap_resize(loop, h, h->cap ? 2 * h->cap : FIRST_CAP))
-    return CIO_ENOMEM;
   if (h->free_slot == NO_SLOT && h->nslots == h->slots_cap &&
       !slots_grow(loop, h))
     return CIO_ENOMEM;
-  uint32_t slot = h->free_slot;
-  if (slot != NO_SLOT)
+  uint32_t slot = h->free_slot != NO_SLOT ? h->free_slot : h->nslots;
+  entry_t e = {.when_ns = when_ns, .seq = loop->timer_seq, .slot = slot};
+  bool in_order = h->run_count == 0 || !entry_less(&e, run_at(h, h->run_count - 1));
+  if (!(in_order ? run_push(loop, h, e) : heap_push(loop, h, e)))
+    return CIO_ENOMEM;
+  if (slot == h->free_slot)
     h->free_slot = (uint32_t)h->slots[slot].seq;
   else
-    slot = h->nslots++;
-  uint64_t seq = loop->timer_seq++;
-  h->slots[slot] = (struct cio__timer_slot){.timer = t, .seq = seq};
+    h->nslots++;
+  loop->timer_seq++;
+  h->slots[slot] = (struct cio__timer_slot){.timer = t, .seq = e.seq};
   h->live++;
   cio__list_init(&t->cb.node);
   t->cb.run = run;
   t->when_ns = when_ns;
   t->slot = slot;
   t->in_heap = true;
-  h->heap[h->count] =
-      (struct cio__timer_entry){.when_ns = when_ns, .seq = seq, .slot = slot};
-  sift_up(h->heap, h->count++);
   return 0;
 }
 
@@ -233,18 +305,23 @@ void cio__timer_stop(cio_loop *loop, struct cio__timer *t) {
     slot_free(h, t->slot);
     if (h->live == 0)
       reset_if_empty(loop, h);
-    else if (h->count - h->live > h->live + STALE_SLACK)
+    else if (h->count + h->run_count - h->live > h->live + STALE_SLACK)
       compact(h);
   }
   cio__list_remove(&t->cb.node);
+}
+
+void cio__timer_moved(cio_loop *loop, struct cio__timer *t) {
+  CIO_ASSERT(t->in_heap);
+  loop->timers.slots[t->slot].timer = t;
 }
 
 struct cio__timer *cio__timers_first(cio_loop *loop) {
   struct cio__timers *h = &loop->timers;
   if (h->live == 0)
     return NULL;
-  purge_top(loop, h);
-  return h->slots[h->heap[0].slot].timer;
+  bool in_run;
+  return h->slots[first(loop, h, &in_run)->slot].timer;
 }
 
 /* Move every due timer to the ready queue, earliest first. */
@@ -254,21 +331,19 @@ void cio__timers_collect(cio_loop *loop) {
     return;
   int64_t now = cio__now_ns(loop);
   while (h->live > 0) {
-    purge_top(loop, h);
-    struct cio__timer_entry *e = &h->heap[0];
+    bool in_run;
+    entry_t *e = first(loop, h, &in_run);
     if (e->when_ns > now)
       break;
     struct cio__timer *t = h->slots[e->slot].timer;
     slot_free(h, e->slot);
-    pop_top(h);
+    if (in_run)
+      run_pop(h);
+    else
+      heap_pop(h);
     t->in_heap = false;
     cio__ready_push(loop, &t->cb);
   }
   if (h->live == 0)
     reset_if_empty(loop, h);
-}
-
-void cio__timer_moved(cio_loop *loop, struct cio__timer *t) {
-  CIO_ASSERT(t->in_heap);
-  loop->timers.slots[t->slot].timer = t;
 }
