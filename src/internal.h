@@ -650,6 +650,10 @@ void cio__threadsafe_close(cio_loop *loop);
  * in flight and expected back soon, watch the inbox for a short while
  * first (see threadsafe.c). */
 void cio__threadsafe_spin(cio_loop *loop);
+/* In a spin loop started at `start_ns` (uv_hrtime), every so often: past
+ * its first microseconds lets another thread of this CPU run, and says
+ * whether `deadline_ns` has passed. */
+bool cio__spin_pause(uint64_t start_ns, uint64_t deadline_ns);
 /* Outside work was just handed out (an executor job): the next wait may
  * spin for it. */
 static inline void cio__loop_expect_soon(cio_loop *loop) {
@@ -887,6 +891,23 @@ static inline cio_task *cio__task_for_suspend(int *rc) {
 
 /* future.c */
 void cio__future_init(struct cio_future *f, cio_loop *loop, bool is_task);
+/* cio_future_retain/release for the runtime's own references: inline in
+ * the common case, the rest (a task, the last reference, misuse) out of
+ * line. */
+static inline struct cio_future *cio__future_ref(struct cio_future *f) {
+  if (!f->is_task && f->state != CIO__FUT_FREED) {
+    f->refs++;
+    return f;
+  }
+  return cio_future_retain(f);
+}
+static inline void cio__future_unref(struct cio_future *f) {
+  if (!f->is_task && f->refs > 1) {
+    f->refs--;
+    return;
+  }
+  cio_future_release(f);
+}
 /* Complete `f`: RESULT (code >= 0), ERROR (code < 0) or CANCELLED (with
  * `msg`, retained; may be NULL). */
 void cio__future_complete(struct cio_future *f, int state, void *result,

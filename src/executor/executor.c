@@ -14,18 +14,26 @@
 #include "executor.h"
 
 static void executor_unref(cio_executor *ex);
+static void fjob_cache_drain(cio_loop *loop, struct cio__hub *h);
 
 /* ---- the hub: what the loop expects back --------------------------------- */
 
 /* A job is back on its loop thread (run or dropped: at close the loop
  * drops what is still queued, and the outcome is disposed of by `done`
  * all the same). */
+/* The loop is kept alive (cio__loop_external_ref) while its hub has any
+ * job out: one reference for them all. */
+static void hub_forget(struct cio__hub *h, struct cio__job *j) {
+  cio__list_remove(&j->lnode);
+  if (cio__list_empty(&h->jobs))
+    cio__loop_external_unref(h->loop);
+}
+
 static void job_arrived(struct cio__remote *r) {
   struct cio__job *j = cio__container_of(r, struct cio__job, remote);
   cio_executor *ex = j->ex;
   CIO_ASSERT(cio__job_check(j));
-  cio__list_remove(&j->lnode);
-  cio__loop_external_unref(j->hub->loop);
+  hub_forget(j->hub, j);
   j->done(j);
   executor_unref(ex);
 }
@@ -43,13 +51,21 @@ struct cio__hub *cio__hub_get(cio_loop *loop) {
   return h;
 }
 
-/* With the executor's lock held (so no worker can deliver `j` yet). */
+/* Before `j` is handed to a worker. */
 static void hub_attach(struct cio__hub *h, struct cio__job *j) {
-  atomic_fetch_add(&j->ex->refs, 1);
+  atomic_fetch_add_explicit(&j->ex->refs, 1, memory_order_relaxed);
   atomic_fetch_add_explicit(&h->outstanding, 1, memory_order_relaxed);
+  if (cio__list_empty(&h->jobs))
+    cio__loop_external_ref(h->loop);
   cio__list_push_back(&h->jobs, &j->lnode);
-  cio__loop_external_ref(h->loop);
   cio__loop_expect_soon(h->loop);
+}
+
+/* `j` was not handed over after all. */
+static void hub_detach(struct cio__hub *h, struct cio__job *j) {
+  atomic_fetch_sub_explicit(&j->ex->refs, 1, memory_order_relaxed);
+  atomic_fetch_sub_explicit(&h->outstanding, 1, memory_order_relaxed);
+  hub_forget(h, j);
 }
 
 static void job_init(struct cio__job *j, struct cio__hub *h,
@@ -76,31 +92,21 @@ int cio__job_submit(cio_executor *ex, cio_loop *loop, struct cio__job *j) {
     return CIO_ENOMEM;
   job_init(j, h, ex);
   CIO_ASSERT(cio__job_check(j));
-  cio__executor_lock(ex);
-  int rc = CIO_ESHUTDOWN;
-  if (!ex->shut_down) {
-    cio__list_push_back(&ex->queue, &j->qnode);
-    atomic_fetch_add_explicit(&ex->queued, 1, memory_order_relaxed);
-    rc = cio__workers_start_locked(ex);
-    if (rc < 0) {
-      cio__list_remove(&j->qnode);
-      atomic_fetch_sub_explicit(&ex->queued, 1, memory_order_relaxed);
-    } else {
-      cio__workers_notify_locked(ex);
-      hub_attach(h, j);
-    }
-  }
-  uv_mutex_unlock(&ex->lock);
+  /* Counted before the push: a worker may deliver it at once. */
+  hub_attach(h, j);
+  int rc = cio__workers_submit(ex, j);
+  if (rc < 0)
+    hub_detach(h, j);
   return rc;
 }
 
 bool cio__job_try_cancel(struct cio__job *j) {
   cio_executor *ex = j->ex;
   uv_mutex_lock(&ex->lock);
+  cio__workers_take_incoming(ex); /* every queued job in `queue` */
   bool queued = j->state == CIO__JOB_QUEUED;
   if (queued) {
     cio__list_remove(&j->qnode);
-    atomic_fetch_sub_explicit(&ex->queued, 1, memory_order_relaxed);
     j->state = CIO__JOB_CANCELLED;
   }
   uv_mutex_unlock(&ex->lock);
@@ -158,12 +164,10 @@ fail_free:
 static void begin_shutdown(cio_executor *ex, bool cancel_futures) {
   struct cio__list cancelled;
   cio__list_init(&cancelled);
-  uv_mutex_lock(&ex->lock);
-  ex->shut_down = true;
-  if (cancel_futures) {
+  cio__workers_shutdown_lock(ex);
+  cio__workers_take_incoming(ex);
+  if (cancel_futures)
     cio__list_splice_back(&cancelled, &ex->queue);
-    atomic_store_explicit(&ex->queued, 0, memory_order_relaxed);
-  }
   cio__list_foreach(it, &cancelled) {
     cio__container_of(it, struct cio__job, qnode)->state = CIO__JOB_CANCELLED;
   }
@@ -180,7 +184,7 @@ static void begin_shutdown(cio_executor *ex, bool cancel_futures) {
 
 static void wait_blocking(cio_executor *ex) {
   uv_mutex_lock(&ex->lock);
-  while (ex->exited < ex->nworkers)
+  while (ex->exited < atomic_load(&ex->nworkers))
     uv_cond_wait(&ex->exit_cv, &ex->lock);
   uv_mutex_unlock(&ex->lock);
   cio__workers_join(ex);
@@ -223,7 +227,7 @@ static int wait_in_task(cio_executor *ex, cio_task *self) {
    * delivered by the last exiting worker, and loop close waits for it). */
   w->job.state = CIO__JOB_RUNNING;
   uv_mutex_lock(&ex->lock);
-  bool all_exited = ex->exited == ex->nworkers;
+  bool all_exited = ex->exited == atomic_load(&ex->nworkers);
   if (!all_exited) {
     cio__list_push_back(&ex->exit_waiters, &w->job.qnode);
     hub_attach(h, &w->job);
@@ -395,6 +399,7 @@ void cio__executor_loop_close(cio_loop *loop) {
     uv_sleep(1);
   run_delivered(loop);
   cio_executor_free(h->default_ex);
+  fjob_cache_drain(loop, h);
   loop->exec = NULL;
   cio__free(loop, h);
 }
@@ -404,12 +409,46 @@ void cio__executor_loop_close(cio_loop *loop) {
 struct fjob {
   struct cio__job job;
   struct cio__link link; /* on fut: a cancellation cancels the job */
-  cio_future *fut;       /* one reference, dropped in done */
+  cio_future *fut;       /* one reference, dropped in done; the next in
+                            hub->fjob_cache while cached */
   cio_blocking_fn fn;
   void *arg;
   cio_dispose_fn dispose;
   struct cio__ctx *ctx; /* to_thread: the caller's context; else NULL */
 };
+
+/* Freed run_in_executor jobs are kept per loop for reuse (the hub frees
+ * them when the loop closes): a burst of jobs allocates nothing. */
+enum { FJOB_CACHE = 256 };
+
+static struct fjob *fjob_alloc(cio_loop *loop, struct cio__hub *h) {
+  struct fjob *fj = h->fjob_cache;
+  if (fj == NULL)
+    return cio__calloc(loop, 1, sizeof *fj);
+  h->fjob_cache = (struct fjob *)(void *)fj->fut;
+  h->fjob_cached--;
+  *fj = (struct fjob){0};
+  return fj;
+}
+
+static void fjob_free(cio_loop *loop, struct cio__hub *h, struct fjob *fj) {
+  if (h == NULL || h->fjob_cached >= FJOB_CACHE) {
+    cio__free(loop, fj);
+    return;
+  }
+  fj->fut = (cio_future *)(void *)h->fjob_cache;
+  h->fjob_cache = fj;
+  h->fjob_cached++;
+}
+
+static void fjob_cache_drain(cio_loop *loop, struct cio__hub *h) {
+  while (h->fjob_cache != NULL) {
+    struct fjob *fj = h->fjob_cache;
+    h->fjob_cache = (struct fjob *)(void *)fj->fut;
+    cio__free(loop, fj);
+  }
+  h->fjob_cached = 0;
+}
 
 static void fjob_work(struct cio__job *j, struct cio__worker *w) {
   (void)w;
@@ -437,9 +476,9 @@ static void fjob_done(struct cio__job *j) {
   } else {
     cio_future_set_error(fut, j->status);
   }
-  cio_future_release(fut);
+  cio__future_unref(fut);
   cio__ctx_release(fj->ctx);
-  cio__free(loop, fj);
+  fjob_free(loop, j->hub, fj);
 }
 
 static void fjob_link_run(struct cio__callback *cb) {
@@ -478,7 +517,8 @@ static int submit(cio_executor *ex, cio_blocking_fn fn, void *arg,
   int rc = ex != NULL ? 0 : default_executor(loop, &ex);
   if (rc < 0)
     return rc;
-  struct fjob *fj = cio__calloc(loop, 1, sizeof *fj);
+  struct cio__hub *h = cio__hub_get(loop);
+  struct fjob *fj = h != NULL ? fjob_alloc(loop, h) : NULL;
   if (fj == NULL)
     return CIO_ENOMEM;
   rc = cio_future_new(loop, &fj->fut);
@@ -499,7 +539,7 @@ static int submit(cio_executor *ex, cio_blocking_fn fn, void *arg,
   rc = cio__job_submit(ex, loop, &fj->job);
   if (rc < 0)
     goto fail_future;
-  *out = cio_future_retain(fj->fut);
+  *out = cio__future_ref(fj->fut);
   *job = fj;
   return 0;
 
@@ -508,7 +548,7 @@ fail_future:
   cio_future_release(fj->fut);
 fail_free:
   cio__ctx_release(fj->ctx);
-  cio__free(loop, fj);
+  fjob_free(loop, h, fj);
   return rc;
 }
 

@@ -23,10 +23,18 @@
  *     decrements it as the last thing it does with the job; the loop is
  *     closed only once it reaches zero, so no worker ever touches a freed
  *     hub or loop.
- * (4) At most one worker spins (`spinning`) waiting for a job before it
- *     sleeps; a submission signals a sleeping worker only when none spins
- *     (the spinner takes the job), and a worker that takes a job while
- *     more are queued and none spins wakes another.
+ * (4) Submitting takes no lock: a compare-and-swap pushes the job on
+ *     `incoming`, a stack the workers move into `queue` (FIFO, under the
+ *     lock) before taking from it.  At most one worker spins (`spinning`)
+ *     waiting for a job before it sleeps; a submission signals a sleeping
+ *     worker (`sleepers`) only when none spins, and a worker that takes a
+ *     job while more are queued and none spins wakes another.  Push, then
+ *     read `spinning` and `sleepers`; a worker clears `spinning`, counts
+ *     itself in `sleepers`, then reads `incoming` again before it sleeps
+ *     (all sequentially consistent): one side sees the other.
+ * (5) `submitting` counts submitters between their check of shut_down
+ *     and their push: a shutdown waits for it to reach 0 before it takes
+ *     the last jobs back, so no job lands after the workers are gone.
  */
 #ifndef CIO_EXECUTOR_H
 #define CIO_EXECUTOR_H
@@ -43,9 +51,11 @@ enum cio__job_state {
 
 struct cio__worker;
 struct cio__hub;
+struct fjob;
 
 struct cio__job {
-  struct cio__remote remote;  /* its way back to the loop */
+  struct cio__remote remote;  /* its way back to the loop; remote.next
+                                 links ex->incoming until then */
   struct cio__list qnode;     /* in ex->queue (ex->lock), or self-linked */
   struct cio__list lnode;     /* in hub->jobs: loop thread only */
   struct cio__hub *hub;
@@ -65,6 +75,8 @@ struct cio__hub {
   cio_loop *loop;
   atomic_size_t outstanding; /* submitted, not yet delivered */
   struct cio__list jobs;    /* submitted, `done` not yet run */
+  struct fjob *fjob_cache;  /* executor.c: freed jobs kept for reuse */
+  size_t fjob_cached;
   cio_executor *default_ex; /* lazily created; the loop owns it */
   bool default_shut_down;   /* shutdown_default_executor() was called */
 };
@@ -78,7 +90,18 @@ struct cio__worker {
 };
 
 struct cio_executor {
+  /* Written by submitters, on lines of their own (the workers' lock and
+   * queue are touched by the other side). */
+  char pad0[64];
+  _Atomic(struct cio__job *) incoming; /* submitted, newest first */
+  atomic_size_t submitting;            /* (5) */
   atomic_size_t refs; /* the owner's, plus one per job in flight */
+  char pad1[64];
+  atomic_int spinning;   /* 1 while a worker spins for work */
+  atomic_size_t sleepers; /* workers waiting on work_cv, or about to */
+  size_t wakes;           /* of those, woken and not up yet (lock) */
+  atomic_bool shut_down;
+  atomic_size_t nworkers; /* started (written under lock) */
   uv_mutex_t lock;
   uv_cond_t work_cv;             /* idle workers wait for jobs */
   uv_cond_t exit_cv;             /* a blocking shutdown waits for exits */
@@ -86,13 +109,7 @@ struct cio_executor {
   struct cio__list exit_waiters; /* tasks waiting in shutdown (jobs) */
   struct cio__worker *workers;
   size_t max_workers;
-  size_t nworkers; /* started */
-  size_t idle;     /* waiting on work_cv */
-  atomic_size_t queued; /* jobs in `queue` (written under lock; a spinning
-                           worker reads it without) */
-  atomic_int spinning;  /* 1 while a worker spins for work */
   size_t exited;
-  bool shut_down;
   bool joined;
   bool is_process;
   /* Hooks the workers call (workers.c never calls upward): hand a done
@@ -124,12 +141,17 @@ bool cio__job_try_cancel(struct cio__job *j);
 void cio__job_deliver(struct cio__job *j);
 
 /* workers.c: the threads (the bottom layer; they call only the hooks). */
-int cio__workers_start_locked(cio_executor *ex);
+/* Any thread: push `j` (its fields set) for the workers, starting or
+ * waking one if none will take it.  Returns 0, CIO_ESHUTDOWN, or
+ * CIO_EAGAIN (no worker could be started). */
+int cio__workers_submit(cio_executor *ex, struct cio__job *j);
+/* With ex->lock held: move `incoming` into `queue`, in submission order. */
+void cio__workers_take_incoming(cio_executor *ex);
+/* Set shut_down and wait until no submitter is between its check and its
+ * push; with ex->lock held on return. */
+void cio__workers_shutdown_lock(cio_executor *ex);
 /* Take ex->lock on a hot path: spins briefly before sleeping. */
 void cio__executor_lock(cio_executor *ex);
-/* With ex->lock held, a job queued: signal a sleeping worker unless one
- * spins (it takes the job). */
-void cio__workers_notify_locked(cio_executor *ex);
 void cio__workers_join(cio_executor *ex);
 
 #endif

@@ -9,21 +9,24 @@
  * are our own uv_thread_t threads, not libuv's threadpool, so blocking
  * user work never delays the loop's file and DNS requests.
  *
- * A worker that finds the queue empty first spins for SPIN_NS watching
- * `queued` (only one worker at a time: `spinning`), then sleeps on
- * work_cv: a job submitted soon after the last one is taken without any
- * system call on either side, and an idle pool costs nothing.
+ * Submitting takes no lock (executor.h (4)): a job is pushed on
+ * `incoming`, and the workers move it into `queue` under their lock.  A
+ * worker that finds nothing first spins for SPIN_NS watching `incoming`
+ * (one worker at a time: `spinning`), then sleeps on work_cv: a job
+ * submitted soon after the last one is taken without a system call on
+ * either side, and an idle pool costs nothing.
  *
  *   IDLE -> BUSY      a job is queued (work_cv)          worker_main()
  *   BUSY -> SPINNING  the queue is empty, nobody spins   spin_for_work()
  *   SPINNING -> BUSY  a job appeared                     worker_main()
  *   SPINNING -> IDLE  nothing for SPIN_NS                worker_main()
  *   * -> EXITED       shut down and the queue is empty   worker_main()
- * (1) Workers only exit once shut_down is set and the queue is empty, so a
- *     job queued before the shutdown (and not cancelled) always runs.
+ * (1) Workers only exit once shut_down is set and both `incoming` and
+ *     `queue` are empty, so a job submitted before the shutdown (and not
+ *     cancelled) always runs.
  * (2) The last worker to exit wakes every shutdown waiter.
- * (3) A job queued while no worker spins finds a sleeping one signalled
- *     (cio__workers_notify_locked), or a new one started.
+ * (3) A job submitted while no worker spins finds a sleeping one
+ *     signalled, or a new one started.
  */
 #include "executor.h"
 
@@ -37,24 +40,8 @@ static inline void cpu_relax(void) {
 #endif
 }
 
-/* Without the lock: if no other worker spins, watch for a job for
- * SPIN_NS.  True when one (or a shutdown) may be there. */
-static bool spin_for_work(cio_executor *ex) {
-  int none = 0;
-  if (!atomic_compare_exchange_strong(&ex->spinning, &none, 1))
-    return false;
-  uint64_t deadline = uv_hrtime() + SPIN_NS;
-  bool found = false;
-  for (unsigned i = 1; !found; i++) {
-    found = atomic_load_explicit(&ex->queued, memory_order_relaxed) > 0;
-    cpu_relax();
-    if (i % 64 == 0 && uv_hrtime() >= deadline)
-      break;
-  }
-  /* Cleared before the caller takes the lock: a submitter that takes the
-   * lock after that sees no spinner and signals (executor.h (4)). */
-  atomic_store(&ex->spinning, 0);
-  return found;
+static bool has_incoming(cio_executor *ex) {
+  return atomic_load_explicit(&ex->incoming, memory_order_relaxed) != NULL;
 }
 
 /* Take ex->lock, spinning a little first: the critical sections are a few
@@ -69,16 +56,86 @@ void cio__executor_lock(cio_executor *ex) {
   uv_mutex_lock(&ex->lock);
 }
 
-void cio__workers_notify_locked(cio_executor *ex) {
-  if (ex->idle > 0 && atomic_load(&ex->spinning) == 0)
-    uv_cond_signal(&ex->work_cv);
+void cio__workers_take_incoming(cio_executor *ex) {
+  struct cio__job *j = atomic_exchange(&ex->incoming, NULL), *fifo = NULL;
+  while (j != NULL) { /* newest first: reverse */
+    struct cio__job *next = (struct cio__job *)(void *)j->remote.next;
+    j->remote.next = (struct cio__remote *)(void *)fifo;
+    fifo = j;
+    j = next;
+  }
+  for (; fifo != NULL;
+       fifo = (struct cio__job *)(void *)fifo->remote.next)
+    cio__list_push_back(&ex->queue, &fifo->qnode);
+}
+
+/* Without the lock: if no other worker spins, watch for a job for
+ * SPIN_NS.  True when one appeared: the worker stays the spinner until it
+ * has taken it (a submitter that sees a spinner wakes nobody else). */
+static bool spin_for_work(cio_executor *ex) {
+  int none = 0;
+  if (!atomic_compare_exchange_strong(&ex->spinning, &none, 1))
+    return false;
+  uint64_t start = uv_hrtime(), deadline = start + SPIN_NS;
+  for (unsigned i = 1;; i++) {
+    if (has_incoming(ex))
+      return true;
+    cpu_relax();
+    if (i % 64 == 0 && cio__spin_pause(start, deadline))
+      break;
+  }
+  /* (4): cleared before the worker looks again and sleeps. */
+  atomic_store(&ex->spinning, 0);
+  return false;
+}
+
+/* With the lock: a sleeping worker not yet woken, if there is one, is
+ * woken (true); `wakes` counts those woken and not up yet, so a burst of
+ * jobs wakes one sleeper each, then starts new workers. */
+static bool wake_one_locked(cio_executor *ex) {
+  if (atomic_load(&ex->sleepers) <= ex->wakes)
+    return false;
+  ex->wakes++;
+  uv_cond_signal(&ex->work_cv);
+  return true;
+}
+
+/* With the lock: nothing to do; sleep until a job or the shutdown.  (4):
+ * counted in `sleepers` before `incoming` is read for the last time. */
+static void sleep_locked(cio_executor *ex) {
+  atomic_fetch_add(&ex->sleepers, 1);
+  while (!has_incoming(ex) && cio__list_empty(&ex->queue) &&
+         !atomic_load(&ex->shut_down)) {
+    uv_cond_wait(&ex->work_cv, &ex->lock);
+    /* Up, woken on purpose or not: a wake it was sent is spent, even if
+     * it goes back to sleep (the job was taken by another worker). */
+    if (ex->wakes > 0)
+      ex->wakes--;
+  }
+  atomic_fetch_sub(&ex->sleepers, 1);
+}
+
+static void worker_main(void *arg);
+
+/* With ex->lock held: start one more worker.  A failure only matters
+ * when no worker runs at all. */
+static int start_locked(cio_executor *ex) {
+  size_t n = atomic_load(&ex->nworkers);
+  if (n == ex->max_workers)
+    return 0;
+  struct cio__worker *w = &ex->workers[n];
+  *w = (struct cio__worker){.ex = ex, .fd = -1};
+  if (uv_thread_create(&w->thread, worker_main, w) != 0)
+    return n > 0 ? 0 : CIO_EAGAIN;
+  atomic_store(&ex->nworkers, n + 1);
+  return 0;
 }
 
 static void worker_exit(cio_executor *ex) {
   /* Called with ex->lock held. */
   struct cio__list waiters;
   cio__list_init(&waiters);
-  if (++ex->exited == ex->nworkers) {
+  if (++ex->exited == atomic_load(&ex->nworkers)) {
     cio__list_splice_back(&waiters, &ex->exit_waiters);
     uv_cond_broadcast(&ex->exit_cv);
   }
@@ -93,27 +150,32 @@ static void worker_main(void *arg) {
   cio_executor *ex = w->ex;
   uv_mutex_lock(&ex->lock);
   for (;;) {
-    if (cio__list_empty(&ex->queue) && !ex->shut_down) {
+    cio__workers_take_incoming(ex);
+    struct cio__list *n = cio__list_pop_front(&ex->queue);
+    if (n == NULL) {
+      if (atomic_load(&ex->shut_down))
+        break; /* shut down and nothing left */
       uv_mutex_unlock(&ex->lock);
       bool found = spin_for_work(ex);
       cio__executor_lock(ex);
-      if (found)
+      if (!found) {
+        sleep_locked(ex);
+        continue;
+      }
+      cio__workers_take_incoming(ex);
+      n = cio__list_pop_front(&ex->queue);
+      atomic_store(&ex->spinning, 0); /* it has its job (or lost it) */
+      if (n == NULL)
         continue;
     }
-    while (cio__list_empty(&ex->queue) && !ex->shut_down) {
-      ex->idle++;
-      uv_cond_wait(&ex->work_cv, &ex->lock);
-      ex->idle--;
-    }
-    struct cio__list *n = cio__list_pop_front(&ex->queue);
-    if (n == NULL)
-      break; /* shut down and nothing left */
-    size_t left =
-        atomic_fetch_sub_explicit(&ex->queued, 1, memory_order_relaxed) - 1;
     struct cio__job *j = cio__container_of(n, struct cio__job, qnode);
     j->state = CIO__JOB_RUNNING;
-    if (left > 0)
-      cio__workers_notify_locked(ex); /* help with the rest */
+    /* More waiting and nobody spinning to take it: wake a sleeper or
+     * start one more worker, so a burst of blocking jobs runs side by
+     * side (each worker that takes one passes the word on). */
+    if ((!cio__list_empty(&ex->queue) || has_incoming(ex)) &&
+        atomic_load(&ex->spinning) == 0 && !wake_one_locked(ex))
+      (void)start_locked(ex);
     uv_mutex_unlock(&ex->lock);
     j->work(j, w);
     ex->deliver(j);
@@ -124,22 +186,49 @@ static void worker_main(void *arg) {
   worker_exit(ex);
 }
 
-/* With ex->lock held, a job just queued: start one more worker unless an
- * idle one is left for it.  Idle workers count until they wake, so a
- * burst of jobs is compared with them as a whole (CPython's
- * _idle_semaphore does the same).  A failure only matters when no worker
- * runs at all. */
-int cio__workers_start_locked(cio_executor *ex) {
-  size_t ready = ex->idle + (size_t)atomic_load(&ex->spinning);
-  if (atomic_load_explicit(&ex->queued, memory_order_relaxed) <= ready ||
-      ex->nworkers == ex->max_workers)
+int cio__workers_submit(cio_executor *ex, struct cio__job *j) {
+  if (atomic_load_explicit(&ex->nworkers, memory_order_relaxed) == 0) {
+    /* The first job: the pool must have a worker before it is accepted. */
+    uv_mutex_lock(&ex->lock);
+    int rc = atomic_load(&ex->shut_down)       ? CIO_ESHUTDOWN
+             : atomic_load(&ex->nworkers) == 0 ? start_locked(ex)
+                                               : 0;
+    uv_mutex_unlock(&ex->lock);
+    if (rc < 0)
+      return rc;
+  }
+  atomic_fetch_add(&ex->submitting, 1);
+  if (atomic_load(&ex->shut_down)) {
+    atomic_fetch_sub(&ex->submitting, 1);
+    return CIO_ESHUTDOWN;
+  }
+  struct cio__job *head =
+      atomic_load_explicit(&ex->incoming, memory_order_relaxed);
+  do
+    j->remote.next = (struct cio__remote *)(void *)head;
+  while (!atomic_compare_exchange_weak(&ex->incoming, &head, j));
+  atomic_fetch_sub_explicit(&ex->submitting, 1, memory_order_release);
+  /* (4) and (3): a spinner takes it; else wake a sleeper; else every
+   * worker is busy: start one more, as CPython does. */
+  if (atomic_load(&ex->spinning) != 0)
     return 0;
-  struct cio__worker *w = &ex->workers[ex->nworkers];
-  *w = (struct cio__worker){.ex = ex, .fd = -1};
-  if (uv_thread_create(&w->thread, worker_main, w) != 0)
-    return ex->nworkers > 0 ? 0 : CIO_EAGAIN;
-  ex->nworkers++;
+  bool sleeping = atomic_load(&ex->sleepers) > 0;
+  if (!sleeping &&
+      atomic_load_explicit(&ex->nworkers, memory_order_relaxed) ==
+          ex->max_workers)
+    return 0;
+  uv_mutex_lock(&ex->lock);
+  if (!wake_one_locked(ex) && !atomic_load(&ex->shut_down))
+    (void)start_locked(ex); /* a worker runs already: it gets there */
+  uv_mutex_unlock(&ex->lock);
   return 0;
+}
+
+void cio__workers_shutdown_lock(cio_executor *ex) {
+  atomic_store(&ex->shut_down, true);
+  while (atomic_load(&ex->submitting) > 0)
+    uv_sleep(0);
+  uv_mutex_lock(&ex->lock);
 }
 
 /* Join every worker once; they have been told to exit. */
@@ -147,7 +236,7 @@ void cio__workers_join(cio_executor *ex) {
   uv_mutex_lock(&ex->lock);
   bool join = !ex->joined;
   ex->joined = true;
-  size_t n = ex->nworkers;
+  size_t n = atomic_load(&ex->nworkers);
   uv_mutex_unlock(&ex->lock);
   if (!join)
     return;

@@ -117,7 +117,7 @@ void cio__future_complete(struct cio_future *f, int state, void *result,
     if (cio__callback_is_wait(cb)) {
       cio__wait_wake(cio__wait_of(n), 0); /* a task awaiting `f` */
     } else {
-      cio_future_retain(f);
+      cio__future_ref(f);
       cio__ready_push(f->loop, cb);
     }
   }
@@ -478,14 +478,14 @@ void cio__link_attach(struct cio__link *l, cio_future *f,
                       void (*run)(struct cio__callback *), void *owner,
                       size_t index) {
   l->cb.run = run;
-  l->f = cio_future_retain(f);
+  l->f = cio__future_ref(f);
   l->owner = owner;
   l->index = index;
   cio__list_init(&l->cb.node);
   if (f->state == CIO__FUT_PENDING) {
     cio__list_push_back(&f->callbacks, &l->cb.node);
   } else {
-    cio_future_retain(f);
+    cio__future_ref(f);
     cio__ready_push(f->loop, &l->cb);
   }
 }
@@ -505,8 +505,8 @@ size_t cio__links_pending(const struct cio__link *links, size_t n,
 }
 
 void cio__link_done(struct cio__link *l) {
-  cio_future_release(l->f); /* the one taken when it was queued */
-  cio_future_release(l->f); /* its own */
+  cio__future_unref(l->f); /* the one taken when it was queued */
+  cio__future_unref(l->f); /* its own */
 }
 
 void cio__link_detach(struct cio__link *l) {
@@ -514,8 +514,8 @@ void cio__link_detach(struct cio__link *l) {
     return; /* never attached, or already ran */
   cio__list_remove(&l->cb.node);
   if (l->f->state != CIO__FUT_PENDING)
-    cio_future_release(l->f); /* it was queued, holding a reference */
-  cio_future_release(l->f);
+    cio__future_unref(l->f); /* it was queued, holding a reference */
+  cio__future_unref(l->f);
 }
 
 int cio_future_add_done_callback(cio_future *f, cio_done_fn fn, void *arg) {
@@ -533,7 +533,7 @@ int cio_future_add_done_callback(cio_future *f, cio_done_fn fn, void *arg) {
   if (f->state == CIO__FUT_PENDING) {
     cio__list_push_back(&f->callbacks, &d->cb.node);
   } else {
-    cio_future_retain(f);
+    cio__future_ref(f);
     cio__ready_push(f->loop, &d->cb);
   }
   return 0;

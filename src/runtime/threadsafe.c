@@ -27,11 +27,12 @@
  * (3) While ts_spinning is set a sender may skip the wake-up: the loop
  *     clears it and then takes the inbox once more (both sides are
  *     sequentially consistent, so one of them sees the other's write). */
+#include <sched.h>
 #include <stdatomic.h>
 
 #include "internal.h"
 
-enum { SPIN_NS = 50 * 1000 };
+enum { SPIN_NS = 50 * 1000, SPIN_ALONE_NS = 5 * 1000 };
 
 /* ---- the inbox ----------------------------------------------------------- */
 
@@ -119,6 +120,17 @@ void cio__threadsafe_close(cio_loop *loop) {
 
 /* ---- spinning ------------------------------------------------------------ */
 
+bool cio__spin_pause(uint64_t start_ns, uint64_t deadline_ns) {
+  uint64_t now = uv_hrtime();
+  /* Past the first few microseconds (where short work comes back), give
+   * the CPU up at each pause: on a busy machine the thread spun for may
+   * be waiting for this very CPU, and a spinner that never yields makes
+   * it wait a whole time slice. */
+  if (now - start_ns > SPIN_ALONE_NS)
+    sched_yield();
+  return now >= deadline_ns;
+}
+
 static inline void cpu_relax(void) {
 #if defined(__x86_64__) || defined(__i386__)
   __builtin_ia32_pause();
@@ -132,7 +144,7 @@ void cio__threadsafe_spin(cio_loop *loop) {
       !cio__list_empty(&loop->ready))
     return;
   atomic_store(&loop->ts_spinning, true);
-  uint64_t deadline = uv_hrtime() + SPIN_NS;
+  uint64_t start = uv_hrtime(), deadline = start + SPIN_NS;
   bool arrived = false;
   for (unsigned i = 1;; i++) {
     if (atomic_load_explicit(&loop->inbox, memory_order_relaxed) != NULL) {
@@ -140,7 +152,7 @@ void cio__threadsafe_spin(cio_loop *loop) {
       break;
     }
     cpu_relax();
-    if (i % 64 == 0 && uv_hrtime() >= deadline)
+    if (i % 64 == 0 && cio__spin_pause(start, deadline))
       break;
   }
   atomic_store(&loop->ts_spinning, false);
