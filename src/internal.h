@@ -867,6 +867,10 @@ void cio__small_bury(cio_loop *loop, cio_task *t);
  * address in its deepest frame: make room for its frames in its buffer.
  * Returns 0 or CIO_ENOMEM (then it must not switch out). */
 int cio__small_reserve(cio_task *t, const void *frame);
+/* For dumps (src/debug): whether `p` points into the loop's shared stack,
+ * where a parked small task's frames may not be (they may be in its
+ * buffer, and another task's or the Debug pattern in their place). */
+bool cio__small_on_shared(const cio_loop *loop, const void *p);
 /* task.c: set up a NEW task's context, on the stack it takes now (on the
  * shared stack for a small task). */
 void cio__task_start(cio_task *t);

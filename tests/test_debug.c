@@ -866,3 +866,74 @@ TEST(debug_mode_handles_a_task_yielding_alone) {
   CHECK_HAS(err, "Executing task 'main' (Task-");
   CHECK_HAS(err, "it resumed at lone_yielder (test_debug.c:");
 }
+
+/* ---- small tasks ------------------------------------------------------ */
+
+/* A parked small task's frames may be copied off the shared stack: the
+ * dump does not walk them, says so, and reads no object that lies in
+ * them (a sleep's timer), while one elsewhere (a lock) is still named. */
+static int main_dump_small(void *arg, void **result) {
+  (void)arg, (void)result;
+  struct scene s = {0};
+  TRY(cio_lock_new(&s.lock));
+  DEFER(s.lock);
+  TRY(cio_lock_acquire(s.lock));
+  cio_task *t[2];
+  TRY(cio_create_task(NULL, &t[0], sleeper_body, &s,
+                      &(cio_task_opts){.name = "small-sleeper", .small = true}));
+  DEFER(t[0]);
+  TRY(cio_create_task(NULL, &t[1], locker_body, &s,
+                      &(cio_task_opts){.name = "small-locker", .small = true}));
+  DEFER(t[1]);
+  TRY(cio_sleep(1));
+  const char *text = dump_text();
+  char sec[4096];
+  task_section(text, "small-sleeper", sec, sizeof sec);
+  CHECK_HAS(sec, "waiting, age 1.000 s");
+  CHECK_HAS(sec, "waits on: sleep (not described: it lies in a parked small "
+                 "task's frames)");
+  CHECK_HAS(sec, "(stack not walked: a small task's frames are copied off "
+                 "the shared stack while it is parked)");
+  task_section(text, "small-locker", sec, sizeof sec);
+  CHECK_HAS(sec, "waits on: lock acquire: lock 0x");
+  CHECK_HAS(sec, "(locked, 1 waiting)");
+  CHECK_HAS(sec, "(stack not walked: a small task's frames");
+  task_section(text, "main", sec, sizeof sec);
+  CHECK_HAS(sec, "main_dump_small (test_debug.c:");
+  cio_lock_release(s.lock);
+  cio_task_cancel(t[0]);
+  for (int i = 0; i < 2; i++)
+    (void)!cio_task_await(t[i], NULL);
+  return 0;
+}
+
+TEST(dump_skips_the_frames_of_parked_small_tasks) {
+  CHECK_RUN(test_run_virtual(main_dump_small, NULL), 0);
+}
+
+/* Debug mode's slow-step report with small tasks in the round: no walk
+ * of a small task's frames (they are not on the shared stack then). */
+static int small_yielder(void *arg, void **result) {
+  (void)arg, (void)result;
+  for (int i = 0; i < 3; i++)
+    TRY(cio_sleep(0));
+  return 0;
+}
+
+static int main_small_steps(void *arg, void **result) {
+  (void)arg, (void)result;
+  cio_task *t[3];
+  for (int i = 0; i < 3; i++)
+    TRY(cio_create_task(NULL, &t[i], small_yielder, NULL,
+                        &(cio_task_opts){.small = true}));
+  for (int i = 0; i < 3; i++) {
+    TRY(cio_task_await(t[i], NULL));
+    cio_task_release(t[i]);
+  }
+  return 0;
+}
+
+TEST(debug_mode_steps_through_small_tasks) {
+  cio_loop_opts o = {.debug = true, .slow_step_ms = 50, .stall_ms = -1};
+  CHECK_EQ(cio_run_ex(main_small_steps, NULL, &o, NULL), 0);
+}

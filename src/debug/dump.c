@@ -72,7 +72,18 @@ size_t cio__task_backtrace(cio_loop *loop, cio_task *t, void **pcs,
     return cio__backtrace_here(pcs, cap);
   if (t->state == CIO__TASK_RUNNING)
     return 0; /* running, but not here: no saved context to walk */
+  if (t->is_small)
+    return 0; /* its frames may be copied out (put_task says so) */
   return cio__fiber_backtrace(&t->fiber, pcs, cap);
+}
+
+/* What a parked small task waits on lives in its frames, which may be
+ * copied out (small.c): its address on the shared stack may hold another
+ * task's frames, or the Debug pattern (poisoned under ASan).  Such an
+ * object is not read; one elsewhere (a lock, a future) is. */
+static bool parked_small_obj(const cio_loop *loop, const cio_task *t,
+                             const struct cio__wait *w) {
+  return t->is_small && t != loop->current && cio__small_on_shared(loop, w->obj);
 }
 
 void cio__task_put_wait(cio_loop *loop, cio_task *t, struct cio__text *out) {
@@ -88,6 +99,11 @@ void cio__task_put_wait(cio_loop *loop, cio_task *t, struct cio__text *out) {
     return;
   }
   cio__text_put(out, w->kind->what);
+  if (parked_small_obj(loop, t, w)) {
+    cio__text_put(out, " (not described: it lies in a parked small task's "
+                       "frames)");
+    return;
+  }
   if (w->kind->describe != NULL) {
     cio__text_put(out, ": ");
     w->kind->describe(loop, w->obj, out);
@@ -98,7 +114,7 @@ void cio__task_put_wait(cio_loop *loop, cio_task *t, struct cio__text *out) {
 static size_t task_awaits(cio_task *t, cio_future **out, size_t cap) {
   const struct cio__wait *w = t->wait;
   if (t->state != CIO__TASK_WAITING || w == NULL || w->kind == NULL ||
-      w->kind->awaits == NULL)
+      w->kind->awaits == NULL || parked_small_obj(t->fut.loop, t, w))
     return 0;
   size_t n = w->kind->awaits(w->obj, out, cap);
   return n < cap ? n : cap;
@@ -231,6 +247,9 @@ static void put_task(struct dump *d, struct dtask *dt) {
   cio__frames_put_list(out, dt->frames + dt->lo, dt->hi - dt->lo, "    ");
   if (dt->frames == NULL)
     cio__text_put(out, "    (stack not walked: too many tasks)\n");
+  else if (t->is_small && dt->nframes == 0 && t->state != CIO__TASK_NEW)
+    cio__text_put(out, "    (stack not walked: a small task's frames are "
+                       "copied off the shared stack while it is parked)\n");
 }
 
 /* Start a tree line: "<prefix>└── " (├── when more siblings follow). */

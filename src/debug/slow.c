@@ -30,6 +30,8 @@ static void begin(cio_loop *loop, struct cio__callback *cb) {
   snprintf(d->step_name, sizeof d->step_name, "%s", cio_task_get_name(t));
   if (t->state == CIO__TASK_NEW) {
     d->step_code = CIO__CODE_ADDR(t->fn);
+  } else if (t->is_small) {
+    d->step_started = true; /* its frames may be copied out: not walked */
   } else {
     d->step_started = true;
     d->step_nat = cio__fiber_backtrace(&t->fiber, d->step_at,

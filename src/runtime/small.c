@@ -92,6 +92,13 @@ void cio__small_close(cio_loop *loop) {
   }
 }
 
+bool cio__small_on_shared(const cio_loop *loop, const void *p) {
+  if (loop->shared == NULL)
+    return false;
+  const char *c = p, *lo = loop->shared->lo;
+  return c >= lo && c < lo + loop->shared->size;
+}
+
 /* ---- relocation ------------------------------------------------------------
  * A move takes the bytes at [from, from + len) to [to, to + len); pointers
  * into the old range are translated, others are left alone. */
@@ -232,6 +239,11 @@ static void evict(cio_loop *loop) {
   relocate(&m, t, sm->wait ? w : NULL, sm->timer ? tm : NULL);
   loop->shared_owner = NULL;
   loop->small_frame = NULL;
+  /* The park recorded was the occupant's: the next small task to switch
+   * out records its own (a lock's wait has no timer: a stale one would be
+   * "moved" from the frames now there). */
+  loop->small_wait = NULL;
+  loop->small_timer = NULL;
 #if defined(CIO_DEBUG)
   poison_from(loop, sp);
 #endif
@@ -269,8 +281,11 @@ void cio__small_enter(cio_loop *loop, cio_task *t) {
 #if defined(CIO__ASAN)
   __asan_unpoison_memory_region(loop->shared->lo, loop->shared->size);
 #endif
-  if (t->state == CIO__TASK_NEW)
+  if (t->state == CIO__TASK_NEW) {
     cio__fiber_init_small(t); /* task.c: its frames start here */
+    loop->small_wait = NULL;
+    loop->small_timer = NULL;
+  }
   else
     restore(loop, t);
   loop->shared_owner = t;
