@@ -1,7 +1,7 @@
 /* Task switch cost: two tasks ping-pong through the scheduler.
  *
  *   bench_switch [N] [WHICH]   N switches per task (default 1,000,000);
- *                              WHICH (sleep0, future, ucontext) runs only
+ *                              WHICH (sleep0, small, future, ucontext) runs only
  *                              that measurement, e.g. under a profiler
  *
  * switch/sleep0    each of two tasks calls cio_sleep(0) N times; each call
@@ -12,6 +12,10 @@
  *                  one-shot futures: set the peer's future, await our own,
  *                  allocate the next one.  2N switches, each including a
  *                  future's new/set_result/await/release.
+ * switch/small    switch/sleep0 with two small tasks (cio_task_opts.small):
+ *                  each switch goes through the loop's stack and copies
+ *                  the frames of the task leaving the shared stack out and
+ *                  those of the task entering back in.
  * switch/ucontext  the peer, measured in the same run: two glibc ucontexts
  *                  calling swapcontext() to each other 2N times, with no
  *                  scheduler, queue or bookkeeping at all.  Note that
@@ -51,6 +55,17 @@ static uint64_t run_sleep0(void) {
   uint64_t t0 = bench_now_ns();
   BENCH_CHECK(cio_create_task(NULL, &a, yielder, NULL, NULL));
   BENCH_CHECK(cio_create_task(NULL, &b, yielder, NULL, NULL));
+  BENCH_CHECK(cio_task_join(a, NULL));
+  BENCH_CHECK(cio_task_join(b, NULL));
+  return bench_now_ns() - t0;
+}
+
+static uint64_t run_small(void) {
+  cio_task *a, *b;
+  cio_task_opts small = {.small = true};
+  uint64_t t0 = bench_now_ns();
+  BENCH_CHECK(cio_create_task(NULL, &a, yielder, NULL, &small));
+  BENCH_CHECK(cio_create_task(NULL, &b, yielder, NULL, &small));
   BENCH_CHECK(cio_task_join(a, NULL));
   BENCH_CHECK(cio_task_join(b, NULL));
   return bench_now_ns() - t0;
@@ -150,6 +165,11 @@ static int bench_main(void *arg, void **result) {
   if (wanted("sleep0")) {
     uint64_t ns = best_of(run_sleep0);
     bench_report("switch/sleep0", switches, (double)ns, "ratio=%.3f",
+                 (double)ns / peer_ns);
+  }
+  if (wanted("small")) {
+    uint64_t ns = best_of(run_small);
+    bench_report("switch/small", switches, (double)ns, "ratio=%.3f",
                  (double)ns / peer_ns);
   }
   if (wanted("future")) {
