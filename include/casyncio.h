@@ -560,7 +560,8 @@ typedef struct cio_task_opts {
  *
  * What a small task must not do: keep a pointer to its own stack (its
  * locals) anywhere that is used while it is suspended, since its frames
- * may then be elsewhere.  casyncio moves its own bookkeeping along: the
+ * may then be elsewhere; nor may any task use a pointer into another
+ * parked small task's stack.  casyncio moves its own bookkeeping along: the
  * waits of cio_sleep, cio_await and task joins, gather, wait, wait_for,
  * as_completed, timeout scopes, TaskGroups, locks, events, conditions,
  * semaphores, barriers and queues all work (their items must not point
@@ -571,8 +572,13 @@ typedef struct cio_task_opts {
  * memory.  Debug builds check this: at every switch out of a small task
  * its frames leave the shared stack, which is filled with a pattern; if
  * the pattern is disturbed before the next small task runs, the process
- * aborts naming the cause.  A suspension of a small task may also return
- * CIO_ENOMEM when its buffer cannot grow. */
+ * aborts naming the cause (under AddressSanitizer the vacated stack is
+ * also poisoned, so the stray access itself is reported).  A suspension
+ * of a small task may also return CIO_ENOMEM when its buffer cannot grow.
+ * Task dumps (cio_loop_dump) list a parked small task and what it waits
+ * on, but do not walk its stack: its frames may be copied out.
+ * docs/tasks.md has more, and bench/run's switch table the cost of a
+ * small task's switch. */
 
 /* Schedule `fn(arg)` to run as a new task on `loop` (NULL: the current
  * loop).  The body starts on a later loop iteration, never inside this
