@@ -216,9 +216,14 @@ static void task_finish(cio_loop *loop, cio_task *t, int rc, void *result) {
 /* After the body: what it left entered, its outcome, and the exit.  Out
  * of task_entry so that task_entry's frame, which stays under the body's
  * for the task's whole life (and is copied with a small task's frames),
- * holds little more than the task and the result. */
-CIO__NOINLINE _Noreturn static void task_end(cio_task *t, int rc,
-                                             void *result) {
+ * holds little more than the task and the result.  Not declared
+ * _Noreturn, though it never returns: before a call to a noreturn
+ * function AddressSanitizer inserts __asan_handle_no_return(), whose
+ * first call goes through the dynamic linker's lazy binding, which saves
+ * the whole register state below the stack pointer and so overwrote a
+ * scope left entered in the body's dead frame before close_scopes() read
+ * it. */
+CIO__NOINLINE static void task_end(cio_task *t, int rc, void *result) {
   cio_loop *loop = t->fut.loop;
   if (!cio__list_empty(&t->scopes)) {
     const char *what = NULL;
