@@ -240,12 +240,16 @@ static void watchdog(void *arg) {
       cio__raw_futex_wait(&wd.loops, 0);
       continue;
     }
+    /* Reading a loop's slot is a scan too (odd): cio__stall_close may
+     * otherwise free it under this read. */
     int64_t period = INT64_MAX;
+    atomic_fetch_add(&wd.scans, 1);
     for (int i = 0; i < MAX_LOOPS; i++) {
       struct cio__stall *s = atomic_load(&wd.slots[i]);
       if (s != NULL && s->threshold_ns / 4 < period)
         period = s->threshold_ns / 4;
     }
+    atomic_fetch_add(&wd.scans, 1);
     cio__raw_sleep_ns(period < 5000000 ? 5000000 : period);
     atomic_fetch_add(&wd.scans, 1); /* odd: reading the slots */
     int64_t now = cio__raw_monotonic_ns();
