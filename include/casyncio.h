@@ -754,8 +754,7 @@ CIO_API CIO_NODISCARD int cio_contextvar_reset(cio_context_token *token);
 /* Suspend the calling task for `seconds`.  cio_sleep(0) (or any delay
  * <= 0) yields exactly once: every task already ready runs before the
  * caller resumes.  Suspends.  Returns 0, CIO_ECANCELED, CIO_EINVAL for NaN,
- * CIO_EPERM outside a task, CIO_ENOMEM (the loop's timer array could not
- * grow). */
+ * CIO_EPERM outside a task. */
 CIO_API CIO_NODISCARD int cio_sleep(double seconds);
 
 /* ------------------------------------------------------------------------
@@ -838,7 +837,7 @@ CIO_API cio_loop *cio_future_loop(const cio_future *f);
  * is lost.  With timeout <= 0 a done `f` gives its outcome, otherwise it is
  * cancelled at once.  Cancelling the caller cancels `f`.  Suspends.
  * Returns f's status, CIO_ETIMEDOUT, CIO_ECANCELED, CIO_EINVAL (NULL, NaN),
- * CIO_EPERM outside a task, CIO_ENOMEM (as cio_timeout_enter). */
+ * CIO_EPERM outside a task. */
 CIO_API CIO_NODISCARD int cio_wait_for(cio_future *f, double timeout, void **result);
 
 /* A timeout scope (asyncio.timeout / timeout_at): every suspension of the
@@ -864,8 +863,7 @@ typedef struct cio_timeout {
  * CIO_NO_TIMEOUT: never, until rescheduled.  Every enter needs its exit:
  * a task that returns with a scope still entered is reported on stderr,
  * naming it, and the scope is closed.  Call from a task.  Returns 0,
- * CIO_EINVAL (NULL, NaN), CIO_EPERM outside a task, CIO_ENOMEM (the
- * loop's timer array could not grow; the scope is not entered). */
+ * CIO_EINVAL (NULL, NaN), CIO_EPERM outside a task. */
 CIO_API CIO_NODISCARD int cio_timeout_enter(cio_timeout *to, double delay);
 
 /* Enter a scope that expires at loop time `when` (see cio_loop_time). */
@@ -881,8 +879,7 @@ CIO_API CIO_NODISCARD int cio_timeout_exit(cio_timeout *to, int rc);
 
 /* Move the deadline to loop time `when` (CIO_NO_TIMEOUT: remove it; a
  * past time expires at the next suspension).  Only while the scope is
- * active and has not expired: CIO_EINVAL otherwise.  CIO_ENOMEM: the
- * loop's timer array could not grow, and the scope has no deadline. */
+ * active and has not expired: CIO_EINVAL otherwise. */
 CIO_API CIO_NODISCARD int cio_timeout_reschedule(cio_timeout *to, double when);
 
 /* The deadline in loop time (also after it fired), or CIO_NO_TIMEOUT. */

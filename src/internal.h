@@ -227,10 +227,12 @@ static inline struct cio__wait *cio__wait_of(struct cio__list *n) {
  * to the ready queue and `cb.run` is called in its turn.  The heap keeps
  * its keys in an array (timer.c), so a timer is only read when it fires. */
 struct cio__timer {
-  struct cio__callback cb;
+  struct cio__callback cb; /* cb.node: in the spill list while spilled */
   int64_t when_ns;  /* loop clock; may be in the past (call_later(-2)) */
-  uint32_t slot;    /* in loop->timers.slots while in_heap */
-  bool in_heap;
+  uint64_t seq;     /* start order: ties run first started first */
+  uint32_t slot;    /* in loop->timers.slots while in_heap, not spilled */
+  bool in_heap;     /* started and not yet due (in the arrays or spilled) */
+  bool spilled;     /* ...in the spill list: the arrays could not grow */
 };
 
 /* The loop's timers (timer.c): entries {deadline, sequence, slot} in a
@@ -246,6 +248,11 @@ struct cio__timers {
   size_t live;           /* timers in the heap or the run */
   struct cio__timer_slot *slots;
   uint32_t nslots, slots_cap, free_slot;
+  /* Timers started when the arrays could not grow (no memory), in
+   * (deadline, seq) order through their cb.node: starting a timer never
+   * fails. */
+  struct cio__list spill;
+  size_t nspilled;
 };
 
 /* ------------------------------------------------------------------------
@@ -797,9 +804,9 @@ int cio__sched_open(cio_loop *loop);
 void cio__timers_init(struct cio__timers *h);
 /* Free the arrays (cio_loop_close, once no timer is left). */
 void cio__timers_destroy(cio_loop *loop);
-/* Start `t` (not running) for `when_ns`.  Returns 0, or CIO_ENOMEM when
- * the heap had to grow and could not. */
-int cio__timer_start(cio_loop *loop, struct cio__timer *t, int64_t when_ns,
+/* Start `t` (not running) for `when_ns`.  Never fails: when the arrays
+ * cannot grow, the timer waits in the spill list instead. */
+void cio__timer_start(cio_loop *loop, struct cio__timer *t, int64_t when_ns,
                      void (*run)(struct cio__callback *));
 void cio__timer_stop(cio_loop *loop, struct cio__timer *t);
 /* `t` (in the heap) now lives at this address: a small task's stack moved. */
@@ -807,7 +814,7 @@ void cio__timer_moved(cio_loop *loop, struct cio__timer *t);
 /* The earliest timer in the heap, or NULL. */
 struct cio__timer *cio__timers_first(cio_loop *loop);
 static inline bool cio__timers_any(const cio_loop *loop) {
-  return loop->timers.live > 0;
+  return loop->timers.live > 0 || loop->timers.nspilled > 0;
 }
 void cio__timers_collect(cio_loop *loop);
 

@@ -91,6 +91,23 @@ static void many_cb(void *arg) {
   many.order[many.ran++] = (int)(intptr_t)arg;
 }
 
+/* Start MANY_TIMERS handles at many.when_ms[]; when one cannot be made
+ * (an injected allocation failure), release those made and say why. */
+static int start_many(cio_loop *loop, cio_handle **h) {
+  for (int i = 0; i < MANY_TIMERS; i++) {
+    int rc = cio_loop_call_at(loop, (double)many.when_ms[i] / 1000, many_cb,
+                              (void *)(intptr_t)i, &h[i]);
+    if (rc < 0) {
+      while (i-- > 0) {
+        cio_handle_cancel(h[i]);
+        cio_handle_release(h[i]);
+      }
+      return rc;
+    }
+  }
+  return 0;
+}
+
 static int many_timers_run(cio_loop *loop, void *arg) {
   (void)arg;
   static cio_handle *h[MANY_TIMERS];
@@ -98,9 +115,8 @@ static int many_timers_run(cio_loop *loop, void *arg) {
   for (int i = 0; i < MANY_TIMERS; i++) {
     x = x * 1103515245u + 12345u;
     many.when_ms[i] = 1 + (x >> 16) % 500; /* many equal deadlines */
-    TRY(cio_loop_call_at(loop, (double)many.when_ms[i] / 1000, many_cb,
-                         (void *)(intptr_t)i, &h[i]));
   }
+  TRY(start_many(loop, h));
   for (int i = 0; i < MANY_TIMERS; i++)
     if (i % 4 != 0)
       cio_handle_cancel(h[i]);
@@ -132,9 +148,8 @@ static int mixed_timers_run(cio_loop *loop, void *arg) {
     int64_t rising = 10 + i / 3;
     many.when_ms[i] = (x >> 16) % 5 == 0 ? rising - (int64_t)((x >> 8) % 40)
                                          : rising;
-    TRY(cio_loop_call_at(loop, (double)many.when_ms[i] / 1000, many_cb,
-                         (void *)(intptr_t)i, &h[i]));
   }
+  TRY(start_many(loop, h));
   for (int i = 0; i < MANY_TIMERS; i += 7)
     cio_handle_cancel(h[i]);
   for (int i = 0; i < MANY_TIMERS; i++)
@@ -669,4 +684,61 @@ static int main_leaves_a_done_callback(void *arg, void **result) {
 TEST(run_runs_done_callbacks_of_the_last_tasks) {
   CHECK_RUN(cio_run(main_leaves_a_done_callback, NULL), 0);
   CHECK_STR(test_log_text(), "done-callback ");
+}
+
+/* ---- timers when memory is short ------------------------------------------ */
+
+void cio__test_fail_alloc(long n, bool persist); /* src/runtime/alloc.c */
+
+enum { SPILL_TASKS = 120 };
+static struct {
+  cio_event *go;
+  int64_t when_ms[SPILL_TASKS];
+  int order[SPILL_TASKS];
+  int woke, failed;
+} spill;
+
+static int spill_sleeper(void *arg, void **result) {
+  (void)result;
+  int i = (int)(intptr_t)arg;
+  if (i >= SPILL_TASKS / 2 && cio_event_wait(spill.go) != 0)
+    spill.failed++;
+  if (cio_sleep((double)spill.when_ms[i] / 1000) != 0)
+    spill.failed++;
+  spill.order[spill.woke++] = i;
+  return 0;
+}
+
+static int main_spills_timers(void *arg, void **result) {
+  (void)arg, (void)result;
+  TRY(cio_event_new(&spill.go));
+  for (int i = 0; i < SPILL_TASKS; i++) {
+    spill.when_ms[i] = 10 + (i * 37) % 50; /* falling, rising, equal */
+    TRY(cio_create_task(NULL, NULL, spill_sleeper, (void *)(intptr_t)i, NULL));
+  }
+  TRY(cio_sleep(0)); /* the first half sleeps in the arrays */
+  /* From now on every allocation fails: the arrays cannot grow, so the
+   * second half's timers must wait in the spill list, not fail. */
+  cio__test_fail_alloc(1, true);
+  cio_event_set(spill.go);
+  int rc = cio_sleep(1);
+  cio__test_fail_alloc(0, false);
+  CHECK_EQ(rc, 0);
+  CHECK_EQ(spill.failed, 0);
+  CHECK_EQ(spill.woke, SPILL_TASKS);
+  /* Deadline order, ties in the order the sleeps started (index order). */
+  for (int k = 1; k < SPILL_TASKS; k++) {
+    int p = spill.order[k - 1], i = spill.order[k];
+    CHECK(spill.when_ms[p] < spill.when_ms[i] ||
+          (spill.when_ms[p] == spill.when_ms[i] && p < i));
+  }
+  cio_event_free(spill.go);
+  return 0;
+}
+
+/* Starting a timer never fails: when the loop's timer arrays cannot grow
+ * (no memory), cio_sleep's timer waits in a list instead and still fires
+ * in deadline order among the others. */
+TEST(timers_started_when_memory_is_short_still_fire_in_order) {
+  CHECK_EQ(test_run_virtual(main_spills_timers, NULL), 0);
 }

@@ -85,13 +85,9 @@ int cio_as_completed_new(cio_as_completed **out, cio_future *const *futs,
     ac->remaining++;
     cio__link_attach(&ac->links[i], futs[i], on_finished, ac, i);
   }
-  if (timeout != CIO_NO_TIMEOUT &&
-      (rc = cio__timer_start(loop, &ac->timer,
-                             cio__deadline_after(loop, timeout),
-                             on_timeout)) < 0) {
-    cio_as_completed_free(ac);
-    return rc;
-  }
+  if (timeout != CIO_NO_TIMEOUT)
+    cio__timer_start(loop, &ac->timer, cio__deadline_after(loop, timeout),
+                     on_timeout);
   *out = ac;
   return 0;
 }

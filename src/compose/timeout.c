@@ -50,24 +50,20 @@ static void on_deadline(struct cio__callback *cb) {
 }
 
 /* Arm the timer for `when_ns` (CIO__NS_NEVER: no deadline).  A deadline
- * that has passed fires on the next batch, like asyncio's call_soon there.
- * Returns 0 or CIO_ENOMEM (the timer heap could not grow: no deadline). */
-static int arm(struct scope *s, int64_t when_ns) {
+ * that has passed fires on the next batch, like asyncio's call_soon there. */
+static void arm(struct scope *s, int64_t when_ns) {
   cio_loop *loop = s->task->fut.loop;
   cio__timer_stop(loop, &s->timer);
   s->when_ns = when_ns;
   s->has_deadline = when_ns != CIO__NS_NEVER;
   if (!s->has_deadline)
-    return 0;
+    return;
   if (when_ns <= cio__now_ns(loop)) {
     s->timer.cb.run = on_deadline;
     cio__ready_push(loop, &s->timer.cb);
-    return 0;
+    return;
   }
-  int rc = cio__timer_start(loop, &s->timer, when_ns, on_deadline);
-  if (rc < 0)
-    s->has_deadline = false;
-  return rc;
+  cio__timer_start(loop, &s->timer, when_ns, on_deadline);
 }
 
 static int64_t when_to_ns(double when) {
@@ -91,14 +87,10 @@ static int enter(cio_timeout *to, bool relative, double t) {
   cio__task_scope_enter(self, &s->guard);
   /* A delay in the past is a deadline in the past, as asyncio's
    * loop.time() + delay: timeout(-11).when() is now - 11. */
-  rc = arm(s, t == CIO_NO_TIMEOUT ? CIO__NS_NEVER
-            : relative         ? cio__deadline_after(self->fut.loop, t)
-                               : cio__seconds_to_ns(t));
-  if (rc < 0) {
-    cio__task_scope_leave(&s->guard);
-    s->state = EXITED;
-  }
-  return rc;
+  arm(s, t == CIO_NO_TIMEOUT ? CIO__NS_NEVER
+       : relative         ? cio__deadline_after(self->fut.loop, t)
+                          : cio__seconds_to_ns(t));
+  return 0;
 }
 
 int cio_timeout_enter_at(cio_timeout *to, double when) {
@@ -136,7 +128,8 @@ int cio_timeout_reschedule(cio_timeout *to, double when) {
   struct scope *s = scope_of(to);
   if (s->task == NULL || s->state != ENTERED)
     return CIO_EINVAL;
-  return arm(s, when_to_ns(when));
+  arm(s, when_to_ns(when));
+  return 0;
 }
 
 double cio_timeout_when(const cio_timeout *to) {

@@ -64,13 +64,9 @@ int cio_wait(cio_future *const *futs, size_t n, double timeout, int return_when,
   cio__wait_init(&w->wait, self, 0);
   cio__wait_about(&w->wait, &wait_kind, w);
   cio__list_init(&w->timer.cb.node);
-  if (timeout != CIO_NO_TIMEOUT &&
-      (rc = cio__timer_start(loop, &w->timer,
-                             cio__deadline_after(loop, timeout),
-                             on_timeout)) < 0) {
-    cio__free(loop, w);
-    return rc;
-  }
+  if (timeout != CIO_NO_TIMEOUT)
+    cio__timer_start(loop, &w->timer, cio__deadline_after(loop, timeout),
+                     on_timeout);
   for (size_t i = 0; i < n; i++)
     cio__link_attach(&w->links[i], futs[i], on_completion, w, i);
   rc = cio__wait_park(&w->wait);

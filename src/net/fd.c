@@ -326,12 +326,10 @@ int cio_fd_wait(int fd, int events, double timeout) {
   cio__list_init(&fw.timer.cb.node);
   cio__list_push_back(&w->waiters, &fw.wait.cb.node);
   watch_update(w);
-  rc = 0;
   if (timeout != CIO_NO_TIMEOUT)
-    rc = cio__timer_start(loop, &fw.timer, cio__deadline_after(loop, timeout),
-                          on_wait_timeout);
-  if (rc == 0)
-    rc = cio__wait_park(&fw.wait);
+    cio__timer_start(loop, &fw.timer, cio__deadline_after(loop, timeout),
+                     on_wait_timeout);
+  rc = cio__wait_park(&fw.wait);
   cio__timer_stop(loop, &fw.timer);
   cio__list_remove(&fw.wait.cb.node);
   if ((w = watch_find(loop, fd)) != NULL)

@@ -109,13 +109,7 @@ static int call_at_ns(cio_loop *loop, int64_t when_ns, cio_callback_fn cb,
   if (rc < 0)
     return rc;
   h->is_timer = true;
-  rc = cio__timer_start(loop, &h->timer, when_ns, handle_run);
-  if (rc < 0) {
-    h->refs = 1;
-    h->scheduled = false;
-    handle_unref(h);
-    return rc;
-  }
+  cio__timer_start(loop, &h->timer, when_ns, handle_run);
   cio__sched_update_handles(loop);
   return_handle(h, out);
   return 0;

@@ -44,10 +44,8 @@ CIO__NOINLINE static int sleep_for(cio_task *self, double seconds) {
   struct sleeper s = {0};
   cio__wait_init(&s.wait, self, 0);
   cio__wait_about(&s.wait, &sleep_kind, &s);
-  rc = cio__timer_start(loop, &s.timer, cio__deadline_after(loop, seconds),
-                        sleeper_fire);
-  if (rc < 0)
-    return rc;
+  cio__timer_start(loop, &s.timer, cio__deadline_after(loop, seconds),
+                   sleeper_fire);
   if (self->is_small)
     loop->small_timer = &s.timer; /* moved along with its frames */
   rc = cio__wait_park(&s.wait);

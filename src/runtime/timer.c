@@ -33,6 +33,12 @@
  *     after every stop (compaction).
  * (3) The run is sorted by key; the heap is a heap.
  * (4) A free slot has timer == NULL and keeps the next free slot's index.
+ * (5) When the arrays cannot grow (no memory), a timer is not refused: it
+ *     waits in the spill list, linked through its cb.node in (deadline,
+ *     seq) order (an insertion walk: memory is short, speed is not the
+ *     point), spilled and in_heap both set.  The earliest timer is then
+ *     the smallest of three fronts.  So cio_sleep and the timeouts never
+ *     fail for want of memory, as they did not with nodes in the timers.
  */
 #include <string.h>
 
@@ -258,6 +264,43 @@ static entry_t *first(cio_loop *loop, struct cio__timers *h, bool *in_run) {
 
 void cio__timers_init(struct cio__timers *h) {
   *h = (struct cio__timers){.free_slot = NO_SLOT};
+  cio__list_init(&h->spill);
+}
+
+/* ---- the spill list (5) -------------------------------------------------- */
+
+static struct cio__timer *timer_of(struct cio__list *n) {
+  return cio__container_of(n, struct cio__timer, cb.node);
+}
+
+static bool timer_before(int64_t when_a, uint64_t seq_a, int64_t when_b,
+                         uint64_t seq_b) {
+  return when_a < when_b || (when_a == when_b && seq_a < seq_b);
+}
+
+static void spill_insert(struct cio__timers *h, struct cio__timer *t) {
+  struct cio__list *at = h->spill.prev; /* the latest; t is later still */
+  while (at != &h->spill && timer_before(t->when_ns, t->seq,
+                                         timer_of(at)->when_ns,
+                                         timer_of(at)->seq))
+    at = at->prev;
+  /* after `at` */
+  t->cb.node.prev = at;
+  t->cb.node.next = at->next;
+  at->next->prev = &t->cb.node;
+  at->next = &t->cb.node;
+  t->spilled = true;
+  h->nspilled++;
+}
+
+static void spill_remove(struct cio__timers *h, struct cio__timer *t) {
+  cio__list_remove(&t->cb.node);
+  t->spilled = false;
+  h->nspilled--;
+}
+
+static struct cio__timer *spill_first(struct cio__timers *h) {
+  return h->nspilled > 0 ? timer_of(h->spill.next) : NULL;
 }
 
 void cio__timers_destroy(cio_loop *loop) {
@@ -268,37 +311,44 @@ void cio__timers_destroy(cio_loop *loop) {
   cio__timers_init(h);
 }
 
-int cio__timer_start(cio_loop *loop, struct cio__timer *t, int64_t when_ns,
+void cio__timer_start(cio_loop *loop, struct cio__timer *t, int64_t when_ns,
                      void (*run)(struct cio__callback *)) {
   struct cio__timers *h = &loop->timers;
   CIO_ASSERT(!t->in_heap);
+  t->cb.run = run;
+  t->when_ns = when_ns;
+  t->seq = loop->timer_seq++;
+  t->in_heap = true;
+  t->spilled = false;
   if (h->free_slot == NO_SLOT && h->nslots == h->slots_cap &&
-      !slots_grow(loop, h))
-    return CIO_ENOMEM;
+      !slots_grow(loop, h)) {
+    spill_insert(h, t); /* (5) */
+    return;
+  }
   uint32_t slot = h->free_slot != NO_SLOT ? h->free_slot : h->nslots;
-  entry_t e = {.when_ns = when_ns, .seq = loop->timer_seq, .slot = slot};
+  entry_t e = {.when_ns = when_ns, .seq = t->seq, .slot = slot};
   bool in_order = h->run_count == 0 || !entry_less(&e, run_at(h, h->run_count - 1));
-  if (!(in_order ? run_push(loop, h, e) : heap_push(loop, h, e)))
-    return CIO_ENOMEM;
+  if (!(in_order ? run_push(loop, h, e) : heap_push(loop, h, e))) {
+    spill_insert(h, t); /* (5) */
+    return;
+  }
   if (slot == h->free_slot)
     h->free_slot = (uint32_t)h->slots[slot].seq;
   else
     h->nslots++;
-  loop->timer_seq++;
   h->slots[slot] = (struct cio__timer_slot){.timer = t, .seq = e.seq};
   h->live++;
   cio__list_init(&t->cb.node);
-  t->cb.run = run;
-  t->when_ns = when_ns;
   t->slot = slot;
-  t->in_heap = true;
-  return 0;
 }
 
 /* Take `t` out of the heap or, if it already fired, out of the ready
  * queue.  Harmless when it is in neither. */
 void cio__timer_stop(cio_loop *loop, struct cio__timer *t) {
-  if (t->in_heap) {
+  if (t->in_heap && t->spilled) {
+    spill_remove(&loop->timers, t);
+    t->in_heap = false;
+  } else if (t->in_heap) {
     struct cio__timers *h = &loop->timers;
     CIO_ASSERT(h->slots[t->slot].timer == t);
     t->in_heap = false;
@@ -313,34 +363,57 @@ void cio__timer_stop(cio_loop *loop, struct cio__timer *t) {
 
 void cio__timer_moved(cio_loop *loop, struct cio__timer *t) {
   CIO_ASSERT(t->in_heap);
-  loop->timers.slots[t->slot].timer = t;
+  if (!t->spilled) /* a spilled one is found through its relinked node */
+    loop->timers.slots[t->slot].timer = t;
+}
+
+/* The earliest entry of the arrays, or NULL; `spill` is the spill list's
+ * first timer if that one is earlier still (else NULL). */
+static entry_t *earliest(cio_loop *loop, struct cio__timers *h, bool *in_run,
+                         struct cio__timer **spill) {
+  entry_t *e = h->live > 0 ? first(loop, h, in_run) : NULL;
+  struct cio__timer *s = spill_first(h);
+  *spill = s != NULL && (e == NULL || timer_before(s->when_ns, s->seq,
+                                                   e->when_ns, e->seq))
+               ? s
+               : NULL;
+  return e;
 }
 
 struct cio__timer *cio__timers_first(cio_loop *loop) {
   struct cio__timers *h = &loop->timers;
-  if (h->live == 0)
+  if (!cio__timers_any(loop))
     return NULL;
   bool in_run;
-  return h->slots[first(loop, h, &in_run)->slot].timer;
+  struct cio__timer *s;
+  entry_t *e = earliest(loop, h, &in_run, &s);
+  return s != NULL ? s : h->slots[e->slot].timer;
 }
 
 /* Move every due timer to the ready queue, earliest first. */
 void cio__timers_collect(cio_loop *loop) {
   struct cio__timers *h = &loop->timers;
-  if (h->live == 0)
+  if (!cio__timers_any(loop))
     return;
   int64_t now = cio__now_ns(loop);
-  while (h->live > 0) {
+  while (cio__timers_any(loop)) {
     bool in_run;
-    entry_t *e = first(loop, h, &in_run);
-    if (e->when_ns > now)
-      break;
-    struct cio__timer *t = h->slots[e->slot].timer;
-    slot_free(h, e->slot);
-    if (in_run)
-      run_pop(h);
-    else
-      heap_pop(h);
+    struct cio__timer *t;
+    entry_t *e = earliest(loop, h, &in_run, &t);
+    if (t != NULL) {
+      if (t->when_ns > now)
+        break;
+      spill_remove(h, t);
+    } else {
+      if (e->when_ns > now)
+        break;
+      t = h->slots[e->slot].timer;
+      slot_free(h, e->slot);
+      if (in_run)
+        run_pop(h);
+      else
+        heap_pop(h);
+    }
     t->in_heap = false;
     cio__ready_push(loop, &t->cb);
   }
