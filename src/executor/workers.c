@@ -40,8 +40,12 @@ static inline void cpu_relax(void) {
 #endif
 }
 
+/* Sequentially consistent, as executor.h (4) says of the hand-off: after
+ * a worker clears `spinning`, this load must not be ordered before that
+ * store (a release store then a relaxed load may be reordered on AArch64),
+ * or a job pushed by a submitter that saw the spinner is seen by nobody. */
 static bool has_incoming(cio_executor *ex) {
-  return atomic_load_explicit(&ex->incoming, memory_order_relaxed) != NULL;
+  return atomic_load(&ex->incoming) != NULL;
 }
 
 /* Take ex->lock, spinning a little first: the critical sections are a few
