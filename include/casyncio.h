@@ -574,7 +574,9 @@ typedef struct cio_task_opts {
  * its frames leave the shared stack, which is filled with a pattern; if
  * the pattern is disturbed before the next small task runs, the process
  * aborts naming the cause (under AddressSanitizer the vacated stack is
- * also poisoned, so the stray access itself is reported).  A suspension
+ * also poisoned, so the stray access itself is reported); a file, DNS,
+ * connect or subprocess call from a small task aborts at once, naming
+ * the task, in Debug builds (fd waits are not checked).  A suspension
  * of a small task may also return CIO_ENOMEM when its buffer cannot grow.
  * Task dumps (cio_loop_dump) list a parked small task and what it waits
  * on, but do not walk its stack: its frames may be copied out.

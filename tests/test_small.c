@@ -4,6 +4,7 @@
  * waits the runtime moves along (sleep, await, locks, queues, timeouts,
  * cancellation) still work while their records are in a copy, and that
  * Debug builds catch a pointer into a parked small task's stack. */
+#include <fcntl.h>
 #include <sys/wait.h>
 
 #include "casyncio.h"
@@ -425,4 +426,36 @@ TEST(pointer_into_a_parked_small_task_is_caught_in_debug_builds) {
   /* Our check, or AddressSanitizer's poisoning of the empty stack first. */
   CHECK(strstr(out, "kept a pointer into a small task's stack") != NULL ||
         strstr(out, "use-after-poison") != NULL);
+}
+
+static int small_opens_a_file(void *arg, void **result) {
+  (void)arg, (void)result;
+  int fd;
+  TRY(cio_fs_open("/dev/null", O_RDONLY, 0, &fd)); /* the mistake */
+  return cio_fs_close(fd);
+}
+
+static int main_small_file(void *arg, void **result) {
+  (void)arg, (void)result;
+  cio_task *t;
+  CHECK_EQ(cio_create_task(NULL, &t, small_opens_a_file, NULL, &small_opts),
+           0);
+  (void)!cio_task_join(t, NULL);
+  return 0;
+}
+
+/* A libuv request (files, DNS, connect, processes) keeps a pointer into
+ * the caller's stack while it waits: from a small task, Debug builds
+ * stop with a message naming the task and the rule. */
+TEST(libuv_request_from_a_small_task_is_caught_in_debug_builds) {
+  if (test_is_child()) {
+    (void)!test_run(main_small_file, NULL);
+    return;
+  }
+  char out[8192];
+  int status = test_run_child(
+      "libuv_request_from_a_small_task_is_caught_in_debug_builds", out,
+      sizeof out);
+  CHECK(!WIFEXITED(status) || WEXITSTATUS(status) != 0); /* it aborted */
+  CHECK(strstr(out, "small task 'Task-2' started a libuv request") != NULL);
 }

@@ -24,8 +24,8 @@
  * pointers to its locals to anything that outlives a suspension: another
  * task, a callback, a buffer read into while it waits (a stream read into
  * a local array), a libuv request (files, DNS, connect, processes: these
- * abort in Debug builds when started from a small task), fd waits with a
- * timeout.  Debug builds check the rule: every switch out of a small task
+ * abort in Debug builds when started from a small task, uvwait.c), fd
+ * waits with a timeout (not checked).  Debug builds check the rule: every switch out of a small task
  * moves its frames off the shared stack at once and fills what they left
  * with a pattern (and poisons it under AddressSanitizer); before a small
  * task's frames go back, the pattern must be intact, or something wrote

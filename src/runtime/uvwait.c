@@ -26,6 +26,18 @@ void cio__uvwait_complete(struct cio__uvwait *w, int status) {
 }
 
 int cio__uvwait_park(struct cio__uvwait *w) {
+#if defined(CIO_DEBUG)
+  /* The request lives on the caller's stack while libuv holds it: not on
+   * a small task's, whose frames move while it is parked (small.c). */
+  if (w->wait.task->is_small) {
+    fprintf(stderr,
+            "casyncio: small task '%s' started a libuv request (a file, DNS, "
+            "connect or process call), which keeps a pointer into its stack "
+            "while it waits: use a normal task (see cio_task_opts.small)\n",
+            cio_task_get_name(w->wait.task));
+    abort();
+  }
+#endif
   int rc = 0;
   while (!w->done)
     if (cio__wait_park(&w->wait) == CIO_ECANCELED)
