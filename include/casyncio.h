@@ -576,8 +576,9 @@ typedef struct cio_task_opts {
  * aborts naming the cause (under AddressSanitizer the vacated stack is
  * also poisoned, so the stray access itself is reported); a file, DNS,
  * connect or subprocess call from a small task aborts at once, naming
- * the task, in Debug builds (fd waits are not checked).  A suspension
- * of a small task may also return CIO_ENOMEM when its buffer cannot grow.
+ * the task, in Debug builds (fd waits are not checked).  If memory
+ * runs out when a small task's frames must be saved, the process stops
+ * with a message naming the task.
  * Task dumps (cio_loop_dump) list a parked small task and what it waits
  * on, but do not walk its stack: its frames may be copied out.
  * docs/tasks.md has more, and bench/run's switch table the cost of a

@@ -882,13 +882,17 @@ bool cio__small_on_shared(const cio_loop *loop, const void *p);
  * shared stack for a small task). */
 void cio__task_start(cio_task *t);
 void cio__fiber_init_small(cio_task *t);
-/* The running task is about to park: room for a small task's frames.
- * Returns 0 or CIO_ENOMEM. */
-static inline int cio__task_park_prepare(cio_task *t) {
+/* The running task is about to park: room for a small task's frames.  A
+ * park does not fail for want of it: a reservation that could not be made
+ * is made at the eviction (small.c), which stops the process with a
+ * message naming the task if memory is still short then.  Failing the
+ * park instead left callers that must wait (a TaskGroup's exit, a
+ * condition re-taking its lock, a libuv request) nothing to do but spin. */
+static inline void cio__task_park_prepare(cio_task *t) {
   if (!t->is_small)
-    return 0;
+    return;
   char here = 0; /* its address: about where this frame is */
-  return cio__small_reserve(t, &here);
+  (void)cio__small_reserve(t, &here);
 }
 
 /* The running task, or NULL with *rc set to CIO_EPERM: for suspending API

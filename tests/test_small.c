@@ -459,3 +459,41 @@ TEST(libuv_request_from_a_small_task_is_caught_in_debug_builds) {
   CHECK(!WIFEXITED(status) || WEXITSTATUS(status) != 0); /* it aborted */
   CHECK(strstr(out, "small task 'Task-2' started a libuv request") != NULL);
 }
+
+void cio__test_fail_alloc(long n, bool persist); /* src/runtime/alloc.c */
+long cio__test_alloc_failures(void);
+
+static int small_sleeps_once(void *arg, void **result) {
+  (void)result;
+  *(int *)arg = cio_sleep(0.01) == 0 ? 1 : -1;
+  return 0;
+}
+
+static int main_reservation_fails(void *arg, void **result) {
+  (void)arg, (void)result;
+  int a = 0, b = 0;
+  cio_task *ta, *tb;
+  TRY(cio_sleep(0.001)); /* the loop's timer arrays exist: no allocation */
+  TRY(cio_create_task(NULL, &ta, small_sleeps_once, &a, &small_opts));
+  TRY(cio_create_task(NULL, &tb, small_sleeps_once, &b, &small_opts));
+  /* The next allocation fails: the first small task's reservation for
+   * its frames as it parks.  The park goes on; the buffer is made when
+   * the second small task needs the shared stack. */
+  cio__test_fail_alloc(1, false);
+  TRY(cio_task_join(ta, NULL));
+  TRY(cio_task_join(tb, NULL));
+  long failed = cio__test_alloc_failures();
+  cio__test_fail_alloc(0, false);
+  CHECK_EQ(failed, 1);
+  CHECK_EQ(a, 1);
+  CHECK_EQ(b, 1);
+  return 0;
+}
+
+/* A small task's suspension does not fail when the room for its frames
+ * cannot be reserved: the frames are saved when another small task needs
+ * the stack (or the process stops with a message if memory is still
+ * short then), so a wait never returns CIO_ENOMEM for it. */
+TEST(small_task_parks_even_when_its_reservation_fails) {
+  CHECK_EQ(test_run_virtual(main_reservation_fails, NULL), 0);
+}

@@ -259,8 +259,7 @@ int cio__task_yield(cio_task *t) {
   cio_loop *loop = t->fut.loop;
   if (cio__inject_armed())
     cio__inject_park(t, NULL);
-  if (cio__task_park_prepare(t) < 0)
-    return CIO_ENOMEM;
+  cio__task_park_prepare(t);
   if (t->is_small)
     loop->small_wait = NULL, loop->small_timer = NULL; /* nothing moves */
   t->state = CIO__TASK_READY;

@@ -42,8 +42,11 @@
  *     them in its buffer (sm->sp set).
  * (2) Copies and relocations run on a stack other than the shared one
  *     (the loop's own: small tasks always switch through it).
- * (3) A parked small task's buffer can hold its frames (cio__small_reserve
- *     at every switch out), so an eviction never allocates.
+ * (3) A parked small task's buffer can usually hold its frames
+ *     (cio__small_reserve at every switch out), so an eviction rarely
+ *     allocates: only when the frames were deeper than any seen before, or
+ *     the reservation found no memory; if the eviction finds none either,
+ *     the process stops with a message (grow_at_eviction).
  */
 #include <assert.h>
 #include <string.h>

@@ -14,8 +14,7 @@ bool cio__callback_is_wait(const struct cio__callback *cb) {
 }
 
 int cio__wait_park(struct cio__wait *w) {
-  if (cio__task_park_prepare(w->task) < 0)
-    return CIO_ENOMEM; /* a small task with no room for its frames */
+  cio__task_park_prepare(w->task);
   w->state = CIO__WAIT_WAITING;
   w->result = 0;
   int rc = cio__task_park_on(w->task, w);
