@@ -661,6 +661,14 @@ void cio__threadsafe_spin(cio_loop *loop);
  * its first microseconds lets another thread of this CPU run, and says
  * whether `deadline_ns` has passed. */
 bool cio__spin_pause(uint64_t start_ns, uint64_t deadline_ns);
+/* One spin-wait step: tells the CPU this is a spin loop. */
+static inline void cio__cpu_relax(void) {
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_ia32_pause();
+#elif defined(__aarch64__)
+  __asm__ __volatile__("yield");
+#endif
+}
 /* Outside work was just handed out (an executor job): the next wait may
  * spin for it. */
 static inline void cio__loop_expect_soon(cio_loop *loop) {

@@ -32,14 +32,6 @@
 
 enum { SPIN_NS = 50 * 1000 };
 
-static inline void cpu_relax(void) {
-#if defined(__x86_64__) || defined(__i386__)
-  __builtin_ia32_pause();
-#elif defined(__aarch64__)
-  __asm__ __volatile__("yield");
-#endif
-}
-
 /* Sequentially consistent, as executor.h (4) says of the hand-off: after
  * a worker clears `spinning`, this load must not be ordered before that
  * store (a release store then a relaxed load may be reordered on AArch64),
@@ -55,7 +47,7 @@ void cio__executor_lock(cio_executor *ex) {
   for (int i = 0; i < 1000; i++) {
     if (uv_mutex_trylock(&ex->lock) == 0)
       return;
-    cpu_relax();
+    cio__cpu_relax();
   }
   uv_mutex_lock(&ex->lock);
 }
@@ -84,7 +76,7 @@ static bool spin_for_work(cio_executor *ex) {
   for (unsigned i = 1;; i++) {
     if (has_incoming(ex))
       return true;
-    cpu_relax();
+    cio__cpu_relax();
     if (i % 64 == 0 && cio__spin_pause(start, deadline))
       break;
   }

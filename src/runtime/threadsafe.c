@@ -131,14 +131,6 @@ bool cio__spin_pause(uint64_t start_ns, uint64_t deadline_ns) {
   return now >= deadline_ns;
 }
 
-static inline void cpu_relax(void) {
-#if defined(__x86_64__) || defined(__i386__)
-  __builtin_ia32_pause();
-#elif defined(__aarch64__)
-  __asm__ __volatile__("yield");
-#endif
-}
-
 void cio__threadsafe_spin(cio_loop *loop) {
   if (!loop->spin_hint || loop->external_refs == 0 ||
       !cio__list_empty(&loop->ready))
@@ -151,7 +143,7 @@ void cio__threadsafe_spin(cio_loop *loop) {
       arrived = true;
       break;
     }
-    cpu_relax();
+    cio__cpu_relax();
     if (i % 64 == 0 && cio__spin_pause(start, deadline))
       break;
   }
