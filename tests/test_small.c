@@ -495,5 +495,5 @@ static int main_reservation_fails(void *arg, void **result) {
  * the stack (or the process stops with a message if memory is still
  * short then), so a wait never returns CIO_ENOMEM for it. */
 TEST(small_task_parks_even_when_its_reservation_fails) {
-  CHECK_EQ(test_run_virtual(main_reservation_fails, NULL), 0);
+  CHECK_RUN(test_run_virtual(main_reservation_fails, NULL), 0);
 }
