@@ -57,6 +57,22 @@
 #include <sanitizer/asan_interface.h>
 #endif
 
+/* Valgrind's memcheck marks the part of a stack below its stack pointer as
+ * gone when the pointer rises; the shared stack's vacated part is written
+ * on purpose here (frames copied back, the Debug pattern), so it is made
+ * addressable first.  No-ops when not under Valgrind. */
+#if defined(__has_include)
+#if __has_include(<valgrind/memcheck.h>)
+#include <valgrind/memcheck.h>
+#define VG_WRITABLE(p, n) ((void)VALGRIND_MAKE_MEM_UNDEFINED((p), (n)))
+#define VG_DEFINED(p, n) ((void)VALGRIND_MAKE_MEM_DEFINED((p), (n)))
+#endif
+#endif
+#ifndef VG_WRITABLE
+#define VG_WRITABLE(p, n) ((void)(p), (void)(n))
+#define VG_DEFINED(p, n) ((void)(p), (void)(n))
+#endif
+
 enum {
   GAP_BYTES = CIO__BODY_GAP,
   FIRST_MARGIN = 512, /* frame bytes below a reservation, until measured */
@@ -178,6 +194,7 @@ static void copy_bytes(void *to, const void *from, size_t n) {
   __asan_unpoison_memory_region(to, n);
   __asan_unpoison_memory_region((void *)from, n);
 #endif
+  VG_WRITABLE(to, n);
   memcpy(to, from, n);
 }
 
@@ -356,6 +373,7 @@ static void poison_from(cio_loop *loop, char *from) {
 #if defined(CIO__ASAN)
   __asan_unpoison_memory_region(from, (size_t)(top - from));
 #endif
+  VG_WRITABLE(from, (size_t)(top - from));
   memset(from, POISON, (size_t)(top - from));
 #if defined(CIO__ASAN)
   __asan_poison_memory_region(from, (size_t)(top - from));
@@ -372,6 +390,7 @@ static bool poison_intact(cio_loop *loop) {
 #if defined(CIO__ASAN)
   __asan_unpoison_memory_region(lo, (size_t)(top - lo));
 #endif
+  VG_DEFINED(lo, (size_t)(top - lo)); /* written by poison_from (or a stray) */
   for (const char *p = lo; p < top; p++)
     if ((unsigned char)*p != POISON)
       return false;
