@@ -161,6 +161,28 @@ static const Elf64_Sym *elf_lookup(const struct elf_file *e, uintptr_t addr) {
 
 enum { A2L_BATCH = 256 };
 
+/* addr2line's command line for `n` addresses of the file at `path`, into
+ * `argv` (n + A2L_ARGS slots) with the addresses written in `words`;
+ * nothing allocated, so the stall report's signal handler uses it too. */
+enum { A2L_ARGS = 9, A2L_WORD = 2 + 16 + 1 };
+static void a2l_argv(char **argv, char (*words)[A2L_WORD], const char *prog,
+                     const char *path, const uintptr_t *addrs, size_t n) {
+  size_t a = 0;
+  argv[a++] = (char *)prog;
+  argv[a++] = "-a";
+  argv[a++] = "-f";
+  argv[a++] = "-i";
+  argv[a++] = "-p";
+  argv[a++] = "-C";
+  argv[a++] = "-e";
+  argv[a++] = (char *)path;
+  for (size_t i = 0; i < n; i++) {
+    snprintf(words[i], A2L_WORD, "0x%lx", (unsigned long)addrs[i]);
+    argv[a++] = words[i];
+  }
+  argv[a] = NULL;
+}
+
 static const char *addr2line_program(void) {
   const char *p = getenv("CIO_ADDR2LINE");
   if (p == NULL)
@@ -312,22 +334,9 @@ static void parse_a2l(const char *text, struct cio__frame *frames,
 static void addr2line_batch(const char *prog, const char *path,
                             struct cio__frame *frames, const size_t *idx,
                             const uintptr_t *addrs, size_t n) {
-  char *argv[A2L_BATCH + 9];
-  char words[A2L_BATCH][2 + 16 + 1];
-  size_t a = 0;
-  argv[a++] = (char *)prog;
-  argv[a++] = "-a";
-  argv[a++] = "-f";
-  argv[a++] = "-i";
-  argv[a++] = "-p";
-  argv[a++] = "-C";
-  argv[a++] = "-e";
-  argv[a++] = (char *)path;
-  for (size_t i = 0; i < n; i++) {
-    snprintf(words[i], sizeof words[i], "0x%lx", (unsigned long)addrs[i]);
-    argv[a++] = words[i];
-  }
-  argv[a] = NULL;
+  char *argv[A2L_BATCH + A2L_ARGS];
+  char words[A2L_BATCH][A2L_WORD];
+  a2l_argv(argv, words, prog, path, addrs, n);
   char *text = run_capture(prog, argv);
   if (text == NULL)
     return;
@@ -725,22 +734,9 @@ void cio__symbolize_sigsafe(struct cio__frame *frames, size_t n, char *scratch,
     elf_close(&e);
     if (prog == NULL || k == 0 || scratch_cap < 1024)
       continue;
-    char *argv[64 + 9];
-    char words[64][2 + 16 + 1];
-    size_t a = 0;
-    argv[a++] = (char *)prog;
-    argv[a++] = "-a";
-    argv[a++] = "-f";
-    argv[a++] = "-i";
-    argv[a++] = "-p";
-    argv[a++] = "-C";
-    argv[a++] = "-e";
-    argv[a++] = m.path;
-    for (size_t w = 0; w < k; w++) {
-      snprintf(words[w], sizeof words[w], "0x%lx", (unsigned long)addrs[w]);
-      argv[a++] = words[w];
-    }
-    argv[a] = NULL;
+    char *argv[64 + A2L_ARGS];
+    char words[64][A2L_WORD];
+    a2l_argv(argv, words, prog, m.path, addrs, k);
     if (run_capture_raw(prog, argv, scratch, scratch_cap))
       parse_a2l(scratch, frames, idx, k);
   }
