@@ -252,7 +252,6 @@ struct cio__timers {
    * (deadline, seq) order through their cb.node: starting a timer never
    * fails. */
   struct cio__list spill;
-  size_t nspilled;
 };
 
 /* ------------------------------------------------------------------------
@@ -822,7 +821,7 @@ void cio__timer_moved(cio_loop *loop, struct cio__timer *t);
 /* The earliest timer in the heap, or NULL. */
 struct cio__timer *cio__timers_first(cio_loop *loop);
 static inline bool cio__timers_any(const cio_loop *loop) {
-  return loop->timers.live > 0 || loop->timers.nspilled > 0;
+  return loop->timers.live > 0 || !cio__list_empty(&loop->timers.spill);
 }
 void cio__timers_collect(cio_loop *loop);
 

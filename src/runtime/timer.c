@@ -290,17 +290,15 @@ static void spill_insert(struct cio__timers *h, struct cio__timer *t) {
   at->next->prev = &t->cb.node;
   at->next = &t->cb.node;
   t->spilled = true;
-  h->nspilled++;
 }
 
-static void spill_remove(struct cio__timers *h, struct cio__timer *t) {
+static void spill_remove(struct cio__timer *t) {
   cio__list_remove(&t->cb.node);
   t->spilled = false;
-  h->nspilled--;
 }
 
 static struct cio__timer *spill_first(struct cio__timers *h) {
-  return h->nspilled > 0 ? timer_of(h->spill.next) : NULL;
+  return cio__list_empty(&h->spill) ? NULL : timer_of(h->spill.next);
 }
 
 void cio__timers_destroy(cio_loop *loop) {
@@ -346,7 +344,7 @@ void cio__timer_start(cio_loop *loop, struct cio__timer *t, int64_t when_ns,
  * queue.  Harmless when it is in neither. */
 void cio__timer_stop(cio_loop *loop, struct cio__timer *t) {
   if (t->in_heap && t->spilled) {
-    spill_remove(&loop->timers, t);
+    spill_remove(t);
     t->in_heap = false;
   } else if (t->in_heap) {
     struct cio__timers *h = &loop->timers;
@@ -403,7 +401,7 @@ void cio__timers_collect(cio_loop *loop) {
     if (t != NULL) {
       if (t->when_ns > now)
         break;
-      spill_remove(h, t);
+      spill_remove(t);
     } else {
       if (e->when_ns > now)
         break;
